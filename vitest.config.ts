@@ -1,0 +1,29 @@
+import { defineConfig } from 'vitest/config';
+
+// Three tiers: unit (no kernel), host (namespaces on this machine's kernel, root), uml (boots user-mode Linux).
+export default defineConfig({
+  test: {
+    projects: [
+      { test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
+      {
+        test: {
+          name: 'host',
+          include: ['test/host/**/*.test.ts'],
+          // Host-kernel tests create namespaces and bridges; files run one at a time to keep names apart.
+          fileParallelism: false,
+          testTimeout: 30_000,
+          hookTimeout: 60_000,
+        },
+      },
+      {
+        test: {
+          name: 'uml',
+          include: ['test/uml/**/*.host.test.ts'],
+          fileParallelism: false,
+          testTimeout: 300_000,
+          hookTimeout: 300_000,
+        },
+      },
+    ],
+  },
+});
