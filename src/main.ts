@@ -1,4 +1,4 @@
-// Entry point of bin/vlan-bridge. Kept to a few lines: everything lives in the dispatcher.
-import { runFromProcess } from './cni/dispatch.js';
+// Entry point of bin/vlan-bridge: the CNI protocol, with the plugin's handlers loaded only when a command needs them.
+import { runCni } from './cli.js';
 
-runFromProcess();
+void runCni(async () => (await import('./plugin/handlers.js')).handlers);

@@ -1,0 +1,43 @@
+// Process glue: real stdin/stdout/stderr and exit code around the dispatcher.
+import { readSync, writeSync } from 'node:fs';
+import { dispatch, type Handlers } from './cni/dispatch.js';
+
+/** Reads all of fd 0 synchronously; no stdin (closed, or a directory) reads as ''. */
+export function readAllStdin(): string {
+  const chunks: Buffer[] = [];
+  const buf = Buffer.allocUnsafe(65536);
+  for (;;) {
+    let n: number;
+    try {
+      n = readSync(0, buf, 0, buf.length, null);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EAGAIN') continue; // a non-blocking pipe with nothing yet
+      if (code === 'EOF' || code === 'EBADF' || code === 'EISDIR' || code === 'ENXIO') break;
+      throw err;
+    }
+    if (n === 0) break;
+    chunks.push(Buffer.from(buf.subarray(0, n)));
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** Writes everything to fd, synchronously, so nothing is lost when the process exits. */
+function writeAll(fd: number, s: string): void {
+  const b = Buffer.from(s, 'utf8');
+  let off = 0;
+  while (off < b.length) {
+    try {
+      off += writeSync(fd, b, off);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
+    }
+  }
+}
+
+export async function runCni(loadHandlers: () => Promise<Handlers>): Promise<void> {
+  process.exitCode = await dispatch(
+    { env: process.env, readStdin: readAllStdin, stdout: (s) => writeAll(1, s), stderr: (s) => writeAll(2, s) },
+    loadHandlers,
+  );
+}

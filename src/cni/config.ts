@@ -1,0 +1,126 @@
+// The network configuration: every key of the reference bridge plugin (containernetworking/plugins
+// plugins/main/bridge, v1.9) with its default, plus the standard CNI keys. Unknown keys are ignored, as the
+// reference ignores them. Problems are reported all at once as `path: message (got value)`.
+import { z } from 'zod';
+import { CniError, Code } from './errors.js';
+import { NAME_RE, ifnameProblem, macProblem, normalizeMac, show } from './validate.js';
+
+const vid = z.int().min(1).max(4094);
+
+const trunkEntry = z.object({ id: vid.optional(), minID: vid.optional(), maxID: vid.optional() }).loose()
+  .superRefine((e, ctx) => {
+    const hasMin = e.minID !== undefined;
+    const hasMax = e.maxID !== undefined;
+    if (hasMin !== hasMax) ctx.addIssue({ code: 'custom', input: e, message: 'minID and maxID must be set together' });
+    else if (hasMin && e.minID! > e.maxID!) ctx.addIssue({ code: 'custom', input: e, message: 'minID must not exceed maxID' });
+    if (e.id === undefined && !hasMin && !hasMax) ctx.addIssue({ code: 'custom', input: e, message: 'entry needs "id" or "minID"/"maxID"' });
+  });
+
+const mac = z.string().check((ctx) => {
+  const why = macProblem(ctx.value);
+  if (why) ctx.issues.push({ code: 'custom', message: why, input: ctx.value });
+}).transform(normalizeMac);
+
+const ifname = z.string().check((ctx) => {
+  const why = ifnameProblem(ctx.value);
+  if (why) ctx.issues.push({ code: 'custom', message: why, input: ctx.value });
+});
+
+const cidrList = z.array(z.string());
+
+export const NetConfSchema = z.object({
+  cniVersion: z.string().optional(),
+  name: z.string().regex(NAME_RE, `must match ${NAME_RE.source}`),
+  type: z.string().optional(),
+  bridge: ifname.default('cni0'),
+  mtu: z.int().refine((m) => m === 0 || (m >= 68 && m <= 65535), 'must be 0 (inherit) or 68-65535').default(0),
+  vlan: z.int().min(0).max(4094).default(0),
+  vlanTrunk: z.array(trunkEntry).optional(),
+  preserveDefaultVlan: z.boolean().default(false),
+  promiscMode: z.boolean().default(false),
+  hairpinMode: z.boolean().default(false),
+  portIsolation: z.boolean().default(false),
+  isGateway: z.boolean().default(false),
+  isDefaultGateway: z.boolean().default(false),
+  forceAddress: z.boolean().default(false),
+  ipMasq: z.boolean().default(false),
+  ipMasqBackend: z.enum(['iptables', 'nftables']).optional(),
+  macspoofchk: z.boolean().default(false),
+  enabledad: z.boolean().default(false),
+  disableContainerInterface: z.boolean().default(false),
+  ipam: z.object({ type: z.string().optional() }).loose().default({}),
+  dns: z.object({
+    nameservers: z.array(z.string()).optional(),
+    domain: z.string().optional(),
+    search: z.array(z.string()).optional(),
+    options: z.array(z.string()).optional(),
+  }).loose().optional(),
+  args: z.object({ cni: z.object({ mac: mac.optional(), ips: cidrList.optional() }).loose().optional() }).loose().optional(),
+  runtimeConfig: z.object({ mac: mac.optional(), ips: cidrList.optional() }).loose().optional(),
+  prevResult: z.unknown().optional(),
+}).loose().superRefine((c, ctx) => {
+  // Cross-field rules run even when other keys failed, so one reply lists every problem; the values they read
+  // may therefore be of the wrong type and are checked before use.
+  if (c.promiscMode === true && c.hairpinMode === true) {
+    ctx.addIssue({ code: 'custom', path: ['hairpinMode'], input: true, message: 'cannot be set together with promiscMode' });
+  }
+  const ipamType = (c.ipam as { type?: unknown } | undefined)?.type;
+  if (c.disableContainerInterface === true && typeof ipamType === 'string' && ipamType !== '') {
+    ctx.addIssue({ code: 'custom', path: ['disableContainerInterface'], input: true, message: `cannot be set together with IPAM (ipam.type ${show(ipamType)})` });
+  }
+}, { when: () => true });
+
+export type RawNetConf = z.infer<typeof NetConfSchema>;
+
+/** The parsed config with derived fields the plugin works from. */
+export interface NetConf extends RawNetConf {
+  /** Trunk VIDs as sorted, merged, inclusive ranges. */
+  trunkRanges: Array<[number, number]>;
+  /** isDefaultGateway implies isGateway, as in the reference. */
+  isGateway: boolean;
+  /** True when an IPAM plugin is to be delegated to; `ipam: {}` means L2 only. */
+  hasIpam: boolean;
+}
+
+/** Merge trunk entries into sorted, non-overlapping, non-adjacent ranges. */
+export function trunkRanges(entries: RawNetConf['vlanTrunk']): Array<[number, number]> {
+  const spans: Array<[number, number]> = [];
+  for (const e of entries ?? []) {
+    if (e.id !== undefined) spans.push([e.id, e.id]);
+    if (e.minID !== undefined && e.maxID !== undefined) spans.push([e.minID, e.maxID]);
+  }
+  spans.sort((a, b) => a[0] - b[0]);
+  const merged: Array<[number, number]> = [];
+  for (const s of spans) {
+    const last = merged[merged.length - 1];
+    if (last && s[0] <= last[1] + 1) last[1] = Math.max(last[1], s[1]);
+    else merged.push([s[0], s[1]]);
+  }
+  return merged;
+}
+
+/** Format zod issues as `path: message (got value)` lines, the details of a code 7 error. */
+export function formatIssues(issues: readonly z.core.$ZodIssue[]): string {
+  return issues.map((i) => {
+    const path = i.path.length === 0 ? '(config)' : i.path.map((p, n) => (typeof p === 'number' ? `[${p}]` : `${n ? '.' : ''}${String(p)}`)).join('');
+    return `${path}: ${i.message} (got ${show(i.input)})`;
+  }).join('; ');
+}
+
+/** Parse an already-decoded config object. Throws CniError code 7 listing every problem. */
+export function parseNetConf(raw: unknown): NetConf {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new CniError(Code.InvalidConfig, 'invalid network configuration', `(config): must be a JSON object (got ${show(raw)})`);
+  }
+  const parsed = NetConfSchema.safeParse(raw, { reportInput: true });
+  if (!parsed.success) {
+    throw new CniError(Code.InvalidConfig, 'invalid network configuration', formatIssues(parsed.error.issues));
+  }
+  const c = parsed.data;
+  return {
+    ...c,
+    isGateway: c.isGateway || c.isDefaultGateway,
+    trunkRanges: trunkRanges(c.vlanTrunk),
+    hasIpam: typeof c.ipam.type === 'string' && c.ipam.type !== '',
+  };
+}

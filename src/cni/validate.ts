@@ -1,0 +1,40 @@
+// Name rules shared by env parsing and config parsing, as libcni's pkg/utils enforces them
+// (ValidateContainerID, ValidateNetworkName, ValidateInterfaceName).
+
+/** libcni's cniReg: container IDs and network names. */
+export const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+
+/** Linux IFNAMSIZ is 16 including the NUL, so at most 15 characters. */
+export const MAX_IFNAME = 15;
+
+/** Returns why `name` is not a valid interface name, or null when it is. */
+export function ifnameProblem(name: string): string | null {
+  if (name.length === 0) return 'interface name is empty';
+  if (name.length > MAX_IFNAME) return `interface name is longer than ${MAX_IFNAME} characters`;
+  if (name === '.' || name === '..') return 'interface name is . or ..';
+  if (/[/:\s]/u.test(name)) return 'interface name contains / or : or whitespace';
+  return null;
+}
+
+const MAC_RE = /^[0-9a-fA-F]{2}([:-])[0-9a-fA-F]{2}(\1[0-9a-fA-F]{2}){4}$/;
+
+/** Returns why `mac` is not a usable unicast Ethernet address, or null when it is. */
+export function macProblem(mac: string): string | null {
+  if (!MAC_RE.test(mac)) return 'not a 48-bit MAC address (aa:bb:cc:dd:ee:ff)';
+  const first = parseInt(mac.slice(0, 2), 16);
+  if (first & 1) return 'a multicast MAC cannot be an interface address';
+  if (/^(00[:-]){5}00$/.test(mac)) return 'the all-zero MAC cannot be an interface address';
+  return null;
+}
+
+/** Canonical lower-case, colon-separated form of a MAC that passed macProblem. */
+export function normalizeMac(mac: string): string {
+  return mac.toLowerCase().replace(/-/g, ':');
+}
+
+/** Quote a value for an error detail: strings in JSON quotes, everything else as JSON. */
+export function show(value: unknown): string {
+  if (value === undefined) return 'undefined';
+  const s = JSON.stringify(value);
+  return s.length > 80 ? `${s.slice(0, 77)}...` : s;
+}
