@@ -1,10 +1,12 @@
 import { defineConfig } from 'vitest/config';
 
-// Three tiers: unit (no kernel), host (namespaces on this machine's kernel, root), uml (boots user-mode Linux).
+// Tiers: unit (no kernel), process (bin/vlan-bridge as a process), host (namespaces on this machine's kernel, root), uml (boots user-mode Linux).
 export default defineConfig({
   test: {
     projects: [
       { test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
+      // The built executable run as a process (builds it first when src/ is newer).
+      { test: { name: 'process', include: ['test/process/**/*.test.ts'], testTimeout: 30_000, hookTimeout: 180_000 } },
       {
         test: {
           name: 'host',

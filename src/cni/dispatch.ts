@@ -87,7 +87,7 @@ async function run(io: Io, loadHandlers: () => Promise<Handlers>, stdin: string,
   requireCommandSupported(req.command, version);
   const conf = parseNetConf(raw);
   const ctx: Ctx = { conf, rawConfig: stdin, env: io.env, log };
-  if (raw.prevResult !== undefined) ctx.prevResult = parseResult(raw.prevResult, { code: Code.InvalidConfig, root: 'prevResult' });
+  if (raw.prevResult !== undefined) ctx.prevResult = parseResult(raw.prevResult, { code: Code.InvalidConfig, root: 'prevResult', fallbackVersion: version });
 
   const h = await loadHandlers();
   switch (req.command) {

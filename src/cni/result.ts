@@ -1,0 +1,220 @@
+/**
+ * CNI results: one in-memory shape (spec 1.1.0), read from any spec version and written in the caller's.
+ * Conversion rules follow libcni (containernetworking/cni pkg/types/100, 040 and 020): 1.0.0 and 1.1.0 share
+ * types; 0.3.x/0.4.0 have no interface mtu/socketPath/pciID and carry ips[].version; 0.1.0/0.2.0 keep the first
+ * address of each family as ip4/ip6 and file routes under the family of their dst. One deliberate difference:
+ * libcni prints 1.x route attributes (mtu, advmss, ...) in 0.3.x/0.4.0 too; we print the spec's {dst, gw} only.
+ */
+import { Address4, Address6 } from 'ip-address';
+import { z } from 'zod';
+import { CniError, Code, type CodeNumber } from './errors.js';
+import { show } from './validate.js';
+import { compareVersions, isSupported, LATEST, requireSupported, SUPPORTED_VERSIONS } from './versions.js';
+import type { CniVersion } from './versions.js';
+
+export type Family = 4 | 6;
+
+/** Family of a plain IP address (no prefix, no zone), or undefined when `s` is not one. */
+export function ipFamily(s: string): Family | undefined {
+  if (s.includes('/') || s.includes('%')) return undefined;
+  if (Address4.isValid(s)) return 4;
+  return Address6.isValid(s) ? 6 : undefined;
+}
+
+/** Family of an address with prefix length ("10.1.2.3/24", "fd00::5/64"), or undefined when `s` is not one. */
+export function cidrFamily(s: string): Family | undefined {
+  const slash = s.indexOf('/');
+  if (slash < 0 || !/^(0|[1-9]\d{0,2})$/.test(s.slice(slash + 1))) return undefined;
+  const fam = ipFamily(s.slice(0, slash));
+  const bits = Number(s.slice(slash + 1));
+  return fam !== undefined && bits <= (fam === 4 ? 32 : 128) ? fam : undefined;
+}
+
+/** A plain IP (or, with `prefix`, an address with prefix length), of family `fam` when given. */
+const address = (prefix: boolean, fam?: Family) => {
+  const familyOf = prefix ? cidrFamily : ipFamily;
+  const what = `${fam ? `an IPv${fam}` : 'an IP'} address${prefix ? ' with prefix length' : ''}`;
+  return z.string().refine((s) => (fam ? familyOf(s) === fam : familyOf(s) !== undefined), { message: `not ${what}` });
+};
+const ipOf = (fam?: Family) => address(false, fam);
+const cidrOf = (fam?: Family) => address(true, fam);
+const uint = z.number().int().nonnegative();
+const strings = z.array(z.string());
+
+const dnsSchema = z.object({
+  nameservers: strings.optional(),
+  domain: z.string().optional(),
+  search: strings.optional(),
+  options: strings.optional(),
+});
+const routeSchema = z.object({
+  dst: cidrOf(),
+  gw: ipOf().optional(),
+  mtu: uint.optional(),
+  advmss: uint.optional(),
+  priority: uint.optional(),
+  table: z.number().int().optional(),
+  scope: z.number().int().optional(),
+});
+const interfaceSchema = z.object({
+  name: z.string().min(1),
+  mac: z.string().optional(),
+  mtu: uint.optional(),
+  sandbox: z.string().optional(),
+  socketPath: z.string().optional(),
+  pciID: z.string().optional(),
+});
+const ipConfigSchema = z.object({ address: cidrOf(), gateway: ipOf().optional(), interface: uint.optional() });
+
+/** The spec 1.1.0 result (also 1.0.0's): what we compute with. */
+export const resultSchema = z.object({
+  cniVersion: z.string(),
+  interfaces: z.array(interfaceSchema).optional(),
+  ips: z.array(ipConfigSchema).optional(),
+  routes: z.array(routeSchema).optional(),
+  dns: dnsSchema.optional(),
+});
+export type Result = z.infer<typeof resultSchema>;
+export type Interface = z.infer<typeof interfaceSchema>;
+export type IpConfig = z.infer<typeof ipConfigSchema>;
+export type Route = z.infer<typeof routeSchema>;
+export type Dns = z.infer<typeof dnsSchema>;
+
+/** Spec 0.3.0/0.3.1/0.4.0. libcni ignores `version` on input; we insist it names the address's family. */
+const result04Schema = resultSchema.extend({
+  interfaces: z.array(interfaceSchema.pick({ name: true, mac: true, sandbox: true })).optional(),
+  ips: z
+    .array(
+      ipConfigSchema.extend({ version: z.enum(['4', '6']).optional() }).refine(
+        (ip) => ip.version === undefined || String(cidrFamily(ip.address)) === ip.version,
+        { message: 'does not match the address family', path: ['version'] },
+      ),
+    )
+    .optional(),
+});
+const ipConfig02 = (fam: Family) =>
+  z.object({
+    ip: cidrOf(fam),
+    gateway: ipOf(fam).optional(),
+    routes: z.array(routeSchema.pick({ dst: true, gw: true })).optional(),
+  });
+/** Spec 0.1.0/0.2.0. */
+const result02Schema = z.object({
+  cniVersion: z.string().optional(),
+  ip4: ipConfig02(4).optional(),
+  ip6: ipConfig02(6).optional(),
+  dns: dnsSchema.optional(),
+});
+export type Result04x = z.infer<typeof result04Schema>;
+export type Result02x = z.infer<typeof result02Schema>;
+export type WireResult = Result | Result04x | Result02x;
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Go's json.Unmarshal treats null as "absent"; so do we. */
+function dropNulls(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(dropNulls);
+  if (!isRecord(v)) return v;
+  return Object.fromEntries(Object.entries(v).filter(([, x]) => x !== null).map(([k, x]) => [k, dropNulls(x)]));
+}
+
+/** Removes undefined, '' and empty arrays/objects, so that nothing prints as null or as an empty value. */
+function prune<T extends object>(o: T): T {
+  const empty = (x: unknown) =>
+    x === undefined || x === '' || (Array.isArray(x) && x.length === 0) || (isRecord(x) && Object.keys(x).length === 0);
+  return Object.fromEntries(Object.entries(o).filter(([, x]) => !empty(x))) as T;
+}
+
+export interface ParseResultOptions {
+  /** Error code for a bad shape: 7 (InvalidConfig, the default) for prevResult, 104 (Ipam) for IPAM output. */
+  code?: CodeNumber;
+  /** Names the document in the message and starts every detail path; default "prevResult". */
+  root?: string;
+  /** Version assumed when the result has no cniVersion (libcni injects the config's); else guessed by shape. */
+  fallbackVersion?: string;
+}
+
+/** Reads a result of any supported version and returns it in the 1.1.0 shape. Bad shapes throw `opts.code`. */
+export function parseResult(json: unknown, opts: ParseResultOptions = {}): Result {
+  const { code = Code.InvalidConfig, root = 'prevResult' } = opts;
+  const fail = (details: string): never => {
+    throw new CniError(code, `invalid ${root}`, details);
+  };
+  const input = dropNulls(json);
+  if (!isRecord(input)) return fail(`${root}: expected an object (got ${show(json)})`);
+  const declared = input.cniVersion;
+  if (declared !== undefined && typeof declared !== 'string') {
+    return fail(`${root}.cniVersion: expected a string (got ${show(declared)})`);
+  }
+  const version = declared || opts.fallbackVersion || ('ip4' in input || 'ip6' in input ? '0.2.0' : LATEST);
+  if (!isSupported(version)) {
+    const supported = SUPPORTED_VERSIONS.join(', ');
+    return fail(`${root}.cniVersion: not a supported version (${supported}) (got ${show(version)})`);
+  }
+  const check = <S extends z.ZodType>(schema: S): z.infer<S> => {
+    const parsed = schema.safeParse({ ...input, cniVersion: version });
+    if (parsed.success) return parsed.data;
+    const line = (i: z.core.$ZodIssue) => `${pathOf(root, i.path)}: ${i.message} (got ${show(valueAt(input, i.path))})`;
+    return fail(parsed.error.issues.map(line).join('; '));
+  };
+  if (compareVersions(version, '0.3.0') < 0) {
+    const r = check(result02Schema);
+    const fams = [r.ip4, r.ip6].filter((c) => c !== undefined);
+    const ips = fams.map((c) => ({ address: c.ip, gateway: c.gateway }));
+    return shaped({ cniVersion: LATEST, ips, routes: fams.flatMap((c) => c.routes ?? []), dns: r.dns }, LATEST);
+  }
+  return shaped(check(compareVersions(version, '1.0.0') < 0 ? result04Schema : resultSchema), LATEST);
+}
+
+function pathOf(root: string, path: readonly PropertyKey[]): string {
+  return root + path.map((k) => (typeof k === 'number' ? `[${k}]` : `.${String(k)}`)).join('');
+}
+
+function valueAt(v: unknown, path: readonly PropertyKey[]): unknown {
+  let cur = v;
+  for (const k of path) {
+    cur = isRecord(cur) || Array.isArray(cur) ? (cur as Record<PropertyKey, unknown>)[k] : undefined;
+  }
+  return cur;
+}
+
+/**
+ * `r` as version `v` (0.3.0 or later) prints it: fields in libcni's order, empty ones left out. Zero mtu, advmss
+ * and priority are left out too (Go `omitempty` ints in libcni); table and scope are pointers there and stay.
+ */
+function shaped(r: Result, v: CniVersion): Result | Result04x {
+  const full = compareVersions(v, '1.0.0') >= 0;
+  const nz = (n?: number) => (n === 0 ? undefined : n);
+  return prune({
+    cniVersion: v,
+    interfaces: r.interfaces?.map(({ name, mac, mtu, sandbox, socketPath, pciID }) =>
+      prune(full ? { name, mac, mtu: nz(mtu), sandbox, socketPath, pciID } : { name, mac, sandbox }),
+    ),
+    ips: r.ips?.map(({ address, gateway, interface: i }) => {
+      const version = full ? undefined : cidrFamily(address) === 4 ? '4' : '6';
+      return prune({ version, interface: i, address, gateway });
+    }),
+    routes: r.routes?.map(({ dst, gw, mtu, advmss, priority, table, scope }) =>
+      prune(full ? { dst, gw, mtu: nz(mtu), advmss: nz(advmss), priority: nz(priority), table, scope } : { dst, gw }),
+    ),
+    dns: r.dns && prune({ ...r.dns }),
+  });
+}
+
+/** The result as printed for `toVersion`. An L2-only result has no 0.1.0/0.2.0 form: code 107. */
+export function convertResult(r: Result, toVersion: string): WireResult {
+  const v = requireSupported(toVersion);
+  if (compareVersions(v, '0.3.0') >= 0) return shaped(r, v);
+  // libcni (040 convertTo02x): the first address of each family, and the routes whose dst is of that family.
+  const pick = (fam: Family) => {
+    const ip = r.ips?.find((x) => cidrFamily(x.address) === fam);
+    if (!ip) return undefined;
+    const routes = r.routes?.filter((rt) => cidrFamily(rt.dst) === fam).map(({ dst, gw }) => prune({ dst, gw }));
+    return prune({ ip: ip.address, gateway: ip.gateway, routes });
+  };
+  const out = prune({ cniVersion: v, ip4: pick(4), ip6: pick(6), dns: r.dns && prune({ ...r.dns }) });
+  if (!out.ip4 && !out.ip6) throw new CniError(Code.ResultConversion, 'cannot convert: no valid IP addresses');
+  return out;
+}

@@ -1,0 +1,37 @@
+// Kernel failures as typed errors: the errno name (EEXIST, ENODEV, ...) plus the kernel's extended-ACK text.
+import { getSystemErrorMap } from 'node:util';
+
+export class KernelError extends Error {
+  /** e.g. 'EEXIST'; 'E<number>' for errnos Node does not know. */
+  readonly code: string;
+  readonly errno: number;
+  readonly op: string;
+  readonly extack: string | undefined;
+
+  constructor(op: string, errno: number, extack?: string) {
+    const [name, text] = getSystemErrorMap().get(-errno) ?? [`E${errno}`, `errno ${errno}`];
+    super(`${op}: ${text} (${name})${extack ? `: ${extack}` : ''}`);
+    this.name = 'KernelError';
+    this.code = name;
+    this.errno = errno;
+    this.op = op;
+    this.extack = extack;
+  }
+}
+
+export function isErrno(err: unknown, ...codes: string[]): err is KernelError {
+  return err instanceof KernelError && codes.includes(err.code);
+}
+
+/** A network namespace path that cannot be used: `missing` (nothing there) or `not-netns` (something else). */
+export class NetnsError extends Error {
+  readonly kind: 'missing' | 'not-netns' | 'unusable';
+  readonly path: string;
+
+  constructor(kind: 'missing' | 'not-netns' | 'unusable', path: string, why: string) {
+    super(`${path}: ${why}`);
+    this.name = 'NetnsError';
+    this.kind = kind;
+    this.path = path;
+  }
+}

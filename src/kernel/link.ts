@@ -1,0 +1,218 @@
+// Link verbs over one netlink socket: get, list, create bridge / veth, set, delete, bridge options and port flags.
+import { isErrno } from './errors.js';
+import { attrMap, bytes, nest, readStr, readU16, readU32, readU8, str, u32, u8 } from './netlink/attrs.js';
+import * as C from './netlink/constants.js';
+import type { NetlinkSocket } from './netlink/socket.js';
+
+export interface Link {
+  index: number;
+  name: string;
+  /** IFLA_INFO_KIND: 'bridge', 'veth', 'bond', 'vlan', ... (absent for plain devices such as lo). */
+  kind?: string;
+  mtu: number;
+  mac?: string;
+  /** Administratively up (IFF_UP). */
+  up: boolean;
+  /** Carrier (IFF_LOWER_UP). */
+  lowerUp: boolean;
+  /** IFF_PROMISC as set by the administrator. */
+  promisc: boolean;
+  operstate: string;
+  master?: number;
+  alias?: string;
+  /** IFLA_LINK: for a veth, the peer's index (in the peer's namespace). */
+  peerIndex?: number;
+  /** Set when IFLA_LINK refers to another namespace. */
+  linkNetnsId?: number;
+  bridge?: { vlanFiltering: boolean; defaultPvid?: number };
+  /** Present when the link is a bridge port. */
+  port?: { state?: string; hairpin?: boolean; isolated?: boolean };
+}
+
+/** struct ifinfomsg: family, type, index, flags, change. */
+function ifinfomsg(index = 0, flags = 0, change = 0, family = C.AF_UNSPEC): Buffer {
+  const b = Buffer.alloc(16);
+  b.writeUInt8(family, 0);
+  b.writeInt32LE(index, 4);
+  b.writeUInt32LE(flags >>> 0, 8);
+  b.writeUInt32LE(change >>> 0, 12);
+  return b;
+}
+
+const macBytes = (mac: string): Buffer => Buffer.from(mac.split(/[:-]/).map((h) => parseInt(h, 16)));
+const macString = (b: Buffer): string => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join(':');
+
+export function parseLink(data: Buffer): Link {
+  const index = data.readInt32LE(4);
+  const flags = data.readUInt32LE(8);
+  const a = attrMap(data, 16);
+  const link: Link = {
+    index,
+    name: readStr(a.get(C.IFLA_IFNAME)) ?? '',
+    mtu: readU32(a.get(C.IFLA_MTU)) ?? 0,
+    up: (flags & C.IFF_UP) !== 0,
+    lowerUp: (flags & C.IFF_LOWER_UP) !== 0,
+    promisc: (flags & C.IFF_PROMISC) !== 0,
+    operstate: C.OPERSTATES[readU8(a.get(C.IFLA_OPERSTATE)) ?? 0] ?? 'unknown',
+  };
+  const addr = a.get(C.IFLA_ADDRESS);
+  if (addr && addr.length === 6) link.mac = macString(addr);
+  const master = readU32(a.get(C.IFLA_MASTER));
+  if (master) link.master = master;
+  const alias = readStr(a.get(C.IFLA_IFALIAS));
+  if (alias) link.alias = alias;
+  const nsid = a.get(C.IFLA_LINK_NETNSID);
+  if (nsid) link.linkNetnsId = nsid.readInt32LE(0);
+  const info = a.get(C.IFLA_LINKINFO);
+  if (info) {
+    const i = attrMap(info);
+    const kind = readStr(i.get(C.IFLA_INFO_KIND));
+    if (kind) link.kind = kind;
+    // For a veth, IFLA_LINK is the peer's index in the peer's namespace (it may equal our own index there).
+    const peer = readU32(a.get(C.IFLA_LINK));
+    if (kind === 'veth' && peer) link.peerIndex = peer;
+    const data = i.get(C.IFLA_INFO_DATA);
+    if (kind === 'bridge' && data) {
+      const d = attrMap(data);
+      link.bridge = { vlanFiltering: readU8(d.get(C.IFLA_BR_VLAN_FILTERING)) === 1 };
+      const pvid = readU16(d.get(C.IFLA_BR_VLAN_DEFAULT_PVID));
+      if (pvid !== undefined) link.bridge.defaultPvid = pvid;
+    }
+    const slaveData = i.get(C.IFLA_INFO_SLAVE_DATA);
+    if (readStr(i.get(C.IFLA_INFO_SLAVE_KIND)) === 'bridge' && slaveData) {
+      const s = attrMap(slaveData);
+      const state = readU8(s.get(C.IFLA_BRPORT_STATE));
+      link.port = {
+        hairpin: readU8(s.get(C.IFLA_BRPORT_MODE)) === 1,
+        isolated: readU8(s.get(C.IFLA_BRPORT_ISOLATED)) === 1,
+      };
+      if (state !== undefined) link.port.state = C.BRPORT_STATES[state] ?? String(state);
+    }
+  }
+  return link;
+}
+
+/** The link with this name or index, or null when there is none. */
+export function getLink(sock: NetlinkSocket, which: string | number): Link | null {
+  const body = typeof which === 'number'
+    ? ifinfomsg(which)
+    : Buffer.concat([ifinfomsg(0), str(C.IFLA_IFNAME, which)]);
+  try {
+    const msgs = sock.request(C.RTM_GETLINK, 0, body, `get link ${JSON.stringify(which)}`);
+    const m = msgs.find((x) => x.type === C.RTM_NEWLINK);
+    return m ? parseLink(m.data) : null;
+  } catch (err) {
+    if (isErrno(err, 'ENODEV')) return null;
+    throw err;
+  }
+}
+
+export function listLinks(sock: NetlinkSocket): Link[] {
+  return sock.dump(C.RTM_GETLINK, ifinfomsg(0), 'list links').filter((m) => m.type === C.RTM_NEWLINK).map((m) => parseLink(m.data));
+}
+
+function mustGet(sock: NetlinkSocket, name: string): Link {
+  const l = getLink(sock, name);
+  if (!l) throw new Error(`link ${JSON.stringify(name)} vanished right after it was created`);
+  return l;
+}
+
+export interface BridgeOptions {
+  name: string;
+  mtu?: number;
+  vlanFiltering?: boolean;
+}
+
+/** Creates a bridge (fails with EEXIST when the name is taken) and returns it. */
+export function createBridge(sock: NetlinkSocket, o: BridgeOptions): Link {
+  const data: Buffer[] = [];
+  if (o.vlanFiltering !== undefined) data.push(u8(C.IFLA_BR_VLAN_FILTERING, o.vlanFiltering ? 1 : 0));
+  const body = Buffer.concat([
+    ifinfomsg(0),
+    str(C.IFLA_IFNAME, o.name),
+    ...(o.mtu ? [u32(C.IFLA_MTU, o.mtu)] : []),
+    nest(C.IFLA_LINKINFO, str(C.IFLA_INFO_KIND, 'bridge'), ...(data.length ? [nest(C.IFLA_INFO_DATA, ...data)] : [])),
+  ]);
+  sock.request(C.RTM_NEWLINK, C.NLM_F_CREATE | C.NLM_F_EXCL, body, `create bridge ${JSON.stringify(o.name)}`);
+  return mustGet(sock, o.name);
+}
+
+/** Turns VLAN filtering on or off on an existing bridge. */
+export function setBridgeVlanFiltering(sock: NetlinkSocket, index: number, on: boolean): void {
+  const body = Buffer.concat([
+    ifinfomsg(index),
+    nest(C.IFLA_LINKINFO, str(C.IFLA_INFO_KIND, 'bridge'), nest(C.IFLA_INFO_DATA, u8(C.IFLA_BR_VLAN_FILTERING, on ? 1 : 0))),
+  ]);
+  sock.request(C.RTM_NEWLINK, 0, body, `set vlan_filtering on link ${index}`);
+}
+
+export interface VethEnd {
+  name: string;
+  mtu?: number;
+  mac?: string;
+}
+
+/**
+ * Creates a veth pair: `local` here, `peer` placed directly into the namespace open at `peerNetnsFd` and named
+ * there as asked (no rename, no move afterwards). Returns the local end.
+ */
+export function createVeth(sock: NetlinkSocket, local: VethEnd, peer: VethEnd & { netnsFd: number }): Link {
+  const end = (e: VethEnd) => [
+    str(C.IFLA_IFNAME, e.name),
+    ...(e.mtu ? [u32(C.IFLA_MTU, e.mtu)] : []),
+    ...(e.mac ? [bytes(C.IFLA_ADDRESS, macBytes(e.mac))] : []),
+  ];
+  const peerMsg = Buffer.concat([ifinfomsg(0), ...end(peer), u32(C.IFLA_NET_NS_FD, peer.netnsFd)]);
+  const body = Buffer.concat([
+    ifinfomsg(0),
+    ...end(local),
+    nest(C.IFLA_LINKINFO, str(C.IFLA_INFO_KIND, 'veth'), nest(C.IFLA_INFO_DATA, bytes(C.VETH_INFO_PEER, peerMsg))),
+  ]);
+  sock.request(C.RTM_NEWLINK, C.NLM_F_CREATE | C.NLM_F_EXCL, body, `create veth ${JSON.stringify(local.name)} with peer ${JSON.stringify(peer.name)}`);
+  return mustGet(sock, local.name);
+}
+
+export interface LinkChanges {
+  up?: boolean;
+  promisc?: boolean;
+  mtu?: number;
+  mac?: string;
+  /** Index of the new master; 0 detaches. */
+  master?: number;
+  alias?: string;
+}
+
+export function setLink(sock: NetlinkSocket, index: number, c: LinkChanges): void {
+  let flags = 0;
+  let change = 0;
+  if (c.up !== undefined) {
+    change |= C.IFF_UP;
+    if (c.up) flags |= C.IFF_UP;
+  }
+  if (c.promisc !== undefined) {
+    change |= C.IFF_PROMISC;
+    if (c.promisc) flags |= C.IFF_PROMISC;
+  }
+  const attrs: Buffer[] = [];
+  if (c.mtu !== undefined) attrs.push(u32(C.IFLA_MTU, c.mtu));
+  if (c.mac !== undefined) attrs.push(bytes(C.IFLA_ADDRESS, macBytes(c.mac)));
+  if (c.master !== undefined) attrs.push(u32(C.IFLA_MASTER, c.master));
+  if (c.alias !== undefined) attrs.push(str(C.IFLA_IFALIAS, c.alias));
+  const what = Object.entries(c).map(([k, v]) => `${k}=${String(v)}`).join(' ');
+  sock.request(C.RTM_SETLINK, 0, Buffer.concat([ifinfomsg(index, flags, change), ...attrs]), `set link ${index} ${what}`);
+}
+
+/** Bridge port flags, through the AF_BRIDGE family (as `bridge link set`). */
+export function setBridgePort(sock: NetlinkSocket, index: number, p: { hairpin?: boolean; isolated?: boolean }): void {
+  const attrs: Buffer[] = [];
+  if (p.hairpin !== undefined) attrs.push(u8(C.IFLA_BRPORT_MODE, p.hairpin ? 1 : 0));
+  if (p.isolated !== undefined) attrs.push(u8(C.IFLA_BRPORT_ISOLATED, p.isolated ? 1 : 0));
+  if (attrs.length === 0) return;
+  const body = Buffer.concat([ifinfomsg(index, 0, 0, C.AF_BRIDGE), nest(C.IFLA_PROTINFO | C.NLA_F_NESTED, ...attrs)]);
+  sock.request(C.RTM_SETLINK, 0, body, `set bridge port flags on link ${index}`);
+}
+
+export function deleteLink(sock: NetlinkSocket, index: number): void {
+  sock.request(C.RTM_DELLINK, 0, ifinfomsg(index), `delete link ${index}`);
+}
+

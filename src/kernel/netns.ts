@@ -1,0 +1,92 @@
+// Network namespaces by path, entered only synchronously on the main thread. Node runs asynchronous fs, DNS and
+// crypto on pool threads that never move, so everything done "inside" must be a synchronous call made in `fn`.
+import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { KernelError, NetnsError } from './errors.js';
+import { loadLibc } from './native.js';
+import { CLONE_NEWNET, NS_GET_NSTYPE } from './netlink/constants.js';
+
+const NS_TYPES: Record<number, string> = {
+  0x00020000: 'mount', 0x02000000: 'cgroup', 0x04000000: 'uts', 0x08000000: 'ipc', 0x10000000: 'user', 0x20000000: 'pid',
+  0x00000080: 'time',
+};
+
+export class Netns {
+  private open = true;
+
+  private constructor(readonly fd: number, readonly path: string) {}
+
+  /** Opens `path` and proves it is a network namespace (NS_GET_NSTYPE), telling "missing" from "something else". */
+  static open(path: string): Netns {
+    let fd: number;
+    try {
+      fd = openSync(path, 'r');
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') throw new NetnsError('missing', path, 'no such network namespace');
+      throw new NetnsError('unusable', path, `cannot open: ${(err as Error).message}`);
+    }
+    const libc = loadLibc();
+    const type = libc.ioctl(fd, NS_GET_NSTYPE);
+    if (type !== CLONE_NEWNET) {
+      const errno = type < 0 ? libc.errno() : 0;
+      closeSync(fd);
+      const what = type < 0 ? `not a namespace file (errno ${errno})` : `a ${NS_TYPES[type] ?? 'non-network'} namespace, not a network namespace`;
+      throw new NetnsError('not-netns', path, what);
+    }
+    return new Netns(fd, path);
+  }
+
+  /** The calling thread's namespace at the time of the call. */
+  static current(): Netns {
+    return Netns.open('/proc/thread-self/ns/net');
+  }
+
+  close(): void {
+    if (!this.open) return;
+    this.open = false;
+    closeSync(this.fd);
+  }
+}
+
+let host: Netns | undefined;
+let inside: Netns | undefined;
+let broken = false;
+
+/**
+ * Runs `fn` with the thread inside `ns` and always returns to the namespace it was in. Nesting is allowed.
+ * `fn` must be synchronous: a returned promise is refused because its continuation would run elsewhere.
+ */
+export function inNetns<T>(ns: Netns, fn: () => T): T {
+  if (broken) throw new Error('the process could not return to its network namespace and must not go on');
+  const libc = loadLibc();
+  host ??= Netns.current();
+  const back = inside ?? host;
+  if (libc.setns(ns.fd, CLONE_NEWNET) !== 0) throw new KernelError(`setns(${ns.path})`, libc.errno());
+  inside = ns;
+  try {
+    const out = fn();
+    if (out instanceof Promise) throw new Error('inNetns: the callback must be synchronous');
+    return out;
+  } finally {
+    if (libc.setns(back.fd, CLONE_NEWNET) !== 0) {
+      broken = true;
+      // eslint-disable-next-line no-unsafe-finally
+      throw new KernelError(`setns back to ${back.path}`, libc.errno());
+    }
+    inside = back === host ? undefined : back;
+  }
+}
+
+/** Runs `fn` inside `ns`, or right here when ns is null (the host). */
+export function maybeIn<T>(ns: Netns | null, fn: () => T): T {
+  return ns ? inNetns(ns, fn) : fn();
+}
+
+/** Writes a sysctl under /proc/sys as seen from `ns` (null: the host); `key` like 'net/ipv4/conf/eth0/arp_notify'. */
+export function writeSysctl(ns: Netns | null, key: string, value: string): void {
+  maybeIn(ns, () => writeFileSync(`/proc/sys/${key}`, value));
+}
+
+export function readSysctl(ns: Netns | null, key: string): string {
+  return maybeIn(ns, () => readFileSync(`/proc/sys/${key}`, 'utf8').trim());
+}

@@ -1,0 +1,252 @@
+// Every kernel verb against this machine's kernel, read back through iproute2 (an independent path).
+import { mkdtempSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import {
+  KernelError, NetnsError, Netns, addAddress, addRoute, createBridge, createVeth, delAddress, delRoute, deleteLink, getLink,
+  inNetns, listAddresses, listLinks, listRoutes, openNetlink, readSysctl, setBridgePort, setLink, writeSysctl,
+  type NetlinkSocket,
+} from '../../src/kernel/index.js';
+import { deleteAllNetns, makeNetns, type TestNs } from './netns-fixture.js';
+
+let hostNs: TestNs; // plays the node's host namespace
+let podNs: TestNs; // plays a container
+let host: Netns;
+let pod: Netns;
+let hs: NetlinkSocket;
+let ps: NetlinkSocket;
+
+beforeEach(() => {
+  hostNs = makeNetns();
+  podNs = makeNetns();
+  host = Netns.open(hostNs.path);
+  pod = Netns.open(podNs.path);
+  hs = openNetlink(host);
+  ps = openNetlink(pod);
+});
+
+afterEach(() => {
+  hs.close();
+  ps.close();
+  host.close();
+  pod.close();
+  deleteAllNetns();
+});
+afterAll(deleteAllNetns);
+
+function kernelError(fn: () => unknown): KernelError {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof KernelError) return e;
+    throw e;
+  }
+  throw new Error('expected a KernelError');
+}
+
+describe('namespaces', () => {
+  it('tells a missing path from a file that is not a network namespace', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vbt-'));
+    writeFileSync(join(dir, 'plain'), 'x');
+    const cases: Array<[string, string]> = [
+      [join(dir, 'nope'), 'missing'], [join(dir, 'plain'), 'not-netns'], ['/proc/self/ns/uts', 'not-netns'], [`${dir}/plain/x`, 'missing'],
+    ];
+    for (const [path, kind] of cases) {
+      let err: unknown;
+      try {
+        Netns.open(path);
+      } catch (e) {
+        err = e;
+      }
+      expect(err, path).toBeInstanceOf(NetnsError);
+      expect((err as NetnsError).kind, path).toBe(kind);
+    }
+    expect(() => Netns.open('/proc/self/ns/uts')).toThrow(/a uts namespace, not a network namespace/);
+  });
+
+  it('enters and always returns, also when the callback throws', () => {
+    const self = readlinkSync('/proc/thread-self/ns/net');
+    const inside = inNetns(pod, () => readlinkSync('/proc/thread-self/ns/net'));
+    expect(inside).not.toBe(self);
+    expect(inside).toBe(`net:[${statSync(podNs.path).ino}]`);
+    expect(readlinkSync('/proc/thread-self/ns/net')).toBe(self);
+    expect(() => inNetns(pod, () => { throw new Error('inside'); })).toThrow('inside');
+    expect(readlinkSync('/proc/thread-self/ns/net')).toBe(self);
+    // Nested: back to the outer namespace, then home.
+    const [outer, afterInner] = inNetns(host, () => {
+      const o = readlinkSync('/proc/thread-self/ns/net');
+      inNetns(pod, () => undefined);
+      return [o, readlinkSync('/proc/thread-self/ns/net')];
+    });
+    expect(afterInner).toBe(outer);
+    expect(readlinkSync('/proc/thread-self/ns/net')).toBe(self);
+  });
+
+  it('refuses an async callback (its continuation would run in the wrong namespace)', async () => {
+    expect(() => inNetns(pod, (async () => 1) as () => unknown)).toThrow(/synchronous/);
+    expect(readlinkSync('/proc/thread-self/ns/net')).toBe(readlinkSync('/proc/self/ns/net'));
+  });
+
+  it('binds a socket to its namespace for good', () => {
+    podNs.exec('ip', 'link', 'add', 'only-here', 'type', 'bridge');
+    expect(listLinks(ps).map((l) => l.name).sort()).toEqual(['lo', 'only-here']);
+    expect(listLinks(hs).map((l) => l.name)).toEqual(['lo']);
+  });
+
+  it('writes and reads sysctls of the namespace it names', () => {
+    podNs.exec('ip', 'link', 'add', 'd0', 'type', 'bridge');
+    writeSysctl(pod, 'net/ipv4/conf/d0/arp_notify', '1');
+    expect(podNs.exec('cat', '/proc/sys/net/ipv4/conf/d0/arp_notify').trim()).toBe('1');
+    expect(readSysctl(pod, 'net/ipv4/conf/d0/arp_notify')).toBe('1');
+    expect(() => readSysctl(host, 'net/ipv4/conf/d0/arp_notify')).toThrow(/ENOENT/);
+  });
+
+  it('a namespace whose path vanished is reported missing', () => {
+    const gone = makeNetns();
+    const path = gone.path;
+    gone.exec('true');
+    deleteAllNetns();
+    hostNs = makeNetns();
+    podNs = makeNetns();
+    expect(() => Netns.open(path)).toThrow(NetnsError);
+  });
+});
+
+describe('links', () => {
+  it('creates a bridge with an MTU and reads it back', () => {
+    const br = createBridge(hs, { name: 'mgmt-br', mtu: 9000 });
+    expect(br).toMatchObject({ name: 'mgmt-br', kind: 'bridge', mtu: 9000, up: false, bridge: { vlanFiltering: false } });
+    const [ip] = hostNs.ipj('link', 'show', 'mgmt-br');
+    expect(ip).toMatchObject({ ifname: 'mgmt-br', mtu: 9000, ifindex: br.index, linkinfo: { info_kind: 'bridge' } });
+    expect(getLink(hs, br.index)?.name).toBe('mgmt-br');
+  });
+
+  it('reports a duplicate name as EEXIST and a missing device as null / ENODEV', () => {
+    createBridge(hs, { name: 'br0' });
+    expect(kernelError(() => createBridge(hs, { name: 'br0' })).code).toBe('EEXIST');
+    expect(getLink(hs, 'absent0')).toBeNull();
+    expect(getLink(hs, 4242)).toBeNull();
+    const e = kernelError(() => deleteLink(hs, 4242));
+    expect(e.code).toBe('ENODEV');
+    expect(e.message).toMatch(/^delete link 4242: /);
+  });
+
+  it('creates a veth with its peer placed and named directly in another namespace', () => {
+    const v = createVeth(hs, { name: 'veth01234567', mtu: 1400 }, { name: 'net1', netnsFd: pod.fd, mtu: 1400, mac: '02:aa:bb:cc:dd:01' });
+    expect(v).toMatchObject({ name: 'veth01234567', kind: 'veth', mtu: 1400 });
+    const [peer] = podNs.ipj('link', 'show', 'net1');
+    expect(peer).toMatchObject({ ifname: 'net1', mtu: 1400, address: '02:aa:bb:cc:dd:01', linkinfo: { info_kind: 'veth' } });
+    expect(v.peerIndex).toBe(peer.ifindex);
+    expect(getLink(ps, 'net1')?.peerIndex).toBe(v.index);
+    expect(hostNs.ipj('link', 'show').map((l: { ifname: string }) => l.ifname)).not.toContain('net1');
+  });
+
+  it('refuses a veth whose peer name is taken in the target namespace, leaving nothing behind', () => {
+    podNs.exec('ip', 'link', 'add', 'net1', 'type', 'bridge');
+    expect(kernelError(() => createVeth(hs, { name: 'vethaa' }, { name: 'net1', netnsFd: pod.fd })).code).toBe('EEXIST');
+    expect(getLink(hs, 'vethaa')).toBeNull();
+  });
+
+  it('sets up/down, MTU, MAC, master, promiscuous and alias', () => {
+    const br = createBridge(hs, { name: 'br0' });
+    const v = createVeth(hs, { name: 'vethbb' }, { name: 'eth0', netnsFd: pod.fd });
+    setLink(hs, v.index, { mtu: 1450, mac: '02:00:00:00:00:07', master: br.index, alias: 'net/c1/eth0', up: true });
+    setLink(hs, br.index, { promisc: true, up: true });
+    const [l] = hostNs.ipj('link', 'show', 'vethbb');
+    expect(l).toMatchObject({ mtu: 1450, address: '02:00:00:00:00:07', master: 'br0', ifalias: 'net/c1/eth0' });
+    expect(l.flags).toContain('UP');
+    const [b] = hostNs.ipj('link', 'show', 'br0');
+    expect(b.flags).toEqual(expect.arrayContaining(['UP', 'PROMISC']));
+    expect(getLink(hs, 'br0')).toMatchObject({ promisc: true, up: true });
+    expect(getLink(hs, 'vethbb')).toMatchObject({ master: br.index, alias: 'net/c1/eth0', mac: '02:00:00:00:00:07', port: { hairpin: false, isolated: false } });
+    setLink(hs, v.index, { up: false, master: 0 });
+    expect(getLink(hs, 'vethbb')).toMatchObject({ up: false });
+    expect(getLink(hs, 'vethbb')?.master).toBeUndefined();
+    expect(kernelError(() => setLink(hs, v.index, { mtu: 10 })).code).toBe('EINVAL');
+  });
+
+  it('sets bridge port hairpin and isolated flags', () => {
+    const br = createBridge(hs, { name: 'br0' });
+    const v = createVeth(hs, { name: 'vethcc' }, { name: 'eth0', netnsFd: pod.fd });
+    setLink(hs, v.index, { master: br.index });
+    setBridgePort(hs, v.index, { hairpin: true, isolated: true });
+    const [l] = hostNs.ipj('link', 'show', 'vethcc');
+    expect(l.linkinfo.info_slave_data).toMatchObject({ hairpin: true, isolated: true });
+    expect(getLink(hs, v.index)?.port).toMatchObject({ hairpin: true, isolated: true });
+    setBridgePort(hs, v.index, { hairpin: false });
+    expect(getLink(hs, v.index)?.port).toMatchObject({ hairpin: false, isolated: true });
+  });
+
+  it('reads the port state as the bridge moves it to forwarding', async () => {
+    const br = createBridge(hs, { name: 'br0' });
+    const v = createVeth(hs, { name: 'vethdd' }, { name: 'eth0', netnsFd: pod.fd });
+    setLink(hs, v.index, { master: br.index, up: true });
+    setLink(hs, br.index, { up: true });
+    setLink(ps, getLink(ps, 'eth0')!.index, { up: true });
+    let state: string | undefined;
+    for (let i = 0; i < 50 && state !== 'forwarding'; i++) {
+      state = getLink(hs, v.index)?.port?.state;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(state).toBe('forwarding');
+  });
+
+  it('deletes a veth (its peer goes with it)', () => {
+    const v = createVeth(hs, { name: 'vethee' }, { name: 'eth0', netnsFd: pod.fd });
+    deleteLink(hs, v.index);
+    expect(getLink(hs, 'vethee')).toBeNull();
+    expect(getLink(ps, 'eth0')).toBeNull();
+  });
+});
+
+describe('addresses and routes', () => {
+  function upVeth(): number {
+    createVeth(hs, { name: 'vethff' }, { name: 'eth0', netnsFd: pod.fd });
+    const idx = getLink(ps, 'eth0')!.index;
+    setLink(ps, idx, { up: true });
+    setLink(hs, getLink(hs, 'vethff')!.index, { up: true });
+    return idx;
+  }
+
+  it('adds, lists and deletes IPv4 and IPv6 addresses', () => {
+    const idx = upVeth();
+    addAddress(ps, idx, '10.1.0.5/24');
+    addAddress(ps, idx, 'fd00:10::5/64', { noDad: true });
+    const [l] = podNs.ipj('addr', 'show', 'eth0');
+    const got = l.addr_info.map((a: { local: string; prefixlen: number; broadcast?: string }) => [a.local, a.prefixlen, a.broadcast]);
+    expect(got).toEqual(expect.arrayContaining([['10.1.0.5', 24, '10.1.0.255'], ['fd00:10::5', 64, undefined]]));
+    expect(listAddresses(ps, { index: idx }).map((a) => a.cidr)).toEqual(expect.arrayContaining(['10.1.0.5/24', 'fd00:10::5/64']));
+    expect(kernelError(() => addAddress(ps, idx, '10.1.0.5/24')).code).toBe('EEXIST');
+    addAddress(ps, idx, '10.1.0.5/24', { replace: true });
+    delAddress(ps, idx, '10.1.0.5/24');
+    expect(listAddresses(ps, { index: idx, family: 4 })).toEqual([]);
+    expect(kernelError(() => delAddress(ps, idx, '10.1.0.5/24')).code).toBe('EADDRNOTAVAIL');
+  });
+
+  it('adds a default route via a gateway and a scope-link route, and lists them', () => {
+    const idx = upVeth();
+    addAddress(ps, idx, '10.1.0.5/24');
+    addAddress(ps, idx, 'fd00:10::5/64', { noDad: true });
+    addRoute(ps, { dst: '192.168.77.0/24', oif: idx, scope: 'link' });
+    addRoute(ps, { dst: '0.0.0.0/0', gw: '10.1.0.1', oif: idx });
+    addRoute(ps, { dst: '::/0', gw: 'fd00:10::1', oif: idx, mtu: 1400 });
+    const v4 = podNs.ipj('route', 'show');
+    expect(v4).toEqual(expect.arrayContaining([
+      expect.objectContaining({ dst: 'default', gateway: '10.1.0.1', dev: 'eth0' }),
+      expect.objectContaining({ dst: '192.168.77.0/24', dev: 'eth0', scope: 'link' }),
+    ]));
+    const v6 = podNs.ipj('-6', 'route', 'show');
+    expect(v6).toEqual(expect.arrayContaining([expect.objectContaining({ dst: 'default', gateway: 'fd00:10::1', dev: 'eth0' })]));
+    const mine = listRoutes(ps, 4);
+    expect(mine).toEqual(expect.arrayContaining([
+      expect.objectContaining({ dst: '0.0.0.0/0', gw: '10.1.0.1', oif: idx, scope: 'universe' }),
+      expect.objectContaining({ dst: '192.168.77.0/24', oif: idx, scope: 'link' }),
+    ]));
+    expect(listRoutes(ps, 6)).toEqual(expect.arrayContaining([expect.objectContaining({ dst: '::/0', gw: 'fd00:10::1', mtu: 1400 })]));
+    expect(kernelError(() => addRoute(ps, { dst: '0.0.0.0/0', gw: '10.1.0.1', oif: idx })).code).toBe('EEXIST');
+    delRoute(ps, { dst: '0.0.0.0/0', gw: '10.1.0.1', oif: idx });
+    expect(listRoutes(ps, 4).find((r) => r.dst === '0.0.0.0/0')).toBeUndefined();
+    expect(kernelError(() => addRoute(ps, { dst: '0.0.0.0/0', gw: '10.9.9.1' })).code).toBe('ENETUNREACH');
+  });
+});

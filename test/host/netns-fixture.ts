@@ -1,0 +1,50 @@
+// Test namespaces on this machine's kernel. Tests never touch the host's own interfaces: every link they make
+// lives in a namespace made here, and every namespace is deleted afterwards.
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+
+export interface TestNs {
+  name: string;
+  path: string;
+  /** Runs a command inside the namespace (ip netns exec), returns stdout. */
+  exec(cmd: string, ...args: string[]): string;
+  /** `ip -j -d <args>` inside the namespace, parsed. */
+  ipj<T = any>(...args: string[]): T;
+  /** `bridge -j <args>` inside the namespace, parsed. */
+  bridgej<T = any>(...args: string[]): T;
+}
+
+const made = new Set<string>();
+
+export function sh(cmd: string, ...args: string[]): string {
+  return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+export function makeNetns(prefix = 'vbt'): TestNs {
+  const name = `${prefix}-${randomBytes(4).toString('hex')}`;
+  sh('ip', 'netns', 'add', name);
+  made.add(name);
+  sh('ip', '-n', name, 'link', 'set', 'lo', 'up');
+  const exec = (cmd: string, ...args: string[]) => sh('ip', 'netns', 'exec', name, cmd, ...args);
+  return {
+    name,
+    path: `/run/netns/${name}`,
+    exec,
+    ipj: (...args) => JSON.parse(sh('ip', '-n', name, '-j', '-d', ...args) || 'null'),
+    bridgej: (...args) => JSON.parse(exec('bridge', '-j', ...args) || 'null'),
+  };
+}
+
+export function deleteNetns(ns: TestNs | string): void {
+  const name = typeof ns === 'string' ? ns : ns.name;
+  try {
+    sh('ip', 'netns', 'del', name);
+  } catch {
+    // already gone
+  }
+  made.delete(name);
+}
+
+export function deleteAllNetns(): void {
+  for (const n of [...made]) deleteNetns(n);
+}

@@ -1,0 +1,130 @@
+// The built single executable bin/vlan-bridge: it runs with nothing around it (no environment, no node on
+// PATH, no node_modules reachable from its cwd) and carries koffi.node as an SEA asset.
+import { spawnSync } from 'node:child_process';
+import { accessSync, constants, mkdtempSync, openSync, readFileSync, readSync, closeSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const bin = path.join(root, 'bin', 'vlan-bridge');
+const seaConfigPath = path.join(root, 'build', 'sea-config.json');
+
+// Every spec version a plugin of spec 1.1.0 must answer VERSION with.
+const SPEC_VERSIONS = ['0.1.0', '0.2.0', '0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'];
+
+function newestMtime(p: string): number {
+  const st = statSync(p);
+  if (!st.isDirectory()) return st.mtimeMs;
+  let newest = st.mtimeMs; // a deleted file still bumps its directory
+  for (const e of readdirSync(p)) newest = Math.max(newest, newestMtime(path.join(p, e)));
+  return newest;
+}
+
+function needsBuild(): boolean {
+  let built: number;
+  try {
+    built = statSync(bin).mtimeMs;
+  } catch {
+    return true;
+  }
+  const inputs = [path.join(root, 'src'), path.join(root, 'scripts', 'build.mjs')];
+  return inputs.some((p) => newestMtime(p) > built);
+}
+
+let cwd: string;
+
+beforeAll(() => {
+  if (needsBuild()) {
+    const r = spawnSync(process.execPath, [path.join(root, 'scripts', 'build.mjs')], {
+      cwd: root,
+      encoding: 'utf8',
+      timeout: 180_000,
+    });
+    if (r.status !== 0) {
+      throw new Error(`node scripts/build.mjs failed (${r.status ?? r.signal}):\n${r.stdout}\n${r.stderr}`);
+    }
+  }
+  // A fresh directory far from the repository: nothing named node_modules above it.
+  cwd = mkdtempSync(path.join(tmpdir(), 'vb-sea-'));
+}, 180_000);
+
+afterAll(() => {
+  if (cwd) rmSync(cwd, { recursive: true, force: true });
+});
+
+function runVersion(cniVersion: string) {
+  return spawnSync(bin, [], {
+    // Nothing but CNI_COMMAND: no PATH (so no node on it), no HOME, no NODE_* variables.
+    env: { CNI_COMMAND: 'VERSION' },
+    cwd,
+    input: JSON.stringify({ cniVersion }),
+    encoding: 'utf8',
+    timeout: 10_000,
+  });
+}
+
+describe('bin/vlan-bridge (single executable)', () => {
+  it('exists as an executable regular file', () => {
+    const st = statSync(bin);
+    expect(st.isFile()).toBe(true);
+    expect(st.mode & 0o111).toBe(0o111);
+    expect(() => accessSync(bin, constants.X_OK)).not.toThrow();
+  });
+
+  it.each(['1.0.0', '0.3.1'])(
+    'answers VERSION (input cniVersion %s) with an empty environment, no node on PATH, no node_modules',
+    (cniVersion) => {
+      const r = runVersion(cniVersion);
+      expect(r.error).toBeUndefined();
+      expect(r.stderr).not.toMatch(/ExperimentalWarning|Single executable/i);
+      expect(r.status, `stderr: ${r.stderr}`).toBe(0);
+      // Exactly one JSON document: JSON.parse rejects anything after the first value but whitespace.
+      let out: unknown;
+      expect(() => (out = JSON.parse(r.stdout)), `stdout: ${JSON.stringify(r.stdout)}`).not.toThrow();
+      expect(out).toBeTypeOf('object');
+      expect(out).not.toBeNull();
+      const doc = out as { cniVersion?: unknown; supportedVersions?: unknown };
+      // CNI spec, VERSION: cniVersion is the value given on input; supportedVersions lists what the plugin speaks.
+      expect(doc.cniVersion).toBe(cniVersion);
+      expect(Array.isArray(doc.supportedVersions)).toBe(true);
+      expect(doc.supportedVersions).toEqual(expect.arrayContaining(SPEC_VERSIONS));
+    },
+  );
+
+  it('embeds koffi.node as an SEA asset', () => {
+    const config = JSON.parse(readFileSync(seaConfigPath, 'utf8')) as {
+      main: string;
+      assets?: Record<string, string>;
+      useSnapshot?: boolean;
+      disableExperimentalSEAWarning?: boolean;
+    };
+    expect(config.main).toBe('build/main.cjs');
+    expect(config.useSnapshot).toBe(false);
+    expect(config.disableExperimentalSEAWarning).toBe(true);
+    const assetRel = config.assets?.['koffi.node'];
+    expect(assetRel, 'sea-config.json assets["koffi.node"]').toBeTypeOf('string');
+    const asset = path.resolve(root, assetRel as string);
+    const assetSize = statSync(asset).size;
+    expect(assetSize).toBeGreaterThan(0);
+
+    // The executable is node plus the blob, and the blob holds the asset's bytes.
+    const binSize = statSync(bin).size;
+    const nodeSize = statSync(process.execPath).size;
+    expect(binSize - nodeSize).toBeGreaterThanOrEqual(assetSize);
+
+    // And the asset's bytes really are in it: a 64 KiB slice from the middle of koffi.node is found verbatim,
+    // and the SEA fuse is flipped (postject sets ':1').
+    const image = readFileSync(bin);
+    const fd = openSync(asset, 'r');
+    const slice = Buffer.alloc(Math.min(65536, assetSize));
+    try {
+      readSync(fd, slice, 0, slice.length, Math.floor((assetSize - slice.length) / 2));
+    } finally {
+      closeSync(fd);
+    }
+    expect(image.indexOf(slice)).toBeGreaterThan(-1);
+    expect(image.indexOf('NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2:1')).toBeGreaterThan(-1);
+  });
+});
