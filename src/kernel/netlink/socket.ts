@@ -26,6 +26,8 @@ function errorText(data: Buffer, flags: number): string | undefined {
 
 export class NetlinkSocket {
   private seq = Math.floor(Math.random() * 0x7fffffff);
+  /** Requests sent so far (dumps included): how tests and benchmarks count kernel round trips. */
+  requests = 0;
   private readonly rx = Buffer.alloc(RX_SIZE);
   private closed = false;
 
@@ -65,6 +67,7 @@ export class NetlinkSocket {
   private send(type: number, flags: number, body: Buffer, op: string): number {
     if (this.closed) throw new Error(`${op}: netlink socket is closed`);
     this.seq = (this.seq + 1) & 0x7fffffff;
+    this.requests++;
     const msg = Buffer.alloc(C.NLMSG_HDRLEN + body.length);
     msg.writeUInt32LE(msg.length, 0);
     msg.writeUInt16LE(type, 4);

@@ -1,0 +1,54 @@
+# vlan-bridge: a CNI bridge plugin with Harvester's VLAN semantics. `make demo` and `make test` are the two
+# commands a newcomer runs; both install what they need first.
+SHELL := /bin/bash
+PREFIX ?= /opt/cni/bin
+DESTDIR ?=
+BIN := bin/vlan-bridge
+# Debian packages the tests use: the UML kernel (VLAN filtering, 802.1q, bonds), kmod for its modules,
+# iproute2 to read the kernel back independently, the reference plugins (side by side, host-local/static IPAM),
+# and dnsmasq as a DHCP server on test VLANs.
+APT_PACKAGES := user-mode-linux kmod iproute2 containernetworking-plugins dnsmasq-base
+
+.PHONY: all deps build test test-unit test-host test-uml demo bench install clean
+
+all: build
+
+deps:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:" $$missing; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	npm ci --no-audit --no-fund
+
+node_modules/.package-lock.json: package-lock.json
+	npm ci --no-audit --no-fund
+
+build: node_modules/.package-lock.json
+	node scripts/build.mjs
+
+# All tiers, never skipped: unit, the built executable as a process, host-kernel namespaces, and the UML kernel.
+test: build
+	node test/run.mjs
+
+test-unit:
+	npx vitest run --project unit
+
+test-host: build
+	npx vitest run --project host
+
+test-uml: build
+	npx vitest run --project uml
+
+demo: deps build
+	node demo/demo.mjs
+
+bench: build
+	node bench/run.mjs
+
+install: build
+	install -d "$(DESTDIR)$(PREFIX)"
+	install -m 0755 $(BIN) "$(DESTDIR)$(PREFIX)/vlan-bridge.tmp.$$$$" && mv -f "$(DESTDIR)$(PREFIX)/vlan-bridge.tmp.$$$$" "$(DESTDIR)$(PREFIX)/vlan-bridge"
+
+clean:
+	rm -rf bin build
