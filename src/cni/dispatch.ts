@@ -4,7 +4,7 @@
 import { CniError, Code, asCniError } from './errors.js';
 import { commandOf, parseEnv, type AddRequest, type CheckRequest, type DelRequest, type Env, type GcRequest, type StatusRequest } from './env.js';
 import { parseNetConf, type NetConf } from './config.js';
-import { LATEST, SUPPORTED_VERSIONS, effectiveVersion, requireCommandSupported } from './versions.js';
+import { LATEST, SUPPORTED_VERSIONS, compareVersions, effectiveVersion, requireCommandSupported } from './versions.js';
 import { convertResult, parseResult, type Result } from './result.js';
 import { makeLogger, type Logger } from './log.js';
 import { parseValidAttachments, type Attachment } from './gc.js';
@@ -91,8 +91,20 @@ async function run(io: Io, loadHandlers: () => Promise<Handlers>, stdin: string,
 
   const h = await loadHandlers();
   switch (req.command) {
-    case 'ADD':
-      return JSON.stringify(convertResult(await h.add(req, ctx), version));
+    case 'ADD': {
+      // 0.1.0/0.2.0 results need an IP: refuse an L2 config before anything is created (libcni's wording).
+      if (!conf.hasIpam && compareVersions(version, '0.3.0') < 0) {
+        throw new CniError(Code.ResultConversion, 'cannot convert: no valid IP addresses', `cniVersion ${version} results carry no interfaces; an L2 network (no ipam.type) needs 0.3.0 or later`);
+      }
+      const result = await h.add(req, ctx);
+      try {
+        return JSON.stringify(convertResult(result, version));
+      } catch (err) {
+        // The attachment exists but cannot be reported: undo it rather than leave it unknown to the runtime.
+        await h.del({ ...req, command: 'DEL' }, ctx).catch((e: unknown) => log.warn(`DEL after unprintable ADD result failed: ${String(e)}`));
+        throw err;
+      }
+    }
     case 'DEL':
       await h.del(req, ctx);
       return undefined;

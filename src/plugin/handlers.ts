@@ -1,9 +1,8 @@
-// The plugin's commands. Filled in by the kernel layer and the bridge attachment (issues 3 and 4).
-import { CniError, Code } from '../cni/errors.js';
+// The plugin's commands, loaded only when a command needs them (VERSION never pays for the kernel layer).
 import type { Handlers } from '../cni/dispatch.js';
+import { cmdAdd } from './add.js';
+import { cmdCheck } from './check.js';
+import { cmdDel } from './del.js';
+import { cmdGc, cmdStatus } from './status.js';
 
-const notYet = async (): Promise<never> => {
-  throw new CniError(Code.NotAvailable, 'command not implemented yet');
-};
-
-export const handlers: Handlers = { add: notYet, del: notYet, check: notYet, status: notYet, gc: notYet };
+export const handlers: Handlers = { add: cmdAdd, del: cmdDel, check: cmdCheck, status: cmdStatus, gc: cmdGc };

@@ -98,16 +98,24 @@ describe('dispatch', () => {
     ['0.4.0', { cniVersion: '0.4.0', interfaces: l3Result.interfaces.map(({ mtu: _m, ...i }) => i), ips: [{ ...l3Result.ips[0], version: '4' }], routes: l3Result.routes }],
     ['0.2.0', { cniVersion: '0.2.0', ip4: { ip: '10.1.0.5/24', gateway: '10.1.0.1', routes: [{ dst: '0.0.0.0/0', gw: '10.1.0.1' }] } }],
   ])('ADD prints the result converted to %s', async (v, expected) => {
-    const r = await call({ CNI_COMMAND: 'ADD', ...attach }, conf(v));
+    const r = await call({ CNI_COMMAND: 'ADD', ...attach }, conf(v, { ipam: { type: 'host-local' } }));
     expect(r.code).toBe(0);
     expect(r.json).toEqual(expected);
     expect(r.stdout.split('\n').filter(Boolean)).toHaveLength(1);
   });
 
-  it('refuses to print an L2 result as 0.2.0', async () => {
-    const h = fakeHandlers({ add: async () => ({ cniVersion: '1.1.0', interfaces: [{ name: 'net1', sandbox: '/x' }] }) });
-    const r = await call({ CNI_COMMAND: 'ADD', ...attach }, conf('0.2.0'), h);
+  it('refuses an L2 config at 0.2.0 before the handler runs', async () => {
+    const r = await call({ CNI_COMMAND: 'ADD', ...attach }, conf('0.2.0'));
     expect(r.json).toMatchObject({ code: 107, msg: 'cannot convert: no valid IP addresses' });
+    expect(r.h.add).not.toHaveBeenCalled();
+  });
+
+  it('undoes an ADD whose result cannot be printed in the config version', async () => {
+    const h = fakeHandlers({ add: async () => ({ cniVersion: '1.1.0', interfaces: [{ name: 'net1', sandbox: '/x' }] }) });
+    const r = await call({ CNI_COMMAND: 'ADD', ...attach }, conf('0.2.0', { ipam: { type: 'host-local' } }), h);
+    expect(r.json).toMatchObject({ code: 107, msg: 'cannot convert: no valid IP addresses' });
+    expect(h.del).toHaveBeenCalledTimes(1);
+    expect((h.del as ReturnType<typeof vi.fn>).mock.calls[0]![0]).toMatchObject({ command: 'DEL', containerId: 'c1', ifname: 'net1' });
   });
 
   it('passes typed requests and the raw config to handlers', async () => {

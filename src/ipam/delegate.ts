@@ -1,0 +1,108 @@
+// Delegated IPAM: run $CNI_PATH/<ipam.type> with our environment (CNI_COMMAND per call) and the whole config on
+// stdin, as libcni's invoke package does. Its error codes pass through unchanged; its result is read in any
+// spec version. Runs only from the host namespace, never from inside inNetns (a child inherits the thread's
+// namespace).
+import { spawnSync } from 'node:child_process';
+import { accessSync, constants, statSync } from 'node:fs';
+import { CniError, Code } from '../cni/errors.js';
+import type { Env } from '../cni/env.js';
+import { parseResult, type Result } from '../cni/result.js';
+import { SUPPORTED_VERSIONS, compareVersions } from '../cni/versions.js';
+
+const TIMEOUT_MS = 120_000;
+
+export interface IpamCall {
+  type: string;
+  path: string[];
+  env: Env;
+  /** The network configuration exactly as we received it. */
+  stdin: string;
+  /** The config's version, for results that carry none. */
+  version: string;
+}
+
+export function findPlugin(type: string, path: string[]): string {
+  if (type.includes('/')) throw new CniError(Code.InvalidConfig, 'invalid network configuration', `ipam.type: must be a plugin name, not a path (got ${JSON.stringify(type)})`);
+  for (const dir of path) {
+    const file = `${dir}/${type}`;
+    try {
+      accessSync(file, constants.X_OK);
+      if (statSync(file).isFile()) return file;
+    } catch {
+      // not in this directory
+    }
+  }
+  throw new CniError(Code.Ipam, `failed to find IPAM plugin ${JSON.stringify(type)}`, `searched CNI_PATH: ${path.join(':') || '(empty)'}`);
+}
+
+function run(call: IpamCall, command: string, stdin = call.stdin): string {
+  const file = findPlugin(call.type, call.path);
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(call.env)) if (v !== undefined) env[k] = v;
+  env.CNI_COMMAND = command;
+  const r = spawnSync(file, [], { input: stdin, env, encoding: 'utf8', timeout: TIMEOUT_MS, maxBuffer: 16 << 20 });
+  if (r.error) {
+    const why = (r.error as NodeJS.ErrnoException).code === 'ETIMEDOUT' ? `timed out after ${TIMEOUT_MS / 1000} s` : r.error.message;
+    throw new CniError(Code.Ipam, `IPAM plugin ${call.type} ${command} failed: ${why}`);
+  }
+  if (r.status === 0) return r.stdout;
+  // A failing plugin prints a CNI error on stdout: pass its code through unchanged.
+  try {
+    const e = JSON.parse(r.stdout) as { code?: unknown; msg?: unknown; details?: unknown };
+    if (typeof e.code === 'number') {
+      throw new CniError(e.code, typeof e.msg === 'string' ? e.msg : `IPAM plugin ${call.type} ${command} failed`, typeof e.details === 'string' ? e.details : '');
+    }
+  } catch (err) {
+    if (err instanceof CniError) throw err;
+  }
+  const stderr = (r.stderr || r.stdout || '').trim().split('\n').slice(-3).join(' | ');
+  throw new CniError(Code.Ipam, `IPAM plugin ${call.type} ${command} failed (exit ${r.status ?? r.signal})`, stderr);
+}
+
+export function ipamAdd(call: IpamCall): Result {
+  const out = run(call, 'ADD');
+  let json: unknown;
+  try {
+    json = JSON.parse(out);
+  } catch {
+    throw new CniError(Code.Ipam, `IPAM plugin ${call.type} printed no JSON result`, out.slice(0, 200));
+  }
+  const result = parseResult(json, { code: Code.Ipam, root: 'ipam result', fallbackVersion: call.version });
+  if (!result.ips || result.ips.length === 0) throw new CniError(Code.Ipam, `IPAM plugin ${call.type} returned no IP addresses`);
+  return result;
+}
+
+export function ipamDel(call: IpamCall): void {
+  run(call, 'DEL');
+}
+
+export function ipamCheck(call: IpamCall): void {
+  run(call, 'CHECK');
+}
+
+/** Whether the plugin speaks `version` (libcni skips GC/STATUS for plugins older than 1.1.0). */
+export function ipamSupports(call: IpamCall, version: string): boolean {
+  const out = run(call, 'VERSION', JSON.stringify({ cniVersion: SUPPORTED_VERSIONS[SUPPORTED_VERSIONS.length - 1] }));
+  try {
+    const v = JSON.parse(out) as { supportedVersions?: unknown };
+    return Array.isArray(v.supportedVersions) && v.supportedVersions.some((s) => typeof s === 'string' && compareVersionsSafe(s, version) === 0);
+  } catch {
+    return false;
+  }
+}
+
+function compareVersionsSafe(a: string, b: string): number {
+  try {
+    return compareVersions(a, b);
+  } catch {
+    return -1;
+  }
+}
+
+export function ipamStatus(call: IpamCall): void {
+  if (ipamSupports(call, '1.1.0')) run(call, 'STATUS');
+}
+
+export function ipamGc(call: IpamCall): void {
+  if (ipamSupports(call, '1.1.0')) run(call, 'GC');
+}

@@ -1,0 +1,124 @@
+// ADD: bridge, veth pair, VLANs, port flags, IPAM and L3, then wait for the port to forward. Everything is
+// validated before the first change; after it, every change registers its undo, and any failure undoes all.
+import { randomBytes } from 'node:crypto';
+import { CniError, Code } from '../cni/errors.js';
+import type { Ctx } from '../cni/dispatch.js';
+import type { AddRequest } from '../cni/env.js';
+import type { Interface, Result } from '../cni/result.js';
+import {
+  Netns, addVlans, createVeth, delVlans, deleteLink, getLink, isErrno, openNetlink, portVlans, setBridgePort, setLink, writeSysctl,
+  type Link, type NetlinkSocket,
+} from '../kernel/index.js';
+import { ensureBridge } from './bridge.js';
+import { kernelFailure, step } from './errors.js';
+import { formatAlias } from './alias.js';
+import { podMtu } from './mtu.js';
+import { planPortVlans, usesVlans } from './vlans.js';
+import { Undo } from './undo.js';
+import { ipamCall, setupL3 } from './l3.js';
+import { ipamAdd, ipamDel } from '../ipam/delegate.js';
+import { waitForwarding } from './wait.js';
+
+/** Container MAC, by precedence: runtimeConfig.mac > args.cni.mac > CNI_ARGS MAC (as the reference). */
+export function requestedMac(req: { args: { mac?: string } }, ctx: Ctx): string | undefined {
+  return ctx.conf.runtimeConfig?.mac ?? ctx.conf.args?.cni?.mac ?? req.args.mac;
+}
+
+export function openPodNetns(path: string): Netns {
+  return step(`open network namespace ${path}`, () => Netns.open(path));
+}
+
+function createPair(host: NetlinkSocket, pod: Netns, ifname: string, mtu: number, mac: string | undefined): Link {
+  for (let attempt = 0; ; attempt++) {
+    const name = `veth${randomBytes(4).toString('hex')}`;
+    try {
+      return createVeth(host, { name, mtu }, { name: ifname, netnsFd: pod.fd, mtu, mac });
+    } catch (err) {
+      // EEXIST: either our random host name collided (try another) or the pod got CNI_IFNAME meanwhile.
+      if (isErrno(err, 'EEXIST') && attempt < 5 && getLink(host, name)) continue;
+      if (isErrno(err, 'EEXIST')) throw new CniError(Code.IfnameExists, `interface "${ifname}" already exists in ${pod.path}`);
+      throw kernelFailure(`create veth pair for "${ifname}"`, err);
+    }
+  }
+}
+
+export async function cmdAdd(req: AddRequest, ctx: Ctx): Promise<Result> {
+  const { conf } = ctx;
+  const mac = requestedMac(req, ctx);
+  const pod = openPodNetns(req.netns);
+  const host = step('open netlink socket', () => openNetlink(null));
+  const podSock = step(`open netlink socket in ${req.netns}`, () => openNetlink(pod));
+  const undo = new Undo();
+  try {
+    if (step(`look up "${req.ifname}" in ${req.netns}`, () => getLink(podSock, req.ifname))) {
+      throw new CniError(Code.IfnameExists, `interface "${req.ifname}" already exists in ${req.netns}`);
+    }
+    const br = ensureBridge(host, conf);
+    const mtu = podMtu(conf.mtu, br);
+
+    const hostVeth = createPair(host, pod, req.ifname, mtu, mac);
+    undo.push(`delete veth "${hostVeth.name}"`, () => deleteLink(host, hostVeth.index));
+    const alias = formatAlias({ network: conf.name, containerId: req.containerId, ifname: req.ifname });
+    step(`connect "${hostVeth.name}" to bridge "${br.name}"`, () => setLink(host, hostVeth.index, { master: br.index, alias }));
+
+    if (usesVlans(conf)) {
+      const plan = planPortVlans(conf, step(`read VLANs of "${hostVeth.name}"`, () => portVlans(host, hostVeth.index)));
+      step(`remove default VLANs from "${hostVeth.name}"`, () => delVlans(host, hostVeth.index, plan.remove));
+      step(`add VLANs to "${hostVeth.name}"`, () => addVlans(host, hostVeth.index, plan.add));
+    }
+    if (conf.hairpinMode || conf.portIsolation) {
+      step(`set port flags on "${hostVeth.name}"`, () => setBridgePort(host, hostVeth.index, { hairpin: conf.hairpinMode || undefined, isolated: conf.portIsolation || undefined }));
+    }
+    step(`set "${hostVeth.name}" up`, () => setLink(host, hostVeth.index, { up: true }));
+
+    const container = step(`look up "${req.ifname}" in ${req.netns}`, () => getLink(podSock, req.ifname));
+    if (!container) throw new CniError(Code.Kernel, `"${req.ifname}" vanished from ${req.netns} during ADD`);
+    podSysctls(pod, req.ifname, conf.enabledad);
+
+    const result: Result = { cniVersion: '1.1.0', interfaces: [], dns: conf.dns };
+    if (conf.hasIpam) {
+      const call = ipamCall(req, ctx);
+      const ipam = ipamAdd(call);
+      undo.push(`release IPAM allocation (${call.type})`, () => ipamDel(call));
+      result.ips = ipam.ips;
+      result.routes = ipam.routes;
+      if (ipam.dns && Object.keys(ipam.dns).length > 0) result.dns = ipam.dns;
+    }
+    if (!conf.disableContainerInterface) step(`set "${req.ifname}" up`, () => setLink(podSock, container.index, { up: true }));
+    if (conf.hasIpam) setupL3({ host, podSock, pod, br, container, conf, result, ifname: req.ifname });
+
+    if (!conf.disableContainerInterface) await waitForwarding(host, hostVeth.index, hostVeth.name, ctx.log);
+    const hostNow = step(`look up "${hostVeth.name}"`, () => getLink(host, hostVeth.index)) ?? hostVeth;
+    const brNow = step(`look up bridge "${br.name}"`, () => getLink(host, br.index)) ?? br;
+    const ifaces: Interface[] = [
+      { name: brNow.name, mac: brNow.mac, mtu: brNow.mtu },
+      { name: hostNow.name, mac: hostNow.mac, mtu: hostNow.mtu },
+      { name: req.ifname, mac: container.mac, mtu: container.mtu, sandbox: req.netns },
+    ];
+    result.interfaces = ifaces.map((i) => Object.fromEntries(Object.entries(i).filter(([, v]) => v !== undefined)) as Interface);
+    for (const ip of result.ips ?? []) ip.interface = 2;
+    if (!result.dns || Object.keys(result.dns).length === 0) delete result.dns;
+    return result;
+  } catch (err) {
+    const failures = undo.run();
+    if (failures.length > 0) ctx.log.warn(`rollback after failed ADD left something behind: ${failures.join('; ')}`);
+    throw err;
+  } finally {
+    host.close();
+    podSock.close();
+    pod.close();
+  }
+}
+
+/** accept_dad off unless enabledad, arp_notify on (as the reference); IPv6 may be disabled in the pod. */
+function podSysctls(pod: Netns, ifname: string, enabledad: boolean): void {
+  const set = (key: string, value: string, optional: boolean) => {
+    try {
+      writeSysctl(pod, key, value);
+    } catch (err) {
+      if (!(optional && (err as NodeJS.ErrnoException).code === 'ENOENT')) throw kernelFailure(`set ${key}=${value}`, err);
+    }
+  };
+  set(`net/ipv6/conf/${ifname}/accept_dad`, enabledad ? '1' : '0', true);
+  set(`net/ipv4/conf/${ifname}/arp_notify`, '1', false);
+}

@@ -1,0 +1,93 @@
+// CHECK: works for L2 configs (the reference fails on every one) and verifies what the reference ignores:
+// VLANs on the host port exactly as configured, MTU, MAC, hairpin/isolation/promiscuous, plus prevResult's
+// addresses and routes. Every difference is reported as "what: expected X, found Y".
+import { CniError, Code } from '../cni/errors.js';
+import type { Ctx } from '../cni/dispatch.js';
+import type { CheckRequest } from '../cni/env.js';
+import { getLink, listAddresses, listLinks, listRoutes, openNetlink, portVlans, type Link } from '../kernel/index.js';
+import { familyOf, parseCidr } from '../kernel/ip.js';
+import { ipamCheck } from '../ipam/delegate.js';
+import { aliasMatchesNetwork, parseAlias } from './alias.js';
+import { requestedMac, openPodNetns } from './add.js';
+import { inspectBridge } from './bridge.js';
+import { step } from './errors.js';
+import { ipamCall } from './l3.js';
+import { expectedPortVlans, formatVlans, normalizeVlans, usesVlans } from './vlans.js';
+
+export async function cmdCheck(req: CheckRequest, ctx: Ctx): Promise<void> {
+  const { conf, prevResult: prev } = ctx;
+  if (!prev) throw new CniError(Code.InvalidConfig, 'invalid network configuration', 'prevResult: required for CHECK (got undefined)');
+  if (conf.hasIpam) ipamCheck(ipamCall(req, ctx));
+
+  const diffs: string[] = [];
+  const expect = (what: string, want: unknown, got: unknown) => {
+    if (JSON.stringify(want) !== JSON.stringify(got)) diffs.push(`${what}: expected ${JSON.stringify(want)}, found ${JSON.stringify(got)}`);
+  };
+
+  const pod = openPodNetns(req.netns);
+  const host = step('open netlink socket', () => openNetlink(null));
+  const podSock = step(`open netlink socket in ${req.netns}`, () => openNetlink(pod));
+  try {
+    const br = inspectBridge(host, conf);
+    if (!br) throw new CniError(Code.CheckMismatch, `CHECK: bridge "${conf.bridge}" does not exist`);
+    if (conf.promiscMode) expect(`bridge "${br.name}" promiscuous`, true, br.promisc);
+
+    const container = getLink(podSock, req.ifname);
+    if (!container) throw new CniError(Code.CheckMismatch, `CHECK: interface "${req.ifname}" does not exist in ${req.netns}`);
+    expect(`"${req.ifname}" kind`, 'veth', container.kind);
+
+    // The host end: the container end's peer, which must carry our alias and sit on the bridge.
+    const hostVeth = step('list host links', () => listLinks(host)).find((l: Link) => {
+      const a = parseAlias(l.alias);
+      return l.kind === 'veth' && a !== null && a.containerId === req.containerId && a.ifname === req.ifname && aliasMatchesNetwork(a, conf.name);
+    });
+    if (!hostVeth) throw new CniError(Code.CheckMismatch, `CHECK: no host veth for ${req.containerId}/${req.ifname} on network "${conf.name}"`);
+    expect(`"${req.ifname}" peer index`, hostVeth.index, container.peerIndex);
+    expect(`"${hostVeth.name}" master`, br.name, hostVeth.master ? getLink(host, hostVeth.master)?.name : undefined);
+
+    const prevIfaces = prev.interfaces ?? [];
+    const prevContainer = prevIfaces.find((i) => i.name === req.ifname && i.sandbox);
+    if (!prevContainer) diffs.push(`prevResult: no interface "${req.ifname}" with a sandbox`);
+    else expect(`"${req.ifname}" sandbox`, req.netns, prevContainer.sandbox);
+    if (prevContainer?.mac) expect(`"${req.ifname}" MAC`, prevContainer.mac.toLowerCase(), container.mac);
+    const mac = requestedMac(req, ctx);
+    if (mac) expect(`"${req.ifname}" MAC (requested)`, mac, container.mac);
+    if (prevIfaces.some((i) => i.name === hostVeth.name) === false) diffs.push(`prevResult: host veth "${hostVeth.name}" not listed`);
+
+    const mtu = conf.mtu || prevContainer?.mtu || br.mtu;
+    expect(`"${req.ifname}" MTU`, mtu, container.mtu);
+    expect(`"${hostVeth.name}" MTU`, mtu, hostVeth.mtu);
+
+    expect(`"${hostVeth.name}" hairpin`, conf.hairpinMode, hostVeth.port?.hairpin ?? false);
+    expect(`"${hostVeth.name}" isolated`, conf.portIsolation, hostVeth.port?.isolated ?? false);
+
+    if (usesVlans(conf)) {
+      const d = br.bridge?.defaultPvid ?? 1;
+      const want = expectedPortVlans(conf, d ? [{ min: d, max: d, pvid: true, untagged: true }] : []);
+      const got = normalizeVlans(portVlans(host, hostVeth.index));
+      if (formatVlans(want) !== formatVlans(got)) diffs.push(`"${hostVeth.name}" VLANs: expected ${formatVlans(want)}, found ${formatVlans(got)}`);
+    }
+
+    // Addresses and routes of prevResult (later chained plugins may add more: only ours must be there).
+    const addrs = listAddresses(podSock, { index: container.index }).map((a) => a.cidr);
+    for (const ip of prev.ips ?? []) {
+      if (ip.interface !== undefined && prevIfaces[ip.interface]?.name !== req.ifname) continue;
+      const { ip: addr, prefix } = parseCidr(ip.address);
+      if (!addrs.includes(`${addr}/${prefix}`)) diffs.push(`"${req.ifname}" address: expected ${ip.address}, found ${addrs.join(', ') || 'none'}`);
+    }
+    for (const r of prev.routes ?? []) {
+      const fam = familyOf(parseCidr(r.dst).ip);
+      const dst = parseCidr(r.dst);
+      const have = listRoutes(podSock, fam, r.table ?? 254).some((x) => {
+        const xd = parseCidr(x.dst);
+        return xd.ip === dst.ip && xd.prefix === dst.prefix && (r.gw === undefined || x.gw === r.gw);
+      });
+      if (!have) diffs.push(`route ${r.dst}${r.gw ? ` via ${r.gw}` : ''}: expected in ${req.netns}, not found`);
+    }
+  } finally {
+    host.close();
+    podSock.close();
+    pod.close();
+  }
+  if (diffs.length > 0) throw new CniError(Code.CheckMismatch, `CHECK failed: ${diffs[0]}`, diffs.join('; '));
+}

@@ -1,0 +1,134 @@
+// L3 as the reference does it: the IPAM result's addresses and routes in the pod, gateways computed when
+// isGateway, the gateway address on the bridge (or on `<bridge>.<vlan>` when vlan is set), IP forwarding on.
+import { Address4, Address6 } from 'ip-address';
+import { CniError, Code } from '../cni/errors.js';
+import type { Ctx } from '../cni/dispatch.js';
+import type { NetConf } from '../cni/config.js';
+import type { Result } from '../cni/result.js';
+import { effectiveVersion } from '../cni/versions.js';
+import type { IpamCall } from '../ipam/delegate.js';
+import {
+  Netns, addAddress, addRoute, addVlans, createVeth, delAddress, delVlans, getLink, listAddresses, portVlans, setLink, writeSysctl,
+  type Link, type NetlinkSocket,
+} from '../kernel/index.js';
+import { familyOf, parseCidr } from '../kernel/ip.js';
+import { formatAlias } from './alias.js';
+import { step } from './errors.js';
+import type { Undo } from './undo.js';
+import { planPortVlans } from './vlans.js';
+import { MAX_IFNAME } from '../cni/validate.js';
+
+export function ipamCall(req: { path: string[] }, ctx: Ctx): IpamCall {
+  return { type: ctx.conf.ipam.type ?? '', path: req.path, env: ctx.env, stdin: ctx.rawConfig, version: effectiveVersion(ctx.conf.cniVersion) };
+}
+
+/** The first host address of the subnet of `cidr` (the reference's default gateway). */
+export function firstHost(cidr: string): string {
+  if (familyOf(parseCidr(cidr).ip) === 4) return Address4.fromBigInt(new Address4(cidr).startAddress().bigInt() + 1n).address;
+  return Address6.fromBigInt(new Address6(cidr).startAddress().bigInt() + 1n).correctForm();
+}
+
+function sameSubnet(a: string, b: string): boolean {
+  const pa = parseCidr(a);
+  const pb = parseCidr(b);
+  if (pa.family !== pb.family) return false;
+  const prefix = Math.min(pa.prefix, pb.prefix);
+  if (pa.family === 4) return new Address4(`${pa.ip}/${prefix}`).startAddress().address === new Address4(`${pb.ip}/${prefix}`).startAddress().address;
+  return new Address6(`${pa.ip}/${prefix}`).startAddress().correctForm() === new Address6(`${pb.ip}/${prefix}`).startAddress().correctForm();
+}
+
+/** Puts `cidr` on the link unless it is there; a different address in the same subnet is replaced only with forceAddress. */
+function ensureAddress(host: NetlinkSocket, link: Link, cidr: string, force: boolean): void {
+  const want = parseCidr(cidr);
+  const existing = step(`list addresses of "${link.name}"`, () => listAddresses(host, { index: link.index, family: want.family }));
+  if (existing.some((a) => a.ip === want.ip && a.prefix === want.prefix)) return;
+  for (const a of existing.filter((x) => sameSubnet(x.cidr, cidr))) {
+    if (!force) {
+      throw new CniError(Code.BridgeConflict, `"${link.name}" already has address ${a.cidr}, different from gateway ${cidr}`, 'set forceAddress to replace it');
+    }
+    step(`remove ${a.cidr} from "${link.name}"`, () => delAddress(host, link.index, a.cidr));
+  }
+  step(`add gateway ${cidr} to "${link.name}"`, () => addAddress(host, link.index, cidr, { replace: true }));
+}
+
+/** `<bridge>.<vlan>`: a veth in the host namespace whose peer is an access port of the VLAN (as the reference). */
+function vlanGateway(host: NetlinkSocket, br: Link, conf: NetConf): Link {
+  const name = `${br.name}.${conf.vlan}`;
+  if (name.length > MAX_IFNAME) {
+    throw new CniError(Code.InvalidConfig, 'invalid network configuration', `isGateway: gateway interface name "${name}" would exceed ${MAX_IFNAME} characters (bridge + "." + vlan)`);
+  }
+  const found = step(`look up "${name}"`, () => getLink(host, name));
+  if (found) return found;
+  const self = Netns.current();
+  try {
+    const peer = step(`create gateway interface "${name}"`, () =>
+      createVeth(host, { name: `vgw${br.index.toString(16)}v${conf.vlan}`.slice(0, MAX_IFNAME), mtu: br.mtu }, { name, netnsFd: self.fd, mtu: br.mtu }));
+    step(`connect "${peer.name}" to "${br.name}"`, () => setLink(host, peer.index, { master: br.index, alias: formatAlias({ network: conf.name, containerId: 'gateway', ifname: name }) }));
+    const plan = planPortVlans({ vlan: conf.vlan, trunkRanges: [], preserveDefaultVlan: conf.preserveDefaultVlan }, portVlans(host, peer.index));
+    step(`set VLAN ${conf.vlan} on "${peer.name}"`, () => {
+      delVlans(host, peer.index, plan.remove);
+      addVlans(host, peer.index, plan.add);
+    });
+    step(`set "${peer.name}" up`, () => setLink(host, peer.index, { up: true }));
+    const gw = step(`look up "${name}"`, () => getLink(host, name))!;
+    step(`set "${name}" up`, () => setLink(host, gw.index, { up: true }));
+    return gw;
+  } finally {
+    self.close();
+  }
+}
+
+export interface L3Setup {
+  host: NetlinkSocket;
+  podSock: NetlinkSocket;
+  pod: Netns;
+  br: Link;
+  container: Link;
+  conf: NetConf;
+  result: Result;
+  ifname: string;
+}
+
+export function setupL3(s: L3Setup): void {
+  const { conf, result } = s;
+  const ips = result.ips ?? [];
+  if (conf.isGateway) for (const ip of ips) ip.gateway ??= firstHost(ip.address);
+  const routes = (result.routes ??= []);
+  if (conf.isDefaultGateway) {
+    for (const family of [4, 6] as const) {
+      const gw = ips.find((ip) => familyOf(parseCidr(ip.address).ip) === family && ip.gateway)?.gateway;
+      const dst = family === 4 ? '0.0.0.0/0' : '::/0';
+      if (gw && !routes.some((r) => r.dst === dst)) routes.push({ dst, gw });
+    }
+  }
+  if (routes.length === 0) delete result.routes;
+
+  if (ips.some((ip) => familyOf(parseCidr(ip.address).ip) === 6)) {
+    try {
+      writeSysctl(s.pod, `net/ipv6/conf/${s.ifname}/disable_ipv6`, '0');
+    } catch {
+      // IPv6 not available in the pod; adding the address below will say so.
+    }
+  }
+  for (const ip of ips) {
+    step(`add ${ip.address} to "${s.ifname}"`, () => addAddress(s.podSock, s.container.index, ip.address, { noDad: !conf.enabledad }));
+  }
+  for (const r of routes) {
+    const fam = familyOf(parseCidr(r.dst).ip);
+    const gw = r.gw ?? ips.find((ip) => familyOf(parseCidr(ip.address).ip) === fam && ip.gateway)?.gateway;
+    step(`add route ${r.dst}${gw ? ` via ${gw}` : ''} in the pod`, () =>
+      addRoute(s.podSock, { dst: r.dst, gw, oif: s.container.index, mtu: r.mtu, advmss: r.advmss, priority: r.priority, table: r.table }));
+  }
+
+  if (!conf.isGateway) return;
+  const gwLink = conf.vlan ? vlanGateway(s.host, s.br, conf) : s.br;
+  const families = new Set<4 | 6>();
+  for (const ip of ips) {
+    if (!ip.gateway) continue;
+    const { prefix, family } = parseCidr(ip.address);
+    ensureAddress(s.host, gwLink, `${ip.gateway}/${prefix}`, conf.forceAddress);
+    families.add(family);
+  }
+  if (families.has(4)) step('enable IPv4 forwarding', () => writeSysctl(null, 'net/ipv4/ip_forward', '1'));
+  if (families.has(6)) step('enable IPv6 forwarding', () => writeSysctl(null, 'net/ipv6/conf/all/forwarding', '1'));
+}

@@ -1,0 +1,64 @@
+// STATUS: ready when the kernel interface answers and the bridge, if it exists, can be used as configured;
+// IPAM STATUS is delegated. GC: removes this network's host veths (found by ifalias) whose attachment the
+// runtime no longer lists, keeps going past errors, and forwards GC to the IPAM plugin.
+import { CniError, Code } from '../cni/errors.js';
+import type { Ctx } from '../cni/dispatch.js';
+import type { GcRequest, StatusRequest } from '../cni/env.js';
+import type { Attachment } from '../cni/gc.js';
+import { deleteLink, isErrno, listLinks, openNetlink } from '../kernel/index.js';
+import { ipamGc, ipamStatus } from '../ipam/delegate.js';
+import { aliasMatchesNetwork, parseAlias } from './alias.js';
+import { inspectBridge } from './bridge.js';
+import { kernelFailure } from './errors.js';
+import { ipamCall } from './l3.js';
+
+export async function cmdStatus(req: StatusRequest, ctx: Ctx): Promise<void> {
+  let host;
+  try {
+    host = openNetlink(null);
+  } catch (err) {
+    throw new CniError(Code.NotAvailable, `kernel interface not usable: ${(err as Error).message}`);
+  }
+  try {
+    inspectBridge(host, ctx.conf);
+  } catch (err) {
+    const e = err instanceof CniError ? err : kernelFailure('inspect bridge', err);
+    throw new CniError(Code.NotAvailable, e.message, e.details);
+  } finally {
+    host.close();
+  }
+  if (ctx.conf.hasIpam) ipamStatus(ipamCall(req, ctx));
+}
+
+export async function cmdGc(req: GcRequest, ctx: Ctx, valid: Attachment[]): Promise<void> {
+  const keep = new Set(valid.map((a) => `${a.containerID}\n${a.ifname}`));
+  const failures: string[] = [];
+  try {
+    const host = openNetlink(null);
+    try {
+      for (const l of listLinks(host)) {
+        const a = parseAlias(l.alias);
+        if (!a || l.kind !== 'veth' || a.containerId === 'gateway' || !aliasMatchesNetwork(a, ctx.conf.name)) continue;
+        if (keep.has(`${a.containerId}\n${a.ifname}`)) continue;
+        try {
+          deleteLink(host, l.index);
+          ctx.log.debug(`GC removed ${l.name} (${l.alias})`);
+        } catch (err) {
+          if (!isErrno(err, 'ENODEV')) failures.push(`delete "${l.name}": ${(err as Error).message}`);
+        }
+      }
+    } finally {
+      host.close();
+    }
+  } catch (err) {
+    failures.push(kernelFailure('list host links', err).message);
+  }
+  if (ctx.conf.hasIpam) {
+    try {
+      ipamGc(ipamCall(req, ctx));
+    } catch (err) {
+      failures.push(`IPAM GC: ${(err as Error).message}`);
+    }
+  }
+  if (failures.length > 0) throw new CniError(Code.Kernel, `GC failed in ${failures.length} steps`, failures.join('; '));
+}
