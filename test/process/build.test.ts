@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureBuilt } from '../lab/binary.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const bin = path.join(root, 'bin', 'vlan-bridge');
@@ -14,38 +15,10 @@ const seaConfigPath = path.join(root, 'build', 'sea-config.json');
 // Every spec version a plugin of spec 1.1.0 must answer VERSION with.
 const SPEC_VERSIONS = ['0.1.0', '0.2.0', '0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'];
 
-function newestMtime(p: string): number {
-  const st = statSync(p);
-  if (!st.isDirectory()) return st.mtimeMs;
-  let newest = st.mtimeMs; // a deleted file still bumps its directory
-  for (const e of readdirSync(p)) newest = Math.max(newest, newestMtime(path.join(p, e)));
-  return newest;
-}
-
-function needsBuild(): boolean {
-  let built: number;
-  try {
-    built = statSync(bin).mtimeMs;
-  } catch {
-    return true;
-  }
-  const inputs = [path.join(root, 'src'), path.join(root, 'scripts', 'build.mjs')];
-  return inputs.some((p) => newestMtime(p) > built);
-}
-
 let cwd: string;
 
 beforeAll(() => {
-  if (needsBuild()) {
-    const r = spawnSync(process.execPath, [path.join(root, 'scripts', 'build.mjs')], {
-      cwd: root,
-      encoding: 'utf8',
-      timeout: 180_000,
-    });
-    if (r.status !== 0) {
-      throw new Error(`node scripts/build.mjs failed (${r.status ?? r.signal}):\n${r.stdout}\n${r.stderr}`);
-    }
-  }
+  ensureBuilt();
   // A fresh directory far from the repository: nothing named node_modules above it.
   cwd = mkdtempSync(path.join(tmpdir(), 'vb-sea-'));
 }, 180_000);
