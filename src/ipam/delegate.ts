@@ -41,7 +41,10 @@ function run(call: IpamCall, command: string, stdin = call.stdin): string {
   for (const [k, v] of Object.entries(call.env)) if (v !== undefined) env[k] = v;
   env.CNI_COMMAND = command;
   const r = spawnSync(file, [], { input: stdin, env, encoding: 'utf8', timeout: TIMEOUT_MS, maxBuffer: 16 << 20 });
-  if (r.error) {
+  // A plugin that exits without reading all of stdin makes the write fail with EPIPE; its exit status and
+  // output still say how it went.
+  const epipe = (r.error as NodeJS.ErrnoException | undefined)?.code === 'EPIPE' && r.status !== null;
+  if (r.error && !epipe) {
     const why = (r.error as NodeJS.ErrnoException).code === 'ETIMEDOUT' ? `timed out after ${TIMEOUT_MS / 1000} s` : r.error.message;
     throw new CniError(Code.Ipam, `IPAM plugin ${call.type} ${command} failed: ${why}`);
   }

@@ -69,11 +69,12 @@ export async function cmdCheck(req: CheckRequest, ctx: Ctx): Promise<void> {
     }
 
     // Addresses and routes of prevResult (later chained plugins may add more: only ours must be there).
-    const addrs = listAddresses(podSock, { index: container.index }).map((a) => a.cidr);
+    const addrs = listAddresses(podSock, { index: container.index });
     for (const ip of prev.ips ?? []) {
       if (ip.interface !== undefined && prevIfaces[ip.interface]?.name !== req.ifname) continue;
-      const { ip: addr, prefix } = parseCidr(ip.address);
-      if (!addrs.includes(`${addr}/${prefix}`)) diffs.push(`"${req.ifname}" address: expected ${ip.address}, found ${addrs.join(', ') || 'none'}`);
+      const { ip: addr, prefix, family } = parseCidr(ip.address);
+      const same = addrs.filter((a) => a.family === family && a.scope === 0).map((a) => a.cidr);
+      if (!same.includes(`${addr}/${prefix}`)) diffs.push(`"${req.ifname}" address: expected ${ip.address}, found ${same.join(', ') || 'none'}`);
     }
     for (const r of prev.routes ?? []) {
       const fam = familyOf(parseCidr(r.dst).ip);

@@ -1,0 +1,323 @@
+// The plugin as a process on this machine's kernel: L2 and L3 attachments, MTU, MAC, CHECK drift, DEL, GC,
+// STATUS, rollback and concurrency. The plugin runs inside a test "node" namespace; pods are namespaces too.
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { CNI_PATH, cni, cniAsync, ok, type CniCall } from '../lab/cni.js';
+import { ROOT } from '../lab/binary.js';
+import { deleteAllNetns, makeNetns, sh, type TestNs } from './netns-fixture.js';
+
+const FAKE_PATH = `${path.join(ROOT, 'test/fixtures/ipam')}:${CNI_PATH}`;
+const VERSIONS_L2 = ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'];
+// Debian's reference IPAM plugins (v1.1.1) speak up to 1.0.0; a 1.1.0 config is refused by them with code 1.
+const VERSIONS_IPAM = ['0.2.0', '0.3.1', '0.4.0', '1.0.0'];
+
+let node: TestNs;
+let pod: TestNs;
+let tmp: string;
+
+beforeEach(() => {
+  node = makeNetns('vbn');
+  pod = makeNetns('vbp');
+  tmp = mkdtempSync(path.join(tmpdir(), 'vb-plugin-'));
+});
+afterEach(deleteAllNetns);
+
+const l2 = (extra: object = {}, v = '1.1.0') => ({ cniVersion: v, name: 'untagged', type: 'vlan-bridge', bridge: 'br-test', ipam: {}, ...extra });
+const run = (c: Omit<CniCall, 'netns'> & { netns?: string | null }) =>
+  cni(node.name, { ...c, netns: c.netns === null ? undefined : (c.netns ?? pod.path) } as CniCall);
+const links = (ns: TestNs) => ns.ipj<Array<{ ifname: string; ifindex: number; mtu: number; address: string; master?: string; ifalias?: string; flags: string[]; linkinfo?: any }>>('link', 'show');
+const vethsOf = (ns: TestNs) => links(ns).filter((l) => l.linkinfo?.info_kind === 'veth');
+const fail = (r: ReturnType<typeof run>) => {
+  expect(r.code, r.stdout).not.toBe(0);
+  expect(r.stdout.trim().split('\n')).toHaveLength(1);
+  return r.json as { code: number; msg: string; details?: string; cniVersion: string };
+};
+
+describe('L2 (untagged network)', () => {
+  it.each(VERSIONS_L2)('ADD, CHECK and DEL at %s', (v) => {
+    const conf = l2({}, v);
+    const res = ok(run({ command: 'ADD', conf }));
+    expect(res.cniVersion).toBe(v);
+    expect(res.interfaces.map((i: { name: string }) => i.name)).toEqual(['br-test', expect.stringMatching(/^veth[0-9a-f]{8}$/), 'net1']);
+    expect(res.interfaces[2].sandbox).toBe(pod.path);
+    if (v.startsWith('1.')) expect(res.interfaces[2].mtu).toBe(1500);
+    else expect(res.interfaces[2].mtu).toBeUndefined();
+    expect(res.ips).toBeUndefined();
+    const hostVeth = links(node).find((l) => l.ifname === res.interfaces[1].name)!;
+    expect(hostVeth).toMatchObject({ master: 'br-test', ifalias: 'vlan-bridge:untagged:c1:net1' });
+    expect(hostVeth.flags).toContain('UP');
+    const [c] = pod.ipj('link', 'show', 'net1');
+    expect(c.flags).toContain('UP');
+    expect(c.address).toBe(res.interfaces[2].mac);
+    expect(pod.exec('cat', '/proc/sys/net/ipv4/conf/net1/arp_notify').trim()).toBe('1');
+    if (v >= '0.4.0') ok(run({ command: 'CHECK', conf: { ...conf, prevResult: res } }));
+    ok(run({ command: 'DEL', conf }));
+    expect(vethsOf(node)).toEqual([]);
+    expect(links(pod).map((l) => l.ifname)).toEqual(['lo']);
+    expect(links(node).map((l) => l.ifname)).toContain('br-test'); // DEL never deletes the bridge
+  });
+
+  it('refuses an L2 config at 0.2.0 before creating anything', () => {
+    const e = fail(run({ command: 'ADD', conf: l2({}, '0.2.0') }));
+    expect(e).toMatchObject({ code: 107, msg: 'cannot convert: no valid IP addresses' });
+    expect(links(node).map((l) => l.ifname)).toEqual(['lo']);
+  });
+
+  it('creates the bridge promiscuous when asked, and sets hairpin and isolation on the port', () => {
+    const res = ok(run({ command: 'ADD', conf: l2({ promiscMode: true, portIsolation: true }) }));
+    const [br] = node.ipj('link', 'show', 'br-test');
+    expect(br.flags).toContain('PROMISC');
+    const [p] = node.ipj('link', 'show', res.interfaces[1].name);
+    expect(p.linkinfo.info_slave_data).toMatchObject({ isolated: true, hairpin: false });
+    ok(run({ command: 'ADD', conf: l2({ hairpinMode: true }), containerId: 'c2', ifname: 'net2' }));
+    const hp = links(node).find((l) => l.ifalias === 'vlan-bridge:untagged:c2:net2')!;
+    expect(node.ipj('link', 'show', hp.ifname)[0].linkinfo.info_slave_data.hairpin).toBe(true);
+  });
+
+  it('refuses a bridge name taken by another kind of device, creating nothing', () => {
+    node.exec('ip', 'link', 'add', 'br-test', 'type', 'veth', 'peer', 'name', 'other0');
+    const e = fail(run({ command: 'ADD', conf: l2() }));
+    expect(e).toMatchObject({ code: 103, msg: '"br-test" exists but is not a bridge' });
+    expect(links(pod).map((l) => l.ifname)).toEqual(['lo']);
+    expect(vethsOf(node).map((l) => l.ifname).sort()).toEqual(['br-test', 'other0']);
+  });
+});
+
+describe('MTU', () => {
+  it('inherits the bridge MTU when the config names none', () => {
+    node.exec('ip', 'link', 'add', 'br-test', 'type', 'bridge');
+    node.exec('ip', 'link', 'set', 'br-test', 'mtu', '9000');
+    const res = ok(run({ command: 'ADD', conf: l2() }));
+    expect(pod.ipj('link', 'show', 'net1')[0].mtu).toBe(9000);
+    expect(node.ipj('link', 'show', res.interfaces[1].name)[0].mtu).toBe(9000);
+    expect(res.interfaces[2].mtu).toBe(9000);
+  });
+
+  it('puts an explicit MTU on both ends and on a bridge it creates', () => {
+    const res = ok(run({ command: 'ADD', conf: l2({ mtu: 1400 }) }));
+    expect(pod.ipj('link', 'show', 'net1')[0].mtu).toBe(1400);
+    expect(node.ipj('link', 'show', res.interfaces[1].name)[0].mtu).toBe(1400);
+    expect(node.ipj('link', 'show', 'br-test')[0].mtu).toBe(1400);
+  });
+
+  it('refuses an explicit MTU above the bridge MTU, leaving nothing behind', () => {
+    node.exec('ip', 'link', 'add', 'br-test', 'type', 'bridge');
+    const e = fail(run({ command: 'ADD', conf: l2({ mtu: 9000 }) }));
+    expect(e).toMatchObject({ code: 103, msg: 'mtu 9000 exceeds bridge "br-test" MTU 1500' });
+    expect(vethsOf(node)).toEqual([]);
+    expect(links(pod).map((l) => l.ifname)).toEqual(['lo']);
+  });
+});
+
+describe('MAC', () => {
+  const argsMac = '02:00:00:00:00:0a';
+  const cniArgsMac = '02:00:00:00:00:0b';
+  const rcMac = '02:00:00:00:00:0c';
+  it.each([
+    ['runtimeConfig over args and CNI_ARGS', { runtimeConfig: { mac: rcMac }, args: { cni: { mac: argsMac } } }, rcMac],
+    ['args.cni over CNI_ARGS', { args: { cni: { mac: argsMac } } }, argsMac],
+    ['CNI_ARGS MAC alone', {}, cniArgsMac],
+  ])('%s', (_n, extra, want) => {
+    const res = ok(run({ command: 'ADD', conf: l2(extra), args: `IgnoreUnknown=true;K8S_POD_NAME=vm1;MAC=${cniArgsMac.toUpperCase()}` }));
+    expect(pod.ipj('link', 'show', 'net1')[0].address).toBe(want);
+    expect(res.interfaces[2].mac).toBe(want);
+  });
+});
+
+describe('L3 through delegated IPAM', () => {
+  const hostLocal = (extra: object = {}) => l2({
+    cniVersion: '1.0.0',
+    name: 'l3net', isDefaultGateway: true,
+    ipam: { type: 'host-local', subnet: '10.77.0.0/24', dataDir: path.join(tmp, 'ipam') },
+    ...extra,
+  });
+  const allocations = () => {
+    const dir = path.join(tmp, 'ipam', 'l3net');
+    return existsSync(dir) ? readdirSync(dir).filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f)) : [];
+  };
+
+  it.each(VERSIONS_IPAM)('host-local with a gateway on the bridge at %s', (v) => {
+    const conf = { ...hostLocal(), cniVersion: v };
+    const res = ok(run({ command: 'ADD', conf }));
+    const addr = v === '0.2.0' ? res.ip4.ip : res.ips[0].address;
+    expect(addr).toMatch(/^10\.77\.0\.\d+\/24$/);
+    expect(v === '0.2.0' ? res.ip4.gateway : res.ips[0].gateway).toBe('10.77.0.1');
+    const [c] = pod.ipj('addr', 'show', 'net1');
+    expect(c.addr_info.map((a: { local: string; prefixlen: number }) => `${a.local}/${a.prefixlen}`)).toContain(addr);
+    expect(pod.ipj('route', 'show')).toEqual(expect.arrayContaining([expect.objectContaining({ dst: 'default', gateway: '10.77.0.1', dev: 'net1' })]));
+    const [br] = node.ipj('addr', 'show', 'br-test');
+    expect(br.addr_info.map((a: { local: string; prefixlen: number }) => `${a.local}/${a.prefixlen}`)).toContain('10.77.0.1/24');
+    expect(node.exec('cat', '/proc/sys/net/ipv4/ip_forward').trim()).toBe('1');
+    expect(allocations()).toHaveLength(1);
+    pod.exec('ping', '-c', '1', '-W', '2', '10.77.0.1');
+    if (v >= '0.4.0') ok(run({ command: 'CHECK', conf: { ...conf, prevResult: res } }));
+    ok(run({ command: 'DEL', conf: v >= '1.0.0' ? { ...conf, prevResult: res } : conf }));
+    expect(allocations()).toEqual([]);
+    expect(vethsOf(node)).toEqual([]);
+  });
+
+  it('static IPAM with routes', () => {
+    const conf = l2({ name: 'static', ipam: { type: 'static', addresses: [{ address: '10.78.0.5/24', gateway: '10.78.0.1' }], routes: [{ dst: '10.200.0.0/16' }] } }, '1.0.0');
+    const res = ok(run({ command: 'ADD', conf }));
+    expect(res.ips).toEqual([{ address: '10.78.0.5/24', gateway: '10.78.0.1', interface: 2 }]);
+    expect(pod.ipj('route', 'show')).toEqual(expect.arrayContaining([expect.objectContaining({ dst: '10.200.0.0/16', gateway: '10.78.0.1' })]));
+    ok(run({ command: 'CHECK', conf: { ...conf, prevResult: res } }));
+  });
+
+  it('rolls back everything when ADD fails late (route via an unreachable gateway)', () => {
+    const conf = hostLocal({ isDefaultGateway: false, ipam: { type: 'host-local', subnet: '10.77.0.0/24', dataDir: path.join(tmp, 'ipam'), routes: [{ dst: '10.9.0.0/16', gw: '10.99.99.1' }] } });
+    const e = fail(run({ command: 'ADD', conf }));
+    expect(e.code).toBe(100);
+    expect(e.msg).toMatch(/^add route 10\.9\.0\.0\/16 via 10\.99\.99\.1 in the pod: /);
+    expect(vethsOf(node)).toEqual([]);
+    expect(links(pod).map((l) => l.ifname)).toEqual(['lo']);
+    expect(allocations()).toEqual([]);
+  });
+
+  it('passes the IPAM plugin\'s own version refusal through (code 1)', () => {
+    const e = fail(run({ command: 'ADD', conf: { ...hostLocal(), cniVersion: '1.1.0' } }));
+    expect(e).toMatchObject({ code: 1, msg: 'incompatible CNI versions' });
+    expect(vethsOf(node)).toEqual([]);
+  });
+
+  it('passes an IPAM error code through unchanged and leaves nothing behind', () => {
+    const conf = l2({ name: 'l3net', ipam: { type: 'host-local', subnet: 'not-a-subnet' } });
+    const e = fail(run({ command: 'ADD', conf }));
+    expect(e.code).not.toBe(999);
+    expect(vethsOf(node)).toEqual([]);
+    const missing = fail(run({ command: 'ADD', conf: l2({ ipam: { type: 'no-such-ipam' } }) }));
+    expect(missing).toMatchObject({ code: 104, msg: 'failed to find IPAM plugin "no-such-ipam"' });
+    expect(vethsOf(node)).toEqual([]);
+  });
+});
+
+describe('CHECK', () => {
+  function added(extra: object = {}) {
+    const conf = l2({ hairpinMode: true, ...extra });
+    const res = ok(run({ command: 'ADD', conf, args: 'MAC=02:00:00:00:00:42' }));
+    return { conf: { ...conf, prevResult: res }, res, veth: res.interfaces[1].name as string };
+  }
+  const check = (conf: object) => run({ command: 'CHECK', conf, args: 'MAC=02:00:00:00:00:42' });
+
+  it('passes on an untouched L2 attachment (the reference fails every L2 CHECK)', () => {
+    ok(check(added().conf));
+  });
+
+  it.each([
+    ['MTU', (v: string) => pod.exec('ip', 'link', 'set', 'net1', 'mtu', '1400'), '"net1" MTU: expected 1500, found 1400'],
+    ['MAC', () => pod.exec('ip', 'link', 'set', 'net1', 'address', '02:00:00:00:00:99'), '"net1" MAC: expected "02:00:00:00:00:42", found "02:00:00:00:00:99"'],
+    ['hairpin', (v: string) => node.exec('ip', 'link', 'set', v, 'type', 'bridge_slave', 'hairpin', 'off'), 'hairpin: expected true, found false'],
+    ['master', (v: string) => node.exec('ip', 'link', 'set', v, 'nomaster'), 'master: expected "br-test", found undefined'],
+    ['isolation', (v: string) => node.exec('ip', 'link', 'set', v, 'type', 'bridge_slave', 'isolated', 'on'), 'isolated: expected false, found true'],
+  ])('detects %s drift', (_n, drift, text) => {
+    const a = added();
+    drift(a.veth);
+    const e = fail(check(a.conf));
+    expect(e.code).toBe(105);
+    expect(e.details).toContain(text);
+  });
+
+  it('detects a missing interface and a missing address', () => {
+    const conf = l2({ name: 'static', ipam: { type: 'static', addresses: [{ address: '10.78.0.5/24' }] } }, '1.0.0');
+    const res = ok(run({ command: 'ADD', conf }));
+    pod.exec('ip', 'addr', 'del', '10.78.0.5/24', 'dev', 'net1');
+    expect(fail(run({ command: 'CHECK', conf: { ...conf, prevResult: res } })).details).toContain('"net1" address: expected 10.78.0.5/24, found none');
+    pod.exec('ip', 'link', 'del', 'net1');
+    expect(fail(run({ command: 'CHECK', conf: { ...conf, prevResult: res } }))).toMatchObject({ code: 105, msg: `CHECK: interface "net1" does not exist in ${pod.path}` });
+  });
+
+  it('requires prevResult', () => {
+    expect(fail(check(l2()))).toMatchObject({ code: 7, details: 'prevResult: required for CHECK (got undefined)' });
+  });
+});
+
+describe('DEL', () => {
+  it('succeeds for a missing netns, a missing interface and a repeated DEL', () => {
+    ok(run({ command: 'ADD', conf: l2() }));
+    ok(run({ command: 'DEL', conf: l2() }));
+    ok(run({ command: 'DEL', conf: l2() }));
+    ok(run({ command: 'DEL', conf: l2(), netns: '/run/netns/does-not-exist' }));
+    ok(run({ command: 'DEL', conf: l2(), netns: null }));
+    ok(run({ command: 'DEL', conf: l2(), ifname: 'never-added' }));
+  });
+
+  it('removes the host veth by its alias when the runtime gives no netns', () => {
+    ok(run({ command: 'ADD', conf: l2() }));
+    ok(run({ command: 'DEL', conf: l2(), netns: null }));
+    expect(vethsOf(node)).toEqual([]);
+  });
+
+  it('always runs IPAM DEL, even with the netns gone', () => {
+    const log = path.join(tmp, 'ipam.log');
+    const conf = l2({ ipam: { type: 'fake-ipam' } });
+    ok(run({ command: 'DEL', conf, path: FAKE_PATH, netns: '/run/netns/gone', env: { FAKE_IPAM_LOG: log } }));
+    expect(readFileSync(log, 'utf8')).toBe('DEL c1 net1\n');
+  });
+});
+
+describe('bad input creates nothing', () => {
+  it.each([
+    ['a missing netns', () => '/run/netns/nope', 101, /no such network namespace/],
+    ['a file that is not a netns', () => { const f = path.join(tmp, 'f'); writeFileSync(f, ''); return f; }, 101, /not a namespace file/],
+    ['a namespace of another type', () => '/proc/self/ns/uts', 101, /a uts namespace, not a network namespace/],
+  ])('%s', (_n, netns, code, msg) => {
+    const e = fail(run({ command: 'ADD', conf: l2(), netns: netns() }));
+    expect(e.code).toBe(code);
+    expect(e.msg).toMatch(msg);
+    expect(links(node).map((l) => l.ifname)).toEqual(['lo']);
+  });
+
+  it('an ifname that already exists in the pod', () => {
+    pod.exec('ip', 'link', 'add', 'net1', 'type', 'bridge');
+    const e = fail(run({ command: 'ADD', conf: l2() }));
+    expect(e).toMatchObject({ code: 102, msg: `interface "net1" already exists in ${pod.path}` });
+    expect(vethsOf(node)).toEqual([]);
+  });
+
+  it('an invalid config', () => {
+    const e = fail(run({ command: 'ADD', conf: l2({ vlan: 5000, mtu: 1 }) }));
+    expect(e).toMatchObject({ code: 7, cniVersion: '1.1.0' });
+    expect(e.details).toBe('mtu: must be 0 (inherit) or 68-65535 (got 1); vlan: Too big: expected number to be <=4094 (got 5000)');
+    expect(links(node).map((l) => l.ifname)).toEqual(['lo']);
+  });
+});
+
+describe('STATUS and GC', () => {
+  it('STATUS is ready, delegates to IPAM, and reports an unusable bridge as 50', () => {
+    const log = path.join(tmp, 'ipam.log');
+    ok(run({ command: 'STATUS', conf: l2({ ipam: { type: 'fake-ipam' } }), path: FAKE_PATH, netns: null, env: { FAKE_IPAM_LOG: log } }));
+    expect(readFileSync(log, 'utf8')).toBe('VERSION  \nSTATUS  \n');
+    const down = fail(run({ command: 'STATUS', conf: l2({ ipam: { type: 'fake-ipam' } }), path: FAKE_PATH, netns: null, env: { FAKE_IPAM_UNAVAILABLE: '1' } }));
+    expect(down).toMatchObject({ code: 50, msg: 'pool exhausted' });
+    node.exec('ip', 'link', 'add', 'br-test', 'type', 'veth', 'peer', 'name', 'x0');
+    expect(fail(run({ command: 'STATUS', conf: l2(), netns: null }))).toMatchObject({ code: 50 });
+  });
+
+  it('GC removes this network\'s veths not in valid-attachments, keeps the rest, and forwards to IPAM', () => {
+    const pod2 = makeNetns('vbp');
+    ok(run({ command: 'ADD', conf: l2(), containerId: 'keep' }));
+    ok(run({ command: 'ADD', conf: l2(), containerId: 'stale', netns: pod2.path }));
+    ok(run({ command: 'ADD', conf: l2({ name: 'othernet' }), containerId: 'other', ifname: 'net2' }));
+    const log = path.join(tmp, 'ipam.log');
+    const gc = l2({ ipam: { type: 'fake-ipam' }, 'cni.dev/valid-attachments': [{ containerID: 'keep', ifname: 'net1' }] });
+    ok(run({ command: 'GC', conf: gc, path: FAKE_PATH, netns: null, env: { FAKE_IPAM_LOG: log } }));
+    expect(vethsOf(node).map((l) => l.ifalias).sort()).toEqual(['vlan-bridge:othernet:other:net2', 'vlan-bridge:untagged:keep:net1']);
+    expect(links(pod2).map((l) => l.ifname)).toEqual(['lo']);
+    expect(readFileSync(log, 'utf8')).toBe('VERSION  \nGC  \n');
+  });
+});
+
+describe('concurrency', () => {
+  it('32 ADDs then 32 DELs in parallel on one new bridge all succeed and leave nothing', async () => {
+    const pods = Array.from({ length: 32 }, () => makeNetns('vbc'));
+    const adds = await Promise.all(pods.map((p, i) => cniAsync(node.name, { command: 'ADD', conf: l2(), containerId: `c${i}`, netns: p.path })));
+    for (const r of adds) expect(r.code, r.stdout).toBe(0);
+    expect(vethsOf(node)).toHaveLength(32);
+    expect(links(node).filter((l) => l.ifname === 'br-test')).toHaveLength(1);
+    const dels = await Promise.all(pods.map((p, i) => cniAsync(node.name, { command: 'DEL', conf: l2(), containerId: `c${i}`, netns: p.path })));
+    for (const r of dels) expect(r.code, r.stdout).toBe(0);
+    expect(vethsOf(node)).toEqual([]);
+  }, 120_000);
+});

@@ -1,0 +1,398 @@
+// Runs inside the UML kernel (bridge VLAN filtering, bonding): the built plugin as a process against a
+// Harvester-like node (REFERENCE.md section 3): bridge `mgmt-br` with vlan_filtering 1 and promisc on, bond
+// `mgmt-bo` (active-backup over a dummy NIC) enslaved to it and carrying VLANs 100 and 200 tagged. Configs are
+// shaped like the NADs Harvester writes. Everything is read back with `bridge -j vlan show` / `ip -j -d link`.
+//
+// The guest never builds: the host test (test/uml/plugin-vlan.host.test.ts) runs ensureBuilt() and hands over a
+// private copy of the binary in VB_PLUGIN_BIN, so a concurrent rebuild of bin/ on the host cannot swap it mid-run.
+// That is also why this file calls the binary with its own runner instead of test/lab/cni.ts's cni(), which would
+// rebuild in the guest whenever src/ is newer than bin/. The environment it sets is the same as cni()'s.
+import { spawnSync } from 'node:child_process';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { BIN } from '../../lab/binary.js';
+import { CNI_PATH, ok, type CniCall, type CniReply } from '../../lab/cni.js';
+import { deleteAllNetns, makeNetns, type TestNs } from '../../host/netns-fixture.js';
+
+const PLUGIN = process.env.VB_PLUGIN_BIN || BIN;
+const ADD_DEL_VERSIONS = ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'] as const;
+const CHECK_VERSIONS = ['0.4.0', '1.0.0', '1.1.0'] as const;
+const BridgeConflict = 103;
+const CheckMismatch = 105;
+
+/** Runs the plugin in namespace `node` the way test/lab/cni.ts does, without ever building. */
+function cni(node: string, c: CniCall): CniReply {
+  const env: Record<string, string> = { CNI_COMMAND: c.command, CNI_PATH: c.path ?? CNI_PATH, PATH: '/usr/sbin:/usr/bin:/sbin:/bin', ...c.env };
+  env.CNI_CONTAINERID = c.containerId ?? 'c1';
+  env.CNI_IFNAME = c.ifname ?? 'net1';
+  if (c.netns) env.CNI_NETNS = c.netns;
+  if (c.args) env.CNI_ARGS = c.args;
+  const input = typeof c.conf === 'string' ? c.conf : JSON.stringify(c.conf);
+  const r = spawnSync('ip', ['netns', 'exec', node, PLUGIN], { input, env, encoding: 'utf8', timeout: 60_000 });
+  const text = (r.stdout ?? '').trim();
+  let json: any;
+  try {
+    json = text ? JSON.parse(text) : undefined;
+  } catch {
+    throw new Error(`plugin stdout is not one JSON document (exit ${r.status}): ${r.stdout}\nstderr: ${r.stderr}`);
+  }
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr, json };
+}
+
+/** Asserts a CNI error reply with `code`; returns msg + details for matching. */
+function failed(r: CniReply, code: number): string {
+  const why = `exit ${r.code}, stdout: ${r.stdout}, stderr: ${r.stderr}`;
+  expect(r.code, why).not.toBe(0);
+  expect(r.code, why).not.toBeNull();
+  expect(r.json?.code, why).toBe(code);
+  expect(typeof r.json?.msg, why).toBe('string');
+  return `${r.json.msg} | ${r.json.details ?? ''}`;
+}
+
+let node: TestNs;
+let pod: TestNs;
+
+type Vid = [number, string[]];
+
+/** `bridge -j vlan show dev X` in the node namespace as [vid, flags[]] pairs, ranges expanded. */
+function vlansOf(dev: string): Vid[] {
+  const all = node.bridgej<Array<{ ifname: string; vlans?: Array<{ vlan: number; vlanEnd?: number; flags?: string[] }> }>>('vlan', 'show', 'dev', dev) ?? [];
+  const entry = all.find((e) => e.ifname === dev);
+  const out: Vid[] = [];
+  for (const v of entry?.vlans ?? []) {
+    for (let vid = v.vlan; vid <= (v.vlanEnd ?? v.vlan); vid++) out.push([vid, [...(v.flags ?? [])].sort()]);
+  }
+  return out;
+}
+
+const ACCESS: string[] = ['Egress Untagged', 'PVID'];
+const UNTAGGED: string[] = ['Egress Untagged'];
+const tagged = (from: number, to: number): Vid[] => Array.from({ length: to - from + 1 }, (_, i) => [from + i, []]);
+
+function linkNames(ns: TestNs): string[] {
+  return (ns.ipj<Array<{ ifname: string }>>('link', 'show') ?? []).map((l) => l.ifname).sort();
+}
+
+function link(ns: TestNs, name: string): any {
+  const [l] = ns.ipj<any[]>('link', 'show', name);
+  return l;
+}
+
+/** A Harvester-like node: mgmt-br (vlan_filtering 1, promisc), mgmt-bo active-backup over mgmt-nic0, VLANs 100/200. */
+function harvesterNode(ns: TestNs): void {
+  const ip = (...a: string[]) => ns.exec('ip', ...a);
+  ip('link', 'add', 'mgmt-br', 'type', 'bridge', 'vlan_filtering', '1');
+  ip('link', 'add', 'mgmt-bo', 'type', 'bond', 'mode', 'active-backup');
+  ip('link', 'add', 'mgmt-nic0', 'type', 'dummy');
+  ip('link', 'set', 'mgmt-nic0', 'master', 'mgmt-bo');
+  ip('link', 'set', 'mgmt-bo', 'master', 'mgmt-br');
+  ip('link', 'set', 'mgmt-br', 'promisc', 'on');
+  for (const l of ['mgmt-nic0', 'mgmt-bo', 'mgmt-br']) ip('link', 'set', l, 'up');
+  ns.exec('bridge', 'vlan', 'add', 'dev', 'mgmt-bo', 'vid', '100', 'master');
+  ns.exec('bridge', 'vlan', 'add', 'dev', 'mgmt-bo', 'vid', '200', 'master');
+}
+
+const UPLINK_VLANS: Vid[] = [[1, ACCESS], [100, []], [200, []]];
+
+/** A NAD config as Harvester writes it, with the given version and extra keys. */
+function nad(cniVersion: string, extra: Record<string, unknown> = {}, name = 'vlan100'): Record<string, unknown> {
+  return { cniVersion, name, type: 'vlan-bridge', bridge: 'mgmt-br', promiscMode: true, ipam: {}, ...extra };
+}
+
+interface Attached {
+  result: any;
+  hostVeth: string;
+}
+
+/** ADD; asserts the result's shape (3 interfaces, container one in the sandbox) and returns the host veth name. */
+function add(conf: Record<string, unknown>, containerId = 'c1', ns: TestNs = pod): Attached {
+  const result = ok(cni(node.name, { command: 'ADD', conf, containerId, netns: ns.path, ifname: 'net1' }));
+  expect(result.cniVersion).toBe(conf.cniVersion);
+  expect(result.interfaces).toHaveLength(3);
+  const [br, host, cont] = result.interfaces;
+  expect(br.name).toBe(conf.bridge);
+  expect(br.sandbox).toBeUndefined();
+  expect(host.name).toMatch(/^veth[0-9a-f]{8}$/);
+  expect(host.sandbox).toBeUndefined();
+  expect(cont).toMatchObject({ name: 'net1', sandbox: ns.path });
+  // The names in the result are the real devices: the host veth is a port of the bridge, net1 is in the pod.
+  const hostLink = link(node, host.name);
+  expect(hostLink.master).toBe(conf.bridge);
+  expect(hostLink.address).toBe(host.mac);
+  expect(link(ns, 'net1').address).toBe(cont.mac);
+  // Only the L2 result: no IPs for ipam {}.
+  expect(result.ips ?? []).toEqual([]);
+  return { result, hostVeth: host.name };
+}
+
+function del(conf: Record<string, unknown>, a: Attached, containerId = 'c1', ns: TestNs = pod): void {
+  const withPrev = conf.cniVersion === '0.3.0' || conf.cniVersion === '0.3.1' ? conf : { ...conf, prevResult: a.result };
+  ok(cni(node.name, { command: 'DEL', conf: withPrev, containerId, netns: ns.path, ifname: 'net1' }));
+  expect(linkNames(node)).not.toContain(a.hostVeth);
+  expect(linkNames(ns)).toEqual(['lo']);
+}
+
+beforeEach(() => {
+  node = makeNetns('vbn');
+  pod = makeNetns('vbp');
+  harvesterNode(node);
+});
+afterEach(() => {
+  deleteAllNetns();
+});
+
+describe('access VLAN', () => {
+  for (const v of ADD_DEL_VERSIONS) {
+    it(`vlan 100 gives the port only 100 PVID untagged, DEL removes it (${v})`, () => {
+      const before = linkNames(node);
+      const conf = nad(v, { vlan: 100 });
+      const a = add(conf);
+      expect(vlansOf(a.hostVeth)).toEqual([[100, ACCESS]]);
+      // Interface MTU is in results from 1.0.0 on only.
+      const cont = a.result.interfaces[2];
+      if (v === '1.0.0' || v === '1.1.0') expect(cont.mtu).toBe(1500);
+      else expect(cont.mtu).toBeUndefined();
+      // The uplink is never touched.
+      expect(vlansOf('mgmt-bo')).toEqual(UPLINK_VLANS);
+      expect(linkNames(node)).toEqual([...before, a.hostVeth].sort());
+      del(conf, a);
+      expect(linkNames(node)).toEqual(before);
+      expect(vlansOf('mgmt-bo')).toEqual(UPLINK_VLANS);
+    });
+  }
+
+  it('two pods on VLANs 100 and 200 each get only their own VLAN', () => {
+    const pod2 = makeNetns('vbp');
+    const a = add(nad('0.3.1', { vlan: 100 }), 'c1', pod);
+    const b = add(nad('0.3.1', { vlan: 200 }, 'vlan200'), 'c2', pod2);
+    expect(vlansOf(a.hostVeth)).toEqual([[100, ACCESS]]);
+    expect(vlansOf(b.hostVeth)).toEqual([[200, ACCESS]]);
+    del(nad('0.3.1', { vlan: 100 }), a, 'c1', pod);
+    expect(linkNames(node)).toContain(b.hostVeth);
+    expect(vlansOf(b.hostVeth)).toEqual([[200, ACCESS]]);
+    del(nad('0.3.1', { vlan: 200 }, 'vlan200'), b, 'c2', pod2);
+  });
+});
+
+describe('preserveDefaultVlan', () => {
+  for (const v of ADD_DEL_VERSIONS) {
+    it(`keeps VLAN 1 (untagged, not PVID) next to 100 PVID untagged (${v})`, () => {
+      const conf = nad(v, { vlan: 100, preserveDefaultVlan: true });
+      const a = add(conf);
+      expect(vlansOf(a.hostVeth)).toEqual([[1, UNTAGGED], [100, ACCESS]]);
+      del(conf, a);
+    });
+  }
+});
+
+describe('trunk', () => {
+  const trunk = [{ minID: 100, maxID: 200 }, { id: 300 }];
+  for (const v of ADD_DEL_VERSIONS) {
+    it(`100-200 and 300 tagged, no VLAN 1, no PVID (${v})`, () => {
+      const conf = nad(v, { vlanTrunk: trunk }, 'trunk');
+      const a = add(conf);
+      const got = vlansOf(a.hostVeth);
+      expect(got).toEqual([...tagged(100, 200), [300, []]]);
+      expect(got.some(([, f]) => f.includes('PVID'))).toBe(false);
+      del(conf, a);
+    });
+
+    it(`with vlan 150: 150 PVID untagged, 100-149, 151-200 and 300 tagged (${v})`, () => {
+      const conf = nad(v, { vlan: 150, vlanTrunk: trunk }, 'trunk');
+      const a = add(conf);
+      expect(vlansOf(a.hostVeth)).toEqual([...tagged(100, 149), [150, ACCESS], ...tagged(151, 200), [300, []]]);
+      del(conf, a);
+    });
+
+    it(`with preserveDefaultVlan and no vlan: 1 PVID untagged kept plus the tagged ranges (${v})`, () => {
+      const conf = nad(v, { vlanTrunk: trunk, preserveDefaultVlan: true }, 'trunk');
+      const a = add(conf);
+      expect(vlansOf(a.hostVeth)).toEqual([[1, ACCESS], ...tagged(100, 200), [300, []]]);
+      del(conf, a);
+    });
+  }
+});
+
+describe('full trunk', () => {
+  for (const v of ADD_DEL_VERSIONS) {
+    it(`a 2-4094 trunk reads back as 4093 tagged VIDs (${v})`, () => {
+      const conf = nad(v, { vlan: 0, vlanTrunk: [{ minID: 2, maxID: 4094 }] }, 'trunkall');
+      const a = add(conf);
+      const got = vlansOf(a.hostVeth);
+      expect(got).toHaveLength(4093);
+      expect(got).toEqual(tagged(2, 4094));
+      del(conf, a);
+    });
+  }
+});
+
+describe('untagged network', () => {
+  for (const v of ADD_DEL_VERSIONS) {
+    it(`no vlan and no trunk leaves the bridge default 1 PVID untagged (${v})`, () => {
+      const conf = nad(v, {}, 'untagged');
+      const a = add(conf);
+      expect(vlansOf(a.hostVeth)).toEqual([[1, ACCESS]]);
+      del(conf, a);
+    });
+  }
+});
+
+describe('bridge without VLAN filtering', () => {
+  beforeEach(() => {
+    node.exec('ip', 'link', 'add', 'flat-br', 'type', 'bridge', 'vlan_filtering', '0');
+    node.exec('ip', 'link', 'set', 'flat-br', 'up');
+  });
+
+  for (const v of ADD_DEL_VERSIONS) {
+    it(`a VLAN config fails with 103 and leaves nothing behind (${v})`, () => {
+      const before = linkNames(node);
+      const r = cni(node.name, { command: 'ADD', conf: nad(v, { bridge: 'flat-br', vlan: 100 }), netns: pod.path });
+      expect(failed(r, BridgeConflict)).toMatch(/flat-br/);
+      expect(r.json.cniVersion).toBe(v);
+      expect(linkNames(node)).toEqual(before);
+      expect(linkNames(pod)).toEqual(['lo']);
+      expect(link(node, 'flat-br').linkinfo.info_data.vlan_filtering).toBe(0);
+    });
+  }
+
+  it('a trunk config fails with 103 too, and an untagged one succeeds on it', () => {
+    const before = linkNames(node);
+    const r = cni(node.name, { command: 'ADD', conf: nad('1.0.0', { bridge: 'flat-br', vlanTrunk: [{ id: 300 }] }, 'trunk'), netns: pod.path });
+    failed(r, BridgeConflict);
+    expect(linkNames(node)).toEqual(before);
+    expect(linkNames(pod)).toEqual(['lo']);
+    const conf = nad('1.0.0', { bridge: 'flat-br' }, 'untagged');
+    const a = add(conf);
+    expect(link(node, a.hostVeth).master).toBe('flat-br');
+    del(conf, a);
+    expect(link(node, 'flat-br').linkinfo.info_data.vlan_filtering).toBe(0);
+  });
+});
+
+describe('bridge created by the plugin', () => {
+  for (const v of ADD_DEL_VERSIONS) {
+    it(`a VLAN config creates it with vlan_filtering 1 and promisc (${v})`, () => {
+      expect(linkNames(node)).not.toContain('cn2-br');
+      const conf = nad(v, { bridge: 'cn2-br', vlan: 100 }, 'cn2-vlan100');
+      const a = add(conf);
+      const br = link(node, 'cn2-br');
+      expect(br.linkinfo.info_kind).toBe('bridge');
+      expect(br.linkinfo.info_data.vlan_filtering).toBe(1);
+      expect(br.promiscuity).toBeGreaterThan(0);
+      expect(br.flags).toContain('PROMISC');
+      expect(br.flags).toContain('UP');
+      expect(vlansOf(a.hostVeth)).toEqual([[100, ACCESS]]);
+      del(conf, a);
+      // DEL never deletes the bridge.
+      expect(linkNames(node)).toContain('cn2-br');
+    });
+  }
+
+  it('without promiscMode the new bridge is not promiscuous', () => {
+    const conf = { ...nad('1.0.0', { bridge: 'cn3-br', vlan: 100 }, 'cn3-vlan100'), promiscMode: false };
+    const a = add(conf);
+    const br = link(node, 'cn3-br');
+    expect(br.linkinfo.info_data.vlan_filtering).toBe(1);
+    expect(br.promiscuity).toBe(0);
+    expect(br.flags).not.toContain('PROMISC');
+    del(conf, a);
+  });
+});
+
+describe('CHECK', () => {
+  for (const v of CHECK_VERSIONS) {
+    const check = (conf: Record<string, unknown>, a: Attached) =>
+      cni(node.name, { command: 'CHECK', conf: { ...conf, prevResult: a.result }, netns: pod.path });
+
+    it(`passes on an access port, fails with 105 after VLAN 1 is added untagged (${v})`, () => {
+      const conf = nad(v, { vlan: 100 });
+      const a = add(conf);
+      const r = check(conf, a);
+      expect(r.code, r.stdout + r.stderr).toBe(0);
+      expect(r.stdout.trim()).toBe('');
+      node.exec('bridge', 'vlan', 'add', 'dev', a.hostVeth, 'vid', '1', 'untagged');
+      expect(vlansOf(a.hostVeth)).toEqual([[1, UNTAGGED], [100, ACCESS]]);
+      const text = failed(check(conf, a), CheckMismatch);
+      expect(text).toContain(a.hostVeth);
+      expect(text).toMatch(/VLAN/);
+      expect(text).toMatch(/expected[^;|]*\b100 PVID untagged[^;|]*found[^;|]*\b1 untagged[^;|]*\b100 PVID untagged/);
+      del(conf, a);
+    });
+
+    it(`fails with 105 after VLAN 100 is deleted from the port (${v})`, () => {
+      const conf = nad(v, { vlan: 100 });
+      const a = add(conf);
+      expect(check(conf, a).code).toBe(0);
+      node.exec('bridge', 'vlan', 'del', 'dev', a.hostVeth, 'vid', '100');
+      expect(vlansOf(a.hostVeth)).toEqual([]);
+      const text = failed(check(conf, a), CheckMismatch);
+      expect(text).toMatch(/VLAN/);
+      expect(text).toMatch(/expected[^;|]*\b100 PVID untagged[^;|]*found[^;|]*none/);
+      del(conf, a);
+    });
+
+    it(`fails with 105 after the host veth leaves the bridge (${v})`, () => {
+      const conf = nad(v, { vlan: 100 });
+      const a = add(conf);
+      expect(check(conf, a).code).toBe(0);
+      node.exec('ip', 'link', 'set', a.hostVeth, 'nomaster');
+      expect(link(node, a.hostVeth).master).toBeUndefined();
+      const text = failed(check(conf, a), CheckMismatch);
+      expect(text).toMatch(/master/);
+      expect(text).toContain('mgmt-br');
+      del(conf, a);
+    });
+
+    it(`passes on a trunk port with a native VLAN, fails after a tagged VID is removed (${v})`, () => {
+      const conf = nad(v, { vlan: 150, vlanTrunk: [{ minID: 100, maxID: 200 }, { id: 300 }] }, 'trunk');
+      const a = add(conf);
+      expect(check(conf, a).code).toBe(0);
+      node.exec('bridge', 'vlan', 'del', 'dev', a.hostVeth, 'vid', '300');
+      const text = failed(check(conf, a), CheckMismatch);
+      expect(text).toMatch(/\b300\b/);
+      del(conf, a);
+    });
+  }
+});
+
+describe('MTU with a 9000 bond uplink', () => {
+  beforeEach(() => {
+    node.exec('ip', 'link', 'set', 'mgmt-bo', 'mtu', '9000');
+    node.exec('ip', 'link', 'set', 'mgmt-nic0', 'mtu', '9000');
+    node.exec('ip', 'link', 'set', 'mgmt-br', 'mtu', '9000');
+    expect(link(node, 'mgmt-bo').mtu).toBe(9000);
+    expect(link(node, 'mgmt-nic0').mtu).toBe(9000);
+    expect(link(node, 'mgmt-br').mtu).toBe(9000);
+  });
+
+  for (const v of ADD_DEL_VERSIONS) {
+    it(`no mtu: both veth ends inherit 9000 (${v})`, () => {
+      const conf = nad(v, { vlan: 100 });
+      const a = add(conf);
+      expect(link(node, a.hostVeth).mtu).toBe(9000);
+      expect(pod.ipj<any[]>('link', 'show', 'net1')[0].mtu).toBe(9000);
+      if (v === '1.0.0' || v === '1.1.0') {
+        expect(a.result.interfaces[1].mtu).toBe(9000);
+        expect(a.result.interfaces[2].mtu).toBe(9000);
+      }
+      expect(link(node, 'mgmt-br').mtu).toBe(9000);
+      del(conf, a);
+    });
+
+    it(`mtu 9100 above the bridge fails with 103 and leaves nothing behind (${v})`, () => {
+      const before = linkNames(node);
+      const r = cni(node.name, { command: 'ADD', conf: nad(v, { vlan: 100, mtu: 9100 }), netns: pod.path });
+      expect(failed(r, BridgeConflict)).toMatch(/9100/);
+      expect(linkNames(node)).toEqual(before);
+      expect(linkNames(pod)).toEqual(['lo']);
+      expect(link(node, 'mgmt-br').mtu).toBe(9000);
+    });
+  }
+
+  it('mtu 1500 below the bridge is used as given on both ends', () => {
+    const conf = nad('1.0.0', { vlan: 100, mtu: 1500 });
+    const a = add(conf);
+    expect(link(node, a.hostVeth).mtu).toBe(1500);
+    expect(pod.ipj<any[]>('link', 'show', 'net1')[0].mtu).toBe(1500);
+    del(conf, a);
+  });
+});
