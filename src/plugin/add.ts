@@ -42,8 +42,17 @@ function createPair(host: NetlinkSocket, pod: Netns, ifname: string, mtu: number
   }
 }
 
+/** Keys accepted by the schema whose behaviour is not built yet: refused, never silently ignored. */
+function refuseUnbuilt(conf: Ctx['conf']): void {
+  const unbuilt = (['ipMasq', 'macspoofchk'] as const).filter((k) => conf[k]);
+  if (unbuilt.length > 0) {
+    throw new CniError(Code.UnsupportedField, `${unbuilt.join(' and ')} not supported yet`, unbuilt.map((k) => `${k}: not implemented in this version (got true)`).join('; '));
+  }
+}
+
 export async function cmdAdd(req: AddRequest, ctx: Ctx): Promise<Result> {
   const { conf } = ctx;
+  refuseUnbuilt(conf);
   const mac = requestedMac(req, ctx);
   const pod = openPodNetns(req.netns);
   const host = step('open netlink socket', () => openNetlink(null));
