@@ -9,6 +9,7 @@ import {
   type NetlinkSocket,
 } from '../../src/kernel/index.js';
 import { deleteAllNetns, makeNetns, type TestNs } from './netns-fixture.js';
+import { thrown } from '../lab/thrown.js';
 
 let hostNs: TestNs; // plays the node's host namespace
 let podNs: TestNs; // plays a container
@@ -35,15 +36,7 @@ afterEach(() => {
 });
 afterAll(deleteAllNetns);
 
-function kernelError(fn: () => unknown): KernelError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof KernelError) return e;
-    throw e;
-  }
-  throw new Error('expected a KernelError');
-}
+const kernelError = (fn: () => unknown): KernelError => thrown(KernelError, fn);
 
 describe('namespaces', () => {
   it('tells a missing path from a file that is not a network namespace', () => {

@@ -1,16 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { parseCniArgs } from '../../src/cni/args.js';
 import { CniError } from '../../src/cni/errors.js';
+import { thrown } from '../lab/thrown.js';
 
-function fail(raw: string): CniError {
-  try {
-    parseCniArgs(raw);
-  } catch (e) {
-    if (e instanceof CniError) return e;
-    throw e;
-  }
-  throw new Error('expected a CniError');
-}
+const fail = (raw: string): CniError => thrown(CniError, () => parseCniArgs(raw));
 
 describe('parseCniArgs', () => {
   it('is empty for no CNI_ARGS', () => {

@@ -1,20 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { parseEnv, type Env } from '../../src/cni/env.js';
 import { CniError } from '../../src/cni/errors.js';
+import { thrown } from '../lab/thrown.js';
 
 const full: Env = {
   CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'abc123', CNI_NETNS: '/var/run/netns/x', CNI_IFNAME: 'net1', CNI_PATH: '/opt/cni/bin:/usr/lib/cni',
 };
 
-function errorOf(env: Env): CniError {
-  try {
-    parseEnv(env);
-  } catch (e) {
-    if (e instanceof CniError) return e;
-    throw e;
-  }
-  throw new Error('expected a CniError');
-}
+const errorOf = (env: Env): CniError => thrown(CniError, () => parseEnv(env));
 
 describe('parseEnv', () => {
   it('parses a full ADD into a typed request', () => {

@@ -2,16 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { CniError, Code } from '../../src/cni/errors.js';
 import { cidrFamily, convertResult, ipFamily, parseResult, type Result } from '../../src/cni/result.js';
 import { SUPPORTED_VERSIONS } from '../../src/cni/versions.js';
+import { thrown as thrownAs } from '../lab/thrown.js';
 
-function thrown(fn: () => unknown): CniError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof CniError) return err;
-    throw err;
-  }
-  throw new Error('expected a CniError');
-}
+const thrown = (fn: () => unknown): CniError => thrownAs(CniError, fn);
 
 // What host-local (containernetworking/plugins) prints for ranges 10.10.0.0/16 (gateway .1) and fd00:10::/64,
 // with routes 0.0.0.0/0 and ::/0. Before 1.0.0 libcni printed an empty "dns": {}.

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { CniError, Code } from '../../src/cni/errors.js';
+import { thrown as thrownAs } from '../lab/thrown.js';
 import {
   compareVersions,
   effectiveVersion,
@@ -13,15 +14,7 @@ import {
   supportsStatusGc,
 } from '../../src/cni/versions.js';
 
-function thrown(fn: () => unknown): CniError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof CniError) return err;
-    throw err;
-  }
-  throw new Error('expected a CniError');
-}
+const thrown = (fn: () => unknown): CniError => thrownAs(CniError, fn);
 
 const SUPPORTED_DETAIL = 'plugin supports 0.1.0, 0.2.0, 0.3.0, 0.3.1, 0.4.0, 1.0.0, 1.1.0';
 

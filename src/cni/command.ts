@@ -1,0 +1,64 @@
+// The commands that read a network configuration: decode, version gate, schema, prevResult, handler, result.
+// Loaded lazily by the dispatcher so VERSION never builds the zod schemas.
+import { CniError, Code } from './errors.js';
+import type { Request } from './env.js';
+import { parseNetConf } from './config.js';
+import { compareVersions, effectiveVersion, requireCommandSupported } from './versions.js';
+import { convertResult, parseResult } from './result.js';
+import type { Logger } from './log.js';
+import { parseValidAttachments } from './gc.js';
+import type { Ctx, Handlers, Io } from './dispatch.js';
+
+function decode(stdin: string): Record<string, unknown> {
+  if (stdin.trim() === '') throw new CniError(Code.DecodeFailure, 'no network configuration on stdin');
+  let value: unknown;
+  try {
+    value = JSON.parse(stdin);
+  } catch (err) {
+    throw new CniError(Code.DecodeFailure, 'network configuration is not valid JSON', (err as Error).message);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new CniError(Code.DecodeFailure, 'network configuration must be a JSON object');
+  }
+  return value as Record<string, unknown>;
+}
+
+export async function runCommand(req: Exclude<Request, { command: 'VERSION' }>, io: Io, loadHandlers: () => Promise<Handlers>, stdin: string, log: Logger): Promise<string | undefined> {
+  const raw = decode(stdin);
+  const version = effectiveVersion(typeof raw.cniVersion === 'string' ? raw.cniVersion : raw.cniVersion === undefined ? undefined : String(raw.cniVersion));
+  requireCommandSupported(req.command, version);
+  const conf = parseNetConf(raw);
+  const ctx: Ctx = { conf, rawConfig: stdin, env: io.env, log };
+  if (raw.prevResult !== undefined) ctx.prevResult = parseResult(raw.prevResult, { code: Code.InvalidConfig, root: 'prevResult', fallbackVersion: version });
+
+  const h = await loadHandlers();
+  switch (req.command) {
+    case 'ADD': {
+      // 0.1.0/0.2.0 results need an IP: refuse an L2 config before anything is created (libcni's wording).
+      if (!conf.hasIpam && compareVersions(version, '0.3.0') < 0) {
+        throw new CniError(Code.ResultConversion, 'cannot convert: no valid IP addresses', `cniVersion ${version} results carry no interfaces; an L2 network (no ipam.type) needs 0.3.0 or later`);
+      }
+      const result = await h.add(req, ctx);
+      try {
+        return JSON.stringify(convertResult(result, version));
+      } catch (err) {
+        // The attachment exists but cannot be reported: undo it rather than leave it unknown to the runtime.
+        await h.del({ ...req, command: 'DEL' }, ctx).catch((e: unknown) => log.warn(`DEL after unprintable ADD result failed: ${String(e)}`));
+        throw err;
+      }
+    }
+    case 'DEL':
+      await h.del(req, ctx);
+      return undefined;
+    case 'CHECK':
+      await h.check(req, ctx);
+      return undefined;
+    case 'STATUS':
+      await h.status(req, ctx);
+      return undefined;
+    case 'GC':
+      await h.gc(req, ctx, parseValidAttachments(raw['cni.dev/valid-attachments']));
+      return undefined;
+  }
+}
+
