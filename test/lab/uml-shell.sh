@@ -14,7 +14,11 @@ fi
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 VERSION=$(ls "$MODROOT" | head -n1)
 D=$(mktemp -d "${TMPDIR:-/tmp}/vb-uml-XXXXXX")
-trap 'rm -rf "$D"' EXIT
+UML_PID=
+# linux.uml calls setsid() itself, so a Ctrl-C or kill aimed at this script's group never reaches it:
+# kill its own group on the way out.
+# (|| true: under set -e a failing command in the trap would replace the exit status.)
+trap '[[ -z $UML_PID ]] || kill -KILL -- "-$UML_PID" 2>/dev/null || true; rm -rf "$D"' EXIT
 mkdir -p "$D/lib/modules" && ln -s "$MODROOT/$VERSION" "$D/lib/modules/$VERSION"
 if (($#)); then printf '%q ' "$@" >"$D/cmd"; else echo 'exec bash -i' >"$D/cmd"; fi
 cat >"$D/init.sh" <<INIT
@@ -31,7 +35,11 @@ sync
 halt -f
 INIT
 chmod +x "$D/init.sh"
-# Kernel messages go to a log; quiet keeps them off the terminal.
+# 'quiet' keeps most kernel messages off the terminal. Started in the background (stdin passed explicitly,
+# else bash gives background jobs /dev/null) so the trap above can kill it.
+exec 3<&0
 "$UML" umid="vb-shell-$$" uml_dir="$D" mem="${UML_MEM:-1024}M" root=/dev/root rootfstype=hostfs rootflags=/ rw \
-  init="$D/init.sh" con=null con0=fd:0,fd:1 quiet
+  init="$D/init.sh" con=null con0=fd:0,fd:1 quiet <&3 &
+UML_PID=$!
+wait "$UML_PID" || true
 exit "$(cat "$D/exit-code" 2>/dev/null || echo 125)"

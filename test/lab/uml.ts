@@ -41,16 +41,16 @@ export interface UmlResult {
   umid: string;
 }
 
-/** Throws (never skips) when the UML kernel or its modules are not installed. */
-export function assertUmlAvailable(): void {
+/** Throws (never skips) when the UML kernel or its modules are not installed; parameters exist for tests. */
+export function assertUmlAvailable(binary = UML_BINARY, modulesRoot = UML_MODULES_ROOT): void {
   const missing: string[] = [];
   try {
-    fs.accessSync(UML_BINARY, fs.constants.X_OK);
+    fs.accessSync(binary, fs.constants.X_OK);
   } catch {
-    missing.push(`${UML_BINARY} (Debian package user-mode-linux)`);
+    missing.push(`${binary} (Debian package user-mode-linux)`);
   }
-  if (!fs.existsSync(UML_MODULES_ROOT)) missing.push(`${UML_MODULES_ROOT} (Debian package user-mode-linux)`);
-  if (!fs.existsSync('/usr/sbin/modprobe') && !fs.existsSync('/sbin/modprobe')) missing.push('modprobe (Debian package kmod)');
+  if (!fs.existsSync(modulesRoot)) missing.push(`${modulesRoot} (Debian package user-mode-linux)`);
+  if (!['/usr/sbin/modprobe', '/sbin/modprobe'].some((p) => fs.existsSync(p))) missing.push('modprobe (package kmod)');
   if (missing.length > 0) {
     throw new Error(`UML test tier cannot run: missing ${missing.join(', ')}. Run \`make deps\` to install them.`);
   }
@@ -155,11 +155,19 @@ export async function runInUml(opts: UmlRunOptions): Promise<UmlResult> {
   ];
   const consoleFd = fs.openSync(path.join(dir, 'console.log'), 'w');
   const started = Date.now();
-  // detached: own process group, so the kill below also reaches UML's helper processes (one host
-  // process per guest address space), which share the group.
+  // detached gives it its own process group; linux.uml also calls setsid() itself, so either way its pid is
+  // the group id, and the group holds UML's helper processes (one host process per guest address space).
   const child = spawn(UML_BINARY, args, { cwd: dir, detached: true, stdio: ['ignore', consoleFd, consoleFd] });
   fs.closeSync(consoleFd);
-  const pgid = child.pid!;
+  const exited = new Promise<void>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', () => resolve());
+  });
+  const pgid = child.pid;
+  if (pgid === undefined) {
+    await exited; // rejects with the spawn error
+    throw new Error(`could not start ${UML_BINARY}`);
+  }
   live.add(pgid);
 
   let timedOut = false;
@@ -167,10 +175,7 @@ export async function runInUml(opts: UmlRunOptions): Promise<UmlResult> {
     timedOut = true;
     killGroup(pgid);
   }, timeoutMs);
-  await new Promise<void>((resolve, reject) => {
-    child.once('error', reject);
-    child.once('exit', () => resolve());
-  });
+  await exited;
   clearTimeout(timer);
   // Stray group members (there should be none after a clean halt) must not outlive the run: kill the group
   // again and wait (bounded) until it is empty, so nothing of this instance is left when we return.

@@ -3,7 +3,7 @@
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT, removeUmlDir, runInUml, type UmlResult } from '../lab/uml.js';
+import { REPO_ROOT, assertUmlAvailable, removeUmlDir, runInUml, type UmlResult } from '../lab/uml.js';
 import { expectGuestPassed, runGuestVitest } from '../lab/uml-vitest.js';
 
 const dirs: string[] = [];
@@ -64,6 +64,11 @@ echo done`,
     const pg = spawnSync('pgrep', ['-f', r.umid], { encoding: 'utf8' });
     expect(pg.stdout).toBe('');
     expect(pg.status).toBe(1);
+  });
+
+  it('says to run make deps when linux.uml is missing', () => {
+    expect(() => assertUmlAvailable()).not.toThrow();
+    expect(() => assertUmlAvailable('/nonexistent/linux.uml')).toThrow(/\/nonexistent\/linux\.uml.*make deps/);
   });
 
   it('throws rather than skipping on a bad env var name', async () => {
