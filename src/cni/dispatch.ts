@@ -1,7 +1,7 @@
 // The protocol shell: env + stdin in, one JSON document (or nothing) out, an exit code back. It knows nothing of
 // Linux; the commands' work is done by injected handlers, loaded only when a command needs them, so VERSION and
 // bad input never pay for the kernel layer. Order of checks as libcni's skel: env, then stdin, then version.
-import { CniError, Code, asCniError } from './errors.js';
+import { Code, asCniError } from './errors.js';
 import { commandOf, parseEnv, type AddRequest, type CheckRequest, type DelRequest, type Env, type GcRequest, type StatusRequest } from './env.js';
 import type { NetConf } from './config.js';
 import { LATEST, SUPPORTED_VERSIONS, effectiveVersion } from './versions.js';

@@ -1,6 +1,6 @@
 // DEL: idempotent and best effort. A missing netns, a missing interface and a repeated DEL all succeed; IPAM
 // DEL always runs; the host veth is also found by its ifalias, so it goes even when the netns is gone.
-import { CniError, Code } from '../cni/errors.js';
+import { CniError } from '../cni/errors.js';
 import type { Ctx } from '../cni/dispatch.js';
 import type { DelRequest } from '../cni/env.js';
 import { Netns, NetnsError, deleteLink, getLink, isErrno, listLinks, openNetlink } from '../kernel/index.js';

@@ -14,7 +14,6 @@ import {
 import { familyOf, parseCidr } from '../kernel/ip.js';
 import { formatAlias } from './alias.js';
 import { step } from './errors.js';
-import type { Undo } from './undo.js';
 import { planPortVlans } from './vlans.js';
 import { MAX_IFNAME } from '../cni/validate.js';
 

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CNI_PATH, cni, cniAsync, ok, type CniCall } from '../lab/cni.js';
 import { ROOT } from '../lab/binary.js';
-import { deleteAllNetns, makeNetns, sh, type TestNs } from './netns-fixture.js';
+import { deleteAllNetns, makeNetns, type TestNs } from './netns-fixture.js';
 
 const FAKE_PATH = `${path.join(ROOT, 'test/fixtures/ipam')}:${CNI_PATH}`;
 const VERSIONS_L2 = ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'];

@@ -1,7 +1,7 @@
 // The built single executable bin/vlan-bridge: it runs with nothing around it (no environment, no node on
 // PATH, no node_modules reachable from its cwd) and carries koffi.node as an SEA asset.
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants, mkdtempSync, openSync, readFileSync, readSync, closeSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { accessSync, constants, mkdtempSync, openSync, readFileSync, readSync, closeSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
