@@ -29,6 +29,7 @@ build: node_modules/.package-lock.json
 
 # All tiers, never skipped: unit, the built executable as a process, host-kernel namespaces, and the UML kernel.
 test: build
+	npx tsc --noEmit
 	node test/run.mjs
 
 test-unit:
