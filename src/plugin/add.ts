@@ -18,6 +18,7 @@ import { Undo } from './undo.js';
 import { ipamCall, setupL3 } from './l3.js';
 import { ipamAdd, ipamDel } from '../ipam/delegate.js';
 import { waitForwarding } from './wait.js';
+import { setupMacSpoofCheck, setupMasq, teardownAttachment } from '../firewall/index.js';
 
 /** Container MAC, by precedence: runtimeConfig.mac > args.cni.mac > CNI_ARGS MAC (as the reference). */
 export function requestedMac(req: { args: { mac?: string } }, ctx: Ctx): string | undefined {
@@ -42,17 +43,8 @@ function createPair(host: NetlinkSocket, pod: Netns, ifname: string, mtu: number
   }
 }
 
-/** Keys accepted by the schema whose behaviour is not built yet: refused, never silently ignored. */
-function refuseUnbuilt(conf: Ctx['conf']): void {
-  const unbuilt = (['ipMasq', 'macspoofchk'] as const).filter((k) => conf[k]);
-  if (unbuilt.length > 0) {
-    throw new CniError(Code.UnsupportedField, `${unbuilt.join(' and ')} not supported yet`, unbuilt.map((k) => `${k}: not implemented in this version (got true)`).join('; '));
-  }
-}
-
 export async function cmdAdd(req: AddRequest, ctx: Ctx): Promise<Result> {
   const { conf } = ctx;
-  refuseUnbuilt(conf);
   const mac = requestedMac(req, ctx);
   const pod = openPodNetns(req.netns);
   const host = step('open netlink socket', () => openNetlink(null));
@@ -83,6 +75,10 @@ export async function cmdAdd(req: AddRequest, ctx: Ctx): Promise<Result> {
     const container = step(`look up "${req.ifname}" in ${req.netns}`, () => getLink(podSock, req.ifname));
     if (!container) throw new CniError(Code.Kernel, `"${req.ifname}" vanished from ${req.netns} during ADD`);
     podSysctls(pod, req.ifname, conf.enabledad);
+    const owner = { network: conf.name, containerId: req.containerId, ifname: req.ifname };
+    if (conf.macspoofchk || conf.ipMasq) undo.push('remove firewall rules', () => teardownAttachment(conf, owner));
+    // As the reference: the spoof check is in place before the pod's interface comes up.
+    if (conf.macspoofchk && container.mac) setupMacSpoofCheck(owner, hostVeth.name, container.mac);
 
     const result: Result = { cniVersion: '1.1.0', interfaces: [], dns: conf.dns };
     if (conf.hasIpam) {
@@ -95,6 +91,7 @@ export async function cmdAdd(req: AddRequest, ctx: Ctx): Promise<Result> {
     }
     if (!conf.disableContainerInterface) step(`set "${req.ifname}" up`, () => setLink(podSock, container.index, { up: true }));
     if (conf.hasIpam) setupL3({ host, podSock, pod, br, container, conf, result, ifname: req.ifname });
+    if (conf.ipMasq && result.ips?.length) setupMasq(conf, owner, result.ips.map((ip) => ip.address));
 
     if (!conf.disableContainerInterface) await waitForwarding(host, hostVeth.index, hostVeth.name, ctx.log);
     const hostNow = step(`look up "${hostVeth.name}"`, () => getLink(host, hostVeth.index)) ?? hostVeth;

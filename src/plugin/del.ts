@@ -8,6 +8,7 @@ import { ipamDel } from '../ipam/delegate.js';
 import { aliasMatchesNetwork, parseAlias } from './alias.js';
 import { kernelFailure } from './errors.js';
 import { ipamCall } from './l3.js';
+import { teardownAttachment } from '../firewall/index.js';
 
 export async function cmdDel(req: DelRequest, ctx: Ctx): Promise<void> {
   const failures: CniError[] = [];
@@ -25,6 +26,11 @@ export async function cmdDel(req: DelRequest, ctx: Ctx): Promise<void> {
     } catch (err) {
       failures.push(err instanceof CniError ? err : kernelFailure('IPAM DEL', err));
     }
+  }
+
+  // Firewall rules are found by the attachment's comment: they go even when the netns is already gone.
+  if (ctx.conf.ipMasq || ctx.conf.macspoofchk) {
+    attempt('remove firewall rules', () => teardownAttachment(ctx.conf, { network: ctx.conf.name, containerId: req.containerId, ifname: req.ifname }));
   }
 
   if (req.netns) {

@@ -11,6 +11,7 @@ import { aliasMatchesNetwork, parseAlias } from './alias.js';
 import { inspectBridge } from './bridge.js';
 import { kernelFailure } from './errors.js';
 import { ipamCall } from './l3.js';
+import { teardownFirewall } from '../firewall/index.js';
 
 export async function cmdStatus(req: StatusRequest, ctx: Ctx): Promise<void> {
   let host;
@@ -52,6 +53,11 @@ export async function cmdGc(req: GcRequest, ctx: Ctx, valid: Attachment[]): Prom
     }
   } catch (err) {
     failures.push(kernelFailure('list host links', err).message);
+  }
+  try {
+    failures.push(...teardownFirewall(ctx.conf, (o) => !keep.has(`${o.containerId}\n${o.ifname}`)));
+  } catch (err) {
+    failures.push(`firewall: ${(err as Error).message}`);
   }
   if (ctx.conf.hasIpam) {
     try {

@@ -269,12 +269,6 @@ describe('bad input creates nothing', () => {
     expect(links(node).map((l) => l.ifname)).toEqual(['lo']);
   });
 
-  it.each([['ipMasq'], ['macspoofchk']])('%s (not built yet) is refused with code 2, not ignored', (key) => {
-    const e = fail(run({ command: 'ADD', conf: l2({ [key]: true }) }));
-    expect(e).toMatchObject({ code: 2, details: `${key}: not implemented in this version (got true)` });
-    expect(links(node).map((l) => l.ifname)).toEqual(['lo']);
-  });
-
   it('an ifname that already exists in the pod', () => {
     pod.exec('ip', 'link', 'add', 'net1', 'type', 'bridge');
     const e = fail(run({ command: 'ADD', conf: l2() }));

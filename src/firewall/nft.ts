@@ -1,0 +1,61 @@
+// nftables: ipMasq with the nftables backend (a nat postrouting chain in our own inet table) and macspoofchk
+// (a bridge-family prerouting chain that drops frames from the pod's port whose source MAC is not the pod's).
+// Every rule carries the attachment's comment and is deleted by handle when its attachment goes.
+import { parseCidr } from '../kernel/ip.js';
+import { must, run } from './exec.js';
+import { comment, parseComment, type Owner } from './ident.js';
+import { subnetOf } from './iptables.js';
+
+export const MASQ = { family: 'inet', table: 'vlan_bridge_masq', chain: 'postrouting' } as const;
+export const SPOOF = { family: 'bridge', table: 'vlan_bridge_macspoof', chain: 'prerouting' } as const;
+
+const quote = (s: string) => `"${s.replace(/["\\]/g, '')}"`;
+
+export function masqNft(o: Owner, addresses: string[]): void {
+  const lines = [
+    `add table ${MASQ.family} ${MASQ.table}`,
+    `add chain ${MASQ.family} ${MASQ.table} ${MASQ.chain} { type nat hook postrouting priority srcnat; policy accept; }`,
+  ];
+  for (const address of addresses) {
+    const { ip, family } = parseCidr(address);
+    const f = family === 4 ? 'ip' : 'ip6';
+    const mcast = family === 4 ? '224.0.0.0/4' : 'ff00::/8';
+    lines.push(`add rule ${MASQ.family} ${MASQ.table} ${MASQ.chain} ${f} saddr ${ip} ${f} daddr != ${subnetOf(address)} ${f} daddr != ${mcast} masquerade comment ${quote(comment(o))}`);
+  }
+  must('nft', ['-f', '-'], `${lines.join('\n')}\n`);
+}
+
+export function macSpoofCheck(o: Owner, hostVeth: string, mac: string): void {
+  const lines = [
+    `add table ${SPOOF.family} ${SPOOF.table}`,
+    `add chain ${SPOOF.family} ${SPOOF.table} ${SPOOF.chain} { type filter hook prerouting priority -300; policy accept; }`,
+    `add rule ${SPOOF.family} ${SPOOF.table} ${SPOOF.chain} iifname ${quote(hostVeth)} ether saddr != ${mac} drop comment ${quote(comment(o))}`,
+  ];
+  must('nft', ['-f', '-'], `${lines.join('\n')}\n`);
+}
+
+interface NftRule {
+  rule?: { chain: string; handle: number; comment?: string };
+}
+
+/** Deletes the rules of this network's attachments that `pick` selects from one of our tables. */
+export function deleteNftRules(where: { family: string; table: string }, network: string, pick: (o: { containerId: string; ifname: string }) => boolean): string[] {
+  const listed = run('nft', ['-j', '-a', 'list', 'table', where.family, where.table]);
+  if (listed.status !== 0) return []; // no such table: nothing of ours there
+  let items: NftRule[];
+  try {
+    items = (JSON.parse(listed.stdout) as { nftables: NftRule[] }).nftables;
+  } catch {
+    return [`nft list table ${where.family} ${where.table}: unreadable JSON`];
+  }
+  const dels = items
+    .filter((i) => i.rule?.comment !== undefined)
+    .filter((i) => {
+      const o = parseComment(i.rule!.comment!, network);
+      return o !== null && pick(o);
+    })
+    .map((i) => `delete rule ${where.family} ${where.table} ${i.rule!.chain} handle ${i.rule!.handle}`);
+  if (dels.length === 0) return [];
+  const r = run('nft', ['-f', '-'], `${dels.join('\n')}\n`);
+  return r.status === 0 ? [] : [`nft delete rules in ${where.table}: ${r.stderr}`];
+}
