@@ -80,6 +80,9 @@ export async function cmdAdd(req: AddRequest, ctx: Ctx): Promise<Result> {
     // As the reference: the spoof check is in place before the pod's interface comes up.
     if (conf.macspoofchk && container.mac) setupMacSpoofCheck(owner, hostVeth.name, container.mac);
 
+    // Up before IPAM, as the reference: a DHCP client (the dhcp IPAM plugin) needs a working link.
+    if (!conf.disableContainerInterface) step(`set "${req.ifname}" up`, () => setLink(podSock, container.index, { up: true }));
+
     const result: Result = { cniVersion: '1.1.0', interfaces: [], dns: conf.dns };
     if (conf.hasIpam) {
       const call = ipamCall(req, ctx);
@@ -89,7 +92,6 @@ export async function cmdAdd(req: AddRequest, ctx: Ctx): Promise<Result> {
       result.routes = ipam.routes;
       if (ipam.dns && Object.keys(ipam.dns).length > 0) result.dns = ipam.dns;
     }
-    if (!conf.disableContainerInterface) step(`set "${req.ifname}" up`, () => setLink(podSock, container.index, { up: true }));
     if (conf.hasIpam) setupL3({ host, podSock, pod, br, container, conf, result, ifname: req.ifname });
     if (conf.ipMasq && result.ips?.length) setupMasq(conf, owner, result.ips.map((ip) => ip.address));
 
