@@ -394,3 +394,26 @@ describe('MTU with a 9000 bond uplink', () => {
     del(conf, a);
   });
 });
+
+describe('L3 gateway on <bridge>.<vlan>', () => {
+  it('isGateway with vlan 100 puts the gateway on mgmt-br.100, an access port of VLAN 100 only, and the pod reaches it', () => {
+    const dataDir = `${process.env.UML_WORK_DIR ?? '/tmp'}/ipam-${process.pid}`;
+    const conf = nad('1.0.0', { vlan: 100, isGateway: true, ipam: { type: 'host-local', subnet: '10.100.0.0/24', dataDir } });
+    const result = ok(cni(node.name, { command: 'ADD', conf, containerId: 'c1', netns: pod.path, ifname: 'net1' }));
+    expect(result.ips).toEqual([{ address: expect.stringMatching(/^10\.100\.0\.\d+\/24$/), gateway: '10.100.0.1', interface: 2 }]);
+    const gw = link(node, 'mgmt-br.100');
+    expect(gw.linkinfo.info_kind).toBe('veth');
+    const [addrs] = node.ipj<any[]>('addr', 'show', 'mgmt-br.100');
+    expect(addrs.addr_info.map((a: { local: string; prefixlen: number }) => `${a.local}/${a.prefixlen}`)).toContain('10.100.0.1/24');
+    // Its peer is a bridge port carrying VLAN 100 as access VLAN and nothing else.
+    const peer = (node.ipj<any[]>('link', 'show') ?? []).find((l) => l.ifindex === gw.link_index || l.ifname === gw.link);
+    expect(peer?.master).toBe('mgmt-br');
+    expect(vlansOf(peer.ifname)).toEqual([[100, ACCESS]]);
+    pod.exec('ping', '-c', '1', '-W', '2', '10.100.0.1');
+    // A second pod on the same VLAN reuses the gateway interface.
+    const pod2 = makeNetns('vbp');
+    ok(cni(node.name, { command: 'ADD', conf, containerId: 'c2', netns: pod2.path, ifname: 'net1' }));
+    expect(linkNames(node).filter((n) => n === 'mgmt-br.100')).toHaveLength(1);
+    pod2.exec('ping', '-c', '1', '-W', '2', '10.100.0.1');
+  });
+});
