@@ -1,5 +1,4 @@
 // Running iptables/ip6tables/nft (the reference plugin calls them too). Host namespace only.
-import { spawnSync } from 'node:child_process';
 import { CniError, Code } from '../cni/errors.js';
 
 export interface Ran {
@@ -12,6 +11,8 @@ const PATHS = ['/usr/sbin', '/sbin', '/usr/bin', '/bin'];
 
 export function run(cmd: string, args: string[], input?: string): Ran {
   const env = { PATH: [process.env.PATH, ...PATHS].filter(Boolean).join(':') };
+  // Loaded at run time, not at import: the startup snapshot must not hold child_process state.
+  const { spawnSync } = process.getBuiltinModule('node:child_process') as typeof import('node:child_process');
   const r = spawnSync(cmd, args, { input, env, encoding: 'utf8', timeout: 30_000 });
   if (r.error) {
     const missing = (r.error as NodeJS.ErrnoException).code === 'ENOENT';

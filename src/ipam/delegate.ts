@@ -2,7 +2,6 @@
 // stdin, as libcni's invoke package does. Its error codes pass through unchanged; its result is read in any
 // spec version. Runs only from the host namespace, never from inside inNetns (a child inherits the thread's
 // namespace).
-import { spawnSync } from 'node:child_process';
 import { accessSync, constants, statSync } from 'node:fs';
 import { CniError, Code } from '../cni/errors.js';
 import type { Env } from '../cni/env.js';
@@ -10,6 +9,9 @@ import { parseResult, type Result } from '../cni/result.js';
 import { SUPPORTED_VERSIONS, compareVersions } from '../cni/versions.js';
 
 const TIMEOUT_MS = 120_000;
+
+/** Loaded at run time, not at import: the executable's startup snapshot must not hold child_process state. */
+const childProcess = () => process.getBuiltinModule('node:child_process') as typeof import('node:child_process');
 
 export interface IpamCall {
   type: string;
@@ -40,6 +42,7 @@ function run(call: IpamCall, command: string, stdin = call.stdin): string {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(call.env)) if (v !== undefined) env[k] = v;
   env.CNI_COMMAND = command;
+  const { spawnSync } = childProcess();
   const r = spawnSync(file, [], { input: stdin, env, encoding: 'utf8', timeout: TIMEOUT_MS, maxBuffer: 16 << 20 });
   // A plugin that exits without reading all of stdin makes the write fail with EPIPE; its exit status and
   // output still say how it went.

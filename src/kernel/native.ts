@@ -4,7 +4,6 @@
 // planted or altered there is never loaded. Outside the executable (tests, development) it loads from node_modules.
 import { createHash } from 'node:crypto';
 import { closeSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
-import { createRequire } from 'node:module';
 
 declare const __VB_NATIVE_SHA256__: string | undefined;
 
@@ -84,6 +83,7 @@ function addonPath(): string {
     if (typeof __VB_NATIVE_SHA256__ !== 'string') throw new Error('executable built without the native addon hash');
     return extractAsset(__VB_NATIVE_SHA256__);
   }
+  const { createRequire } = process.getBuiltinModule('node:module') as typeof import('node:module');
   const req = createRequire(import.meta.url);
   return req.resolve(`@koromix/koffi-linux-${process.arch}/linux_${process.arch}/koffi.node`);
 }

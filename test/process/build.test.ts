@@ -74,7 +74,8 @@ describe('bin/vlan-bridge (single executable)', () => {
       disableExperimentalSEAWarning?: boolean;
     };
     expect(config.main).toBe('build/main.cjs');
-    expect(config.useSnapshot).toBe(false);
+    // Built with a V8 startup snapshot (the bundle initialised at build time; see scripts/build.mjs).
+    expect(config.useSnapshot).toBe(true);
     expect(config.disableExperimentalSEAWarning).toBe(true);
     const assetRel = config.assets?.['koffi.node'];
     expect(assetRel, 'sea-config.json assets["koffi.node"]').toBeTypeOf('string');

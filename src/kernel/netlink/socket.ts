@@ -28,7 +28,8 @@ export class NetlinkSocket {
   private seq = Math.floor(Math.random() * 0x7fffffff);
   /** Requests sent so far (dumps included): how tests and benchmarks count kernel round trips. */
   requests = 0;
-  private readonly rx = Buffer.alloc(RX_SIZE);
+  // Not zero-filled: pages the kernel never writes stay out of the process's resident memory.
+  private readonly rx = Buffer.allocUnsafe(RX_SIZE);
   private closed = false;
 
   private constructor(private readonly libc: Libc, readonly fd: number) {}
