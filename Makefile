@@ -6,8 +6,9 @@ DESTDIR ?=
 BIN := bin/vlan-bridge
 # Debian packages the tests use: the UML kernel (VLAN filtering, 802.1q, bonds), kmod for its modules,
 # iproute2 to read the kernel back independently, the reference plugins (side by side, host-local/static IPAM),
-# ping for traffic checks, iptables and nftables for ipMasq and macspoofchk, and dnsmasq as a DHCP server.
-APT_PACKAGES := user-mode-linux kmod iproute2 iputils-ping iptables nftables containernetworking-plugins dnsmasq-base
+# ping for traffic checks, iptables and nftables for ipMasq and macspoofchk, dnsmasq as a DHCP server,
+# and GNU time for the benchmarks' peak RSS.
+APT_PACKAGES := user-mode-linux kmod iproute2 iputils-ping iptables nftables containernetworking-plugins dnsmasq-base time
 
 .PHONY: all deps build test test-unit test-host test-uml demo bench install clean
 
@@ -45,7 +46,7 @@ demo: deps build
 	node demo/demo.mjs
 
 bench: build
-	node bench/run.mjs
+	npx tsx bench/run.ts
 
 install: build
 	install -d "$(DESTDIR)$(PREFIX)"
