@@ -7,8 +7,9 @@ BIN := bin/vlan-bridge
 # Debian packages the tests use: the UML kernel (VLAN filtering, 802.1q, bonds), kmod for its modules,
 # iproute2 to read the kernel back independently, the reference plugins (side by side, host-local/static IPAM),
 # ping for traffic checks, iptables and nftables for ipMasq and macspoofchk, dnsmasq as a DHCP server,
-# and GNU time for the benchmarks' peak RSS.
-APT_PACKAGES := user-mode-linux kmod iproute2 iputils-ping iptables nftables containernetworking-plugins dnsmasq-base time
+# GNU time for the benchmarks' peak RSS, and Go with libcni's sources to build the libcni test driver.
+APT_PACKAGES := user-mode-linux kmod iproute2 iputils-ping iptables nftables containernetworking-plugins dnsmasq-base time \
+	golang-go golang-github-appc-cni-dev
 
 .PHONY: all deps build test test-unit test-host test-uml demo bench install clean
 

@@ -1,14 +1,63 @@
 // DEL: idempotent and best effort. A missing netns, a missing interface and a repeated DEL all succeed; IPAM
-// DEL always runs; the host veth is also found by its ifalias, so it goes even when the netns is gone.
+// DEL always runs; firewall rules are found by the attachment's comment and the host veth by its ifalias, so
+// both go even when the netns is already gone.
 import { CniError } from '../cni/errors.js';
 import type { Ctx } from '../cni/dispatch.js';
 import type { DelRequest } from '../cni/env.js';
-import { Netns, NetnsError, deleteLink, getLink, isErrno, listLinks, openNetlink } from '../kernel/index.js';
+import { Netns, NetnsError, deleteLink, getLink, isErrno, listLinks, openNetlink, type Link, type NetlinkSocket } from '../kernel/index.js';
 import { ipamDel } from '../ipam/delegate.js';
+import { teardownAttachment } from '../firewall/index.js';
 import { aliasMatchesNetwork, parseAlias } from './alias.js';
 import { kernelFailure } from './errors.js';
 import { ipamCall } from './l3.js';
-import { teardownAttachment } from '../firewall/index.js';
+
+/**
+ * Whether the pod's CNI_IFNAME belongs to this attachment: a veth whose host end carries our alias for it, or
+ * (an attachment the reference plugin made before this one was installed) a host end with no alias of ours on
+ * our bridge. Another network's interface of the same name (an ADD refused with code 102) is left alone.
+ */
+function isOurs(host: NetlinkSocket, l: Link, req: DelRequest, ctx: Ctx): boolean {
+  if (l.kind !== 'veth' || !l.peerIndex) return false;
+  const peer = getLink(host, l.peerIndex);
+  if (!peer || peer.kind !== 'veth') return false;
+  const a = parseAlias(peer.alias);
+  if (a) return a.containerId === req.containerId && a.ifname === req.ifname && aliasMatchesNetwork(a, ctx.conf.name);
+  const br = getLink(host, ctx.conf.bridge);
+  return br !== null && peer.master === br.index;
+}
+
+function deletePodEnd(host: NetlinkSocket, netns: string, req: DelRequest, ctx: Ctx): void {
+  let pod: Netns;
+  try {
+    pod = Netns.open(netns);
+  } catch (err) {
+    // The container is gone: its end of the veth went with it. Anything else is a real error.
+    if (err instanceof NetnsError && err.kind === 'missing') return;
+    throw err;
+  }
+  const sock = openNetlink(pod);
+  try {
+    const l = getLink(sock, req.ifname);
+    if (l && isOurs(host, l, req, ctx)) deleteLink(sock, l.index);
+  } catch (err) {
+    if (!isErrno(err, 'ENODEV')) throw err;
+  } finally {
+    sock.close();
+    pod.close();
+  }
+}
+
+function deleteHostEnd(host: NetlinkSocket, req: DelRequest, ctx: Ctx): void {
+  for (const l of listLinks(host)) {
+    const a = parseAlias(l.alias);
+    if (!a || l.kind !== 'veth' || a.containerId !== req.containerId || a.ifname !== req.ifname || !aliasMatchesNetwork(a, ctx.conf.name)) continue;
+    try {
+      deleteLink(host, l.index);
+    } catch (err) {
+      if (!isErrno(err, 'ENODEV')) throw err;
+    }
+  }
+}
 
 export async function cmdDel(req: DelRequest, ctx: Ctx): Promise<void> {
   const failures: CniError[] = [];
@@ -20,60 +69,18 @@ export async function cmdDel(req: DelRequest, ctx: Ctx): Promise<void> {
     }
   };
 
-  if (ctx.conf.hasIpam) {
-    try {
-      ipamDel(ipamCall(req, ctx));
-    } catch (err) {
-      failures.push(err instanceof CniError ? err : kernelFailure('IPAM DEL', err));
-    }
-  }
-
-  // Firewall rules are found by the attachment's comment: they go even when the netns is already gone.
+  if (ctx.conf.hasIpam) attempt(`IPAM DEL (${ctx.conf.ipam.type})`, () => ipamDel(ipamCall(req, ctx)));
   if (ctx.conf.ipMasq || ctx.conf.macspoofchk) {
     attempt('remove firewall rules', () => teardownAttachment(ctx.conf, { network: ctx.conf.name, containerId: req.containerId, ifname: req.ifname }));
   }
-
-  if (req.netns) {
-    let pod: Netns | undefined;
-    try {
-      pod = Netns.open(req.netns);
-    } catch (err) {
-      // The container is gone: its end of the veth went with it. Anything else is a real error.
-      if (!(err instanceof NetnsError && err.kind === 'missing')) failures.push(kernelFailure(`open ${req.netns}`, err));
-    }
-    if (pod) {
-      const p = pod;
-      attempt(`delete "${req.ifname}" in ${req.netns}`, () => {
-        const sock = openNetlink(p);
-        try {
-          const l = getLink(sock, req.ifname);
-          if (l) deleteLink(sock, l.index);
-        } catch (err) {
-          if (!isErrno(err, 'ENODEV')) throw err;
-        } finally {
-          sock.close();
-          p.close();
-        }
-      });
-    }
+  let host: NetlinkSocket | undefined;
+  attempt('open netlink socket', () => (host = openNetlink(null)));
+  if (host) {
+    const h = host;
+    if (req.netns) attempt(`delete "${req.ifname}" in ${req.netns}`, () => deletePodEnd(h, req.netns!, req, ctx));
+    attempt('delete the host veth', () => deleteHostEnd(h, req, ctx));
+    h.close();
   }
-
-  attempt('delete the host veth', () => {
-    const host = openNetlink(null);
-    try {
-      for (const l of listLinks(host)) {
-        const a = parseAlias(l.alias);
-        if (!a || l.kind !== 'veth' || a.containerId !== req.containerId || a.ifname !== req.ifname || !aliasMatchesNetwork(a, ctx.conf.name)) continue;
-        try {
-          deleteLink(host, l.index);
-        } catch (err) {
-          if (!isErrno(err, 'ENODEV')) throw err;
-        }
-      }
-    } finally {
-      host.close();
-    }
-  });
 
   if (failures.length === 1) throw failures[0];
   if (failures.length > 1) {
