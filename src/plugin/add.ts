@@ -91,8 +91,8 @@ export async function cmdAdd(req: AddRequest, ctx: Ctx): Promise<Result> {
       result.ips = ipam.ips;
       result.routes = ipam.routes;
       if (ipam.dns && Object.keys(ipam.dns).length > 0) result.dns = ipam.dns;
+      setupL3({ host, podSock, pod, br, container, conf, result, ifname: req.ifname });
     }
-    if (conf.hasIpam) setupL3({ host, podSock, pod, br, container, conf, result, ifname: req.ifname });
     if (conf.ipMasq && result.ips?.length) setupMasq(conf, owner, result.ips.map((ip) => ip.address));
 
     if (!conf.disableContainerInterface) await waitForwarding(host, hostVeth.index, hostVeth.name, ctx.log);
