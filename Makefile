@@ -7,9 +7,10 @@ BIN := bin/vlan-bridge
 # Debian packages the tests use: the UML kernel (VLAN filtering, 802.1q, bonds), kmod for its modules,
 # iproute2 to read the kernel back independently, the reference plugins (side by side, host-local/static IPAM),
 # ping for traffic checks, iptables and nftables for ipMasq and macspoofchk, dnsmasq as a DHCP server,
-# GNU time for the benchmarks' peak RSS, and Go with libcni's sources to build the libcni test driver.
+# GNU time for the benchmarks' peak RSS, Go with libcni's sources to build the libcni test driver, and busybox
+# (udhcpc) and tcpdump for the traffic tests.
 APT_PACKAGES := user-mode-linux kmod iproute2 iputils-ping iptables nftables containernetworking-plugins dnsmasq-base time \
-	golang-go golang-github-appc-cni-dev
+	golang-go golang-github-appc-cni-dev busybox tcpdump
 
 .PHONY: all deps build test test-unit test-host test-uml demo bench install clean
 
