@@ -45,7 +45,7 @@ test-uml: build
 	npx vitest run --project uml
 
 demo: deps build
-	node demo/demo.mjs
+	npx tsx demo/demo.ts
 
 bench: build
 	npx tsx bench/run.ts
