@@ -27,7 +27,8 @@ export async function runCommand(req: Exclude<Request, { command: 'VERSION' }>, 
   const raw = decode(stdin);
   const version = effectiveVersion(typeof raw.cniVersion === 'string' ? raw.cniVersion : raw.cniVersion === undefined ? undefined : String(raw.cniVersion));
   requireCommandSupported(req.command, version);
-  const conf = parseNetConf(raw);
+  // Rules relating keys guard what ADD builds (and CHECK verifies); DEL, GC and STATUS must work regardless.
+  const conf = parseNetConf(raw, { crossField: req.command === 'ADD' || req.command === 'CHECK' });
   const ctx: Ctx = { conf, rawConfig: stdin, env: io.env, log };
   if (raw.prevResult !== undefined) ctx.prevResult = parseResult(raw.prevResult, { code: Code.InvalidConfig, root: 'prevResult', fallbackVersion: version });
 

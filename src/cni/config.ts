@@ -28,7 +28,8 @@ const ifname = z.string().check((ctx) => {
 
 const cidrList = z.array(z.string());
 
-export const NetConfSchema = z.object({
+/** Every key with its type and range; no rule that relates two keys. */
+export const BaseNetConfSchema = z.object({
   cniVersion: z.string().optional(),
   name: z.string().regex(NAME_RE, `must match ${NAME_RE.source}`),
   type: z.string().optional(),
@@ -58,7 +59,14 @@ export const NetConfSchema = z.object({
   args: z.object({ cni: z.object({ mac: mac.optional(), ips: cidrList.optional() }).loose().optional() }).loose().optional(),
   runtimeConfig: z.object({ mac: mac.optional(), ips: cidrList.optional() }).loose().optional(),
   prevResult: z.unknown().optional(),
-}).loose().superRefine((c, ctx) => {
+}).loose();
+
+/**
+ * The full schema: the base plus the rules that relate keys (as the reference's loadNetConf). They guard what ADD
+ * would build; teardown (DEL, GC) and STATUS parse with the base alone, so a config that ADD refused on such a
+ * rule can still be deleted: a DEL that always fails would wedge the runtime's sandbox teardown.
+ */
+export const NetConfSchema = BaseNetConfSchema.superRefine((c, ctx) => {
   // Cross-field rules run even when other keys failed, so one reply lists every problem; the values they read
   // may therefore be of the wrong type and are checked before use.
   if (c.promiscMode === true && c.hairpinMode === true) {
@@ -108,11 +116,11 @@ export function formatIssues(issues: readonly z.core.$ZodIssue[]): string {
 }
 
 /** Parse an already-decoded config object. Throws CniError code 7 listing every problem. */
-export function parseNetConf(raw: unknown): NetConf {
+export function parseNetConf(raw: unknown, opts: { crossField?: boolean } = {}): NetConf {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     throw new CniError(Code.InvalidConfig, 'invalid network configuration', `(config): must be a JSON object (got ${show(raw)})`);
   }
-  const parsed = NetConfSchema.safeParse(raw, { reportInput: true });
+  const parsed = (opts.crossField === false ? BaseNetConfSchema : NetConfSchema).safeParse(raw, { reportInput: true });
   if (!parsed.success) {
     throw new CniError(Code.InvalidConfig, 'invalid network configuration', formatIssues(parsed.error.issues));
   }

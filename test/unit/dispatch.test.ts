@@ -149,6 +149,20 @@ describe('dispatch', () => {
     expect(bad.json.details).toMatch(/^cni\.dev\/valid-attachments\[0\]: /);
   });
 
+  it('applies rules relating keys to ADD and CHECK, not to DEL, STATUS or GC (a refused ADD can still be deleted)', async () => {
+    const bad = conf('1.1.0', { promiscMode: true, hairpinMode: true });
+    const add = await call({ CNI_COMMAND: 'ADD', ...attach }, bad);
+    expect(add.json).toMatchObject({ code: 7, details: 'hairpinMode: cannot be set together with promiscMode (got true)' });
+    const check = await call({ CNI_COMMAND: 'CHECK', ...attach }, bad);
+    expect(check.json).toMatchObject({ code: 7 });
+    for (const cmd of ['DEL', 'STATUS', 'GC']) {
+      const r = await call({ CNI_COMMAND: cmd, ...attach }, bad);
+      expect(r.code, cmd).toBe(0);
+    }
+    // Type and range errors still fail every command.
+    expect((await call({ CNI_COMMAND: 'DEL', ...attach }, conf('1.1.0', { vlan: 5000 }))).json).toMatchObject({ code: 7 });
+  });
+
   it('passes a handler CniError through with its code and details', async () => {
     const h = fakeHandlers({ add: async () => { throw new CniError(11, 'busy', 'lock held'); } });
     const r = await call({ CNI_COMMAND: 'ADD', ...attach }, conf('1.0.0'), h);
