@@ -50,9 +50,10 @@ demo: deps build
 bench: build
 	npx tsx bench/run.ts
 
+# The same atomic, only-when-changed copy the cluster installer (deploy/daemonset.yaml) runs.
 install: build
-	install -d "$(DESTDIR)$(PREFIX)"
-	install -m 0755 $(BIN) "$(DESTDIR)$(PREFIX)/vlan-bridge.tmp.$$$$" && mv -f "$(DESTDIR)$(PREFIX)/vlan-bridge.tmp.$$$$" "$(DESTDIR)$(PREFIX)/vlan-bridge"
+	mkdir -p "$(DESTDIR)$(PREFIX)"
+	deploy/install.sh --src $(BIN) --dest "$(DESTDIR)$(PREFIX)"
 
 clean:
 	rm -rf bin build
