@@ -89,6 +89,7 @@ function addonPath(): string {
 }
 
 let libc: Libc | undefined;
+let bindFn: ((signature: string) => (...args: unknown[]) => number) | undefined;
 
 /** Loads koffi and binds the libc calls once per process. */
 export function loadLibc(): Libc {
@@ -98,6 +99,7 @@ export function loadLibc(): Libc {
   const koffi = mod.exports;
   const lib = koffi.load('libc.so.6');
   const f = (sig: string) => lib.func(sig);
+  bindFn = f;
   const socket = f('int socket(int, int, int)');
   const bind = f('int bind(int, const void *, uint32_t)');
   const setsockopt = f('int setsockopt(int, int, int, const void *, uint32_t)');
@@ -118,4 +120,10 @@ export function loadLibc(): Libc {
     errno: () => koffi.errno(),
   };
   return libc;
+}
+
+/** One more libc function by its C signature (e.g. 'int unshare(int)'), for callers that need what Libc lacks. */
+export function libcFunction(signature: string): (...args: unknown[]) => number {
+  loadLibc();
+  return bindFn!(signature);
 }

@@ -2,7 +2,7 @@
 // crypto on pool threads that never move, so everything done "inside" must be a synchronous call made in `fn`.
 import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { KernelError, NetnsError } from './errors.js';
-import { loadLibc } from './native.js';
+import { libcFunction, loadLibc } from './native.js';
 import { CLONE_NEWNET, NS_GET_NSTYPE } from './netlink/constants.js';
 
 const NS_TYPES: Record<number, string> = {
@@ -41,6 +41,33 @@ export class Netns {
     return Netns.open('/proc/thread-self/ns/net');
   }
 
+  /**
+   * A new, empty network namespace with no name and no mount point: unshare(CLONE_NEWNET) on this thread (a
+   * per-thread operation, allowed in a multi-threaded process), keep an fd to it, return to where the thread was.
+   * It lives while that fd or a socket in it stays open, so it and the devices in it vanish with the process
+   * however the process ends (SIGKILL included). `label` names it in messages.
+   */
+  static create(label: string): Netns {
+    const libc = loadLibc();
+    const back = Netns.current();
+    try {
+      if (libcFunction('int unshare(int)')(CLONE_NEWNET) !== 0) throw new KernelError('unshare(CLONE_NEWNET)', libc.errno());
+      let fd: number;
+      try {
+        fd = openSync('/proc/thread-self/ns/net', 'r');
+      } finally {
+        if (libc.setns(back.fd, CLONE_NEWNET) !== 0) {
+          broken = true;
+          // eslint-disable-next-line no-unsafe-finally
+          throw new KernelError(`setns back to ${back.path}`, libc.errno());
+        }
+      }
+      return new Netns(fd, label);
+    } finally {
+      back.close();
+    }
+  }
+
   close(): void {
     if (!this.open) return;
     this.open = false;
@@ -75,6 +102,30 @@ export function inNetns<T>(ns: Netns, fn: () => T): T {
     }
     inside = back === host ? undefined : back;
   }
+}
+
+/**
+ * Moves the main thread into `ns` until the returned function is called, for an asynchronous step that must start
+ * inside (Node creates a UDP socket only when its bind() completes, a tick later). Everything else that runs
+ * meanwhile runs inside too: keep the window to that one step. Calling the function again does nothing.
+ */
+export function enterNetns(ns: Netns): () => void {
+  if (broken) throw new Error('the process could not return to its network namespace and must not go on');
+  const libc = loadLibc();
+  host ??= Netns.current();
+  const back = inside ?? host;
+  if (libc.setns(ns.fd, CLONE_NEWNET) !== 0) throw new KernelError(`setns(${ns.path})`, libc.errno());
+  inside = ns;
+  let left = false;
+  return () => {
+    if (left) return;
+    left = true;
+    if (libc.setns(back.fd, CLONE_NEWNET) !== 0) {
+      broken = true;
+      throw new KernelError(`setns back to ${back.path}`, libc.errno());
+    }
+    inside = back === host ? undefined : back;
+  };
 }
 
 /** Runs `fn` inside `ns`, or right here when ns is null (the host). */
