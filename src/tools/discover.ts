@@ -1,0 +1,235 @@
+// `vlan-bridge discover`: what a VLAN network's DHCP server says, asked from a probe on that bridge VLAN, as
+// Harvester's "auto (DHCP)" route mode asks it (REFERENCE.md section 3): the subnet mask applied to the router
+// address is the CIDR, the router the gateway.
+//
+//   discover --bridge mgmt-br --vlan 100                      DHCPDISCOVER, read the OFFER (no lease is taken)
+//   discover ... --server 10.100.0.2                          DHCPINFORM unicast to that server
+//   discover ... --server 10.100.0.2 --address 10.100.0.9/24  the same from an address the operator chose
+//   discover ... --ping                                       and whether the gateway answers ICMP echo
+//
+// An INFORM and a ping need an address on the probe. Without --address the probe takes a real lease for that
+// (DISCOVER, OFFER, REQUEST, ACK, restricted to --server when given) and releases it at the end: the address is
+// never used before the server acknowledged it (RFC 2131 4.4.1). --timeout bounds the DHCP exchanges together
+// (default 10 s); the ping adds at most 3 s. The probe is described in probe.ts; exit codes in errors.ts.
+import { randomBytes } from 'node:crypto';
+import { addAddress, addRoute, openNetlink } from '../kernel/index.js';
+import { intOption, ipv4Option, parseOptions } from './args.js';
+import { DhcpClient, type Exchange } from './dhcp-client.js';
+import { buildRequest, cidrOf, maskToPrefix, type Answer, type RequestSpec } from './dhcp-packet.js';
+import { Exit, Interrupted, ToolError, UsageError, asToolError, step } from './errors.js';
+import { ping } from './ping.js';
+import { createProbe, probeBridge, waitForwarding, type Probe } from './probe.js';
+
+export const DISCOVER_USAGE = 'vlan-bridge discover --bridge <br> --vlan <id> [--server <ip> [--address <ip/prefix>]] [--timeout <s>] [--ping]';
+const BROADCAST = '255.255.255.255';
+const DEFAULT_TIMEOUT_S = 10;
+
+export interface DiscoverArgs {
+  bridge: string;
+  /** 1-4094: the access VLAN; 0: the bridge's untagged network (the port keeps the default PVID). */
+  vlan: number;
+  server?: string;
+  /** The probe's own address for a DHCPINFORM, instead of a lease. */
+  address?: { ip: string; prefix: number };
+  timeoutMs: number;
+  ping: boolean;
+}
+
+export function parseDiscoverArgs(argv: string[]): DiscoverArgs {
+  const v = parseOptions(argv, {
+    bridge: { type: 'string' }, vlan: { type: 'string' }, server: { type: 'string' }, address: { type: 'string' },
+    timeout: { type: 'string' }, ping: { type: 'boolean' },
+  });
+  const missing = ['bridge', 'vlan'].filter((k) => v[k] === undefined);
+  if (missing.length) throw new UsageError(`missing ${missing.map((k) => `--${k}`).join(' and ')}`);
+  const bridge = v.bridge as string;
+  if (!/^[^\s/:]{1,15}$/.test(bridge)) throw new UsageError(`--bridge must be an interface name (got ${JSON.stringify(bridge)})`);
+  const a: DiscoverArgs = { bridge, vlan: intOption('vlan', v.vlan as string, 0, 4094), timeoutMs: DEFAULT_TIMEOUT_S * 1000, ping: v.ping === true };
+  if (v.server !== undefined) a.server = ipv4Option('server', v.server as string);
+  if (v.address !== undefined) {
+    if (!a.server) throw new UsageError('--address is the source of a DHCPINFORM: it needs --server');
+    const [ip, prefix, ...rest] = (v.address as string).split('/');
+    if (prefix === undefined || rest.length) throw new UsageError(`--address must be ip/prefix (got ${JSON.stringify(v.address)})`);
+    a.address = { ip: ipv4Option('address', ip!), prefix: intOption('address prefix', prefix, 1, 32) };
+  }
+  if (v.timeout !== undefined) {
+    const t = Number(v.timeout);
+    if (!/^\d+(\.\d+)?$/.test(v.timeout as string) || t <= 0 || t > 3600) throw new UsageError(`--timeout must be seconds, more than 0 and at most 3600 (got ${JSON.stringify(v.timeout)})`);
+    a.timeoutMs = Math.round(t * 1000);
+  }
+  return a;
+}
+
+export interface DiscoverResult {
+  bridge: string;
+  vlan: number;
+  method: 'discover' | 'inform';
+  /** The subnet mask applied to the gateway (to the address when no router was offered). */
+  cidr: string;
+  gateway: string | null;
+  /** The answering server's identifier (option 54). */
+  server: string | null;
+  /** Seconds (option 51); null after an INFORM without a lease, whose ACK has none (RFC 2131 4.3.5). */
+  leaseTime: number | null;
+  dns: string[];
+  /** Option 26, present only when the server sent it. */
+  mtu?: number;
+  domain?: string;
+  /** The address offered, leased, or given with --address. */
+  address: string | null;
+  ping?: { gateway: string | null; reachable: boolean; rttMs?: number };
+}
+
+/** The report, from the answers in order of authority: INFORM's ACK, then the lease's ACK, then the OFFER. */
+export function summarize(a: DiscoverArgs, answers: { inform?: Answer; ack?: Answer; offer?: Answer }, address: string | null): DiscoverResult {
+  const ordered = [answers.inform, answers.ack, answers.offer].filter((x): x is Answer => x !== undefined);
+  const first = <T>(pick: (x: Answer) => T | undefined): T | undefined => ordered.map(pick).find((x) => x !== undefined);
+  const mask = first((x) => x.subnetMask);
+  const gateway = first((x) => (x.routers.length ? x.routers[0] : undefined)) ?? null;
+  if (!mask) throw new ToolError(Exit.BadAnswer, 'the DHCP answer has no subnet mask (option 1): the CIDR cannot be derived');
+  const base = gateway ?? address;
+  if (!base) throw new ToolError(Exit.BadAnswer, 'the DHCP answer has neither a router (option 3) nor an address to apply the subnet mask to');
+  let cidr: string;
+  try {
+    cidr = cidrOf(base, mask);
+  } catch (err) {
+    throw new ToolError(Exit.BadAnswer, `the DHCP answer is unusable: ${(err as Error).message}`);
+  }
+  const r: DiscoverResult = {
+    bridge: a.bridge,
+    vlan: a.vlan,
+    method: a.server ? 'inform' : 'discover',
+    cidr,
+    gateway,
+    server: first((x) => x.server) ?? null,
+    leaseTime: first((x) => x.leaseTime) ?? null,
+    dns: first((x) => (x.dns.length ? x.dns : undefined)) ?? [],
+    address,
+  };
+  const mtu = first((x) => x.mtu);
+  if (mtu !== undefined) r.mtu = mtu;
+  const domain = first((x) => x.domain);
+  if (domain !== undefined) r.domain = domain;
+  return r;
+}
+
+const xid = (): number => randomBytes(4).readUInt32BE(0);
+
+interface Ctx {
+  client: DhcpClient;
+  probe: Probe;
+  deadline: number;
+  signal: AbortSignal;
+}
+
+function request(c: Ctx, spec: Omit<RequestSpec, 'mac' | 'secs' | 'maxMessageSize'>, x: Omit<Exchange, 'build' | 'xid' | 'mac'>): Promise<Answer> {
+  const full = { ...spec, mac: c.probe.mac, maxMessageSize: Math.max(576, c.probe.mtu - 28) };
+  return c.client.exchange({ ...x, xid: spec.xid, mac: c.probe.mac, build: (secs) => buildRequest({ ...full, secs }) }, c.deadline, c.signal);
+}
+
+/** Everything after the probe exists: the DHCP exchanges, the address, the ping, the release. */
+async function converse(a: DiscoverArgs, c: Ctx, debug: (m: string) => void): Promise<{ result: DiscoverResult; exit: number }> {
+  const answers: { inform?: Answer; ack?: Answer; offer?: Answer } = {};
+  let address: { ip: string; prefix: number } | undefined = a.address;
+  let lease: { ip: string; server: string } | undefined;
+  if (!address) {
+    const id = xid();
+    const offer = await request(c, { type: 'DISCOVER', xid: id, broadcast: true }, { dest: BROADCAST, accept: ['OFFER'], server: a.server, what: 'DHCPDISCOVER' });
+    answers.offer = offer;
+    if (a.ping || a.server) {
+      if (!offer.subnetMask) throw new ToolError(Exit.BadAnswer, `the DHCPOFFER from ${offer.server ?? 'the server'} has no subnet mask (option 1)`);
+      if (!offer.server) throw new ToolError(Exit.BadAnswer, 'the DHCPOFFER has no server identifier (option 54) to request the lease from');
+      const server = offer.server;
+      answers.ack = await request(c, { type: 'REQUEST', xid: id, broadcast: true, requestedIp: offer.address, serverId: server },
+        { dest: BROADCAST, accept: ['ACK'], server, what: 'DHCPREQUEST' });
+      lease = { ip: answers.ack.address, server };
+      address = { ip: lease.ip, prefix: maskToPrefix(answers.ack.subnetMask ?? offer.subnetMask) };
+    }
+  }
+  try {
+    if (address) {
+      const { ip, prefix } = address;
+      step(`add ${ip}/${prefix} to the probe`, () => addAddress(c.probe.sock, c.probe.ifindex, `${ip}/${prefix}`, { noDad: true }));
+      const gw = answers.ack?.routers[0];
+      // An off-link server (behind a relay) and the RELEASE need the gateway as the probe's default route.
+      if (gw) step(`route the probe through ${gw}`, () => addRoute(c.probe.sock, { dst: '0.0.0.0/0', gw, oif: c.probe.ifindex }, { replace: true }));
+    }
+    if (a.server) {
+      answers.inform = await request(c, { type: 'INFORM', xid: xid(), ciaddr: address!.ip }, { dest: a.server, accept: ['ACK'], what: 'DHCPINFORM' });
+    }
+    const result = summarize(a, answers, address?.ip ?? answers.offer?.address ?? null);
+    let exit: number = Exit.Ok;
+    if (a.ping) {
+      if (!result.gateway) {
+        result.ping = { gateway: null, reachable: false };
+        exit = Exit.GatewayDown;
+      } else {
+        const p = await ping(c.probe.ns, result.gateway, c.signal);
+        result.ping = { gateway: result.gateway, reachable: p.reachable, ...(p.rttMs !== undefined ? { rttMs: p.rttMs } : {}) };
+        if (!p.reachable) exit = Exit.GatewayDown;
+      }
+    }
+    return { result, exit };
+  } finally {
+    // Give the lease back unless interrupted (then it simply expires): unicast to its server (RFC 2131 4.4.6).
+    if (lease && !c.signal.aborted) {
+      const release = buildRequest({ type: 'RELEASE', xid: xid(), mac: c.probe.mac, ciaddr: lease.ip, serverId: lease.server });
+      try {
+        await c.client.fire(release, lease.server);
+        // The first packet to a server not yet in the neighbour table waits for ARP: let it leave.
+        await new Promise((r) => setTimeout(r, 100));
+        debug(`released ${lease.ip} to ${lease.server}`);
+      } catch (err) {
+        debug(`DHCPRELEASE of ${lease.ip} to ${lease.server} not sent: ${(err as Error).message}`);
+      }
+    }
+  }
+}
+
+export async function discover(a: DiscoverArgs, signal: AbortSignal, debug: (m: string) => void): Promise<{ result: DiscoverResult; exit: number }> {
+  const host = step('open a netlink socket', () => openNetlink(null));
+  let probe: Probe | undefined;
+  let client: DhcpClient | undefined;
+  try {
+    const br = probeBridge(host, a.bridge, a.vlan);
+    signal.throwIfAborted();
+    probe = createProbe(host, br, a.vlan);
+    debug(`probe ${probe.hostName} (${probe.mac}) on ${br.name} ${a.vlan ? `VLAN ${a.vlan}` : 'untagged'}`);
+    await waitForwarding(host, probe, signal);
+    client = await DhcpClient.open(probe.ns, debug);
+    signal.throwIfAborted();
+    return await converse(a, { client, probe, deadline: Date.now() + a.timeoutMs, signal }, debug);
+  } finally {
+    client?.close();
+    const left = probe?.remove() ?? [];
+    host.close();
+    if (left.length) process.stderr.write(`vlan-bridge discover: cleanup incomplete: ${left.join('; ')}\n`);
+  }
+}
+
+/** The subcommand: options, signals, output. Returns the exit code. */
+export async function runDiscover(argv: string[]): Promise<number> {
+  const debugOn = process.env.VLAN_BRIDGE_DEBUG === '1';
+  const debug = (m: string) => {
+    if (debugOn) process.stderr.write(`vlan-bridge discover: ${m}\n`);
+  };
+  const ac = new AbortController();
+  const onInt = () => ac.abort(new Interrupted('SIGINT'));
+  const onTerm = () => ac.abort(new Interrupted('SIGTERM'));
+  process.on('SIGINT', onInt);
+  process.on('SIGTERM', onTerm);
+  try {
+    const args = parseDiscoverArgs(argv);
+    const { result, exit } = await discover(args, ac.signal, debug);
+    process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    if (exit === Exit.GatewayDown) process.stderr.write(`vlan-bridge discover: gateway ${result.gateway ?? '(none offered)'} did not answer\n`);
+    return exit;
+  } catch (err) {
+    const e = asToolError('discover', ac.signal.aborted ? ac.signal.reason : err);
+    process.stderr.write(`vlan-bridge discover: ${e.message}\n${e.exit === Exit.Usage ? `usage: ${DISCOVER_USAGE}\n` : ''}`);
+    return e.exit;
+  } finally {
+    process.off('SIGINT', onInt);
+    process.off('SIGTERM', onTerm);
+  }
+}

@@ -1,0 +1,230 @@
+// doctor's judgement: from a description of the node (links, VLANs per port, which namespaces are still lived in)
+// to a report and its findings. Pure: doctor-read.ts gathers the description, doctor-render.ts prints the report.
+import type { Link, VlanRange } from '../kernel/index.js';
+import { parseAlias } from '../plugin/alias.js';
+import { PROBE_ALIAS_PREFIX } from './probe.js';
+
+export interface NodeSnapshot {
+  links: Link[];
+  /** Bridge VLAN entries by ifindex: ports, and bridges' own entries under the bridge's index. */
+  vlans: Map<number, VlanRange[]>;
+  /** Namespace ids (as this namespace numbers them) that a process lives in or a mount point holds; null: unknown. */
+  liveNsids: Set<number> | null;
+  /** The pids named by discover probes' aliases that are running. */
+  livePids: Set<number>;
+}
+
+export type Severity = 'error' | 'warning';
+
+export interface Finding {
+  severity: Severity;
+  code: string;
+  bridge?: string;
+  port?: string;
+  message: string;
+}
+
+export interface PortReport {
+  name: string;
+  kind: string;
+  mtu: number;
+  up: boolean;
+  carrier: boolean;
+  vlans: VlanRange[];
+}
+
+export interface PodReport extends PortReport {
+  network: string;
+  containerId: string;
+  ifname: string;
+  /** The pod namespace's id here (IFLA_LINK_NETNSID), null when the veth reports none. */
+  peerNetnsId: number | null;
+  namespace: 'alive' | 'gone' | 'unknown';
+}
+
+export interface ProbeReport extends PortReport {
+  pid: number;
+  running: boolean;
+}
+
+export interface BridgeReport {
+  name: string;
+  mtu: number;
+  up: boolean;
+  vlanFiltering: boolean;
+  /** 0: none (ports get no VLAN when they join). */
+  defaultPvid: number;
+  /** The bridge's own VLAN entries (towards the host). */
+  vlans: VlanRange[];
+  uplinks: PortReport[];
+  pods: PodReport[];
+  probes: ProbeReport[];
+  /** Other ports: veths of something else. */
+  otherPorts: PortReport[];
+}
+
+export interface Report {
+  bridges: BridgeReport[];
+  /** Pod veths (by alias) attached to no bridge. */
+  unattached: PodReport[];
+  findings: Finding[];
+  /** What could not be checked, and why. */
+  notes: string[];
+  summary: { errors: number; warnings: number };
+}
+
+type Flags = { pvid: boolean; untagged: boolean };
+
+function vidMap(ranges: readonly VlanRange[]): Map<number, Flags> {
+  const m = new Map<number, Flags>();
+  for (const r of ranges) for (let v = r.min; v <= r.max; v++) m.set(v, { pvid: !!r.pvid, untagged: !!r.untagged });
+  return m;
+}
+
+/** "2-99,101" */
+export function vidList(vids: Iterable<number>): string {
+  const sorted = [...new Set(vids)].sort((a, b) => a - b);
+  const out: string[] = [];
+  for (let i = 0; i < sorted.length; i++) {
+    let j = i;
+    while (j + 1 < sorted.length && sorted[j + 1] === sorted[j]! + 1) j++;
+    out.push(i === j ? `${sorted[i]}` : `${sorted[i]}-${sorted[j]}`);
+    i = j;
+  }
+  return out.join(',');
+}
+
+function port(l: Link, vlans: Map<number, VlanRange[]>): PortReport {
+  return { name: l.name, kind: l.kind ?? 'device', mtu: l.mtu, up: l.up, carrier: l.lowerUp, vlans: vlans.get(l.index) ?? [] };
+}
+
+function pod(l: Link, s: NodeSnapshot): PodReport | null {
+  const a = parseAlias(l.alias);
+  if (!a || l.kind !== 'veth') return null;
+  const id = l.linkNetnsId ?? null;
+  let namespace: PodReport['namespace'] = 'unknown';
+  if (l.peerIndex === undefined) namespace = 'gone';
+  else if (id !== null && s.liveNsids) namespace = s.liveNsids.has(id) ? 'alive' : 'gone';
+  return { ...port(l, s.vlans), network: a.network, containerId: a.containerId, ifname: a.ifname, peerNetnsId: id, namespace };
+}
+
+const who = (p: PodReport) => `${p.name} (${p.network}/${p.containerId}/${p.ifname})`;
+
+/** Findings on one pod port that hold wherever it is attached. */
+function podHealth(p: PodReport, bridge: string | undefined, add: (f: Finding) => void): void {
+  const at = { ...(bridge ? { bridge } : {}), port: p.name };
+  if (p.namespace === 'gone') {
+    add({ severity: 'warning', code: 'namespace-gone', ...at, message: `${who(p)}: the pod's network namespace ${p.peerNetnsId === null ? 'is unknown (no peer)' : `(id ${p.peerNetnsId}) has no process and no mount point left`}: a GC candidate` });
+  } else if (!p.up) {
+    add({ severity: 'warning', code: 'port-down', ...at, message: `${who(p)} is down on the host side` });
+  } else if (!p.carrier) {
+    add({ severity: 'warning', code: 'carrier-down', ...at, message: `${who(p)} has no carrier: the pod's side is down (a stopped pod, a GC candidate, or disableContainerInterface)` });
+  }
+}
+
+function checkBridge(b: BridgeReport, add: (f: Finding) => void): void {
+  const at = { bridge: b.name };
+  if (!b.up) add({ severity: 'error', code: 'bridge-down', ...at, message: `bridge ${b.name} is down` });
+  for (const u of b.uplinks) {
+    if (!u.up || !u.carrier) add({ severity: 'error', code: 'uplink-down', ...at, port: u.name, message: `uplink ${u.name} is ${u.up ? 'without carrier' : 'down'}: traffic to and from the network stops here` });
+  }
+  if (b.pods.length > 0 && b.uplinks.length === 0) {
+    add({ severity: 'warning', code: 'no-uplink', ...at, message: `bridge ${b.name} has pods but no uplink: their traffic never leaves this node` });
+  }
+
+  // VLANs (meaningful only with VLAN filtering).
+  const native = b.defaultPvid;
+  const leakVid = native || 1;
+  if (!b.vlanFiltering) {
+    const tagged = b.pods.filter((p) => [...vidMap(p.vlans).keys()].some((v) => v !== native));
+    if (tagged.length) {
+      add({ severity: 'error', code: 'vlan-filtering-off', ...at, message: `bridge ${b.name} has VLAN filtering off, so the VLANs of ${tagged.map((p) => p.name).join(', ')} isolate nothing` });
+    }
+  } else {
+    const uplinkVids = b.uplinks.map((u) => vidMap(u.vlans));
+    const selfVids = vidMap(b.vlans);
+    // A VLAN goes somewhere when an uplink carries it, or the bridge itself does (an isGateway address on
+    // <bridge>.<vid>) for a VLAN other than its default one, which every bridge has.
+    const carried = (v: number) => uplinkVids.some((m) => m.has(v)) || (v !== native && selfVids.has(v));
+    const untaggedPods: PodReport[] = [];
+    for (const p of b.pods) {
+      const vids = vidMap(p.vlans);
+      if (vids.size === 0) {
+        add({ severity: 'error', code: 'no-vlan', ...at, port: p.name, message: `${who(p)} carries no VLAN: the bridge drops everything it sends` });
+        continue;
+      }
+      const pvid = [...vids].find(([, f]) => f.pvid)?.[0];
+      if (native && pvid === native) untaggedPods.push(p);
+      else if (vids.has(leakVid)) {
+        const others = [...vids.keys()].filter((v) => v !== leakVid);
+        add({ severity: 'error', code: 'vlan1-leak', ...at, port: p.name, message: `${who(p)} carries VLAN ${leakVid} next to VLAN ${vidList(others)}: untagged frames from the uplink reach this VLAN pod (unless its network sets preserveDefaultVlan on purpose)` });
+      }
+      if (b.uplinks.length > 0) {
+        const missing = [...vids.keys()].filter((v) => v !== leakVid && v !== native && !carried(v));
+        if (missing.length) {
+          add({ severity: 'error', code: 'vlan-not-on-uplink', ...at, port: p.name, message: `${who(p)} is on VLAN ${vidList(missing)}, which no uplink of ${b.name} carries: that traffic goes nowhere` });
+        }
+      }
+    }
+    if (untaggedPods.length && b.uplinks.length > 0 && !uplinkVids.some((m) => m.get(native)?.untagged)) {
+      add({ severity: 'error', code: 'untagged-no-native', ...at, message: `${untaggedPods.map(who).join(', ')} ${untaggedPods.length === 1 ? 'is' : 'are'} on the untagged network (VLAN ${native}), but no uplink of ${b.name} sends VLAN ${native} untagged` });
+    }
+  }
+
+  // MTU: the uplink is the reference (it is what the wire takes), else the bridge.
+  if (b.uplinks.length) {
+    const mtus = [...new Set(b.uplinks.map((u) => u.mtu))];
+    if (mtus.length > 1) add({ severity: 'warning', code: 'mtu-mismatch', ...at, message: `uplinks of ${b.name} differ in MTU: ${b.uplinks.map((u) => `${u.name} ${u.mtu}`).join(', ')}` });
+  }
+  const ref = b.uplinks.length ? Math.min(...b.uplinks.map((u) => u.mtu)) : b.mtu;
+  const refName = b.uplinks.length ? `the uplink's ${ref}` : `the bridge's ${ref}`;
+  if (b.uplinks.length && b.mtu !== ref) {
+    add(b.mtu > ref
+      ? { severity: 'error', code: 'mtu-mismatch', ...at, message: `bridge ${b.name} MTU ${b.mtu} is above ${refName}: larger frames are dropped on the way out` }
+      : { severity: 'warning', code: 'mtu-mismatch', ...at, message: `bridge ${b.name} MTU ${b.mtu} is below ${refName}: a port or a setting holds it down` });
+  }
+  for (const p of b.pods) {
+    if (p.mtu > ref) add({ severity: 'error', code: 'mtu-mismatch', ...at, port: p.name, message: `${who(p)} MTU ${p.mtu} is above ${refName}: larger frames from the pod are dropped` });
+    else if (p.mtu < ref) add({ severity: 'warning', code: 'mtu-mismatch', ...at, port: p.name, message: `${who(p)} MTU ${p.mtu} is below ${refName}` });
+  }
+
+  for (const p of b.pods) podHealth(p, b.name, add);
+  for (const pr of b.probes) {
+    if (!pr.running) add({ severity: 'warning', code: 'stale-probe', ...at, port: pr.name, message: `${pr.name} is a discover probe of process ${pr.pid}, which is gone: delete it` });
+  }
+}
+
+export function diagnose(s: NodeSnapshot, only?: string): Report {
+  const byIndex = new Map(s.links.map((l) => [l.index, l]));
+  const bridges: BridgeReport[] = [];
+  for (const br of s.links.filter((l) => l.kind === 'bridge' && (!only || l.name === only)).sort((a, b) => a.name.localeCompare(b.name))) {
+    const b: BridgeReport = {
+      name: br.name, mtu: br.mtu, up: br.up, vlanFiltering: br.bridge?.vlanFiltering ?? false, defaultPvid: br.bridge?.defaultPvid ?? 1,
+      vlans: s.vlans.get(br.index) ?? [], uplinks: [], pods: [], probes: [], otherPorts: [],
+    };
+    for (const l of s.links.filter((x) => x.master === br.index).sort((a, c) => a.name.localeCompare(c.name))) {
+      const p = pod(l, s);
+      if (p) b.pods.push(p);
+      else if (l.kind === 'veth' && l.alias?.startsWith(PROBE_ALIAS_PREFIX)) {
+        const pid = Number(l.alias.slice(PROBE_ALIAS_PREFIX.length));
+        b.probes.push({ ...port(l, s.vlans), pid, running: s.livePids.has(pid) });
+      } else if (l.kind === 'veth') b.otherPorts.push(port(l, s.vlans));
+      else b.uplinks.push(port(l, s.vlans));
+    }
+    bridges.push(b);
+  }
+  const unattached = only ? [] : s.links.filter((l) => !l.master || byIndex.get(l.master)?.kind !== 'bridge').map((l) => pod(l, s)).filter((p): p is PodReport => p !== null);
+
+  const findings: Finding[] = [];
+  const add = (f: Finding) => findings.push(f);
+  for (const b of bridges) checkBridge(b, add);
+  for (const p of unattached) {
+    add({ severity: 'warning', code: 'not-on-bridge', port: p.name, message: `${who(p)} is attached to no bridge: a GC candidate` });
+    podHealth(p, undefined, add);
+  }
+  // Errors first, otherwise in the order found (bridges and ports by name).
+  findings.sort((a, b) => (a.severity === b.severity ? 0 : a.severity === 'error' ? -1 : 1));
+  const errors = findings.filter((f) => f.severity === 'error').length;
+  const notes = s.liveNsids ? [] : ["pods' namespaces not checked: doctor cannot see every process here (run it in the host's PID namespace)"];
+  return { bridges, unattached, findings, notes, summary: { errors, warnings: findings.length - errors } };
+}
