@@ -1,7 +1,7 @@
 // The network configuration: every key of the reference bridge plugin (containernetworking/plugins
 // plugins/main/bridge, v1.9) with its default, plus the standard CNI keys. Unknown keys are ignored, as the
 // reference ignores them. Problems are reported all at once as `path: message (got value)`.
-import { z } from 'zod';
+import * as z from 'zod';
 import { CniError, Code } from './errors.js';
 import { NAME_RE, ifnameProblem, macProblem, normalizeMac, show } from './validate.js';
 

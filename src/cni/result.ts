@@ -6,7 +6,7 @@
  * libcni prints 1.x route attributes (mtu, advmss, ...) in 0.3.x/0.4.0 too; we print the spec's {dst, gw} only.
  */
 import { Address4, Address6 } from 'ip-address';
-import { z } from 'zod';
+import * as z from 'zod';
 import { CniError, Code, type CodeNumber } from './errors.js';
 import { show } from './validate.js';
 import { compareVersions, isSupported, LATEST, requireSupported, SUPPORTED_VERSIONS } from './versions.js';

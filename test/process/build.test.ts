@@ -101,4 +101,13 @@ describe('bin/vlan-bridge (single executable)', () => {
     expect(image.indexOf(slice)).toBeGreaterThan(-1);
     expect(image.indexOf('NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2:1')).toBeGreaterThan(-1);
   });
+
+  it('bundles only what runs: zod without its 40 translations (namespace import lets esbuild drop them)', () => {
+    // Everything in build/main.cjs sits in the startup snapshot, i.e. in every plugin process's memory.
+    // `import { z } from 'zod'` pulls in all of zod's locales (~260 KiB); `import * as z` keeps English only.
+    const bundle = readFileSync(path.join(root, 'build', 'main.cjs'), 'utf8');
+    expect(bundle).not.toContain('Ungültige Eingabe');
+    expect(bundle).toContain('Invalid input');
+    expect(bundle.length / 1024).toBeLessThan(300);
+  });
 });
