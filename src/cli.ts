@@ -36,8 +36,11 @@ function writeAll(fd: number, s: string): void {
 }
 
 export async function runCni(loadHandlers: () => Promise<Handlers>): Promise<void> {
-  process.exitCode = await dispatch(
+  const code = await dispatch(
     { env: process.env, readStdin: readAllStdin, stdout: (s) => writeAll(1, s), stderr: (s) => writeAll(2, s) },
     loadHandlers,
   );
+  // Everything is written (synchronously) and every child has been waited for: exit now instead of tearing
+  // the environment down piece by piece, which costs a runtime on the pod-start path a few ms per call.
+  process.exit(code);
 }
