@@ -5,6 +5,7 @@
 import { runCni } from './cli.js';
 import './cni/command.js';
 import { handlers } from './plugin/handlers.js';
+import { warmUp } from './warmup.js';
 
 function start(): void {
   const args = process.argv.slice(2);
@@ -18,5 +19,8 @@ function start(): void {
 }
 
 const v8 = process.getBuiltinModule('node:v8') as typeof import('node:v8');
-if (v8.startupSnapshot.isBuildingSnapshot()) v8.startupSnapshot.setDeserializeMainFunction(start);
-else start();
+if (v8.startupSnapshot.isBuildingSnapshot()) {
+  v8.startupSnapshot.setDeserializeMainFunction(start);
+  // The snapshot is taken once the event loop is empty, so after the warm-up's requests have all run.
+  void warmUp();
+} else start();
