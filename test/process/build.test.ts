@@ -102,6 +102,18 @@ describe('bin/vlan-bridge (single executable)', () => {
     expect(image.indexOf('NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2:1')).toBeGreaterThan(-1);
   });
 
+  it('takes NODE_OPTIONS from its environment: V8 options there stop it before any output (exit 14), others pass', () => {
+    // Documented in the README: a runtime that passes NODE_OPTIONS to CNI plugins must not carry V8 options.
+    const run = (nodeOptions: string) => spawnSync(bin, [], { env: { CNI_COMMAND: 'VERSION', NODE_OPTIONS: nodeOptions }, cwd, input: '{"cniVersion":"1.0.0"}', encoding: 'utf8', timeout: 10_000 });
+    const v8 = run('--max-old-space-size=100');
+    expect(v8.status).toBe(14);
+    expect(v8.stdout).toBe('');
+    expect(v8.stderr).toMatch(/Failed to load the startup snapshot/);
+    const plain = run('--no-warnings');
+    expect(plain.status, plain.stderr).toBe(0);
+    expect(JSON.parse(plain.stdout).cniVersion).toBe('1.0.0');
+  });
+
   it('bundles only what runs: zod without its 40 translations (namespace import lets esbuild drop them)', () => {
     // Everything in build/main.cjs sits in the startup snapshot, i.e. in every plugin process's memory.
     // `import { z } from 'zod'` pulls in all of zod's locales (~260 KiB); `import * as z` keeps English only.
