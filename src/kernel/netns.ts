@@ -79,29 +79,41 @@ let host: Netns | undefined;
 let inside: Netns | undefined;
 let broken = false;
 
+/** Moves the thread into `ns`; returns the namespace to go back to. */
+function enter(ns: Netns): Netns {
+  if (broken) throw new Error('the process could not return to its network namespace and must not go on');
+  host ??= Netns.current();
+  const back = inside ?? host;
+  if (loadLibc().setns(ns.fd, CLONE_NEWNET) !== 0) throw new KernelError(`setns(${ns.path})`, loadLibc().errno());
+  inside = ns;
+  return back;
+}
+
+/** Moves the thread back to `back`; a failure leaves the process unusable (it is marked broken). */
+function leave(back: Netns): void {
+  if (loadLibc().setns(back.fd, CLONE_NEWNET) !== 0) {
+    broken = true;
+    throw new KernelError(`setns back to ${back.path}`, loadLibc().errno());
+  }
+  inside = back === host ? undefined : back;
+}
+
 /**
  * Runs `fn` with the thread inside `ns` and always returns to the namespace it was in. Nesting is allowed.
  * `fn` must be synchronous: a returned promise is refused because its continuation would run elsewhere.
  */
 export function inNetns<T>(ns: Netns, fn: () => T): T {
-  if (broken) throw new Error('the process could not return to its network namespace and must not go on');
-  const libc = loadLibc();
-  host ??= Netns.current();
-  const back = inside ?? host;
-  if (libc.setns(ns.fd, CLONE_NEWNET) !== 0) throw new KernelError(`setns(${ns.path})`, libc.errno());
-  inside = ns;
+  const back = enter(ns);
+  let out: T;
   try {
-    const out = fn();
-    if (out instanceof Promise) throw new Error('inNetns: the callback must be synchronous');
-    return out;
-  } finally {
-    if (libc.setns(back.fd, CLONE_NEWNET) !== 0) {
-      broken = true;
-      // eslint-disable-next-line no-unsafe-finally
-      throw new KernelError(`setns back to ${back.path}`, libc.errno());
-    }
-    inside = back === host ? undefined : back;
+    out = fn();
+  } catch (err) {
+    leave(back);
+    throw err;
   }
+  leave(back);
+  if (out instanceof Promise) throw new Error('inNetns: the callback must be synchronous');
+  return out;
 }
 
 /**
@@ -110,21 +122,12 @@ export function inNetns<T>(ns: Netns, fn: () => T): T {
  * meanwhile runs inside too: keep the window to that one step. Calling the function again does nothing.
  */
 export function enterNetns(ns: Netns): () => void {
-  if (broken) throw new Error('the process could not return to its network namespace and must not go on');
-  const libc = loadLibc();
-  host ??= Netns.current();
-  const back = inside ?? host;
-  if (libc.setns(ns.fd, CLONE_NEWNET) !== 0) throw new KernelError(`setns(${ns.path})`, libc.errno());
-  inside = ns;
+  const back = enter(ns);
   let left = false;
   return () => {
     if (left) return;
     left = true;
-    if (libc.setns(back.fd, CLONE_NEWNET) !== 0) {
-      broken = true;
-      throw new KernelError(`setns back to ${back.path}`, libc.errno());
-    }
-    inside = back === host ? undefined : back;
+    leave(back);
   };
 }
 

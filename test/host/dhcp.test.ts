@@ -7,19 +7,12 @@ import path from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { cni, ok } from '../lab/cni.js';
 import { deleteAllNetns, makeNetns, type TestNs } from './netns-fixture.js';
+import { waitFor } from '../lab/wait.js';
 
 let node: TestNs;
 let pod: TestNs;
 let tmp: string;
 const procs: ChildProcess[] = [];
-
-async function waitFor(cond: () => boolean, what: string, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 beforeEach(async () => {
   node = makeNetns('vbn');

@@ -1,6 +1,7 @@
 // Runs vitest INSIDE user-mode Linux on guest test files (*.guest.test.ts) and brings the results back to the
 // host test as data. Guest files use the guest kernel (VLAN-filtering bridges, 802.1q, bonding) directly.
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { REPO_ROOT, removeUmlDir, runInUml, shQuote } from './uml.js';
 
@@ -159,4 +160,26 @@ export function expectGuestPassed(r: GuestReport): void {
       `\n--- vitest output (tail) ---\n${tail(r.output, 40)}` +
       (r.reportFound ? '' : `\n--- UML console (tail) ---\n${tail(r.consoleLog, 20)}`),
   );
+}
+
+/**
+ * Runs one guest file against the built executable: builds it here on the host if needed, hands the guest a
+ * private copy (VB_PLUGIN_BIN) so a concurrent rebuild of bin/ cannot change it mid-run, and requires exactly
+ * `tests` tests, every one passed (a test that vanished or was skipped fails the host test).
+ */
+export async function expectGuestFilePasses(file: string, tests: number, timeoutMs: number): Promise<void> {
+  const { BIN, ensureBuilt } = await import('./binary.js');
+  ensureBuilt();
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vb-guest-bin-'));
+  try {
+    const bin = path.join(tmp, 'vlan-bridge');
+    fs.copyFileSync(BIN, bin);
+    const report = await runGuestVitest([file], { timeoutMs, env: { VB_PLUGIN_BIN: bin } });
+    expectGuestPassed(report);
+    const wrong = report.tests.filter((t) => t.file !== file || t.status !== 'passed').map((t) => `${t.status} ${t.file} ${t.fullName}`);
+    if (wrong.length) throw new Error(`guest tests not passed or from another file:\n${wrong.join('\n')}`);
+    if (report.passed !== tests) throw new Error(`${file}: ${report.passed} tests passed, expected exactly ${tests} (update the count when adding tests)`);
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
 }

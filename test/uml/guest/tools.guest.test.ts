@@ -19,21 +19,12 @@ import { BIN } from '../../lab/binary.js';
 import { CNI_PATH } from '../../lab/cni.js';
 import { BOND, BRIDGE, SWITCH_BRIDGE, buildHarvesterNode, type HarvesterNode } from '../../lab/harvester-node.js';
 import { deleteAllNetns, makeNetns, type TestNs } from '../../host/netns-fixture.js';
+import { sleep, waitFor } from '../../lab/wait.js';
 
 const PLUGIN = process.env.VB_PLUGIN_BIN || BIN;
 const CONF_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../conf-examples');
 const WORK = mkdtempSync(path.join(process.env.UML_WORK_DIR ?? os.tmpdir(), 'tools-'));
 const PATH_ENV = '/usr/sbin:/usr/bin:/sbin:/bin';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor(cond: () => boolean, what: string, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 interface Run {
   code: number | null;

@@ -16,6 +16,7 @@ import { BIN } from '../../lab/binary.js';
 import { CNI_PATH } from '../../lab/cni.js';
 import { BOND, BRIDGE, NICS, SWITCH_BRIDGE, SWITCH_PORTS, buildHarvesterNode, type HarvesterNode } from '../../lab/harvester-node.js';
 import { deleteAllNetns, makeNetns, type TestNs } from '../../host/netns-fixture.js';
+import { sleep, waitFor } from '../../lab/wait.js';
 
 const PLUGIN = process.env.VB_PLUGIN_BIN || BIN;
 const CONF_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../conf-examples');
@@ -94,16 +95,6 @@ function expectReachWithin(pod: Pod, dst: string, attempts = 10): number {
 function broadcast(ns: TestNs, bcast: string, count = 3): void {
   const r = run(ns, ['ping', '-n', '-b', '-c', String(count), '-i', '0.2', '-W', '1', bcast]);
   expect(r.out, r.out).toMatch(new RegExp(`${count} packets transmitted`));
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor(cond: () => boolean, what: string, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(50);
-  }
 }
 
 interface Capture {
