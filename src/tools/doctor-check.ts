@@ -59,7 +59,7 @@ export interface BridgeReport {
   uplinks: PortReport[];
   pods: PodReport[];
   probes: ProbeReport[];
-  /** Other ports: veths of something else. */
+  /** Other ports: veths of something else, tun/tap devices (a VM's, not a way out of the node). */
   otherPorts: PortReport[];
 }
 
@@ -132,9 +132,9 @@ function checkBridge(b: BridgeReport, add: (f: Finding) => void): void {
     add({ severity: 'warning', code: 'no-uplink', ...at, message: `bridge ${b.name} has pods but no uplink: their traffic never leaves this node` });
   }
 
-  // VLANs (meaningful only with VLAN filtering).
+  // VLANs (meaningful only with VLAN filtering). `native` is the bridge's default PVID, the VLAN a port joins
+  // untagged when it is added (0: none).
   const native = b.defaultPvid;
-  const leakVid = native || 1;
   if (!b.vlanFiltering) {
     const tagged = b.pods.filter((p) => [...vidMap(p.vlans).keys()].some((v) => v !== native));
     if (tagged.length) {
@@ -155,19 +155,24 @@ function checkBridge(b: BridgeReport, add: (f: Finding) => void): void {
       }
       const pvid = [...vids].find(([, f]) => f.pvid)?.[0];
       if (native && pvid === native) untaggedPods.push(p);
-      else if (vids.has(leakVid)) {
-        const others = [...vids.keys()].filter((v) => v !== leakVid);
-        add({ severity: 'error', code: 'vlan1-leak', ...at, port: p.name, message: `${who(p)} carries VLAN ${leakVid} next to VLAN ${vidList(others)}: untagged frames from the uplink reach this VLAN pod (unless its network sets preserveDefaultVlan on purpose)` });
+      else if (native && vids.get(native)?.untagged) {
+        // The reference plugin's leak: the port keeps the default VLAN egress-untagged after its PVID moved to
+        // the pod's VLAN, so the uplink's untagged frames reach the pod untagged. The default VLAN carried
+        // tagged is a trunk member the network asked for, not a leak.
+        const others = [...vids.keys()].filter((v) => v !== native);
+        add({ severity: 'error', code: 'vlan1-leak', ...at, port: p.name, message: `${who(p)} carries VLAN ${native} egress-untagged next to VLAN ${vidList(others)}: untagged frames from the uplink reach this VLAN pod (unless its network sets preserveDefaultVlan on purpose)` });
       }
       if (b.uplinks.length > 0) {
-        const missing = [...vids.keys()].filter((v) => v !== leakVid && v !== native && !carried(v));
+        const missing = [...vids.keys()].filter((v) => v !== native && !carried(v));
         if (missing.length) {
           add({ severity: 'error', code: 'vlan-not-on-uplink', ...at, port: p.name, message: `${who(p)} is on VLAN ${vidList(missing)}, which no uplink of ${b.name} carries: that traffic goes nowhere` });
         }
       }
     }
-    if (untaggedPods.length && b.uplinks.length > 0 && !uplinkVids.some((m) => m.get(native)?.untagged)) {
-      add({ severity: 'error', code: 'untagged-no-native', ...at, message: `${untaggedPods.map(who).join(', ')} ${untaggedPods.length === 1 ? 'is' : 'are'} on the untagged network (VLAN ${native}), but no uplink of ${b.name} sends VLAN ${native} untagged` });
+    // Untagged traffic flows both ways only through an uplink that takes untagged frames into the default VLAN
+    // (PVID) and sends that VLAN out untagged.
+    if (untaggedPods.length && b.uplinks.length > 0 && !uplinkVids.some((m) => m.get(native)?.untagged && m.get(native)?.pvid)) {
+      add({ severity: 'error', code: 'untagged-no-native', ...at, message: `${untaggedPods.map(who).join(', ')} ${untaggedPods.length === 1 ? 'is' : 'are'} on the untagged network (VLAN ${native}), but no uplink of ${b.name} has VLAN ${native} as its PVID, egress untagged` });
     }
   }
 
@@ -208,7 +213,7 @@ export function diagnose(s: NodeSnapshot, only?: string): Report {
       else if (l.kind === 'veth' && l.alias?.startsWith(PROBE_ALIAS_PREFIX)) {
         const pid = Number(l.alias.slice(PROBE_ALIAS_PREFIX.length));
         b.probes.push({ ...port(l, s.vlans), pid, running: s.livePids.has(pid) });
-      } else if (l.kind === 'veth') b.otherPorts.push(port(l, s.vlans));
+      } else if (l.kind === 'veth' || l.kind === 'tun') b.otherPorts.push(port(l, s.vlans)); // other veths; VMs' taps
       else b.uplinks.push(port(l, s.vlans));
     }
     bridges.push(b);

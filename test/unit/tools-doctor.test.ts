@@ -92,11 +92,32 @@ describe('doctor', () => {
     expect(renderReport(r)).toMatch(/no problems found\n$/);
   });
 
-  it('flags VLAN 1 leaking onto a VLAN pod', () => {
-    const s = harvester().pod('vethleak', 'vlan100', [TAGGED(1), ACCESS(100)], { nsid: 4 }).snapshot();
+  it('flags VLAN 1 leaking onto a VLAN pod (the default VLAN left egress-untagged after the PVID moved)', () => {
+    const s = harvester().pod('vethleak', 'vlan100', [{ min: 1, max: 1, untagged: true }, ACCESS(100)], { nsid: 4 }).snapshot();
     expect(codes(s)).toEqual(['error vlan1-leak vethleak']);
-    expect(diagnose(s).findings[0]!.message).toMatch(/carries VLAN 1 next to VLAN 100/);
+    expect(diagnose(s).findings[0]!.message).toMatch(/carries VLAN 1 egress-untagged next to VLAN 100/);
     expect(doctorExit(diagnose(s))).toBe(Exit.Problems);
+  });
+
+  it('takes VLAN 1 carried tagged on a trunk for what the network asked, not a leak', () => {
+    const s = harvester().pod('vethtrunk', 'trunk', [TAGGED(1), ACCESS(100), TAGGED(200)], { nsid: 4 }).snapshot();
+    expect(codes(s)).toEqual([]);
+  });
+
+  it('with default_pvid 0, VLAN 1 is a VLAN like another: no leak, and checked against the uplink', () => {
+    const s = new NodeBuilder().bridge('br0', { defaultPvid: 0, vlans: [] })
+      .port({ name: 'eth1', kind: 'device', master: 'br0', vlans: [TAGGED(100)] })
+      .pod('veth1', 'vlan1', [ACCESS(1)], { master: 'br0' }).pod('veth100', 'vlan100', [ACCESS(100)], { master: 'br0' }).snapshot();
+    expect(codes(s)).toEqual(['error vlan-not-on-uplink veth1']);
+    expect(diagnose(s).findings[0]!.message).toMatch(/is on VLAN 1, which no uplink of br0 carries/);
+  });
+
+  it('does not take a VM\'s tap on the bridge for an uplink', () => {
+    const s = harvester().port({ name: 'vnet0', kind: 'tun', up: false, lowerUp: false, mtu: 1400, vlans: [ACCESS(300)] }).snapshot();
+    const r = diagnose(s);
+    expect(codes(s)).toEqual([]);
+    expect(r.bridges[0]!.uplinks.map((u) => u.name)).toEqual(['mgmt-bo']);
+    expect(r.bridges[0]!.otherPorts.map((u) => u.name)).toEqual(['vnet0']);
   });
 
   it('flags VLANs of a pod that no uplink carries, as ranges', () => {
@@ -116,6 +137,12 @@ describe('doctor', () => {
       .pod('vethuntag', 'untagged', [ACCESS(1)]).pod('veth100', 'vlan100', [ACCESS(100)]).snapshot();
     expect(codes(s)).toEqual(['error untagged-no-native mgmt-br']);
     expect(diagnose(s).findings[0]!.message).toMatch(/vethuntag \(untagged\/ctr-vethuntag\/net1\) is on the untagged network \(VLAN 1\)/);
+  });
+
+  it('flags untagged pods when the uplink sends the default VLAN untagged but takes untagged frames into another', () => {
+    const s = new NodeBuilder().bridge('mgmt-br').port({ name: 'mgmt-bo', kind: 'bond', vlans: [{ min: 1, max: 1, untagged: true }, ACCESS(100)] })
+      .pod('vethuntag', 'untagged', [ACCESS(1)]).snapshot();
+    expect(codes(s)).toEqual(['error untagged-no-native mgmt-br']);
   });
 
   it('flags a pod port with no VLAN at all, and VLANs on a bridge without VLAN filtering', () => {
