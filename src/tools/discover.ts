@@ -5,6 +5,7 @@
 //   discover --bridge mgmt-br --vlan 100                      DHCPDISCOVER, read the OFFER (no lease is taken)
 //   discover ... --server 10.100.0.2                          DHCPINFORM unicast to that server
 //   discover ... --server 10.100.0.2 --address 10.100.0.9/24  the same from an address the operator chose
+//   discover ... --address 10.100.0.9/24 --gateway 10.100.0.1 --server 10.9.9.9   a server behind that router
 //   discover ... --ping                                       and whether the gateway answers ICMP echo
 //
 // An INFORM and a ping need an address on the probe. Without --address the probe takes a real lease for that
@@ -15,12 +16,12 @@ import { randomBytes } from 'node:crypto';
 import { addAddress, addRoute, openNetlink } from '../kernel/index.js';
 import { intOption, ipv4Option, parseOptions } from './args.js';
 import { DhcpClient, type Exchange } from './dhcp-client.js';
-import { buildRequest, cidrOf, maskToPrefix, type Answer, type RequestSpec } from './dhcp-packet.js';
+import { buildRequest, cidrOf, ipToInt, maskToPrefix, type Answer, type RequestSpec } from './dhcp-packet.js';
 import { Exit, Interrupted, ToolError, UsageError, asToolError, step } from './errors.js';
 import { ping } from './ping.js';
 import { createProbe, probeBridge, waitForwarding, type Probe } from './probe.js';
 
-export const DISCOVER_USAGE = 'vlan-bridge discover --bridge <br> --vlan <id> [--server <ip> [--address <ip/prefix>]] [--timeout <s>] [--ping]';
+export const DISCOVER_USAGE = 'vlan-bridge discover --bridge <br> --vlan <id> [--server <ip> [--address <ip/prefix> [--gateway <ip>]]] [--timeout <s>] [--ping]';
 const BROADCAST = '255.255.255.255';
 const DEFAULT_TIMEOUT_S = 10;
 
@@ -31,14 +32,22 @@ export interface DiscoverArgs {
   server?: string;
   /** The probe's own address for a DHCPINFORM, instead of a lease. */
   address?: { ip: string; prefix: number };
+  /** With --address: the router towards a server outside the address's subnet. */
+  gateway?: string;
   timeoutMs: number;
   ping: boolean;
+}
+
+/** Whether `ip` lies in `base`/`prefix` (IPv4). */
+function sameSubnet(ip: string, base: string, prefix: number): boolean {
+  const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
+  return ((ipToInt(ip) & mask) >>> 0) === ((ipToInt(base) & mask) >>> 0);
 }
 
 export function parseDiscoverArgs(argv: string[]): DiscoverArgs {
   const v = parseOptions(argv, {
     bridge: { type: 'string' }, vlan: { type: 'string' }, server: { type: 'string' }, address: { type: 'string' },
-    timeout: { type: 'string' }, ping: { type: 'boolean' },
+    timeout: { type: 'string' }, ping: { type: 'boolean' }, gateway: { type: 'string' },
   });
   const missing = ['bridge', 'vlan'].filter((k) => v[k] === undefined);
   if (missing.length) throw new UsageError(`missing ${missing.map((k) => `--${k}`).join(' and ')}`);
@@ -51,6 +60,14 @@ export function parseDiscoverArgs(argv: string[]): DiscoverArgs {
     const [ip, prefix, ...rest] = (v.address as string).split('/');
     if (prefix === undefined || rest.length) throw new UsageError(`--address must be ip/prefix (got ${JSON.stringify(v.address)})`);
     a.address = { ip: ipv4Option('address', ip!), prefix: intOption('address prefix', prefix, 1, 32) };
+  }
+  if (v.gateway !== undefined) {
+    if (!a.address) throw new UsageError('--gateway routes from --address: it needs --address (a lease brings its own router)');
+    a.gateway = ipv4Option('gateway', v.gateway as string);
+    if (!sameSubnet(a.gateway, a.address.ip, a.address.prefix)) throw new UsageError(`--gateway ${a.gateway} is not in ${a.address.ip}/${a.address.prefix}`);
+  }
+  if (a.address && a.server && !a.gateway && !sameSubnet(a.server, a.address.ip, a.address.prefix)) {
+    throw new UsageError(`--server ${a.server} is not in ${a.address.ip}/${a.address.prefix}: give --gateway, the router towards it (a relay's address on this VLAN)`);
   }
   if (v.timeout !== undefined) {
     const t = Number(v.timeout);
@@ -143,17 +160,30 @@ async function converse(a: DiscoverArgs, c: Ctx, debug: (m: string) => void): Pr
       answers.ack = await request(c, { type: 'REQUEST', xid: id, broadcast: true, requestedIp: offer.address, serverId: server },
         { dest: BROADCAST, accept: ['ACK'], server, what: 'DHCPREQUEST' });
       lease = { ip: answers.ack.address, server };
-      address = { ip: lease.ip, prefix: maskToPrefix(answers.ack.subnetMask ?? offer.subnetMask) };
     }
   }
   try {
+    // An unusable mask still leaves a lease to give back: the probe takes the address alone (/32), so that the
+    // RELEASE leaves from it, and the error follows.
+    let unusable: ToolError | undefined;
+    if (lease) {
+      const mask = answers.ack!.subnetMask ?? answers.offer!.subnetMask!;
+      let prefix = 32;
+      try {
+        prefix = maskToPrefix(mask);
+      } catch (err) {
+        unusable = new ToolError(Exit.BadAnswer, `the DHCPACK for ${lease.ip} is unusable: ${(err as Error).message}`);
+      }
+      address = { ip: lease.ip, prefix };
+    }
     if (address) {
       const { ip, prefix } = address;
       step(`add ${ip}/${prefix} to the probe`, () => addAddress(c.probe.sock, c.probe.ifindex, `${ip}/${prefix}`, { noDad: true }));
-      const gw = answers.ack?.routers[0];
+      const gw = answers.ack?.routers[0] ?? a.gateway;
       // An off-link server (behind a relay) and the RELEASE need the gateway as the probe's default route.
-      if (gw) step(`route the probe through ${gw}`, () => addRoute(c.probe.sock, { dst: '0.0.0.0/0', gw, oif: c.probe.ifindex }, { replace: true }));
+      if (gw && !unusable) step(`route the probe through ${gw}`, () => addRoute(c.probe.sock, { dst: '0.0.0.0/0', gw, oif: c.probe.ifindex }, { replace: true }));
     }
+    if (unusable) throw unusable;
     if (a.server) {
       answers.inform = await request(c, { type: 'INFORM', xid: xid(), ciaddr: address!.ip }, { dest: a.server, accept: ['ACK'], what: 'DHCPINFORM' });
     }
@@ -171,8 +201,9 @@ async function converse(a: DiscoverArgs, c: Ctx, debug: (m: string) => void): Pr
     }
     return { result, exit };
   } finally {
-    // Give the lease back unless interrupted (then it simply expires): unicast to its server (RFC 2131 4.4.6).
-    if (lease && !c.signal.aborted) {
+    // Give the lease back, interrupted or not (the probe still exists here): unicast to its server (RFC 2131
+    // 4.4.6). Left to expire, every interrupted run would hold an address of a small pool for a lease time.
+    if (lease) {
       const release = buildRequest({ type: 'RELEASE', xid: xid(), mac: c.probe.mac, ciaddr: lease.ip, serverId: lease.server });
       try {
         await c.client.fire(release, lease.server);
@@ -214,10 +245,9 @@ export async function runDiscover(argv: string[]): Promise<number> {
     if (debugOn) process.stderr.write(`vlan-bridge discover: ${m}\n`);
   };
   const ac = new AbortController();
-  const onInt = () => ac.abort(new Interrupted('SIGINT'));
-  const onTerm = () => ac.abort(new Interrupted('SIGTERM'));
-  process.on('SIGINT', onInt);
-  process.on('SIGTERM', onTerm);
+  // SIGHUP too: an operator's ssh session that drops must not leave the probe behind.
+  const handlers = (['SIGHUP', 'SIGINT', 'SIGTERM'] as const).map((sig) => [sig, () => ac.abort(new Interrupted(sig))] as const);
+  for (const [sig, h] of handlers) process.on(sig, h);
   try {
     const args = parseDiscoverArgs(argv);
     const { result, exit } = await discover(args, ac.signal, debug);
@@ -229,7 +259,6 @@ export async function runDiscover(argv: string[]): Promise<number> {
     process.stderr.write(`vlan-bridge discover: ${e.message}\n${e.exit === Exit.Usage ? `usage: ${DISCOVER_USAGE}\n` : ''}`);
     return e.exit;
   } finally {
-    process.off('SIGINT', onInt);
-    process.off('SIGTERM', onTerm);
+    for (const [sig, h] of handlers) process.off(sig, h);
   }
 }

@@ -21,7 +21,8 @@ export const Exit = {
   Warnings: 8,
   /** doctor: at least one error. */
   Problems: 9,
-  /** Interrupted by SIGINT / SIGTERM (128 + signal number), after removing what the tool made. */
+  /** Interrupted by SIGHUP / SIGINT / SIGTERM (128 + signal number), after removing what the tool made. */
+  SigHup: 129,
   SigInt: 130,
   SigTerm: 143,
 } as const;
@@ -42,8 +43,8 @@ export class UsageError extends ToolError {
 
 /** Interrupted by a signal: the abort reason discover's steps see. */
 export class Interrupted extends ToolError {
-  constructor(readonly signal: 'SIGINT' | 'SIGTERM') {
-    super(signal === 'SIGINT' ? Exit.SigInt : Exit.SigTerm, `interrupted by ${signal}`);
+  constructor(readonly signal: 'SIGHUP' | 'SIGINT' | 'SIGTERM') {
+    super(signal === 'SIGHUP' ? Exit.SigHup : signal === 'SIGINT' ? Exit.SigInt : Exit.SigTerm, `interrupted by ${signal}`);
     this.name = 'Interrupted';
   }
 }

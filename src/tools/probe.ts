@@ -99,16 +99,26 @@ export function createProbe(host: NetlinkSocket, br: Link, vlan: number): Probe 
   }
 }
 
-/** Waits (bounded) until the host port forwards: frames sent before that are dropped by the bridge. */
-export async function waitForwarding(host: NetlinkSocket, p: Probe, signal: AbortSignal, limitMs = 3000): Promise<void> {
-  const deadline = Date.now() + limitMs;
+/**
+ * Waits (bounded) until the host port forwards: frames sent before that are dropped by the bridge. With STP on,
+ * a new port spends 2 x forward_delay (15 s by default, 30 s at most) listening and learning: discover waits that
+ * out before its --timeout starts, since no DHCP answer can come through sooner.
+ */
+export async function waitForwarding(host: NetlinkSocket, p: Probe, signal: AbortSignal, limitMs = 3000, stpLimitMs = 61_000): Promise<void> {
+  const start = Date.now();
   for (;;) {
     signal.throwIfAborted();
     const l = step(`look up "${p.hostName}"`, () => getLink(host, p.hostIndex));
     if (!l) throw new ToolError(Exit.Kernel, `probe veth "${p.hostName}" vanished`);
-    if (l.operstate === 'up' && (l.port?.state === undefined || l.port.state === 'forwarding')) return;
-    // STP holds a new port in listening/learning: DHCP would then start late, within --timeout, not fail.
-    if (Date.now() >= deadline) return;
-    await new Promise((r) => setTimeout(r, 10));
+    const state = l.port?.state;
+    if (l.operstate === 'up' && (state === undefined || state === 'forwarding')) return;
+    const stp = state === 'listening' || state === 'learning';
+    if (Date.now() - start >= (stp ? stpLimitMs : limitMs)) {
+      if (stp || state === 'blocking') {
+        throw new ToolError(Exit.Bridge, `the probe's port on the bridge is still ${state} after ${Math.round((Date.now() - start) / 1000)} s (STP): no DHCP answer could reach it`);
+      }
+      return; // not up yet for another reason: let DHCP try within --timeout
+    }
+    await new Promise((r) => setTimeout(r, stp ? 100 : 10));
   }
 }

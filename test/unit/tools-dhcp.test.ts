@@ -236,6 +236,10 @@ describe('discover options', () => {
     expect(parseDiscoverArgs(['--bridge=mgmt-br', '--vlan=0', '--server', '10.0.0.2', '--address', '10.0.0.9/24', '--timeout', '2.5', '--ping'])).toEqual({
       bridge: 'mgmt-br', vlan: 0, server: '10.0.0.2', address: { ip: '10.0.0.9', prefix: 24 }, timeoutMs: 2500, ping: true,
     });
+    // A server behind a router (a relay's address on this VLAN): --gateway, in the address's subnet.
+    expect(parseDiscoverArgs(['--bridge', 'br', '--vlan', '5', '--server', '10.9.9.9', '--address', '10.0.0.9/24', '--gateway', '10.0.0.1'])).toMatchObject({
+      server: '10.9.9.9', address: { ip: '10.0.0.9', prefix: 24 }, gateway: '10.0.0.1',
+    });
   });
 
   it.each([
@@ -248,6 +252,9 @@ describe('discover options', () => {
     [['--bridge', 'br', '--vlan', '5', '--server', '10.0.0.256'], /--server must be an IPv4 address/],
     [['--bridge', 'br', '--vlan', '5', '--address', '10.0.0.9/24'], /needs --server/],
     [['--bridge', 'br', '--vlan', '5', '--server', '10.0.0.1', '--address', '10.0.0.9'], /ip\/prefix/],
+    [['--bridge', 'br', '--vlan', '5', '--server', '10.9.9.9', '--address', '10.0.0.9/24'], /--server 10\.9\.9\.9 is not in 10\.0\.0\.9\/24: give --gateway/],
+    [['--bridge', 'br', '--vlan', '5', '--server', '10.9.9.9', '--address', '10.0.0.9/24', '--gateway', '10.1.0.1'], /--gateway 10\.1\.0\.1 is not in 10\.0\.0\.9\/24/],
+    [['--bridge', 'br', '--vlan', '5', '--gateway', '10.0.0.1'], /--gateway routes from --address/],
     [['--bridge', 'a-name-longer-than-15', '--vlan', '5'], /--bridge/],
     [['--bridge', 'br', '--vlan', '5', '--bogus'], /Unknown option '--bogus'/],
     [['--bridge', 'br', '--vlan', '5', 'extra'], /positional/],

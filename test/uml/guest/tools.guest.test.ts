@@ -66,7 +66,8 @@ async function expectNothingLeft(ns: TestNs, before: { links: string[]; nsids: n
 let hn: HarvesterNode;
 let baseline: { links: string[]; nsids: number[] };
 const extra: ChildProcess[] = [];
-const V300 = { dev: `${SWITCH_BRIDGE}.300`, gateway: '10.30.0.1', log: path.join(WORK, 'vlan300.log'), pid: path.join(WORK, 'vlan300.pid') };
+const V300 = { dev: `${SWITCH_BRIDGE}.300`, gateway: '10.30.0.1', log: path.join(WORK, 'vlan300.log'), pid: path.join(WORK, 'vlan300.pid'), leases: path.join(WORK, 'vlan300.leases') };
+const V500 = { dev: `${SWITCH_BRIDGE}.500`, pid: path.join(WORK, 'vlan500.pid'), leases: path.join(WORK, 'vlan500.leases') };
 
 beforeAll(() => {
   for (const [tool, pkg] of [['dnsmasq', 'dnsmasq-base'], ['ip', 'iproute2']]) {
@@ -75,7 +76,8 @@ beforeAll(() => {
   hn = buildHarvesterNode(makeNetns('vbn'), makeNetns('vbs'), { workDir: mkdtempSync(path.join(WORK, 'node-')) });
   // VLAN 300: a server that offers MTU 1400, DNS, a domain, a 10-minute lease and a router nobody answers for.
   // VLAN 400: carried by the bond, no server anywhere.
-  hn.node.exec('sh', '-ec', `bridge vlan add dev ${BOND} vid 300 master; bridge vlan add dev ${BOND} vid 400 master`);
+  // VLAN 500: a server whose subnet mask (option 1) is not contiguous.
+  hn.node.exec('sh', '-ec', `bridge vlan add dev ${BOND} vid 300 master; bridge vlan add dev ${BOND} vid 400 master; bridge vlan add dev ${BOND} vid 500 master`);
   hn.sw.exec('sh', '-ec', `
     ip link add link ${SWITCH_BRIDGE} name ${V300.dev} type vlan id 300
     ip addr add ${V300.gateway}/24 dev ${V300.dev}
@@ -83,15 +85,22 @@ beforeAll(() => {
     dnsmasq --conf-file=/dev/null --port=0 --bind-interfaces --except-interface=lo --interface=${V300.dev} \\
       --dhcp-range=10.30.0.50,10.30.0.99,255.255.255.0,10m --dhcp-option=option:router,10.30.0.254 \\
       --dhcp-option=option:mtu,1400 --dhcp-option=option:dns-server,10.30.0.53,10.30.0.54 --dhcp-option=15,lab.example \\
-      --no-ping --dhcp-authoritative --dhcp-leasefile=${path.join(WORK, 'vlan300.leases')} --pid-file=${V300.pid} \\
-      --log-dhcp --log-facility=${V300.log} --user=root --group=root`);
+      --no-ping --dhcp-authoritative --dhcp-leasefile=${V300.leases} --pid-file=${V300.pid} \\
+      --log-dhcp --log-facility=${V300.log} --user=root --group=root
+    ip link add link ${SWITCH_BRIDGE} name ${V500.dev} type vlan id 500
+    ip addr add 10.50.0.1/24 dev ${V500.dev}
+    ip link set ${V500.dev} up
+    dnsmasq --conf-file=/dev/null --port=0 --bind-interfaces --except-interface=lo --interface=${V500.dev} \\
+      --dhcp-range=10.50.0.50,10.50.0.99,255.255.255.0,1h --dhcp-option=option:router,10.50.0.1 \\
+      --dhcp-option=option:netmask,255.255.0.255 --no-ping --dhcp-authoritative --dhcp-leasefile=${V500.leases} \\
+      --pid-file=${V500.pid} --user=root --group=root`);
   baseline = nodeState(hn.node);
 }, 60_000);
 
 afterAll(() => {
   for (const p of extra) p.kill('SIGKILL');
   hn?.cleanup();
-  if (existsSync(V300.pid)) spawnSync('sh', ['-c', `kill $(cat ${V300.pid})`]);
+  for (const pid of [V300.pid, V500.pid]) if (existsSync(pid)) spawnSync('sh', ['-c', `kill $(cat ${pid})`]);
   deleteAllNetns();
 });
 
@@ -185,6 +194,7 @@ describe('discover', () => {
   it.each([
     ['SIGTERM', 143],
     ['SIGINT', 130],
+    ['SIGHUP', 129],
   ] as const)('killed with %s mid-discovery: removes its probe and exits %i', async (signal, code) => {
     const p = spawn('ip', ['netns', 'exec', hn.node.name, PLUGIN, 'discover', '--bridge', BRIDGE, '--vlan', '400', '--timeout', '60'], { env: { PATH: PATH_ENV } });
     extra.push(p);
@@ -201,6 +211,45 @@ describe('discover', () => {
     p.kill(signal);
     expect(await exited).toBe(code);
     expect(stderr).toMatch(new RegExp(`interrupted by ${signal}`));
+    await expectNothingLeft(hn.node, baseline);
+  });
+
+  it('interrupted while holding a lease (--ping to a silent gateway): releases the lease, removes the probe', async () => {
+    const p = spawn('ip', ['netns', 'exec', hn.node.name, PLUGIN, 'discover', '--bridge', BRIDGE, '--vlan', '300', '--ping', '--timeout', '10'], { env: { PATH: PATH_ENV }, stdio: 'ignore' });
+    extra.push(p);
+    const exited = new Promise<number | null>((resolve) => p.once('exit', (c) => resolve(c)));
+    const leased = () => /10\.30\.0\.\d+/.exec(existsSync(V300.leases) ? readFileSync(V300.leases, 'utf8') : '')?.[0];
+    // The lease is written on the ACK; the ping to 10.30.0.254 then waits up to 3 s for an answer that never comes.
+    await waitFor(() => leased() !== undefined, 'the lease in the VLAN 300 server');
+    const ip = leased()!;
+    p.kill('SIGINT');
+    expect(await exited).toBe(130);
+    await waitFor(() => !readFileSync(V300.leases, 'utf8').includes(`${ip} `), `the lease of ${ip} to be released`, 5000);
+    await expectNothingLeft(hn.node, baseline);
+  });
+
+  it('a subnet mask that is not contiguous is exit 6, and the lease taken for --ping is given back', async () => {
+    const r = tool(hn.node, ['discover', '--bridge', BRIDGE, '--vlan', '500', '--ping', '--timeout', '10']);
+    expect(r.code, why(r)).toBe(6);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/subnet mask 255\.255\.0\.255 is not contiguous/);
+    await waitFor(() => !/10\.50\.0\.\d+/.test(readFileSync(V500.leases, 'utf8')), 'the VLAN 500 lease to be released', 5000);
+    await expectNothingLeft(hn.node, baseline);
+  });
+
+  it('waits out STP listening and learning on a new port before asking (forward_delay 2 s)', async () => {
+    hn.node.exec('ip', 'link', 'set', BRIDGE, 'type', 'bridge', 'forward_delay', '200', 'stp_state', '1');
+    try {
+      // The uplink goes through listening and learning too: wait until it forwards again.
+      await waitFor(() => hn.node.ipj<any[]>('link', 'show', BOND)[0].linkinfo?.info_slave_data?.state === 'forwarding', 'the bond to forward', 15_000);
+      const r = tool(hn.node, ['discover', '--bridge', BRIDGE, '--vlan', '100', '--timeout', '3']);
+      expect(r.code, why(r)).toBe(0);
+      expect(r.json).toMatchObject({ cidr: '10.100.0.0/24', gateway: '10.100.0.1' });
+      // 2 x forward_delay before the port forwarded, and --timeout (3 s) counted only after that.
+      expect(r.ms).toBeGreaterThan(3500);
+    } finally {
+      hn.node.exec('ip', 'link', 'set', BRIDGE, 'type', 'bridge', 'stp_state', '0');
+    }
     await expectNothingLeft(hn.node, baseline);
   });
 
@@ -242,7 +291,7 @@ describe('doctor', () => {
       name: BOND, kind: 'bond', mtu: 1500, up: true, carrier: true,
       vlans: [{ min: 1, max: 1, pvid: true, untagged: true }, { min: 100, max: 100, pvid: false, untagged: false },
         { min: 200, max: 200, pvid: false, untagged: false }, { min: 300, max: 300, pvid: false, untagged: false },
-        { min: 400, max: 400, pvid: false, untagged: false }],
+        { min: 400, max: 400, pvid: false, untagged: false }, { min: 500, max: 500, pvid: false, untagged: false }],
     }]);
     const pods = br.pods.map((p: any) => [p.network, p.containerId, p.ifname, p.vlans.map((v: any) => `${v.min}${v.pvid ? 'P' : ''}${v.untagged ? 'U' : ''}`).join(','), p.namespace, p.mtu]);
     expect(pods.sort()).toEqual([
