@@ -172,6 +172,24 @@ describe('discover', () => {
     await expectNothingLeft(hn.node, baseline);
   });
 
+  it('--server behind a router: from --address, the INFORM goes through --gateway', async () => {
+    // Made to answer ARP only for addresses of the asking interface, as a router does, the switch leaves 10.100.0.1
+    // unreachable from VLAN 200 but through 10.200.0.1.
+    const arpIgnore = `/proc/sys/net/ipv4/conf/${hn.nets.vlan200.dev}/arp_ignore`;
+    hn.sw.exec('sh', '-ec', `echo 1 > ${arpIgnore}`);
+    try {
+      const r = tool(hn.node, ['discover', '--bridge', BRIDGE, '--vlan', '200', '--server', '10.100.0.1', '--address', '10.200.0.9/24', '--gateway', '10.200.0.1', '--timeout', '5']);
+      expect(r.code, why(r)).toBe(0);
+      expect(r.json).toMatchObject({ method: 'inform', address: '10.200.0.9', cidr: '10.200.0.0/24', gateway: '10.200.0.1' });
+      const refused = tool(hn.node, ['discover', '--bridge', BRIDGE, '--vlan', '200', '--server', '10.100.0.1', '--address', '10.200.0.9/24']);
+      expect(refused.code, why(refused)).toBe(2);
+      expect(refused.stderr).toMatch(/give --gateway/);
+    } finally {
+      hn.sw.exec('sh', '-ec', `echo 0 > ${arpIgnore}`);
+    }
+    await expectNothingLeft(hn.node, baseline);
+  });
+
   it('times out cleanly where no server answers: exit 5, a clear message, nothing left behind', async () => {
     const r = tool(hn.node, ['discover', '--bridge', BRIDGE, '--vlan', '400', '--timeout', '2']);
     expect(r.code, why(r)).toBe(5);
