@@ -198,6 +198,8 @@ export interface Answer {
   rebindingTime?: number;
   /** Option 56, a server's explanation (in a NAK). */
   message?: string;
+  /** Malformed options discover can do without, left out of the fields above: one line each. */
+  ignored?: string[];
 }
 
 function ipList(b: Buffer | undefined, code: number): string[] {
@@ -222,31 +224,47 @@ function uint(b: Buffer | undefined, code: number, size: 2 | 4): number | undefi
 
 const NAMES = Object.fromEntries(Object.entries(MessageType).map(([k, v]) => [v, k])) as Record<number, MessageTypeName>;
 
-/** Decodes a BOOTREPLY into the fields discover reports; throws DhcpFormatError on a malformed option. */
+/**
+ * Decodes a BOOTREPLY into the fields discover reports. A malformed message type, server identifier, subnet mask
+ * or router throws DhcpFormatError (the answer cannot be used); a malformed option discover can do without (DNS,
+ * domain, MTU, broadcast, lease times) is left out and named in `ignored`, so one bad option does not cost the
+ * whole answer.
+ */
 export function readAnswer(p: Packet): Answer {
   if (p.op !== BOOTREPLY) throw new DhcpFormatError(`not a BOOTREPLY (op ${p.op})`);
   const t = p.options.get(Option.MESSAGE_TYPE);
   if (!t || t.length !== 1 || !NAMES[t[0]!]) throw new DhcpFormatError('no valid DHCP message type (option 53)');
-  const a: Answer = { type: NAMES[t[0]!]!, address: p.yiaddr, routers: ipList(p.options.get(Option.ROUTER), Option.ROUTER), dns: ipList(p.options.get(Option.DNS), Option.DNS) };
+  const ignored: string[] = [];
+  const soft = <T>(read: () => T): T | undefined => {
+    try {
+      return read();
+    } catch (err) {
+      if (!(err instanceof DhcpFormatError)) throw err;
+      ignored.push(`${err.message}: ignored`);
+      return undefined;
+    }
+  };
+  const a: Answer = { type: NAMES[t[0]!]!, address: p.yiaddr, routers: ipList(p.options.get(Option.ROUTER), Option.ROUTER), dns: soft(() => ipList(p.options.get(Option.DNS), Option.DNS)) ?? [] };
   const server = oneIp(p.options.get(Option.SERVER_ID), Option.SERVER_ID) ?? (p.siaddr !== '0.0.0.0' ? p.siaddr : undefined);
   if (server) a.server = server;
   const mask = oneIp(p.options.get(Option.SUBNET_MASK), Option.SUBNET_MASK);
   if (mask) a.subnetMask = mask;
-  const mtu = uint(p.options.get(Option.INTERFACE_MTU), Option.INTERFACE_MTU, 2);
+  const mtu = soft(() => uint(p.options.get(Option.INTERFACE_MTU), Option.INTERFACE_MTU, 2));
   // RFC 2132 5.1: the minimum legal value is 68; a smaller one is ignored rather than trusted.
   if (mtu !== undefined && mtu >= 68) a.mtu = mtu;
-  const bc = oneIp(p.options.get(Option.BROADCAST), Option.BROADCAST);
+  const bc = soft(() => oneIp(p.options.get(Option.BROADCAST), Option.BROADCAST));
   if (bc) a.broadcast = bc;
-  const lease = uint(p.options.get(Option.LEASE_TIME), Option.LEASE_TIME, 4);
+  const lease = soft(() => uint(p.options.get(Option.LEASE_TIME), Option.LEASE_TIME, 4));
   if (lease !== undefined) a.leaseTime = lease;
-  const t1 = uint(p.options.get(Option.RENEWAL_TIME), Option.RENEWAL_TIME, 4);
+  const t1 = soft(() => uint(p.options.get(Option.RENEWAL_TIME), Option.RENEWAL_TIME, 4));
   if (t1 !== undefined) a.renewalTime = t1;
-  const t2 = uint(p.options.get(Option.REBINDING_TIME), Option.REBINDING_TIME, 4);
+  const t2 = soft(() => uint(p.options.get(Option.REBINDING_TIME), Option.REBINDING_TIME, 4));
   if (t2 !== undefined) a.rebindingTime = t2;
   const domain = p.options.get(Option.DOMAIN_NAME);
   if (domain?.length) a.domain = domain.toString('latin1').replace(/\0+$/, '');
   const msg = p.options.get(Option.MESSAGE);
   if (msg?.length) a.message = msg.toString('utf8').replace(/\0+$/, '');
+  if (ignored.length) a.ignored = ignored;
   return a;
 }
 

@@ -95,6 +95,8 @@ export interface DiscoverResult {
   /** The address offered, leased, or given with --address. */
   address: string | null;
   ping?: { gateway: string | null; reachable: boolean; rttMs?: number };
+  /** Malformed options the answers carried, left out (present only when there were some). */
+  ignored?: string[];
 }
 
 /** The report, from the answers in order of authority: INFORM's ACK, then the lease's ACK, then the OFFER. */
@@ -127,6 +129,8 @@ export function summarize(a: DiscoverArgs, answers: { inform?: Answer; ack?: Ans
   if (mtu !== undefined) r.mtu = mtu;
   const domain = first((x) => x.domain);
   if (domain !== undefined) r.domain = domain;
+  const ignored = [...new Set(ordered.flatMap((x) => x.ignored ?? []))];
+  if (ignored.length) r.ignored = ignored;
   return r;
 }
 

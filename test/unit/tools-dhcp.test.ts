@@ -155,11 +155,24 @@ describe('DHCP answers', () => {
   it.each([
     ['a router list not a multiple of 4 bytes', [53, 1, 2, 3, 5, 1, 2, 3, 4, 5, 255], /option 3/],
     ['a 3-byte subnet mask', [53, 1, 2, 1, 3, 255, 255, 0, 255], /option 1/],
-    ['a 2-byte lease time', [53, 1, 2, 51, 2, 0, 1, 255], /option 51/],
     ['no message type', [1, 4, 255, 255, 255, 0, 255], /message type/],
     ['an unknown message type', [53, 1, 42, 255], /message type/],
   ])('refuses an answer with %s', (_, options, msg) => {
     expect(() => readAnswer(parsePacket(reply({ options })))).toThrow(msg);
+  });
+
+  it('leaves out malformed options it can do without (DNS, MTU, broadcast, lease times) and names them', () => {
+    const a = readAnswer(parsePacket(reply({ options: [53, 1, 2, 1, 4, 255, 255, 255, 0, 3, 4, 10, 0, 0, 1, 6, 3, 1, 2, 3, 26, 3, 5, 220, 0, 51, 2, 0, 1, 28, 0, 58, 1, 9, 255] })));
+    expect(a).toEqual({
+      type: 'OFFER', address: '10.100.0.57', subnetMask: '255.255.255.0', routers: ['10.0.0.1'], dns: [],
+      ignored: [
+        'option 6 must hold IPv4 addresses (got 3 bytes): ignored',
+        'option 26 must be 2 bytes (got 3): ignored',
+        'option 28 must be one IPv4 address (got 0 bytes): ignored',
+        'option 51 must be 4 bytes (got 2): ignored',
+        'option 58 must be 4 bytes (got 1): ignored',
+      ],
+    });
   });
 
   it('refuses a BOOTREQUEST as an answer', () => {
@@ -197,6 +210,12 @@ describe('the discover report', () => {
       bridge: 'mgmt-br', vlan: 100, method: 'discover', cidr: '10.100.0.0/23', gateway: '10.100.1.1', server: '10.100.0.1',
       leaseTime: 3600, dns: ['10.100.0.53', '8.8.8.8'], mtu: 1400, domain: 'example', address: '10.100.0.57',
     });
+  });
+
+  it('names the options left out of the answers, once each', () => {
+    const bad = { ...offer, ignored: ['option 26 must be 2 bytes (got 3): ignored'] };
+    expect(summarize(args, { offer: bad, ack: bad }, bad.address).ignored).toEqual(['option 26 must be 2 bytes (got 3): ignored']);
+    expect(summarize(args, { offer }, offer.address)).not.toHaveProperty('ignored');
   });
 
   it('with no router: the mask applied to the address, and no gateway', () => {
