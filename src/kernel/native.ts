@@ -59,6 +59,7 @@ function extractAsset(expected: string): string {
   privateDir(dir);
   const path = `${dir}/koffi-${expected.slice(0, 32)}.node`;
   if (fileHash(path) === expected) return path;
+  extracted = true;
   const bytes = Buffer.from(sea.getAsset('koffi.node'));
   if (sha256(bytes) !== expected) throw new Error('embedded native addon does not match its build-time hash');
   const tmp = `${path}.${process.pid}.tmp`;
@@ -88,14 +89,37 @@ function addonPath(): string {
   return req.resolve(`@koromix/koffi-linux-${process.arch}/linux_${process.arch}/koffi.node`);
 }
 
+/** What loading the addon cost in this process (measured once, read by the plugin's debug log and by bench/). */
+export interface NativeLoad {
+  /** The addon was written out of the executable this time (else an identical copy was found and verified). */
+  extracted: boolean;
+  /** Finding, verifying (sha256) and, when needed, writing the file. */
+  fileMs: number;
+  /** process.dlopen of koffi's addon. */
+  dlopenMs: number;
+  /** koffi.load('libc.so.6') and binding the functions. */
+  bindMs: number;
+}
+
+let nativeLoad: NativeLoad | undefined;
+let extracted = false;
+
+export function nativeLoadCost(): NativeLoad | undefined {
+  return nativeLoad;
+}
+
 let libc: Libc | undefined;
 let bindFn: ((signature: string) => (...args: unknown[]) => number) | undefined;
 
 /** Loads koffi and binds the libc calls once per process. */
 export function loadLibc(): Libc {
   if (libc) return libc;
+  const t0 = performance.now();
+  const file = addonPath();
+  const t1 = performance.now();
   const mod = { exports: {} as Koffi };
-  process.dlopen(mod, addonPath());
+  process.dlopen(mod, file);
+  const t2 = performance.now();
   const koffi = mod.exports;
   const lib = koffi.load('libc.so.6');
   const f = (sig: string) => lib.func(sig);
@@ -119,6 +143,7 @@ export function loadLibc(): Libc {
     ioctl: (fd, r) => ioctl(fd, r),
     errno: () => koffi.errno(),
   };
+  nativeLoad = { extracted, fileMs: t1 - t0, dlopenMs: t2 - t1, bindMs: performance.now() - t2 };
   return libc;
 }
 

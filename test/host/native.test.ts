@@ -18,10 +18,10 @@ afterAll(deleteAllNetns);
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
-function status(dir: string) {
+function status(dir: string, extraEnv: Record<string, string> = {}) {
   const conf = JSON.stringify({ cniVersion: '1.1.0', name: 'n', type: 'vlan-bridge', bridge: 'br-x' });
   return spawnSync('ip', ['netns', 'exec', node.name, BIN], {
-    input: conf, encoding: 'utf8', env: { CNI_COMMAND: 'STATUS', CNI_PATH: '/usr/lib/cni', VLAN_BRIDGE_RUNTIME_DIR: dir },
+    input: conf, encoding: 'utf8', env: { CNI_COMMAND: 'STATUS', CNI_PATH: '/usr/lib/cni', VLAN_BRIDGE_RUNTIME_DIR: dir, ...extraEnv },
   });
 }
 
@@ -39,6 +39,21 @@ describe('native addon extraction', () => {
     const r = status(dir);
     expect(r.status, r.stdout).toBe(0);
     expect(sha(readFileSync(path.join(dir, file)))).toBe(sha(good));
+  });
+
+  it('says in its debug log what loading the addon cost: written the first time, found after (bench/ reads it)', () => {
+    const dir = path.join(mkdtempSync(path.join(tmpdir(), 'vb-native-')), 'rt');
+    const line = /native addon: (written|found) and verified in (\d+\.\d\d) ms, dlopen (\d+\.\d\d) ms, libc bound in (\d+\.\d\d) ms/;
+    const first = status(dir, { VLAN_BRIDGE_DEBUG: '1' });
+    expect(first.status, first.stdout).toBe(0);
+    expect(first.stderr).toMatch(line);
+    expect(line.exec(first.stderr)![1]).toBe('written');
+    const again = status(dir, { VLAN_BRIDGE_DEBUG: '1' });
+    const m = line.exec(again.stderr)!;
+    expect(m[1]).toBe('found');
+    expect(Number(m[3])).toBeGreaterThan(0);
+    // Without VLAN_BRIDGE_DEBUG, nothing on stderr.
+    expect(status(dir).stderr).toBe('');
   });
 
   it('refuses a runtime directory that others can write to', () => {
