@@ -48,24 +48,15 @@ export class Netns {
    * however the process ends (SIGKILL included). `label` names it in messages.
    */
   static create(label: string): Netns {
-    const libc = loadLibc();
-    const back = Netns.current();
+    const back = where();
+    if (libcFunction('int unshare(int)')(CLONE_NEWNET) !== 0) throw new KernelError('unshare(CLONE_NEWNET)', loadLibc().errno());
+    let fd: number;
     try {
-      if (libcFunction('int unshare(int)')(CLONE_NEWNET) !== 0) throw new KernelError('unshare(CLONE_NEWNET)', libc.errno());
-      let fd: number;
-      try {
-        fd = openSync('/proc/thread-self/ns/net', 'r');
-      } finally {
-        if (libc.setns(back.fd, CLONE_NEWNET) !== 0) {
-          broken = true;
-          // eslint-disable-next-line no-unsafe-finally
-          throw new KernelError(`setns back to ${back.path}`, libc.errno());
-        }
-      }
-      return new Netns(fd, label);
+      fd = openSync('/proc/thread-self/ns/net', 'r');
     } finally {
-      back.close();
+      leave(back);
     }
+    return new Netns(fd, label);
   }
 
   close(): void {
@@ -79,11 +70,16 @@ let host: Netns | undefined;
 let inside: Netns | undefined;
 let broken = false;
 
-/** Moves the thread into `ns`; returns the namespace to go back to. */
-function enter(ns: Netns): Netns {
+/** The namespace the thread is in now (refused once the process could not get back to where it was). */
+function where(): Netns {
   if (broken) throw new Error('the process could not return to its network namespace and must not go on');
   host ??= Netns.current();
-  const back = inside ?? host;
+  return inside ?? host;
+}
+
+/** Moves the thread into `ns`; returns the namespace to go back to. */
+function enter(ns: Netns): Netns {
+  const back = where();
   if (loadLibc().setns(ns.fd, CLONE_NEWNET) !== 0) throw new KernelError(`setns(${ns.path})`, loadLibc().errno());
   inside = ns;
   return back;
