@@ -52,14 +52,13 @@ function fileHash(path: string): string | null {
   }
 }
 
-/** Write the SEA asset out (atomically) unless an identical copy is already there; returns its path. */
-function extractAsset(expected: string): string {
+/** Write the SEA asset out (atomically) unless an identical copy is already there; says where, and whether it wrote. */
+function extractAsset(expected: string): { file: string; extracted: boolean } {
   const sea = process.getBuiltinModule('node:sea') as typeof import('node:sea');
   const dir = runtimeDir();
   privateDir(dir);
   const path = `${dir}/koffi-${expected.slice(0, 32)}.node`;
-  if (fileHash(path) === expected) return path;
-  extracted = true;
+  if (fileHash(path) === expected) return { file: path, extracted: false };
   const bytes = Buffer.from(sea.getAsset('koffi.node'));
   if (sha256(bytes) !== expected) throw new Error('embedded native addon does not match its build-time hash');
   const tmp = `${path}.${process.pid}.tmp`;
@@ -75,10 +74,10 @@ function extractAsset(expected: string): string {
     unlinkSync(path);
     throw new Error(`native addon at ${path} changed while being written`);
   }
-  return path;
+  return { file: path, extracted: true };
 }
 
-function addonPath(): string {
+function addonPath(): { file: string; extracted: boolean } {
   const sea = process.getBuiltinModule('node:sea') as typeof import('node:sea') | undefined;
   if (sea?.isSea()) {
     if (typeof __VB_NATIVE_SHA256__ !== 'string') throw new Error('executable built without the native addon hash');
@@ -86,7 +85,7 @@ function addonPath(): string {
   }
   const { createRequire } = process.getBuiltinModule('node:module') as typeof import('node:module');
   const req = createRequire(import.meta.url);
-  return req.resolve(`@koromix/koffi-linux-${process.arch}/linux_${process.arch}/koffi.node`);
+  return { file: req.resolve(`@koromix/koffi-linux-${process.arch}/linux_${process.arch}/koffi.node`), extracted: false };
 }
 
 /** What loading the addon cost in this process (measured once, read by the plugin's debug log and by bench/). */
@@ -102,7 +101,6 @@ export interface NativeLoad {
 }
 
 let nativeLoad: NativeLoad | undefined;
-let extracted = false;
 
 export function nativeLoadCost(): NativeLoad | undefined {
   return nativeLoad;
@@ -115,7 +113,7 @@ let bindFn: ((signature: string) => (...args: unknown[]) => number) | undefined;
 export function loadLibc(): Libc {
   if (libc) return libc;
   const t0 = performance.now();
-  const file = addonPath();
+  const { file, extracted } = addonPath();
   const t1 = performance.now();
   const mod = { exports: {} as Koffi };
   process.dlopen(mod, file);
