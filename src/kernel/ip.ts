@@ -1,6 +1,6 @@
 // Addresses to and from the bytes netlink carries.
 import { isIPv4, isIPv6 } from 'node:net';
-import { Address6 } from 'ip-address';
+import { Address4, Address6 } from 'ip-address';
 
 export type Family = 4 | 6;
 
@@ -46,4 +46,14 @@ export function broadcast4(ip: string, prefix: number): string | undefined {
   const n = ip.split('.').reduce((a, o) => (a << 8) | Number(o), 0) >>> 0;
   const bc = (n | (0xffffffff >>> prefix)) >>> 0;
   return [bc >>> 24, (bc >>> 16) & 255, (bc >>> 8) & 255, bc & 255].join('.');
+}
+
+/** Whether two CIDRs share a subnet, at the shorter of their prefixes ('10.0.0.9/32' lies in '10.0.0.1/24'). */
+export function sameSubnet(a: string, b: string): boolean {
+  const pa = parseCidr(a);
+  const pb = parseCidr(b);
+  if (pa.family !== pb.family) return false;
+  const prefix = Math.min(pa.prefix, pb.prefix);
+  if (pa.family === 4) return new Address4(`${pa.ip}/${prefix}`).startAddress().address === new Address4(`${pb.ip}/${prefix}`).startAddress().address;
+  return new Address6(`${pa.ip}/${prefix}`).startAddress().correctForm() === new Address6(`${pb.ip}/${prefix}`).startAddress().correctForm();
 }

@@ -11,7 +11,7 @@ import {
   Netns, addAddress, addRoute, addVlans, createVeth, delAddress, delVlans, getLink, listAddresses, portVlans, setLink, writeSysctl,
   type Link, type NetlinkSocket,
 } from '../kernel/index.js';
-import { familyOf, parseCidr } from '../kernel/ip.js';
+import { familyOf, parseCidr, sameSubnet } from '../kernel/ip.js';
 import { formatAlias } from './alias.js';
 import { step } from './errors.js';
 import { planPortVlans } from './vlans.js';
@@ -25,15 +25,6 @@ export function ipamCall(req: { path: string[] }, ctx: Ctx): IpamCall {
 export function firstHost(cidr: string): string {
   if (familyOf(parseCidr(cidr).ip) === 4) return Address4.fromBigInt(new Address4(cidr).startAddress().bigInt() + 1n).address;
   return Address6.fromBigInt(new Address6(cidr).startAddress().bigInt() + 1n).correctForm();
-}
-
-function sameSubnet(a: string, b: string): boolean {
-  const pa = parseCidr(a);
-  const pb = parseCidr(b);
-  if (pa.family !== pb.family) return false;
-  const prefix = Math.min(pa.prefix, pb.prefix);
-  if (pa.family === 4) return new Address4(`${pa.ip}/${prefix}`).startAddress().address === new Address4(`${pb.ip}/${prefix}`).startAddress().address;
-  return new Address6(`${pa.ip}/${prefix}`).startAddress().correctForm() === new Address6(`${pb.ip}/${prefix}`).startAddress().correctForm();
 }
 
 /** Puts `cidr` on the link unless it is there; a different address in the same subnet is replaced only with forceAddress. */

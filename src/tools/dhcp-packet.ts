@@ -268,7 +268,7 @@ export function readAnswer(p: Packet): Answer {
   return a;
 }
 
-export const ipToInt = (ip: string): number => ipToBuf(ip).readUInt32BE(0);
+const ipToInt = (ip: string): number => ipToBuf(ip).readUInt32BE(0);
 const intToIp = (n: number): string => [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
 
 /** The prefix length of a contiguous subnet mask; throws on a mask such as 255.0.255.0. */

@@ -14,9 +14,10 @@
 // (default 10 s); the ping adds at most 3 s. The probe is described in probe.ts; exit codes in errors.ts.
 import { randomBytes } from 'node:crypto';
 import { addAddress, addRoute, openNetlink } from '../kernel/index.js';
+import { sameSubnet } from '../kernel/ip.js';
 import { intOption, ipv4Option, parseOptions } from './args.js';
 import { DhcpClient, type Exchange } from './dhcp-client.js';
-import { buildRequest, cidrOf, ipToInt, maskToPrefix, type Answer, type RequestSpec } from './dhcp-packet.js';
+import { buildRequest, cidrOf, maskToPrefix, type Answer, type RequestSpec } from './dhcp-packet.js';
 import { Exit, Interrupted, ToolError, UsageError, asToolError, step } from './errors.js';
 import { ping } from './ping.js';
 import { createProbe, probeBridge, waitForwarding, type Probe } from './probe.js';
@@ -36,12 +37,6 @@ export interface DiscoverArgs {
   gateway?: string;
   timeoutMs: number;
   ping: boolean;
-}
-
-/** Whether `ip` lies in `base`/`prefix` (IPv4). */
-function sameSubnet(ip: string, base: string, prefix: number): boolean {
-  const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
-  return ((ipToInt(ip) & mask) >>> 0) === ((ipToInt(base) & mask) >>> 0);
 }
 
 export function parseDiscoverArgs(argv: string[]): DiscoverArgs {
@@ -64,9 +59,9 @@ export function parseDiscoverArgs(argv: string[]): DiscoverArgs {
   if (v.gateway !== undefined) {
     if (!a.address) throw new UsageError('--gateway routes from --address: it needs --address (a lease brings its own router)');
     a.gateway = ipv4Option('gateway', v.gateway as string);
-    if (!sameSubnet(a.gateway, a.address.ip, a.address.prefix)) throw new UsageError(`--gateway ${a.gateway} is not in ${a.address.ip}/${a.address.prefix}`);
+    if (!sameSubnet(`${a.gateway}/32`, `${a.address.ip}/${a.address.prefix}`)) throw new UsageError(`--gateway ${a.gateway} is not in ${a.address.ip}/${a.address.prefix}`);
   }
-  if (a.address && a.server && !a.gateway && !sameSubnet(a.server, a.address.ip, a.address.prefix)) {
+  if (a.address && a.server && !a.gateway && !sameSubnet(`${a.server}/32`, `${a.address.ip}/${a.address.prefix}`)) {
     throw new UsageError(`--server ${a.server} is not in ${a.address.ip}/${a.address.prefix}: give --gateway, the router towards it (a relay's address on this VLAN)`);
   }
   if (v.timeout !== undefined) {
