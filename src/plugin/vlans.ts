@@ -47,7 +47,7 @@ function splitOut(r: VlanRange, vid: number): VlanRange[] {
 }
 
 /** Expand ranges into per-VID entries keyed by VID (for comparisons). */
-function expand(ranges: readonly VlanRange[]): Map<number, { pvid: boolean; untagged: boolean }> {
+export function vlanFlagsByVid(ranges: readonly VlanRange[]): Map<number, { pvid: boolean; untagged: boolean }> {
   const m = new Map<number, { pvid: boolean; untagged: boolean }>();
   for (const r of ranges) for (let v = r.min; v <= r.max; v++) m.set(v, { pvid: !!r.pvid, untagged: !!r.untagged });
   return m;
@@ -68,9 +68,9 @@ function compress(m: Map<number, { pvid: boolean; untagged: boolean }>): VlanRan
 /** What the port must carry after the plan ran on a port that had `initial` (used by CHECK). */
 export function expectedPortVlans(c: VlanIntent, initial: readonly VlanRange[]): VlanRange[] {
   const plan = planPortVlans(c, initial);
-  const m = expand(initial);
-  for (const v of expand(plan.remove).keys()) m.delete(v);
-  const added = expand(plan.add);
+  const m = vlanFlagsByVid(initial);
+  for (const v of vlanFlagsByVid(plan.remove).keys()) m.delete(v);
+  const added = vlanFlagsByVid(plan.add);
   if ([...added.values()].some((f) => f.pvid)) for (const f of m.values()) f.pvid = false;
   for (const [v, f] of added) m.set(v, f);
   return compress(m);
@@ -78,7 +78,7 @@ export function expectedPortVlans(c: VlanIntent, initial: readonly VlanRange[]):
 
 /** Normalize a dump for comparison (same compression as expectedPortVlans). */
 export function normalizeVlans(ranges: readonly VlanRange[]): VlanRange[] {
-  return compress(expand(ranges));
+  return compress(vlanFlagsByVid(ranges));
 }
 
 export function formatVlans(ranges: readonly VlanRange[]): string {

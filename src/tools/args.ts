@@ -1,5 +1,6 @@
 // Command-line options of the tools: node's parseArgs, strict, every problem a UsageError.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { ipToBuf } from './dhcp-packet.js';
 import { UsageError } from './errors.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
@@ -22,9 +23,9 @@ export function intOption(name: string, raw: string, min: number, max: number): 
 }
 
 export function ipv4Option(name: string, raw: string): string {
-  const parts = raw.split('.');
-  if (parts.length !== 4 || parts.some((p) => !/^\d{1,3}$/.test(p) || Number(p) > 255)) {
+  try {
+    return Array.from(ipToBuf(raw)).join('.');
+  } catch {
     throw new UsageError(`--${name} must be an IPv4 address (got ${JSON.stringify(raw)})`);
   }
-  return parts.map(Number).join('.');
 }

@@ -2,6 +2,7 @@
 // to a report and its findings. Pure: doctor-read.ts gathers the description, doctor-render.ts prints the report.
 import type { Link, VlanRange } from '../kernel/index.js';
 import { parseAlias } from '../plugin/alias.js';
+import { vlanFlagsByVid } from '../plugin/vlans.js';
 import { PROBE_ALIAS_PREFIX } from './probe.js';
 
 export interface NodeSnapshot {
@@ -73,14 +74,6 @@ export interface Report {
   summary: { errors: number; warnings: number };
 }
 
-type Flags = { pvid: boolean; untagged: boolean };
-
-function vidMap(ranges: readonly VlanRange[]): Map<number, Flags> {
-  const m = new Map<number, Flags>();
-  for (const r of ranges) for (let v = r.min; v <= r.max; v++) m.set(v, { pvid: !!r.pvid, untagged: !!r.untagged });
-  return m;
-}
-
 /** "2-99,101" */
 export function vidList(vids: Iterable<number>): string {
   const sorted = [...new Set(vids)].sort((a, b) => a - b);
@@ -136,19 +129,19 @@ function checkBridge(b: BridgeReport, add: (f: Finding) => void): void {
   // untagged when it is added (0: none).
   const native = b.defaultPvid;
   if (!b.vlanFiltering) {
-    const tagged = b.pods.filter((p) => [...vidMap(p.vlans).keys()].some((v) => v !== native));
+    const tagged = b.pods.filter((p) => [...vlanFlagsByVid(p.vlans).keys()].some((v) => v !== native));
     if (tagged.length) {
       add({ severity: 'error', code: 'vlan-filtering-off', ...at, message: `bridge ${b.name} has VLAN filtering off, so the VLANs of ${tagged.map((p) => p.name).join(', ')} isolate nothing` });
     }
   } else {
-    const uplinkVids = b.uplinks.map((u) => vidMap(u.vlans));
-    const selfVids = vidMap(b.vlans);
+    const uplinkVids = b.uplinks.map((u) => vlanFlagsByVid(u.vlans));
+    const selfVids = vlanFlagsByVid(b.vlans);
     // A VLAN goes somewhere when an uplink carries it, or the bridge itself does (an isGateway address on
     // <bridge>.<vid>) for a VLAN other than its default one, which every bridge has.
     const carried = (v: number) => uplinkVids.some((m) => m.has(v)) || (v !== native && selfVids.has(v));
     const untaggedPods: PodReport[] = [];
     for (const p of b.pods) {
-      const vids = vidMap(p.vlans);
+      const vids = vlanFlagsByVid(p.vlans);
       if (vids.size === 0) {
         add({ severity: 'error', code: 'no-vlan', ...at, port: p.name, message: `${who(p)} carries no VLAN: the bridge drops everything it sends` });
         continue;

@@ -10,6 +10,7 @@ import {
   Netns, addRoute, addVlans, createVeth, delVlans, deleteLink, getLink, isErrno, openNetlink, portVlans, setLink, writeSysctl,
   type Link, type NetlinkSocket,
 } from '../kernel/index.js';
+import { planPortVlans } from '../plugin/vlans.js';
 import { Exit, ToolError, step } from './errors.js';
 
 /** Prefix of the probe's host veth alias; the pid follows, so doctor can tell a leftover from a running probe. */
@@ -74,9 +75,10 @@ export function createProbe(host: NetlinkSocket, br: Link, vlan: number): Probe 
     const index = hostEnd.index;
     step(`connect "${hostName}" to bridge "${br.name}"`, () => setLink(host, index, { master: br.index, alias: `${PROBE_ALIAS_PREFIX}${process.pid}` }));
     if (vlan !== 0) {
-      const had = step(`read VLANs of "${hostName}"`, () => portVlans(host, index));
-      step(`remove default VLANs from "${hostName}"`, () => delVlans(host, index, had.map(({ min, max }) => ({ min, max }))));
-      step(`put "${hostName}" on VLAN ${vlan}`, () => addVlans(host, index, [{ min: vlan, max: vlan, pvid: true, untagged: true }]));
+      // The access port a VLAN pod gets, without the default VLAN.
+      const plan = planPortVlans({ vlan, trunkRanges: [], preserveDefaultVlan: false }, step(`read VLANs of "${hostName}"`, () => portVlans(host, index)));
+      step(`remove default VLANs from "${hostName}"`, () => delVlans(host, index, plan.remove));
+      step(`put "${hostName}" on VLAN ${vlan}`, () => addVlans(host, index, plan.add));
     }
     const s = sock;
     const inner = step(`look up ${PROBE_IFNAME} in the discover namespace`, () => getLink(s, PROBE_IFNAME));
