@@ -1,11 +1,17 @@
-// Which VLANs a pod's host port carries: the one file that decides it.
+// Which VLANs a pod's host port carries: the one file that decides it. The rule is the reference bridge plugin's
+// (containernetworking/plugins plugins/main/bridge/bridge.go `setupVeth`, read at tags v1.8.0 and v1.9.1):
 //
 // - access `vlan: N`            -> N PVID untagged; with preserveDefaultVlan the port also keeps what it had
 //                                  (the bridge's default VLAN 1, which loses PVID to N), else nothing else:
-//                                  no VLAN 1 leak (Harvester issue #8816, reference plugin >= 1.8.0).
-// - trunk `vlanTrunk`           -> the ranges tagged, as few entries as ranges allow; native VLAN `vlan` if set
-//                                  (PVID untagged), else VLAN 1 PVID untagged only with preserveDefaultVlan
-//                                  (it is the default VLAN being preserved), else no native VLAN.
+//                                  no VLAN 1 leak (Harvester issue #8816; the reference's default since v1.8.0).
+// - trunk `vlanTrunk`           -> the ranges tagged, as few entries as ranges allow, plus a native VLAN (PVID,
+//                                  egress untagged): `vlan` when set, else VID 1 whatever preserveDefaultVlan says
+//                                  (the reference since v1.8.0: "If no vlan is specified, we set the native vlan on
+//                                  the trunk equal to 1"; a Harvester trunk port reads `1 PVID Egress Untagged`).
+//                                  preserveDefaultVlan only decides whether what the port had is kept besides.
+//                                  Where the native VLAN lies inside a trunk range it stays native here; the
+//                                  reference re-adds it tagged after making it native, which leaves the port with
+//                                  no PVID at all (docs/parity.md, "native-in-trunk").
 // - neither (untagged network)  -> left as the bridge made it: its default PVID, untagged.
 import type { VlanRange } from '../kernel/index.js';
 
@@ -24,18 +30,30 @@ export interface VlanPlan {
 
 export const usesVlans = (c: VlanIntent): boolean => c.vlan !== 0 || c.trunkRanges.length > 0;
 
-/** The plan for a fresh port that currently carries `current` (the bridge's defaults). */
+/** The native VLAN of a trunk that names no `vlan` (bridge.go `setupVeth`, v1.8.0 and later). */
+export const TRUNK_DEFAULT_NATIVE_VID = 1;
+
+/**
+ * The port's native VLAN (PVID, egress untagged): `vlan`, else VID 1 on a trunk, else 0 (the untagged network,
+ * whose port keeps the bridge's default PVID).
+ */
+export function nativeVid(c: VlanIntent): number {
+  if (c.vlan !== 0) return c.vlan;
+  return c.trunkRanges.length > 0 ? TRUNK_DEFAULT_NATIVE_VID : 0;
+}
+
+/**
+ * The plan for a fresh port that currently carries `current` (the bridge's defaults, as `portVlans` reads them):
+ * what to delete, then what to add, in VID ranges (1-4094). Pure; throws nothing.
+ */
 export function planPortVlans(c: VlanIntent, current: readonly VlanRange[]): VlanPlan {
   if (!usesVlans(c)) return { remove: [], add: [] };
   const remove = c.preserveDefaultVlan ? [] : current.map(({ min, max }) => ({ min, max }));
   const add: VlanRange[] = c.trunkRanges.map(([min, max]) => ({ min, max }));
-  if (c.vlan !== 0) {
-    // The native/access VLAN wins over a trunk range that contains it: drop it from the tagged ranges.
-    const tagged = add.flatMap((r) => splitOut(r, c.vlan));
-    add.length = 0;
-    add.push(...tagged, { min: c.vlan, max: c.vlan, pvid: true, untagged: true });
-  }
-  return { remove, add };
+  const native = nativeVid(c);
+  // The native/access VLAN wins over a trunk range that contains it: drop it from the tagged ranges.
+  const tagged = add.flatMap((r) => splitOut(r, native));
+  return { remove, add: [...tagged, { min: native, max: native, pvid: true, untagged: true }] };
 }
 
 function splitOut(r: VlanRange, vid: number): VlanRange[] {

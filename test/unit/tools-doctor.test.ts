@@ -104,6 +104,17 @@ describe('doctor', () => {
     expect(codes(s)).toEqual([]);
   });
 
+  it('takes a trunk with native VLAN 1 (the reference since v1.8.0) for an untagged port plus its tagged VLANs', () => {
+    const s = harvester().pod('vethtrunk', 'trunk', [ACCESS(1), TAGGED(100), TAGGED(200)], { nsid: 4 }).snapshot();
+    expect(codes(s)).toEqual([]);
+  });
+
+  it('warns about a trunk port with no native VLAN: the pod\'s untagged frames are dropped', () => {
+    const s = harvester().pod('vethold', 'trunk', [TAGGED(100), TAGGED(200)], { nsid: 4 }).snapshot();
+    expect(codes(s)).toEqual(['warning no-native-vlan vethold']);
+    expect(diagnose(s).findings[0]!.message).toMatch(/carries VLAN 100,200 tagged but has no PVID/);
+  });
+
   it('with default_pvid 0, VLAN 1 is a VLAN like another: no leak, and checked against the uplink', () => {
     const s = new NodeBuilder().bridge('br0', { defaultPvid: 0, vlans: [] })
       .port({ name: 'eth1', kind: 'device', master: 'br0', vlans: [TAGGED(100)] })
@@ -121,7 +132,7 @@ describe('doctor', () => {
   });
 
   it('flags VLANs of a pod that no uplink carries, as ranges', () => {
-    const s = harvester().pod('vethtrunk', 'trunk', [TAGGED(100, 300)], { nsid: 4 }).pod('veth300', 'vlan300', [ACCESS(300)], { nsid: 5 }).snapshot();
+    const s = harvester().pod('vethtrunk', 'trunk', [ACCESS(1), TAGGED(100, 300)], { nsid: 4 }).pod('veth300', 'vlan300', [ACCESS(300)], { nsid: 5 }).snapshot();
     expect(codes(s)).toEqual(['error vlan-not-on-uplink veth300', 'error vlan-not-on-uplink vethtrunk']);
     expect(diagnose(s).findings[1]!.message).toMatch(/VLAN 101-199,201-300, which no uplink of mgmt-br carries/);
   });

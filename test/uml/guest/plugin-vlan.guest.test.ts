@@ -132,6 +132,11 @@ function del(conf: Record<string, unknown>, a: Attached, containerId = 'c1', ns:
   expect(linkNames(ns)).toEqual(['lo']);
 }
 
+/** CHECK with the ADD's result as prevResult. */
+function check(conf: Record<string, unknown>, a: Attached): CniReply {
+  return cni(node.name, { command: 'CHECK', conf: { ...conf, prevResult: a.result }, netns: pod.path });
+}
+
 beforeEach(() => {
   node = makeNetns('vbn');
   pod = makeNetns('vbp');
@@ -188,12 +193,11 @@ describe('preserveDefaultVlan', () => {
 describe('trunk', () => {
   const trunk = [{ minID: 100, maxID: 200 }, { id: 300 }];
   for (const v of ADD_DEL_VERSIONS) {
-    it(`100-200 and 300 tagged, no VLAN 1, no PVID (${v})`, () => {
+    it(`100-200 and 300 tagged, VID 1 native (PVID untagged) as the reference since v1.8.0 (${v})`, () => {
       const conf = nad(v, { vlanTrunk: trunk }, 'trunk');
       const a = add(conf);
       const got = vlansOf(a.hostVeth);
-      expect(got).toEqual([...tagged(100, 200), [300, []]]);
-      expect(got.some(([, f]) => f.includes('PVID'))).toBe(false);
+      expect(got).toEqual([[1, ACCESS], ...tagged(100, 200), [300, []]]);
       del(conf, a);
     });
 
@@ -211,6 +215,18 @@ describe('trunk', () => {
       del(conf, a);
     });
   }
+
+  it('Harvester\'s trunk NAD (0.3.1, vlan 0, 66-88) reads "1 PVID Egress Untagged" plus 66-88 tagged, CHECK agrees', () => {
+    const raw = { cniVersion: '0.3.1', name: 'trunk66', type: 'bridge', bridge: 'mgmt-br', promiscMode: true, vlan: 0, vlanTrunk: [{ minID: 66, maxID: 88 }], ipam: {} };
+    const a = add(raw);
+    expect(vlansOf(a.hostVeth)).toEqual([[1, ACCESS], ...tagged(66, 88)]);
+    const conf = { ...raw, cniVersion: '1.0.0' };
+    expect(check(conf, a).code).toBe(0);
+    // The native VLAN is part of the rule: CHECK notices when it is gone.
+    node.exec('bridge', 'vlan', 'del', 'dev', a.hostVeth, 'vid', '1');
+    expect(failed(check(conf, a), CheckMismatch)).toMatch(/VLANs/);
+    del(raw, a);
+  });
 });
 
 describe('full trunk', () => {
@@ -300,9 +316,6 @@ describe('bridge created by the plugin', () => {
 
 describe('CHECK', () => {
   for (const v of CHECK_VERSIONS) {
-    const check = (conf: Record<string, unknown>, a: Attached) =>
-      cni(node.name, { command: 'CHECK', conf: { ...conf, prevResult: a.result }, netns: pod.path });
-
     it(`passes on an access port, fails with 105 after VLAN 1 is added untagged (${v})`, () => {
       const conf = nad(v, { vlan: 100 });
       const a = add(conf);
