@@ -6,13 +6,14 @@ import type { Ctx } from '../cni/dispatch.js';
 import type { AddRequest } from '../cni/env.js';
 import type { Interface, Result } from '../cni/result.js';
 import {
-  Netns, addVlans, createVeth, delVlans, deleteLink, getLink, isErrno, openNetlink, portVlans, setBridgePort, setLink, writeSysctl,
+  Netns, addVlans, createVeth, delVlans, deleteLink, getLink, isErrno, listLinks, openNetlink, portVlans, setBridgePort, setLink, writeSysctl,
   type Link, type NetlinkSocket,
 } from '../kernel/index.js';
 import { ensureBridge } from './bridge.js';
 import { kernelFailure, step } from './errors.js';
 import { formatAlias } from './alias.js';
 import { podMtu } from './mtu.js';
+import { inheritedMtu } from './uplink.js';
 import { planPortVlans, usesVlans } from './vlans.js';
 import { Undo } from './undo.js';
 import { ipamCall, setupL3 } from './l3.js';
@@ -55,7 +56,8 @@ export async function cmdAdd(req: AddRequest, ctx: Ctx): Promise<Result> {
       throw new CniError(Code.IfnameExists, `interface "${req.ifname}" already exists in ${req.netns}`);
     }
     const br = ensureBridge(host, conf);
-    const mtu = podMtu(conf.mtu, br);
+    const hostLinks = step('list host links', () => listLinks(host));
+    const mtu = podMtu(conf.mtu, br, hostLinks);
 
     const hostVeth = createPair(host, pod, req.ifname, mtu, mac);
     undo.push(`delete veth "${hostVeth.name}"`, () => deleteLink(host, hostVeth.index));
@@ -91,7 +93,7 @@ export async function cmdAdd(req: AddRequest, ctx: Ctx): Promise<Result> {
       result.ips = ipam.ips;
       result.routes = ipam.routes;
       if (ipam.dns && Object.keys(ipam.dns).length > 0) result.dns = ipam.dns;
-      setupL3({ host, podSock, pod, br, container, conf, result, ifname: req.ifname });
+      setupL3({ host, podSock, pod, br, uplinkMtu: inheritedMtu(br, hostLinks), container, conf, result, ifname: req.ifname });
     }
     if (conf.ipMasq && result.ips?.length) setupMasq(conf, owner, result.ips.map((ip) => ip.address));
 

@@ -10,6 +10,7 @@ import { ipamCheck } from '../ipam/delegate.js';
 import { aliasMatchesNetwork, parseAlias } from './alias.js';
 import { requestedMac, openPodNetns } from './add.js';
 import { inspectBridge } from './bridge.js';
+import { inheritedMtu } from './uplink.js';
 import { step } from './errors.js';
 import { ipamCall } from './l3.js';
 import { expectedPortVlans, formatVlans, normalizeVlans, usesVlans } from './vlans.js';
@@ -37,7 +38,8 @@ export async function cmdCheck(req: CheckRequest, ctx: Ctx): Promise<void> {
     expect(`"${req.ifname}" kind`, 'veth', container.kind);
 
     // The host end: the container end's peer, which must carry our alias and sit on the bridge.
-    const hostVeth = step('list host links', () => listLinks(host)).find((l: Link) => {
+    const hostLinks = step('list host links', () => listLinks(host));
+    const hostVeth = hostLinks.find((l: Link) => {
       const a = parseAlias(l.alias);
       return l.kind === 'veth' && a !== null && a.containerId === req.containerId && a.ifname === req.ifname && aliasMatchesNetwork(a, conf.name);
     });
@@ -57,7 +59,7 @@ export async function cmdCheck(req: CheckRequest, ctx: Ctx): Promise<void> {
 
     // Our end of the pair is ours alone: it carries the configured (or inherited) MTU. The pod's end is checked
     // against prevResult when it records an MTU (1.1.0 results), since a later plugin may set its own.
-    expect(`"${hostVeth.name}" MTU`, conf.mtu || br.mtu, hostVeth.mtu);
+    expect(`"${hostVeth.name}" MTU`, conf.mtu || inheritedMtu(br, hostLinks), hostVeth.mtu);
     if (prevContainer?.mtu) expect(`"${req.ifname}" MTU`, prevContainer.mtu, container.mtu);
 
     expect(`"${hostVeth.name}" hairpin`, conf.hairpinMode, hostVeth.port?.hairpin ?? false);

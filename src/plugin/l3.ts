@@ -42,7 +42,7 @@ function ensureAddress(host: NetlinkSocket, link: Link, cidr: string, force: boo
 }
 
 /** `<bridge>.<vlan>`: a veth in the host namespace whose peer is an access port of the VLAN (as the reference). */
-function vlanGateway(host: NetlinkSocket, br: Link, conf: NetConf): Link {
+function vlanGateway(host: NetlinkSocket, br: Link, mtu: number, conf: NetConf): Link {
   const name = `${br.name}.${conf.vlan}`;
   if (name.length > MAX_IFNAME) {
     throw new CniError(Code.InvalidConfig, 'invalid network configuration', `isGateway: gateway interface name "${name}" would exceed ${MAX_IFNAME} characters (bridge + "." + vlan)`);
@@ -52,7 +52,7 @@ function vlanGateway(host: NetlinkSocket, br: Link, conf: NetConf): Link {
   const self = Netns.current();
   try {
     const peer = step(`create gateway interface "${name}"`, () =>
-      createVeth(host, { name: `vgw${br.index.toString(16)}v${conf.vlan}`.slice(0, MAX_IFNAME), mtu: br.mtu }, { name, netnsFd: self.fd, mtu: br.mtu }));
+      createVeth(host, { name: `vgw${br.index.toString(16)}v${conf.vlan}`.slice(0, MAX_IFNAME), mtu }, { name, netnsFd: self.fd, mtu }));
     step(`connect "${peer.name}" to "${br.name}"`, () => setLink(host, peer.index, { master: br.index, alias: formatAlias({ network: conf.name, containerId: 'gateway', ifname: name }) }));
     const plan = planPortVlans({ vlan: conf.vlan, trunkRanges: [], preserveDefaultVlan: conf.preserveDefaultVlan }, portVlans(host, peer.index));
     step(`set VLAN ${conf.vlan} on "${peer.name}"`, () => {
@@ -73,6 +73,8 @@ export interface L3Setup {
   podSock: NetlinkSocket;
   pod: Netns;
   br: Link;
+  /** The MTU the bridge's uplink gives (src/plugin/uplink.ts), for the shared `<bridge>.<vlan>` gateway pair. */
+  uplinkMtu: number;
   container: Link;
   conf: NetConf;
   result: Result;
@@ -111,7 +113,7 @@ export function setupL3(s: L3Setup): void {
   }
 
   if (!conf.isGateway) return;
-  const gwLink = conf.vlan ? vlanGateway(s.host, s.br, conf) : s.br;
+  const gwLink = conf.vlan ? vlanGateway(s.host, s.br, s.uplinkMtu, conf) : s.br;
   const families = new Set<4 | 6>();
   for (const ip of ips) {
     if (!ip.gateway) continue;

@@ -2,6 +2,7 @@
 // to a report and its findings. Pure: doctor-read.ts gathers the description, doctor-render.ts prints the report.
 import type { Link, VlanRange } from '../kernel/index.js';
 import { parseAlias } from '../plugin/alias.js';
+import { isUplink } from '../plugin/uplink.js';
 import { vlanFlagsByVid } from '../plugin/vlans.js';
 import { PROBE_ALIAS_PREFIX } from './probe.js';
 
@@ -147,6 +148,11 @@ function checkBridge(b: BridgeReport, add: (f: Finding) => void): void {
         continue;
       }
       const pvid = [...vids].find(([, f]) => f.pvid)?.[0];
+      if (pvid === undefined) {
+        // Every port vlan-bridge (and the reference since v1.8.0) makes has a native VLAN: `vlan`, or VID 1 on a
+        // trunk (src/plugin/vlans.ts). Without one, the VM's untagged frames are dropped at the port.
+        add({ severity: 'warning', code: 'no-native-vlan', ...at, port: p.name, message: `${who(p)} carries VLAN ${vidList(vids.keys())} tagged but has no PVID: untagged frames from the pod are dropped (a trunk made before native VLAN 1; re-create the pod)` });
+      }
       if (native && pvid === native) untaggedPods.push(p);
       else if (native && vids.get(native)?.untagged) {
         // The reference plugin's leak: the port keeps the default VLAN egress-untagged after its PVID moved to
@@ -206,8 +212,8 @@ export function diagnose(s: NodeSnapshot, only?: string): Report {
       else if (l.kind === 'veth' && l.alias?.startsWith(PROBE_ALIAS_PREFIX)) {
         const pid = Number(l.alias.slice(PROBE_ALIAS_PREFIX.length));
         b.probes.push({ ...port(l, s.vlans), pid, running: s.livePids.has(pid) });
-      } else if (l.kind === 'veth' || l.kind === 'tun') b.otherPorts.push(port(l, s.vlans)); // other veths; VMs' taps
-      else b.uplinks.push(port(l, s.vlans));
+      } else if (isUplink(l)) b.uplinks.push(port(l, s.vlans));
+      else b.otherPorts.push(port(l, s.vlans)); // other veths; VMs' taps
     }
     bridges.push(b);
   }

@@ -111,6 +111,53 @@ describe('MTU', () => {
   });
 });
 
+describe('MTU from the uplink (Harvester: VM networks take the MTU of the cluster network\'s uplink)', () => {
+  // br-test with an uplink at 9000: a VXLAN device, a port that is neither a veth nor a tap, as a NIC or a bond
+  // would be (this machine's kernel has no dummy or bond driver; the UML tier tests a bond).
+  const jumbo = l2({}, '1.0.0');
+  const small = { ...l2({ mtu: 1400 }, '1.0.0'), name: 'small' };
+  let pod2: TestNs;
+  let pod3: TestNs;
+  beforeEach(() => {
+    node.exec('sh', '-ec', 'ip link add br-test type bridge; ip link add up0 mtu 9000 type vxlan id 10 dstport 4789; ip link set up0 master br-test; ip link set up0 up; ip link set br-test up');
+    pod2 = makeNetns('vbp');
+    pod3 = makeNetns('vbp');
+  });
+  const mtuIn = (ns: TestNs, dev: string) => ns.ipj<Array<{ mtu: number }>>('link', 'show', dev)[0]!.mtu;
+
+  it('another network\'s smaller mtu lowers the bridge but not what later pods of a network without mtu get', () => {
+    const a = ok(run({ command: 'ADD', conf: jumbo }));
+    expect(a.interfaces[2].mtu).toBe(9000);
+    ok(run({ command: 'ADD', conf: small, containerId: 'b', netns: pod2.path }));
+    expect(mtuIn(node, 'br-test')).toBe(1400); // the kernel sizes the bridge to its smallest port
+    const c = ok(run({ command: 'ADD', conf: jumbo, containerId: 'c', netns: pod3.path }));
+    expect(mtuIn(pod3, 'net1')).toBe(9000);
+    expect(mtuIn(node, c.interfaces[1].name)).toBe(9000);
+    expect(c.interfaces[2].mtu).toBe(9000);
+    // CHECK follows the same rule: pod A is still right although the bridge is at 1400 now.
+    ok(run({ command: 'CHECK', conf: { ...jumbo, prevResult: a } }));
+    // An explicit mtu is compared with the uplink, not with the lowered bridge.
+    ok(run({ command: 'ADD', conf: { ...l2({ mtu: 9000 }, '1.0.0'), name: 'explicit' }, containerId: 'd', netns: pod3.path, ifname: 'net2' }));
+    const e = fail(run({ command: 'ADD', conf: { ...l2({ mtu: 9001 }, '1.0.0'), name: 'explicit' }, containerId: 'e', netns: pod3.path, ifname: 'net3' }));
+    expect(e).toMatchObject({ code: 103, msg: 'mtu 9001 exceeds the uplink MTU 9000 of bridge "br-test"' });
+  });
+
+  it('takes the smallest uplink, and ignores taps and veths on the bridge', () => {
+    node.exec('sh', '-ec', `ip link add up1 mtu 8000 type vxlan id 11 dstport 4789; ip link set up1 master br-test
+      ip tuntap add dev tap0 mode tap; ip link set tap0 mtu 1300 master br-test
+      ip link add vx0 mtu 1200 type veth peer name vx1; ip link set vx0 master br-test`);
+    ok(run({ command: 'ADD', conf: jumbo }));
+    expect(mtuIn(pod, 'net1')).toBe(8000);
+  });
+
+  it('with no uplink, takes the bridge\'s own MTU', () => {
+    node.exec('ip', 'link', 'del', 'up0');
+    node.exec('ip', 'link', 'set', 'br-test', 'mtu', '1450');
+    ok(run({ command: 'ADD', conf: jumbo }));
+    expect(mtuIn(pod, 'net1')).toBe(1450);
+  });
+});
+
 describe('MAC', () => {
   const argsMac = '02:00:00:00:00:0a';
   const cniArgsMac = '02:00:00:00:00:0b';
