@@ -205,6 +205,26 @@ describe('L3 through delegated IPAM', () => {
     expect(vethsOf(node)).toEqual([]);
   });
 
+  it('pins the gateway bridge\'s MAC: deleting pods in any order never changes it, the others reach the gateway at once', () => {
+    const pods = [pod, makeNetns('vbp'), makeNetns('vbp')];
+    const conf = hostLocal({ isGateway: true });
+    const macOf = (dev: string) => node.ipj<Array<{ address: string }>>('link', 'show', dev)[0]!.address;
+    for (const order of [[0, 1, 2], [2, 1, 0]]) {
+      const res = pods.map((p, i) => ok(run({ command: 'ADD', conf, containerId: `c${i}`, netns: p.path })));
+      const pinned = macOf('br-test');
+      // Without the pin the bridge would now take this port's MAC, the lowest of all (br_stp_recalculate_bridge_id).
+      node.exec('ip', 'link', 'set', res[order[0]!].interfaces[1].name, 'address', '02:00:00:00:00:01');
+      expect(macOf('br-test')).toBe(pinned);
+      for (const p of pods) p.exec('ping', '-c', '1', '-W', '2', '10.77.0.1'); // every pod has the gateway in its ARP cache
+      for (const [n, i] of order.entries()) {
+        ok(run({ command: 'DEL', conf: { ...conf, prevResult: res[i] }, containerId: `c${i}`, netns: pods[i]!.path }));
+        expect(macOf('br-test')).toBe(pinned);
+        // No ARP entry expires in 1 s: the remaining pods reach the gateway with what they cached.
+        for (const j of order.slice(n + 1)) pods[j]!.exec('ping', '-c', '1', '-W', '1', '10.77.0.1');
+      }
+    }
+  });
+
   it('static IPAM with routes', () => {
     const conf = l2({ name: 'static', ipam: { type: 'static', addresses: [{ address: '10.78.0.5/24', gateway: '10.78.0.1' }], routes: [{ dst: '10.200.0.0/16' }] } }, '1.0.0');
     const res = ok(run({ command: 'ADD', conf }));
