@@ -19,6 +19,7 @@ import { Undo } from './undo.js';
 import { ipamCall, setupL3 } from './l3.js';
 import { ipamAdd, ipamDel } from '../ipam/delegate.js';
 import { waitForwarding } from './wait.js';
+import type { Logger } from '../cni/log.js';
 import { setupMacSpoofCheck, setupMasq, teardownAttachment } from '../firewall/index.js';
 
 /** Container MAC, by precedence: runtimeConfig.mac > args.cni.mac > CNI_ARGS MAC (as the reference). */
@@ -97,7 +98,10 @@ export async function cmdAdd(req: AddRequest, ctx: Ctx): Promise<Result> {
     }
     if (conf.ipMasq && result.ips?.length) setupMasq(conf, owner, result.ips.map((ip) => ip.address));
 
-    if (!conf.disableContainerInterface) await waitForwarding(host, hostVeth.index, hostVeth.name, ctx.log);
+    if (!conf.disableContainerInterface) {
+      await waitForwarding(host, hostVeth.index, hostVeth.name, ctx.log);
+      if (result.ips?.length) announceAddresses(podSock, container, req.ifname, ctx.log);
+    }
     const hostNow = step(`look up "${hostVeth.name}"`, () => getLink(host, hostVeth.index)) ?? hostVeth;
     const brNow = step(`look up bridge "${br.name}"`, () => getLink(host, br.index)) ?? br;
     const ifaces: Interface[] = [
@@ -120,7 +124,28 @@ export async function cmdAdd(req: AddRequest, ctx: Ctx): Promise<Result> {
   }
 }
 
-/** accept_dad off unless enabledad, arp_notify on (as the reference); IPv6 may be disabled in the pod. */
+/**
+ * Tells the segment that the pod's addresses are here now (gratuitous ARP for IPv4, unsolicited neighbour
+ * advertisement for IPv6), so a neighbour that cached another MAC for a reused address (the pod that had it
+ * before) switches at once instead of after its entry expires. The kernel sends both for every address of the
+ * interface on NETDEV_CHANGEADDR when arp_notify / ndisc_notify are on (net/ipv4/devinet.c `inetdev_event`,
+ * net/ipv6/ndisc.c `ndisc_netdev_event`); setting the MAC the interface already has raises that event and changes
+ * nothing else. Called once the addresses are in place and the host port forwards. Best effort: a failure is
+ * logged, never fails the ADD (the neighbours then learn the new MAC when their entries expire).
+ */
+function announceAddresses(podSock: NetlinkSocket, container: Link, ifname: string, log: Logger): void {
+  if (!container.mac) return;
+  try {
+    setLink(podSock, container.index, { mac: container.mac });
+  } catch (err) {
+    log.warn(`could not announce the addresses of "${ifname}" (gratuitous ARP / unsolicited NA): ${(err as Error).message}`);
+  }
+}
+
+/**
+ * accept_dad off unless enabledad, arp_notify on (as the reference), ndisc_notify on (for announceAddresses);
+ * IPv6 may be disabled in the pod.
+ */
 function podSysctls(pod: Netns, ifname: string, enabledad: boolean): void {
   const set = (key: string, value: string, optional: boolean) => {
     try {
@@ -131,4 +156,5 @@ function podSysctls(pod: Netns, ifname: string, enabledad: boolean): void {
   };
   set(`net/ipv6/conf/${ifname}/accept_dad`, enabledad ? '1' : '0', true);
   set(`net/ipv4/conf/${ifname}/arp_notify`, '1', false);
+  set(`net/ipv6/conf/${ifname}/ndisc_notify`, '1', true);
 }

@@ -225,6 +225,27 @@ describe('L3 through delegated IPAM', () => {
     }
   });
 
+  it('announces a reused address: a router that talked to the old pod reaches the new one within 2 s', () => {
+    // A router namespace on the bridge, as a neighbour that caches the pods' MACs.
+    const rtr = makeNetns('vbr');
+    node.exec('sh', '-ec', `ip link add br-test type bridge; ip link set br-test up
+      ip link add rtrport type veth peer name rtr0 netns ${rtr.name}; ip link set rtrport master br-test up`);
+    rtr.exec('sh', '-ec', 'ip addr add 10.79.0.254/24 dev rtr0; ip addr add fd79::fe/64 dev rtr0 nodad; ip link set rtr0 up');
+    const conf = l2({ name: 'static', ipam: { type: 'static', addresses: [{ address: '10.79.0.3/24' }, { address: 'fd79::3/64' }] } }, '1.0.0');
+    const a = ok(run({ command: 'ADD', conf, containerId: 'a' }));
+    rtr.exec('ping', '-c', '1', '-W', '2', '10.79.0.3');
+    rtr.exec('ping', '-6', '-c', '1', '-W', '2', 'fd79::3');
+    ok(run({ command: 'DEL', conf: { ...conf, prevResult: a }, containerId: 'a' }));
+    const podB = makeNetns('vbp');
+    const b = ok(run({ command: 'ADD', conf, containerId: 'b', netns: podB.path }));
+    expect(b.interfaces[2].mac).not.toBe(a.interfaces[2].mac);
+    // The router's entries now name B's MAC (STALE after an unsolicited update), without a flush.
+    const neigh = rtr.ipj<Array<{ dst: string; lladdr?: string }>>('neigh', 'show', 'dev', 'rtr0');
+    expect(neigh.filter((n) => n.dst === '10.79.0.3' || n.dst === 'fd79::3').map((n) => n.lladdr)).toEqual([b.interfaces[2].mac, b.interfaces[2].mac]);
+    rtr.exec('ping', '-c', '1', '-W', '2', '10.79.0.3');
+    rtr.exec('ping', '-6', '-c', '1', '-W', '2', 'fd79::3');
+  });
+
   it('static IPAM with routes', () => {
     const conf = l2({ name: 'static', ipam: { type: 'static', addresses: [{ address: '10.78.0.5/24', gateway: '10.78.0.1' }], routes: [{ dst: '10.200.0.0/16' }] } }, '1.0.0');
     const res = ok(run({ command: 'ADD', conf }));
