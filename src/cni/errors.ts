@@ -30,6 +30,8 @@ export const Code = {
   Firewall: 106,
   /** The result cannot be expressed in the requested spec version. */
   ResultConversion: 107,
+  /** The kernel lacks a feature this config needs: details name the kernel option and the config key. */
+  KernelFeature: 108,
   /** Anything unexpected: a bug. The message says what. */
   Internal: 999,
 } as const;

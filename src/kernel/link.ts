@@ -24,7 +24,12 @@ export interface Link {
   peerIndex?: number;
   /** Set when IFLA_LINK refers to another namespace. */
   linkNetnsId?: number;
-  bridge?: { vlanFiltering: boolean; defaultPvid?: number };
+  /**
+   * For a bridge. `vlanFilteringSupported`: the kernel has bridge VLAN filtering (CONFIG_BRIDGE_VLAN_FILTERING): it
+   * reports the bridge's VLAN attributes (IFLA_BR_VLAN_DEFAULT_PVID and others) only then
+   * (net/bridge/br_netlink.c `br_fill_info`), while IFLA_BR_VLAN_FILTERING (0) is always there.
+   */
+  bridge?: { vlanFiltering: boolean; vlanFilteringSupported: boolean; defaultPvid?: number };
   /** Present when the link is a bridge port. */
   port?: { state?: string; hairpin?: boolean; isolated?: boolean };
 }
@@ -74,7 +79,7 @@ export function parseLink(data: Buffer): Link {
     const data = i.get(C.IFLA_INFO_DATA);
     if (kind === 'bridge' && data) {
       const d = attrMap(data);
-      link.bridge = { vlanFiltering: readU8(d.get(C.IFLA_BR_VLAN_FILTERING)) === 1 };
+      link.bridge = { vlanFiltering: readU8(d.get(C.IFLA_BR_VLAN_FILTERING)) === 1, vlanFilteringSupported: d.has(C.IFLA_BR_VLAN_DEFAULT_PVID) };
       const pvid = readU16(d.get(C.IFLA_BR_VLAN_DEFAULT_PVID));
       if (pvid !== undefined) link.bridge.defaultPvid = pvid;
     }

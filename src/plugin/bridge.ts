@@ -5,6 +5,20 @@ import { createBridge, getLink, isErrno, setLink, writeSysctl, type Link, type N
 import { kernelFailure, step } from './errors.js';
 import { usesVlans } from './vlans.js';
 
+/** The config key that makes this config need VLAN filtering, as `key=value` for messages. */
+function vlanKey(conf: NetConf): string {
+  return conf.vlan ? `vlan=${conf.vlan}` : `vlanTrunk=${JSON.stringify(conf.vlanTrunk ?? [])}`;
+}
+
+/**
+ * Code 108: this kernel cannot do what the config asks. The hint names what works on this machine: another kernel,
+ * or a config without VLAN keys (the untagged network).
+ */
+function noVlanFiltering(conf: NetConf): CniError {
+  return new CniError(Code.KernelFeature, `this kernel has no bridge VLAN filtering, which ${vlanKey(conf)} needs`,
+    `kernel option CONFIG_BRIDGE_VLAN_FILTERING, needed by config key ${vlanKey(conf)}: run on a kernel built with it, or leave out vlan and vlanTrunk (the untagged network)`);
+}
+
 function checkExisting(br: Link, conf: NetConf): void {
   if (br.kind !== 'bridge') {
     throw new CniError(Code.BridgeConflict, `"${conf.bridge}" exists but is not a bridge`, `found a device of kind ${br.kind ?? 'unknown'}`);
@@ -12,8 +26,9 @@ function checkExisting(br: Link, conf: NetConf): void {
   // Decision: a VLAN config on a bridge without VLAN filtering would give no isolation at all (every VLAN entry
   // is ignored), and turning filtering on would change switching for every other port and the uplink. Refuse.
   if (usesVlans(conf) && !br.bridge?.vlanFiltering) {
-    throw new CniError(Code.BridgeConflict, `bridge "${conf.bridge}" has VLAN filtering off: VLAN ${conf.vlan || 'trunk'} would not be isolated`,
-      `enable it (ip link set ${conf.bridge} type bridge vlan_filtering 1) or let vlan-bridge create the bridge`);
+    if (!br.bridge?.vlanFilteringSupported) throw noVlanFiltering(conf);
+    throw new CniError(Code.BridgeConflict, `bridge "${conf.bridge}" has VLAN filtering off: ${vlanKey(conf)} would not be isolated`,
+      `turn it on (ip link set ${conf.bridge} type bridge vlan_filtering 1; this changes switching for every port), or delete the bridge and let vlan-bridge create it`);
   }
 }
 
@@ -38,7 +53,7 @@ export function ensureBridge(host: NetlinkSocket, conf: NetConf): Link {
     } catch (err) {
       if (!isErrno(err, 'EEXIST')) {
         if (isErrno(err, 'EOPNOTSUPP', 'ENOTSUP') && usesVlans(conf)) {
-          throw new CniError(Code.Kernel, `cannot create bridge "${conf.bridge}" with VLAN filtering: the kernel does not support it`, 'CONFIG_BRIDGE_VLAN_FILTERING');
+          throw noVlanFiltering(conf);
         }
         throw kernelFailure(`create bridge "${conf.bridge}"`, err);
       }

@@ -36,6 +36,9 @@ export function probeBridge(host: NetlinkSocket, name: string, vlan: number): Li
   const br = step(`look up bridge "${name}"`, () => getLink(host, name));
   if (!br) throw new ToolError(Exit.Bridge, `bridge "${name}" does not exist`);
   if (br.kind !== 'bridge') throw new ToolError(Exit.Bridge, `"${name}" is not a bridge (kind ${br.kind ?? 'unknown'})`);
+  if (vlan !== 0 && !br.bridge?.vlanFilteringSupported) {
+    throw new ToolError(Exit.Bridge, `this kernel has no bridge VLAN filtering (CONFIG_BRIDGE_VLAN_FILTERING): VLAN ${vlan} cannot exist on "${name}"`);
+  }
   if (vlan !== 0 && !br.bridge?.vlanFiltering) {
     throw new ToolError(Exit.Bridge, `bridge "${name}" has VLAN filtering off: VLAN ${vlan} does not exist on it`);
   }

@@ -357,6 +357,38 @@ describe('bad input creates nothing', () => {
     expect(links(node).map((l) => l.ifname)).toEqual(['lo']);
   });
 
+  it('a VLAN config on a kernel without bridge VLAN filtering: code 108 naming the option and the key, a hint that can work', () => {
+    // This tier runs on the machine's kernel; the UML tier covers a kernel with the feature.
+    let supported = true;
+    try {
+      node.exec('ip', 'link', 'add', 'br-probe', 'type', 'bridge', 'vlan_filtering', '1');
+      node.exec('ip', 'link', 'del', 'br-probe');
+    } catch {
+      supported = false;
+    }
+    const created = run({ command: 'ADD', conf: l2({ vlan: 100 }) });
+    node.exec('ip', 'link', 'add', 'br-flat', 'type', 'bridge');
+    const existing = run({ command: 'ADD', conf: l2({ bridge: 'br-flat', vlanTrunk: [{ id: 7 }] }), containerId: 'c2', ifname: 'net2' });
+    if (!supported) {
+      const e = fail(created);
+      expect(e).toMatchObject({ code: 108, msg: 'this kernel has no bridge VLAN filtering, which vlan=100 needs' });
+      expect(e.details).toMatch(/^kernel option CONFIG_BRIDGE_VLAN_FILTERING, needed by config key vlan=100: /);
+      const e2 = fail(existing);
+      expect(e2).toMatchObject({ code: 108, msg: 'this kernel has no bridge VLAN filtering, which vlanTrunk=[{"id":7}] needs' });
+      // No hint that cannot work here: turning filtering on is refused by this kernel.
+      expect(`${e.details} ${e2.details}`).not.toMatch(/vlan_filtering 1|create the bridge/);
+      expect(vethsOf(node)).toEqual([]);
+      expect(links(node).map((l) => l.ifname).sort()).toEqual(['br-flat', 'lo']);
+    } else {
+      ok(created);
+      const e = fail(existing);
+      expect(e.code).toBe(103);
+      node.exec('sh', '-c', e.details!.match(/\((ip link set [^;)]+)/)![1]!);
+      ok(run({ command: 'ADD', conf: l2({ bridge: 'br-flat', vlanTrunk: [{ id: 7 }] }), containerId: 'c2', ifname: 'net2' }));
+    }
+    expect(links(pod).map((l) => l.ifname).sort()).toEqual(supported ? ['lo', 'net1', 'net2'] : ['lo']);
+  });
+
   it('an ifname that already exists in the pod', () => {
     pod.exec('ip', 'link', 'add', 'net1', 'type', 'bridge');
     const e = fail(run({ command: 'ADD', conf: l2() }));

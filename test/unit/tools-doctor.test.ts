@@ -33,7 +33,7 @@ class NodeBuilder {
 
   bridge(name: string, o: { mtu?: number; filtering?: boolean; defaultPvid?: number; up?: boolean; vlans?: VlanRange[] } = {}): this {
     const index = this.next++;
-    this.links.push({ index, name, kind: 'bridge', mtu: o.mtu ?? 1500, up: o.up ?? true, lowerUp: true, promisc: true, operstate: 'up', bridge: { vlanFiltering: o.filtering ?? true, defaultPvid: o.defaultPvid ?? 1 } });
+    this.links.push({ index, name, kind: 'bridge', mtu: o.mtu ?? 1500, up: o.up ?? true, lowerUp: true, promisc: true, operstate: 'up', bridge: { vlanFiltering: o.filtering ?? true, vlanFilteringSupported: true, defaultPvid: o.defaultPvid ?? 1 } });
     this.vlans.set(index, o.vlans ?? [ACCESS(1)]);
     return this;
   }

@@ -282,6 +282,17 @@ describe('bridge without VLAN filtering', () => {
     del(conf, a);
     expect(link(node, 'flat-br').linkinfo.info_data.vlan_filtering).toBe(0);
   });
+
+  it('the 103 hint works on this kernel (it has VLAN filtering) when run as printed', () => {
+    const conf = nad('1.0.0', { bridge: 'flat-br', vlan: 100 });
+    const text = failed(cni(node.name, { command: 'ADD', conf, netns: pod.path }), BridgeConflict);
+    const cmd = text.match(/\((ip link set flat-br type bridge vlan_filtering 1);/)?.[1];
+    expect(cmd, text).toBeDefined();
+    node.exec('sh', '-ec', cmd!);
+    const a = add(conf);
+    expect(vlansOf(a.hostVeth)).toEqual([[100, ACCESS]]);
+    del(conf, a);
+  });
 });
 
 describe('bridge created by the plugin', () => {
