@@ -20,9 +20,12 @@ export async function cmdCheck(req: CheckRequest, ctx: Ctx): Promise<void> {
   if (!prev) throw new CniError(Code.InvalidConfig, 'invalid network configuration', 'prevResult: required for CHECK (got undefined)');
   if (conf.hasIpam) ipamCheck(ipamCall(req, ctx));
 
-  const diffs: string[] = [];
+  // Each difference: what differs (named in msg) and what was expected and found (in details).
+  const diffs: Array<{ what: string; text: string }> = [];
+  const differ = (what: string, text: string) => diffs.push({ what, text });
+  const show = (v: unknown) => (v === undefined ? 'missing' : `found ${JSON.stringify(v)}`);
   const expect = (what: string, want: unknown, got: unknown) => {
-    if (JSON.stringify(want) !== JSON.stringify(got)) diffs.push(`${what}: expected ${JSON.stringify(want)}, found ${JSON.stringify(got)}`);
+    if (JSON.stringify(want) !== JSON.stringify(got)) differ(what, `expected ${JSON.stringify(want)}, ${show(got)}`);
   };
 
   const pod = openPodNetns(req.netns);
@@ -49,13 +52,13 @@ export async function cmdCheck(req: CheckRequest, ctx: Ctx): Promise<void> {
 
     const prevIfaces = prev.interfaces ?? [];
     const prevContainer = prevIfaces.find((i) => i.name === req.ifname && i.sandbox);
-    if (!prevContainer) diffs.push(`prevResult: no interface "${req.ifname}" with a sandbox`);
+    if (!prevContainer) differ('prevResult', `expected an interface "${req.ifname}" with a sandbox, missing`);
     else expect(`"${req.ifname}" sandbox`, req.netns, prevContainer.sandbox);
     // prevResult is the chain's final result: a later plugin (tuning) may have changed the MAC or MTU on purpose,
     // so the pod's side is compared with prevResult, and with the request only when prevResult says nothing.
     const mac = prevContainer?.mac?.toLowerCase() ?? requestedMac(req, ctx);
     if (mac) expect(`"${req.ifname}" MAC`, mac, container.mac);
-    if (prevIfaces.some((i) => i.name === hostVeth.name) === false) diffs.push(`prevResult: host veth "${hostVeth.name}" not listed`);
+    if (prevIfaces.some((i) => i.name === hostVeth.name) === false) differ('prevResult', `expected host veth "${hostVeth.name}" listed, missing`);
 
     // Our end of the pair is ours alone: it carries the configured (or inherited) MTU. The pod's end is checked
     // against prevResult when it records an MTU (1.1.0 results), since a later plugin may set its own.
@@ -69,7 +72,7 @@ export async function cmdCheck(req: CheckRequest, ctx: Ctx): Promise<void> {
       const d = br.bridge?.defaultPvid ?? 1;
       const want = expectedPortVlans(conf, d ? [{ min: d, max: d, pvid: true, untagged: true }] : []);
       const got = normalizeVlans(portVlans(host, hostVeth.index));
-      if (formatVlans(want) !== formatVlans(got)) diffs.push(`"${hostVeth.name}" VLANs: expected ${formatVlans(want)}, found ${formatVlans(got)}`);
+      if (formatVlans(want) !== formatVlans(got)) differ(`"${hostVeth.name}" VLANs`, `expected ${formatVlans(want)}, found ${formatVlans(got)}`);
     }
 
     // Addresses and routes of prevResult (later chained plugins may add more: only ours must be there).
@@ -78,7 +81,7 @@ export async function cmdCheck(req: CheckRequest, ctx: Ctx): Promise<void> {
       if (ip.interface !== undefined && prevIfaces[ip.interface]?.name !== req.ifname) continue;
       const { ip: addr, prefix, family } = parseCidr(ip.address);
       const same = addrs.filter((a) => a.family === family && a.scope === 0).map((a) => a.cidr);
-      if (!same.includes(`${addr}/${prefix}`)) diffs.push(`"${req.ifname}" address: expected ${ip.address}, found ${same.join(', ') || 'none'}`);
+      if (!same.includes(`${addr}/${prefix}`)) differ(`"${req.ifname}" address`, `expected ${ip.address}, ${same.length ? `found ${same.join(', ')}` : 'missing'}`);
     }
     for (const r of prev.routes ?? []) {
       const fam = familyOf(parseCidr(r.dst).ip);
@@ -87,12 +90,16 @@ export async function cmdCheck(req: CheckRequest, ctx: Ctx): Promise<void> {
         const xd = parseCidr(x.dst);
         return xd.ip === dst.ip && xd.prefix === dst.prefix && (r.gw === undefined || x.gw === r.gw);
       });
-      if (!have) diffs.push(`route ${r.dst}${r.gw ? ` via ${r.gw}` : ''}: expected in ${req.netns}, not found`);
+      if (!have) differ(`route ${r.dst}`, `expected ${r.dst}${r.gw ? ` via ${r.gw}` : ''} in ${req.netns}, missing`);
     }
   } finally {
     host.close();
     podSock.close();
     pod.close();
   }
-  if (diffs.length > 0) throw new CniError(Code.CheckMismatch, `CHECK failed: ${diffs[0]}`, diffs.join('; '));
+  if (diffs.length > 0) {
+    const whats = [...new Set(diffs.map((d) => d.what))];
+    const msg = whats.length === 1 ? `CHECK failed: ${whats[0]} differs from the config` : `CHECK failed: ${whats.length} things differ from the config: ${whats.join(', ')}`;
+    throw new CniError(Code.CheckMismatch, msg, diffs.map((d) => `${d.what}: ${d.text}`).join('; '));
+  }
 }

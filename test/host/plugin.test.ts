@@ -297,7 +297,7 @@ describe('CHECK', () => {
     ['MTU', (v: string) => pod.exec('ip', 'link', 'set', 'net1', 'mtu', '1400'), '"net1" MTU: expected 1500, found 1400'],
     ['MAC', () => pod.exec('ip', 'link', 'set', 'net1', 'address', '02:00:00:00:00:99'), '"net1" MAC: expected "02:00:00:00:00:42", found "02:00:00:00:00:99"'],
     ['hairpin', (v: string) => node.exec('ip', 'link', 'set', v, 'type', 'bridge_slave', 'hairpin', 'off'), 'hairpin: expected true, found false'],
-    ['master', (v: string) => node.exec('ip', 'link', 'set', v, 'nomaster'), 'master: expected "br-test", found undefined'],
+    ['master', (v: string) => node.exec('ip', 'link', 'set', v, 'nomaster'), 'master: expected "br-test", missing'],
     ['isolation', (v: string) => node.exec('ip', 'link', 'set', v, 'type', 'bridge_slave', 'isolated', 'on'), 'isolated: expected false, found true'],
   ])('detects %s drift', (_n, drift, text) => {
     const a = added();
@@ -305,13 +305,19 @@ describe('CHECK', () => {
     const e = fail(check(a.conf));
     expect(e.code).toBe(105);
     expect(e.details).toContain(text);
+    // msg names what differs; details add expected vs found, and never repeat msg or print "undefined".
+    const what = text.slice(0, text.indexOf(': expected'));
+    expect(e.msg).toMatch(new RegExp(`^CHECK failed: .*${what.replace(/[.*+?^${}()|[\]\\"]/g, '\\$&')}`));
+    expect(e.msg).not.toMatch(/expected|found/);
+    expect(e.details).not.toContain(e.msg);
+    expect(`${e.msg} ${e.details}`).not.toMatch(/undefined/);
   });
 
   it('detects a missing interface and a missing address', () => {
     const conf = l2({ name: 'static', ipam: { type: 'static', addresses: [{ address: '10.78.0.5/24' }] } }, '1.0.0');
     const res = ok(run({ command: 'ADD', conf }));
     pod.exec('ip', 'addr', 'del', '10.78.0.5/24', 'dev', 'net1');
-    expect(fail(run({ command: 'CHECK', conf: { ...conf, prevResult: res } })).details).toContain('"net1" address: expected 10.78.0.5/24, found none');
+    expect(fail(run({ command: 'CHECK', conf: { ...conf, prevResult: res } })).details).toContain('"net1" address: expected 10.78.0.5/24, missing');
     pod.exec('ip', 'link', 'del', 'net1');
     expect(fail(run({ command: 'CHECK', conf: { ...conf, prevResult: res } }))).toMatchObject({ code: 105, msg: `CHECK: interface "net1" does not exist in ${pod.path}` });
   });
