@@ -62,7 +62,7 @@ export const BaseNetConfSchema = z.object({
 }).loose();
 
 /**
- * The full schema: the base plus the rules that relate keys (as the reference's loadNetConf). They guard what ADD
+ * The full schema: the base plus the rules that relate keys (the reference checks them in cmdAdd). They guard what ADD
  * would build; teardown (DEL, GC) and STATUS parse with the base alone, so a config that ADD refused on such a
  * rule can still be deleted: a DEL that always fails would wedge the runtime's sandbox teardown.
  */

@@ -83,7 +83,8 @@ export async function cmdAdd(req: AddRequest, ctx: Ctx): Promise<Result> {
     // As the reference: the spoof check is in place before the pod's interface comes up.
     if (conf.macspoofchk && container.mac) setupMacSpoofCheck(owner, hostVeth.name, container.mac);
 
-    // Up before IPAM, as the reference: a DHCP client (the dhcp IPAM plugin) needs a working link.
+    // Up before IPAM (the reference brings it up after IPAM, in ConfigureIface, and its dhcp daemon sets the link
+    // up itself): a DHCP client (the dhcp IPAM plugin) needs a working link.
     if (!conf.disableContainerInterface) step(`set "${req.ifname}" up`, () => setLink(podSock, container.index, { up: true }));
 
     const result: Result = { cniVersion: '1.1.0', interfaces: [], dns: conf.dns };
@@ -143,7 +144,8 @@ function announceAddresses(podSock: NetlinkSocket, container: Link, ifname: stri
 }
 
 /**
- * accept_dad off unless enabledad, arp_notify on (as the reference), ndisc_notify on (for announceAddresses);
+ * accept_dad off unless enabledad, arp_notify on (the reference does both for L3 configs only), ndisc_notify on
+ * (for announceAddresses; ours);
  * IPv6 may be disabled in the pod.
  */
 function podSysctls(pod: Netns, ifname: string, enabledad: boolean): void {

@@ -1,6 +1,7 @@
-// CHECK: works for L2 configs (the reference fails on every one) and verifies what the reference ignores:
-// VLANs on the host port exactly as configured, MTU, MAC, hairpin/isolation/promiscuous, plus prevResult's
-// addresses and routes. Every difference is reported as "what: expected X, found Y".
+// CHECK: works for L2 configs (the reference fails on every one: it always calls IPAM CHECK, bridge.go v1.9.1) and
+// verifies, besides the MACs and promiscuous mode the reference checks, what it ignores: VLANs on the host port as
+// the rule in vlans.ts makes them, MTU (the uplink rule in uplink.ts), hairpin and isolation, plus prevResult's
+// addresses and routes. msg names what differs; details give "what: expected X, found Y" (or "missing").
 import { CniError, Code } from '../cni/errors.js';
 import type { Ctx } from '../cni/dispatch.js';
 import type { CheckRequest } from '../cni/env.js';

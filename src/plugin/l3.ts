@@ -73,7 +73,8 @@ function vlanGateway(host: NetlinkSocket, br: Link, mtu: number, conf: NetConf):
  * administrator (addr_assign_type NET_ADDR_SET), so it no longer follows the lowest-MAC port
  * (net/bridge/br_stp_if.c `br_stp_recalculate_bridge_id`). Without it, deleting the pod whose veth lent the bridge
  * its MAC changes the gateway's MAC under every other pod's ARP entry. As the reference's `ensureAddr`
- * (plugins/main/bridge/bridge.go, v1.9.1). Throws CniError 100 when the kernel refuses.
+ * (plugins/main/bridge/bridge.go, v1.9.1; with `vlan` the reference pins the `<bridge>.<vlan>` veth instead, whose
+ * MAC never follows anything). Throws CniError 100 when the kernel refuses.
  */
 function pinBridgeMac(host: NetlinkSocket, br: Link): void {
   const now = step(`look up bridge "${br.name}"`, () => getLink(host, br.index));

@@ -149,13 +149,14 @@ function checkBridge(b: BridgeReport, add: (f: Finding) => void): void {
       }
       const pvid = [...vids].find(([, f]) => f.pvid)?.[0];
       if (pvid === undefined) {
-        // Every port vlan-bridge (and the reference since v1.8.0) makes has a native VLAN: `vlan`, or VID 1 on a
-        // trunk (src/plugin/vlans.ts). Without one, the VM's untagged frames are dropped at the port.
+        // Every port vlan-bridge makes has a native VLAN: `vlan`, or VID 1 on a trunk (src/plugin/vlans.ts), as the
+        // reference since v1.8.0 except where `vlan` lies inside a trunk range (it re-adds it tagged). Without one,
+        // the VM's untagged frames are dropped at the port.
         add({ severity: 'warning', code: 'no-native-vlan', ...at, port: p.name, message: `${who(p)} carries VLAN ${vidList(vids.keys())} tagged but has no PVID: untagged frames from the pod are dropped (a trunk made before native VLAN 1; re-create the pod)` });
       }
       if (native && pvid === native) untaggedPods.push(p);
       else if (native && vids.get(native)?.untagged) {
-        // The reference plugin's leak: the port keeps the default VLAN egress-untagged after its PVID moved to
+        // The reference's leak (v1.1.1; v1.5.0-v1.7.1 by default; later ones with preserveDefaultVlan): the port keeps the default VLAN egress-untagged after its PVID moved to
         // the pod's VLAN, so the uplink's untagged frames reach the pod untagged. The default VLAN carried
         // tagged is a trunk member the network asked for, not a leak.
         const others = [...vids.keys()].filter((v) => v !== native);

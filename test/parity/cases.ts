@@ -206,7 +206,15 @@ export const CASES: ParityCase[] = [
     kernel: 'uml',
     config: nad('1.0.0', { vlan: 0, vlanTrunk: [{ minID: 100, maxID: 200 }, { id: 300 }] }),
     nodePrep: HARVESTER_NODE,
-    ours: { add: 'ok', 'port.vlans': '100-200, 300', check: 'ok' },
+    ours: { add: 'ok', 'port.vlans': '1 PVID untagged, 100-200, 300', check: 'ok' },
+  },
+  {
+    name: 'harvester-trunk',
+    title: 'Harvester trunk NAD: 0.3.1, promiscMode, vlan 0, vlanTrunk 66-88 (no CHECK)',
+    kernel: 'uml',
+    config: nad('0.3.1', { vlan: 0, vlanTrunk: [{ minID: 66, maxID: 88 }] }),
+    nodePrep: HARVESTER_NODE,
+    ours: { add: 'ok', 'port.vlans': '1 PVID untagged, 66-88' },
   },
   {
     name: 'trunk-native-vlan',

@@ -27,6 +27,11 @@ interface Reason {
   readme: string;
   /** Words of README.md that document it (whitespace-insensitive); absent while the README does not say it yet. */
   quote?: string;
+  /**
+   * What the current reference (tags v1.8.0 and v1.9.1) does in this case, read from its source: no v1.8+ binary
+   * runs here (Debian ships v1.1.1), so this column is not observed.
+   */
+  current: string;
 }
 interface Documented {
   reasons: Record<string, Reason>;
@@ -93,6 +98,13 @@ function markdown(): string {
     'reason in `test/parity/documented.json` or follows from a different ADD outcome; the test fails otherwise, and',
     'also when a listed difference no longer exists.',
     '',
+    "No binary of the current reference (v1.8.0 or later) runs here: Debian ships v1.1.1. What the current reference",
+    'does is therefore taken from its source, tags v1.8.0 and v1.9.1 of containernetworking/plugins',
+    '(`plugins/main/bridge/bridge.go` unless another file is named), and given under each reason below as',
+    '"Current reference (from source)". Where it differs from v1.1.1 (trunks and their native VLAN 1, `vlan` with',
+    '`vlanTrunk`, no VLAN 1 on access ports, `portIsolation`, no empty `dns` in 1.x results), that line, not the',
+    'table, says what a node running the current reference shows.',
+    '',
     '## Cases',
     '',
     '| case | kernel | what |',
@@ -119,7 +131,7 @@ function markdown(): string {
     const rs = documented.reasons[id];
     if (!rs) continue;
     const where = `README: [${rs.readme}](../README.md#${slug(rs.readme)})`;
-    lines.push(`### ${id}`, '', `${rs.reason} ${where}${rs.quote ? `: "${rs.quote}"` : ' (not written in the README yet)'}.`, '');
+    lines.push(`### ${id}`, '', `${rs.reason} ${where}${rs.quote ? `: "${rs.quote}"` : ' (not written in the README yet)'}.`, '', `Current reference (from source): ${rs.current}`, '');
   }
   lines.push('## Error messages', '', 'Messages of failed commands (context only, never compared).', '', '| case | command | ours | reference |', '| --- | --- | --- | --- |');
   for (const c of CASES) {
@@ -202,6 +214,7 @@ describe('parity with the reference bridge plugin', () => {
     for (const id of used) if (!documented.reasons[id]) problems.push(`${id}: no such reason`);
     for (const [id, rs] of Object.entries(documented.reasons)) {
       if (!used.has(id)) problems.push(`${id}: not used by any difference`);
+      if (!rs.current?.trim()) problems.push(`${id}: says nothing of the current reference (v1.8.0/v1.9.1 source)`);
       if (!headings.includes(rs.readme)) problems.push(`${id}: README has no section "${rs.readme}"`);
       if (rs.quote !== undefined && !squash(readme).includes(squash(rs.quote))) problems.push(`${id}: README does not say "${rs.quote}"`);
     }

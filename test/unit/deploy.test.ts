@@ -167,7 +167,7 @@ describe('deploy/nad-*.yaml', () => {
     expect({ vlan: c.vlan, trunk: c.trunkRanges, hasIpam: c.hasIpam }).toEqual({ vlan: 0, trunk: [], hasIpam: false });
   });
 
-  it('trunk: vlan 0 and vlanTrunk ranges, no native VLAN', () => {
+  it('trunk: vlan 0 and vlanTrunk ranges (the native VLAN of the port is then VID 1)', () => {
     const nad = byName('trunk');
     const raw = JSON.parse((nad.spec as { config: string }).config) as Obj;
     expect(raw.vlan).toBe(0);
