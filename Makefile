@@ -4,12 +4,13 @@ SHELL := /bin/bash
 PREFIX ?= /opt/cni/bin
 DESTDIR ?=
 BIN := bin/vlan-bridge
-# Debian packages the tests use: the UML kernel (VLAN filtering, 802.1q, bonds), kmod for its modules,
+# Debian packages the tests use: kmod for the UML kernel's modules (scripts/uml-kernel.sh fetches that kernel,
+# Debian unstable's user-mode-linux, into build/uml-kernel, and patchelf points it at unstable's libc beside it),
 # iproute2 to read the kernel back independently, the reference plugins (side by side, host-local/static IPAM),
 # ping for traffic checks, iptables and nftables for ipMasq and macspoofchk, dnsmasq as a DHCP server,
 # GNU time for the benchmarks' peak RSS, Go with libcni's sources to build the libcni test driver, and busybox
 # (udhcpc) and tcpdump for the traffic tests.
-APT_PACKAGES := user-mode-linux kmod iproute2 iputils-ping iptables nftables containernetworking-plugins dnsmasq-base time \
+APT_PACKAGES := kmod patchelf iproute2 iputils-ping iptables nftables containernetworking-plugins dnsmasq-base time \
 	golang-go golang-github-appc-cni-dev busybox tcpdump
 
 .PHONY: all deps build test test-unit test-host test-uml demo bench install clean
@@ -23,6 +24,7 @@ deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 	npm ci --no-audit --no-fund
+	scripts/uml-kernel.sh build/uml-kernel
 
 node_modules/.package-lock.json: package-lock.json
 	npm ci --no-audit --no-fund

@@ -5,13 +5,14 @@
 # The guest's root is the host's / (hostfs), it starts in the repo root, with bridge/8021q/bonding/veth/dummy
 # loaded. UML_MEM (MB, default 1024) sets guest memory. The console is this terminal.
 set -euo pipefail
-UML=${UML_BINARY:-/usr/bin/linux.uml}
-MODROOT=/usr/lib/uml/modules
+REPO=$(cd "$(dirname "$0")/../.." && pwd)
+# The kernel scripts/uml-kernel.sh unpacks (make deps), as test/lab/uml.ts uses it.
+UML=${UML_BINARY:-$REPO/build/uml-kernel/linux.uml}
+MODROOT=${UML_MODULES_ROOT:-$REPO/build/uml-kernel/root/usr/lib/uml/modules}
 if [[ ! -x $UML || ! -d $MODROOT ]] || ! command -v modprobe >/dev/null; then
   echo "uml-shell: linux.uml, its modules or modprobe missing: run \`make deps\`" >&2
   exit 2
 fi
-REPO=$(cd "$(dirname "$0")/../.." && pwd)
 VERSION=$(ls "$MODROOT" | head -n1)
 D=$(mktemp -d "${TMPDIR:-/tmp}/vb-uml-XXXXXX")
 UML_PID=

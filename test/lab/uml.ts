@@ -1,5 +1,6 @@
-// Host-side runner for the UML test tier: boots Debian's user-mode Linux kernel (`linux.uml`, 6.1) with the
-// host's root filesystem as its root (hostfs), runs one bash script inside it and reports what happened.
+// Host-side runner for the UML test tier: boots a user-mode Linux kernel (`linux.uml`, Debian unstable's 7.x, which
+// scripts/uml-kernel.sh unpacks into build/uml-kernel: bookworm's 6.1 cannot start a process on CPUs with AMX) with
+// the host's root filesystem as its root (hostfs), runs one bash script inside it and reports what happened.
 // The host kernel lacks bridge VLAN filtering, 802.1q and bonding; the UML kernel has them as modules.
 // See /work/shared/REFERENCE.md section 5.
 import { spawn, spawnSync } from 'node:child_process';
@@ -8,12 +9,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const UML_BINARY = process.env.UML_BINARY ?? '/usr/bin/linux.uml';
-export const UML_MODULES_ROOT = '/usr/lib/uml/modules';
-export const GUEST_MODULES = ['bridge', '8021q', 'bonding', 'veth', 'dummy'] as const;
 /** Repository root (this file is test/lab/uml.ts); guest scripts start there. */
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-
+const KERNEL_DIR = path.join(REPO_ROOT, 'build', 'uml-kernel');
+export const UML_BINARY = process.env.UML_BINARY ?? path.join(KERNEL_DIR, 'linux.uml');
+export const UML_MODULES_ROOT = process.env.UML_MODULES_ROOT ?? path.join(KERNEL_DIR, 'root', 'usr', 'lib', 'uml', 'modules');
+export const GUEST_MODULES = ['bridge', '8021q', 'bonding', 'veth', 'dummy'] as const;
 export interface UmlRunOptions {
   /** bash script run inside the guest, from REPO_ROOT; its stdout+stderr become `output`. */
   script: string;
@@ -47,9 +48,9 @@ export function assertUmlAvailable(binary = UML_BINARY, modulesRoot = UML_MODULE
   try {
     fs.accessSync(binary, fs.constants.X_OK);
   } catch {
-    missing.push(`${binary} (Debian package user-mode-linux)`);
+    missing.push(`${binary} (scripts/uml-kernel.sh)`);
   }
-  if (!fs.existsSync(modulesRoot)) missing.push(`${modulesRoot} (Debian package user-mode-linux)`);
+  if (!fs.existsSync(modulesRoot)) missing.push(`${modulesRoot} (scripts/uml-kernel.sh)`);
   if (!['/usr/sbin/modprobe', '/sbin/modprobe'].some((p) => fs.existsSync(p))) missing.push('modprobe (package kmod)');
   if (missing.length > 0) {
     throw new Error(`UML test tier cannot run: missing ${missing.join(', ')}. Run \`make deps\` to install them.`);
