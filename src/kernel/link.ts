@@ -155,6 +155,8 @@ export interface VethEnd {
   name: string;
   mtu?: number;
   mac?: string;
+  /** Index of a bridge to enslave this end to in the creating request itself (IFLA_MASTER in RTM_NEWLINK). */
+  master?: number;
 }
 
 /**
@@ -166,6 +168,7 @@ export function createVeth(sock: NetlinkSocket, local: VethEnd, peer: VethEnd & 
     str(C.IFLA_IFNAME, e.name),
     ...(e.mtu ? [u32(C.IFLA_MTU, e.mtu)] : []),
     ...(e.mac ? [bytes(C.IFLA_ADDRESS, macBytes(e.mac))] : []),
+    ...(e.master ? [u32(C.IFLA_MASTER, e.master)] : []),
   ];
   const peerMsg = Buffer.concat([ifinfomsg(0), ...end(peer), u32(C.IFLA_NET_NS_FD, peer.netnsFd)]);
   const body = Buffer.concat([

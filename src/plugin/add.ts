@@ -1,6 +1,5 @@
 // ADD: bridge, veth pair, VLANs, port flags, IPAM and L3, then wait for the port to forward. Everything is
 // validated before the first change; after it, every change registers its undo, and any failure undoes all.
-import { randomBytes } from 'node:crypto';
 import { CniError, Code } from '../cni/errors.js';
 import type { Ctx } from '../cni/dispatch.js';
 import type { AddRequest } from '../cni/env.js';
@@ -11,7 +10,8 @@ import {
 } from '../kernel/index.js';
 import { ensureBridge } from './bridge.js';
 import { kernelFailure, step } from './errors.js';
-import { formatAlias } from './alias.js';
+import { formatAlias, type AttachmentId } from './alias.js';
+import { hostVethName, isHostVethOf } from './host-veth.js';
 import { podMtu } from './mtu.js';
 import { inheritedMtu } from './uplink.js';
 import { planPortVlans, usesVlans } from './vlans.js';
@@ -31,16 +31,25 @@ export function openPodNetns(path: string): Netns {
   return step(`open network namespace ${path}`, () => Netns.open(path));
 }
 
-function createPair(host: NetlinkSocket, pod: Netns, ifname: string, mtu: number, mac: string | undefined): Link {
+/**
+ * Creates the pair: the host end named after the attachment and enslaved to the bridge in the same request, so it
+ * is recognisably this attachment's from the moment it exists (host-veth.ts); the pod end placed in the pod as
+ * `ifname`. A host veth of that name left by an earlier ADD of this attachment that was killed (no alias, or ours)
+ * is replaced. Throws 102 when the pod has `ifname` already, 100 for other kernel refusals.
+ */
+function createPair(host: NetlinkSocket, pod: Netns, id: AttachmentId, br: Link, mtu: number, mac: string | undefined): Link {
+  const name = hostVethName(id);
   for (let attempt = 0; ; attempt++) {
-    const name = `veth${randomBytes(4).toString('hex')}`;
     try {
-      return createVeth(host, { name, mtu }, { name: ifname, netnsFd: pod.fd, mtu, mac });
+      return createVeth(host, { name, mtu, master: br.index }, { name: id.ifname, netnsFd: pod.fd, mtu, mac });
     } catch (err) {
-      // EEXIST: either our random host name collided (try another) or the pod got CNI_IFNAME meanwhile.
-      if (isErrno(err, 'EEXIST') && attempt < 5 && getLink(host, name)) continue;
-      if (isErrno(err, 'EEXIST')) throw new CniError(Code.IfnameExists, `interface "${ifname}" already exists in ${pod.path}`);
-      throw kernelFailure(`create veth pair for "${ifname}"`, err);
+      if (!isErrno(err, 'EEXIST')) throw kernelFailure(`create veth pair for "${id.ifname}"`, err);
+      const stale = step(`look up "${name}"`, () => getLink(host, name));
+      if (!stale) throw new CniError(Code.IfnameExists, `interface "${id.ifname}" already exists in ${pod.path}`);
+      if (attempt > 0 || !isHostVethOf(stale, id)) {
+        throw new CniError(Code.Kernel, `host veth name "${name}" is taken by another device`, `its alias: ${stale.alias ?? 'none'}`);
+      }
+      step(`delete "${name}", left by an earlier ADD of this attachment`, () => deleteLink(host, stale.index));
     }
   }
 }
@@ -60,10 +69,10 @@ export async function cmdAdd(req: AddRequest, ctx: Ctx): Promise<Result> {
     const hostLinks = step('list host links', () => listLinks(host));
     const mtu = podMtu(conf.mtu, br, hostLinks);
 
-    const hostVeth = createPair(host, pod, req.ifname, mtu, mac);
+    const id: AttachmentId = { network: conf.name, containerId: req.containerId, ifname: req.ifname };
+    const hostVeth = createPair(host, pod, id, br, mtu, mac);
     undo.push(`delete veth "${hostVeth.name}"`, () => deleteLink(host, hostVeth.index));
-    const alias = formatAlias({ network: conf.name, containerId: req.containerId, ifname: req.ifname });
-    step(`connect "${hostVeth.name}" to bridge "${br.name}"`, () => setLink(host, hostVeth.index, { master: br.index, alias }));
+    step(`label "${hostVeth.name}" with its attachment`, () => setLink(host, hostVeth.index, { alias: formatAlias(id) }));
 
     if (usesVlans(conf)) {
       const plan = planPortVlans(conf, step(`read VLANs of "${hostVeth.name}"`, () => portVlans(host, hostVeth.index)));
@@ -78,10 +87,9 @@ export async function cmdAdd(req: AddRequest, ctx: Ctx): Promise<Result> {
     const container = step(`look up "${req.ifname}" in ${req.netns}`, () => getLink(podSock, req.ifname));
     if (!container) throw new CniError(Code.Kernel, `"${req.ifname}" vanished from ${req.netns} during ADD`);
     podSysctls(pod, req.ifname, conf.enabledad);
-    const owner = { network: conf.name, containerId: req.containerId, ifname: req.ifname };
-    if (conf.macspoofchk || conf.ipMasq) undo.push('remove firewall rules', () => teardownAttachment(conf, owner));
+    if (conf.macspoofchk || conf.ipMasq) undo.push('remove firewall rules', () => teardownAttachment(conf, id));
     // As the reference: the spoof check is in place before the pod's interface comes up.
-    if (conf.macspoofchk && container.mac) setupMacSpoofCheck(owner, hostVeth.name, container.mac);
+    if (conf.macspoofchk && container.mac) setupMacSpoofCheck(id, hostVeth.name, container.mac);
 
     // Up before IPAM (the reference brings it up after IPAM, in ConfigureIface, and its dhcp daemon sets the link
     // up itself): a DHCP client (the dhcp IPAM plugin) needs a working link.
@@ -97,7 +105,7 @@ export async function cmdAdd(req: AddRequest, ctx: Ctx): Promise<Result> {
       if (ipam.dns && Object.keys(ipam.dns).length > 0) result.dns = ipam.dns;
       setupL3({ host, podSock, pod, br, uplinkMtu: inheritedMtu(br, hostLinks), container, conf, result, ifname: req.ifname });
     }
-    if (conf.ipMasq && result.ips?.length) setupMasq(conf, owner, result.ips.map((ip) => ip.address));
+    if (conf.ipMasq && result.ips?.length) setupMasq(conf, id, result.ips.map((ip) => ip.address));
 
     if (!conf.disableContainerInterface) {
       await waitForwarding(host, hostVeth.index, hostVeth.name, ctx.log);

@@ -7,21 +7,24 @@ import type { DelRequest } from '../cni/env.js';
 import { Netns, NetnsError, deleteLink, getLink, isErrno, listLinks, openNetlink, type Link, type NetlinkSocket } from '../kernel/index.js';
 import { ipamDel } from '../ipam/delegate.js';
 import { teardownAttachment } from '../firewall/index.js';
-import { aliasMatchesNetwork, parseAlias } from './alias.js';
+import { parseAlias } from './alias.js';
+import { isHostVethOf } from './host-veth.js';
 import { kernelFailure } from './errors.js';
 import { ipamCall } from './l3.js';
 
 /**
- * Whether the pod's CNI_IFNAME belongs to this attachment: a veth whose host end carries our alias for it, or
- * (an attachment the reference plugin made before this one was installed) a host end with no alias of ours on
- * our bridge. Another network's interface of the same name (an ADD refused with code 102) is left alone.
+ * Whether the pod's CNI_IFNAME belongs to this attachment: a veth whose host end is this attachment's (our alias
+ * for it, or the attachment's host veth name while the alias is not set yet: host-veth.ts), or (an attachment the
+ * reference plugin made before this one was installed) a host end with no alias of ours on our bridge. Another network's interface of the same name (an ADD refused with code 102) is left alone.
  */
+const attachmentOf = (req: DelRequest, ctx: Ctx) => ({ network: ctx.conf.name, containerId: req.containerId, ifname: req.ifname });
+
 function isOurs(host: NetlinkSocket, l: Link, req: DelRequest, ctx: Ctx): boolean {
   if (l.kind !== 'veth' || !l.peerIndex) return false;
   const peer = getLink(host, l.peerIndex);
   if (!peer || peer.kind !== 'veth') return false;
-  const a = parseAlias(peer.alias);
-  if (a) return a.containerId === req.containerId && a.ifname === req.ifname && aliasMatchesNetwork(a, ctx.conf.name);
+  if (isHostVethOf(peer, attachmentOf(req, ctx))) return true;
+  if (parseAlias(peer.alias)) return false;
   const br = getLink(host, ctx.conf.bridge);
   return br !== null && peer.master === br.index;
 }
@@ -48,9 +51,9 @@ function deletePodEnd(host: NetlinkSocket, netns: string, req: DelRequest, ctx: 
 }
 
 function deleteHostEnd(host: NetlinkSocket, req: DelRequest, ctx: Ctx): void {
+  const id = attachmentOf(req, ctx);
   for (const l of listLinks(host)) {
-    const a = parseAlias(l.alias);
-    if (!a || l.kind !== 'veth' || a.containerId !== req.containerId || a.ifname !== req.ifname || !aliasMatchesNetwork(a, ctx.conf.name)) continue;
+    if (!isHostVethOf(l, id)) continue;
     try {
       deleteLink(host, l.index);
     } catch (err) {

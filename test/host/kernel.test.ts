@@ -113,6 +113,8 @@ describe('links', () => {
     const [ip] = hostNs.ipj('link', 'show', 'mgmt-br');
     expect(ip).toMatchObject({ ifname: 'mgmt-br', mtu: 9000, ifindex: br.index, linkinfo: { info_kind: 'bridge' } });
     expect(getLink(hs, br.index)?.name).toBe('mgmt-br');
+    // Whether this kernel has bridge VLAN filtering, as iproute2 sees it: the VLAN attributes are there or not.
+    expect(br.bridge?.vlanFilteringSupported).toBe('vlan_default_pvid' in ip.linkinfo.info_data);
   });
 
   it('reports a duplicate name as EEXIST and a missing device as null / ENODEV', () => {

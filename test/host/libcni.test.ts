@@ -139,7 +139,7 @@ describe.each(VERSIONS)('libcni at cniVersion %s', (v) => {
 
     // The chain's final result: tuning received our prevResult and rewrote the container interface's MAC in it.
     expect(res.cniVersion).toBe(v);
-    expect(res.interfaces.map((i: { name: string }) => i.name)).toEqual([BRIDGE, expect.stringMatching(/^veth[0-9a-f]{8}$/), 'net1']);
+    expect(res.interfaces.map((i: { name: string }) => i.name)).toEqual([BRIDGE, expect.stringMatching(/^veth[0-9a-f]{11}$/), 'net1']);
     expect(res.interfaces[2]).toMatchObject({ name: 'net1', mac: tunedMac, sandbox: pod.path });
     expect(res.ips).toBeUndefined();
     const [c] = pod.ipj<Link[]>('link', 'show', 'net1');

@@ -40,7 +40,7 @@ describe('L2 (untagged network)', () => {
     const conf = l2({}, v);
     const res = ok(run({ command: 'ADD', conf }));
     expect(res.cniVersion).toBe(v);
-    expect(res.interfaces.map((i: { name: string }) => i.name)).toEqual(['br-test', expect.stringMatching(/^veth[0-9a-f]{8}$/), 'net1']);
+    expect(res.interfaces.map((i: { name: string }) => i.name)).toEqual(['br-test', expect.stringMatching(/^veth[0-9a-f]{11}$/), 'net1']);
     expect(res.interfaces[2].sandbox).toBe(pod.path);
     if (v.startsWith('1.')) expect(res.interfaces[2].mtu).toBe(1500);
     else expect(res.interfaces[2].mtu).toBeUndefined();

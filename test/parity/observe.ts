@@ -80,7 +80,7 @@ interface LinkJ {
   linkinfo?: { info_kind?: string; info_data?: any; info_slave_kind?: string; info_slave_data?: any };
 }
 
-const mask = (name: string) => name.replace(/\bveth[0-9a-f]{8}\b/g, 'veth*');
+const mask = (name: string) => name.replace(/\bveth[0-9a-f]{8}(?:[0-9a-f]{3})?\b/g, 'veth*');
 const onOff = (v: unknown) => (v === true || v === 1 ? 'on' : 'off');
 
 function status(r: Reply): string {

@@ -9,7 +9,7 @@ it('the demo attaches pods on VLAN 100, VLAN 200 and untagged, proves the ping m
   expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0);
   expect(r.stdout).toMatch(/DHCP vm-a: 10\.100\.0\.\d+ from 10\.100\.0\.1/);
   expect(r.stdout).toMatch(/DHCP vm-c: 10\.200\.0\.\d+ from 10\.200\.0\.1/);
-  expect(r.stdout).toMatch(/veth[0-9a-f]{8}\s+100 PVID Egress Untagged/);
+  expect(r.stdout).toMatch(/veth[0-9a-f]{11}\s+100 PVID Egress Untagged/);
   expect(r.stdout).toContain('matrix: every pod reaches its own network and nothing else');
   expect(r.stdout).toContain('CHECK: all 4 attachments match their configs');
   expect(r.stdout).toContain('DEL: every pod port removed');

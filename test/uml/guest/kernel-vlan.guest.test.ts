@@ -48,7 +48,7 @@ function port(name = 'veth0'): number {
 describe('bridge VLAN filtering', () => {
   it('creates a bridge with VLAN filtering and toggles it', () => {
     const br = createBridge(hs, { name: 'br0', vlanFiltering: true });
-    expect(br.bridge).toEqual({ vlanFiltering: true, defaultPvid: 1 });
+    expect(br.bridge).toEqual({ vlanFiltering: true, vlanFilteringSupported: true, defaultPvid: 1 });
     const [ip] = hostNs.ipj('link', 'show', 'br0');
     expect(ip.linkinfo.info_data.vlan_filtering).toBe(1);
     setBridgeVlanFiltering(hs, br.index, false);

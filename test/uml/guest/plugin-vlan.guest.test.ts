@@ -112,7 +112,7 @@ function add(conf: Record<string, unknown>, containerId = 'c1', ns: TestNs = pod
   const [br, host, cont] = result.interfaces;
   expect(br.name).toBe(conf.bridge);
   expect(br.sandbox).toBeUndefined();
-  expect(host.name).toMatch(/^veth[0-9a-f]{8}$/);
+  expect(host.name).toMatch(/^veth[0-9a-f]{11}$/);
   expect(host.sandbox).toBeUndefined();
   expect(cont).toMatchObject({ name: 'net1', sandbox: ns.path });
   // The names in the result are the real devices: the host veth is a port of the bridge, net1 is in the pod.

@@ -320,7 +320,7 @@ describe('doctor', () => {
     const t = tool(hn.node, ['doctor', '--bridge', BRIDGE]);
     expect(t.code, why(t)).toBe(0);
     expect(t.stdout).toMatch(/^BRIDGE\s+MTU\s+STATE\s+VLAN-FILTERING\s+DEFAULT-PVID\s+UPLINKS\nmgmt-br\s+1500\s+up\s+on\s+1\s+mgmt-bo \(bond\)\n/);
-    expect(t.stdout).toMatch(/veth[0-9a-f]{8}\s+pod\s+1500\s+up\s+100 PVID untagged\s+vlan100\/doc-a\/net1/);
+    expect(t.stdout).toMatch(/veth[0-9a-f]{11}\s+pod\s+1500\s+up\s+100 PVID untagged\s+vlan100\/doc-a\/net1/);
     expect(t.stdout).toMatch(/no problems found\n$/);
   });
 
