@@ -10,6 +10,8 @@ export const Code = {
   IoFailure: 5,
   DecodeFailure: 6,
   InvalidConfig: 7,
+  /** CNI_NETNS names the plugin's own network namespace (libcni's types.ErrInvalidNetNS, as pkg/skel answers it). */
+  InvalidNetns: 8,
   TryAgainLater: 11,
   NotAvailable: 50,
   NotAvailableDegraded: 51,
@@ -30,6 +32,9 @@ export const Code = {
   Firewall: 106,
   /** The result cannot be expressed in the requested spec version. */
   ResultConversion: 107,
+  // 108 is reserved (the kernel lacks a feature).
+  /** The plugin's own environment is unusable: its runtime directory refused, its native addon not writable or loadable. */
+  RuntimeEnv: 110,
   /** Anything unexpected: a bug. The message says what. */
   Internal: 999,
 } as const;
