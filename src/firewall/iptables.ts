@@ -39,27 +39,42 @@ function tokens(line: string): string[] {
   return [...line.matchAll(/"((?:[^"\\]|\\.)*)"|(\S+)/g)].map((m) => m[1] ?? m[2]!);
 }
 
-/** Removes the POSTROUTING jumps and chains of this network's attachments that `pick` selects. */
+/** Our POSTROUTING rules (as `-S` prints them, split into arguments) of this network that `pick` selects. */
+function ourJumps(t: string, network: string, pick: (o: { containerId: string; ifname: string }) => boolean): string[][] | undefined {
+  const listed = run(t, ['-w', '-t', 'nat', '-S', 'POSTROUTING']);
+  if (listed.status !== 0) return undefined; // no nat table for this family: nothing of ours there
+  return listed.stdout.split('\n').map(tokens).filter((args) => {
+    if (args[0] !== '-A') return false;
+    const ci = args.indexOf('--comment');
+    const owner = ci > 0 ? parseComment(args[ci + 1] ?? '', network) : null;
+    return owner !== null && pick(owner);
+  });
+}
+
+/**
+ * Removes the POSTROUTING jumps and chains of this network's attachments that `pick` selects; returns what could
+ * not be removed. A rule or chain that is already gone (a concurrent DEL or GC removed it between our listing and
+ * our delete) counts as removed: a failed delete is a failure only if the rule is still listed afterwards.
+ */
 export function unmasqIptables(network: string, pick: (o: { containerId: string; ifname: string }) => boolean): string[] {
   const failures: string[] = [];
   for (const t of ['iptables', 'ip6tables'] as const) {
-    const listed = run(t, ['-w', '-t', 'nat', '-S', 'POSTROUTING']);
-    if (listed.status !== 0) continue; // no nat table for this family: nothing of ours there
-    for (const line of listed.stdout.split('\n')) {
-      const args = tokens(line);
-      if (args[0] !== '-A') continue;
-      const ci = args.indexOf('--comment');
-      const owner = ci > 0 ? parseComment(args[ci + 1] ?? '', network) : null;
-      if (!owner || !pick(owner)) continue;
+    const jumps = ourJumps(t, network, pick);
+    if (!jumps) continue;
+    const failed: Array<[string, string]> = [];
+    for (const args of jumps) {
       const chain = args[args.indexOf('-j') + 1];
       const del = run(t, ['-w', '-t', 'nat', '-D', ...args.slice(1)]);
-      if (del.status !== 0) failures.push(`${t} -D ${args.slice(1).join(' ')}: ${del.stderr}`);
+      if (del.status !== 0) failed.push([args.join(' '), `${t} -D ${args.slice(1).join(' ')}: ${del.stderr}`]);
       if (chain?.startsWith('VB-')) {
         run(t, ['-w', '-t', 'nat', '-F', chain]);
         const x = run(t, ['-w', '-t', 'nat', '-X', chain]);
         if (x.status !== 0 && !/No chain|does not exist/i.test(x.stderr)) failures.push(`${t} -X ${chain}: ${x.stderr}`);
       }
     }
+    if (failed.length === 0) continue;
+    const still = new Set((ourJumps(t, network, pick) ?? []).map((a) => a.join(' ')));
+    failures.push(...failed.filter(([line]) => still.has(line)).map(([, why]) => why));
   }
   return failures;
 }
