@@ -1,8 +1,13 @@
 // Process glue: real stdin/stdout/stderr and exit code around the dispatcher.
 import { readSync, writeSync } from 'node:fs';
 import { dispatch, type Handlers } from './cni/dispatch.js';
+import { CniError, Code } from './cni/errors.js';
 
-/** Reads all of fd 0 synchronously; no stdin (closed, or a directory) reads as ''. */
+/**
+ * Reads all of fd 0 synchronously; no stdin (closed, or a directory) reads as ''. Throws CniError 6 when the bytes
+ * are not UTF-8: decoding them with replacement characters would make the plugin act on names (a bridge, an
+ * IPAM plugin) other than the ones it was given.
+ */
 export function readAllStdin(): string {
   const chunks: Buffer[] = [];
   const buf = Buffer.allocUnsafe(65536);
@@ -19,7 +24,11 @@ export function readAllStdin(): string {
     if (n === 0) break;
     chunks.push(Buffer.from(buf.subarray(0, n)));
   }
-  return Buffer.concat(chunks).toString('utf8');
+  try {
+    return new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(Buffer.concat(chunks));
+  } catch {
+    throw new CniError(Code.DecodeFailure, 'network configuration is not valid UTF-8');
+  }
 }
 
 /** Writes everything to fd, synchronously, so nothing is lost when the process exits. */

@@ -3,6 +3,7 @@
 import { CniError, Code } from './errors.js';
 import type { Request } from './env.js';
 import { parseNetConf } from './config.js';
+import { checkJsonDepth } from './depth.js';
 import { compareVersions, effectiveVersion, requireCommandSupported } from './versions.js';
 import { convertResult, parseResult } from './result.js';
 import type { Logger } from './log.js';
@@ -11,6 +12,8 @@ import type { Ctx, Handlers, Io } from './dispatch.js';
 
 function decode(stdin: string): Record<string, unknown> {
   if (stdin.trim() === '') throw new CniError(Code.DecodeFailure, 'no network configuration on stdin');
+  // Before anything walks it: every later step (schema, prevResult, GC's list) is then bounded in depth.
+  checkJsonDepth(stdin, 'network configuration');
   let value: unknown;
   try {
     value = JSON.parse(stdin);

@@ -3,7 +3,14 @@
 // reference ignores them. Problems are reported all at once as `path: message (got value)`.
 import * as z from 'zod';
 import { CniError, Code } from './errors.js';
-import { NAME_RE, ifnameProblem, macProblem, normalizeMac, show } from './validate.js';
+import { MAX_IFNAME, NAME_RE, ifnameProblem, macProblem, normalizeMac, show, utf8Bytes } from './validate.js';
+
+/**
+ * Default of `ipamTimeout`, in seconds. A runtime bounds the whole pod set-up (kubelet's --runtime-request-timeout
+ * is 2 minutes); an ADD may call IPAM twice (ADD, then DEL to roll back), each for at most the timeout plus
+ * IPAM_GRACE_MS, so 45 s keeps even that under the runtime's own limit.
+ */
+export const DEFAULT_IPAM_TIMEOUT_S = 45;
 
 const vid = z.int().min(1).max(4094);
 
@@ -50,6 +57,8 @@ export const BaseNetConfSchema = z.object({
   enabledad: z.boolean().default(false),
   disableContainerInterface: z.boolean().default(false),
   ipam: z.object({ type: z.string().optional() }).loose().default({}),
+  /** Seconds an IPAM plugin may take per call before SIGTERM (SIGKILL follows after a grace period). */
+  ipamTimeout: z.number().positive().max(3600).default(DEFAULT_IPAM_TIMEOUT_S),
   dns: z.object({
     nameservers: z.array(z.string()).optional(),
     domain: z.string().optional(),
@@ -71,6 +80,13 @@ export const NetConfSchema = BaseNetConfSchema.superRefine((c, ctx) => {
   // may therefore be of the wrong type and are checked before use.
   if (c.promiscMode === true && c.hairpinMode === true) {
     ctx.addIssue({ code: 'custom', path: ['hairpinMode'], input: true, message: 'cannot be set together with promiscMode' });
+  }
+  // The VLAN gateway interface `<bridge>.<vlan>` is a name too: refuse before anything is created, in bytes.
+  if ((c.isGateway === true || c.isDefaultGateway === true) && typeof c.vlan === 'number' && c.vlan > 0 && typeof c.bridge === 'string') {
+    const gw = `${c.bridge}.${c.vlan}`;
+    if (utf8Bytes(gw) > MAX_IFNAME) {
+      ctx.addIssue({ code: 'custom', path: ['isGateway'], input: true, message: `gateway interface name ${show(gw)} (bridge + "." + vlan) would be longer than ${MAX_IFNAME} bytes` });
+    }
   }
   const ipamType = (c.ipam as { type?: unknown } | undefined)?.type;
   if (c.disableContainerInterface === true && typeof ipamType === 'string' && ipamType !== '') {

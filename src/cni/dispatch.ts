@@ -14,7 +14,7 @@ const PLUGIN_VERSION = typeof __VB_VERSION__ === 'string' ? __VB_VERSION__ : 'de
 
 export interface Io {
   env: Env;
-  /** The whole of stdin; '' when there is none. */
+  /** The whole of stdin; '' when there is none. May throw a CniError (bytes that are not UTF-8: code 6). */
   readStdin(): string;
   stdout(s: string): void;
   stderr(s: string): void;
@@ -73,8 +73,15 @@ export async function dispatch(io: Io, loadHandlers: () => Promise<Handlers>): P
       io.stderr(`${ABOUT}\nCNI protocol versions supported: ${SUPPORTED_VERSIONS.join(', ')}\n`);
       return 0;
     }
-    stdin = io.readStdin();
+    let unreadable: unknown;
+    try {
+      stdin = io.readStdin();
+    } catch (err) {
+      unreadable = err;
+    }
     const req = parseEnv(io.env);
+    // VERSION answers whatever stdin holds; every other command needs a config it can read.
+    if (unreadable !== undefined && req.command !== 'VERSION') throw unreadable;
     // Only commands that read a config load the schema and result code (zod): VERSION stays cheap.
     const out = req.command === 'VERSION' ? versionReply(stdin) : await (await import('./command.js')).runCommand(req, io, loadHandlers, stdin, log);
     if (out !== undefined) io.stdout(`${out}\n`);

@@ -26,6 +26,13 @@ export type StatusRequest = { command: 'STATUS'; path: string[]; args: CniArgs }
 export type VersionRequest = { command: 'VERSION' };
 export type Request = AddRequest | CheckRequest | DelRequest | GcRequest | StatusRequest | VersionRequest;
 
+/**
+ * The longest container ID ADD accepts, in bytes (IDs are ASCII by NAME_RE): the host veth's ifalias
+ * `vlan-bridge:<network, at most 17>:<container ID>:<ifname, at most 15>` must fit in IFALIASZ - 1 = 255 bytes.
+ * Runtimes use 64 hex digits.
+ */
+export const MAX_CONTAINER_ID = 192;
+
 type Var = 'CNI_CONTAINERID' | 'CNI_NETNS' | 'CNI_IFNAME' | 'CNI_PATH';
 
 /** Which variables each command must have (libcni skel's reqForCmd table). */
@@ -52,6 +59,19 @@ function splitPath(raw: string | undefined): string[] {
   return (raw ?? '').split(':').filter((p) => p !== '');
 }
 
+/**
+ * Whether CNI_NETNS_OVERRIDE lets ADD and DEL run with CNI_NETNS naming the plugin's own network namespace:
+ * "true" in any case, or "1" (libcni pkg/skel/skel.go, tag v1.3.0, pluginMain).
+ */
+export function netnsOverride(env: Env): boolean {
+  const v = env.CNI_NETNS_OVERRIDE ?? '';
+  return v.toUpperCase() === 'TRUE' || v === '1';
+}
+
+/**
+ * The request for this invocation. Throws CniError 4 for a missing or malformed variable (every problem listed),
+ * 2 or 4 for CNI_ARGS (see parseCniArgs). Names follow libcni's pkg/utils, lengths counted in bytes.
+ */
 export function parseEnv(env: Env): Request {
   const command = commandOf(env);
   if (command === undefined) throw new CniError(Code.InvalidEnv, 'required env variables [CNI_COMMAND] missing');
@@ -63,6 +83,12 @@ export function parseEnv(env: Env): Request {
       missing.map((v) => `${v}: required for ${command}`).join('; '));
   }
   const problems: string[] = [];
+  // Node decodes environment bytes that are not UTF-8 into U+FFFD: the value is then no longer the one the runtime
+  // sent, so a path or name built from it would name something else. Refused (the names are checked below).
+  for (const v of ['CNI_NETNS', 'CNI_PATH', 'CNI_ARGS'] as const) {
+    if (env[v]?.includes('\uFFFD')) problems.push(`${v}: not valid UTF-8 (or contains U+FFFD) (got ${show(env[v])})`);
+  }
+  if (problems.length > 0) throw new CniError(Code.InvalidEnv, 'invalid environment', problems.join('; '));
   const args = parseCniArgs(env.CNI_ARGS);
   const path = splitPath(env.CNI_PATH);
   if (command === 'GC' || command === 'STATUS') return { command, path, args };
@@ -71,6 +97,9 @@ export function parseEnv(env: Env): Request {
   const ifname = env.CNI_IFNAME!;
   if (!NAME_RE.test(containerId)) {
     problems.push(`CNI_CONTAINERID: invalid characters, must match ${NAME_RE.source} (got ${show(containerId)})`);
+  } else if ((command === 'ADD' || command === 'CHECK') && containerId.length > MAX_CONTAINER_ID) {
+    // Only what is created is limited: DEL of any ID must succeed, or a runtime's teardown wedges.
+    problems.push(`CNI_CONTAINERID: longer than ${MAX_CONTAINER_ID} bytes (${containerId.length}), more than the host veth's ifalias can name (got ${show(containerId)})`);
   }
   const ifProblem = ifnameProblem(ifname);
   if (ifProblem) problems.push(`CNI_IFNAME: ${ifProblem} (got ${show(ifname)})`);

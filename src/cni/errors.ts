@@ -10,6 +10,8 @@ export const Code = {
   IoFailure: 5,
   DecodeFailure: 6,
   InvalidConfig: 7,
+  /** CNI_NETNS names the plugin's own network namespace (libcni's types.ErrInvalidNetNS, as pkg/skel answers it). */
+  InvalidNetns: 8,
   TryAgainLater: 11,
   NotAvailable: 50,
   NotAvailableDegraded: 51,
@@ -32,6 +34,8 @@ export const Code = {
   ResultConversion: 107,
   /** The kernel lacks a feature this config needs: details name the kernel option and the config key. */
   KernelFeature: 108,
+  /** The plugin's own environment is unusable: its runtime directory refused, its native addon not writable or loadable. */
+  RuntimeEnv: 110,
   /** Anything unexpected: a bug. The message says what. */
   Internal: 999,
 } as const;

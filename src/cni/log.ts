@@ -1,6 +1,12 @@
 // Logging never touches stdout (it belongs to the CNI result). Lines go to stderr, or to the file named by
 // VLAN_BRIDGE_LOG_FILE; debug lines only when VLAN_BRIDGE_DEBUG=1.
-import { appendFileSync } from 'node:fs';
+import { closeSync, constants, openSync, writeSync } from 'node:fs';
+
+/**
+ * Opening the log file never waits: O_NONBLOCK makes a FIFO without a reader fail (ENXIO) instead of blocking
+ * open() until one comes; the line then goes to stderr.
+ */
+const LOG_FLAGS = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NONBLOCK | constants.O_NOCTTY;
 import type { Env } from './env.js';
 
 export interface Logger {
@@ -15,7 +21,12 @@ export function makeLogger(env: Env, stderr: (s: string) => void): Logger {
     const line = `${new Date().toISOString()} vlan-bridge[${process.pid}] ${level} ${env.CNI_COMMAND ?? '-'} ${env.CNI_CONTAINERID ?? '-'}: ${msg}\n`;
     if (file) {
       try {
-        appendFileSync(file, line, { mode: 0o600 });
+        const fd = openSync(file, LOG_FLAGS, 0o600);
+        try {
+          writeSync(fd, line);
+        } finally {
+          closeSync(fd);
+        }
         return;
       } catch {
         // Fall back to stderr when the log file cannot be written.

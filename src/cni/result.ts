@@ -8,6 +8,7 @@
 import { Address4, Address6 } from 'ip-address';
 import * as z from 'zod';
 import { CniError, Code, type CodeNumber } from './errors.js';
+import { MAX_JSON_DEPTH, valueTooDeep } from './depth.js';
 import { show } from './validate.js';
 import { compareVersions, isSupported, LATEST, requireSupported, SUPPORTED_VERSIONS } from './versions.js';
 import type { CniVersion } from './versions.js';
@@ -142,6 +143,8 @@ export function parseResult(json: unknown, opts: ParseResultOptions = {}): Resul
   const fail = (details: string): never => {
     throw new CniError(code, `invalid ${root}`, details);
   };
+  // dropNulls and the schemas walk the value recursively: bound its depth first (the callers' text checks aside).
+  if (valueTooDeep(json)) return fail(`${root}: arrays and objects may nest at most ${MAX_JSON_DEPTH} levels deep`);
   const input = dropNulls(json);
   if (!isRecord(input)) return fail(`${root}: expected an object (got ${show(json)})`);
   const declared = input.cniVersion;

@@ -4,13 +4,23 @@
 /** libcni's cniReg: container IDs and network names. */
 export const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
-/** Linux IFNAMSIZ is 16 including the NUL, so at most 15 characters. */
+/** Linux IFNAMSIZ is 16 bytes including the NUL, so at most 15 bytes (not characters: "é" is 2 bytes in UTF-8). */
 export const MAX_IFNAME = 15;
 
-/** Returns why `name` is not a valid interface name, or null when it is. */
+/** Length of `s` in UTF-8 bytes, what the kernel counts in names. */
+export const utf8Bytes = (s: string): number => Buffer.byteLength(s, 'utf8');
+
+/**
+ * Returns why `name` is not a valid interface name, or null when it is. The length is counted in UTF-8 bytes, as
+ * the kernel (IFNAMSIZ) and libcni's ValidateInterfaceName (Go's len) count it. U+FFFD is refused: it is what a
+ * name that was not UTF-8 decodes to, and creating "rt\uFFFD1" when "rt\xff1" was asked for makes a device under
+ * another name than the one asked for.
+ */
 export function ifnameProblem(name: string): string | null {
   if (name.length === 0) return 'interface name is empty';
-  if (name.length > MAX_IFNAME) return `interface name is longer than ${MAX_IFNAME} characters`;
+  if (name.includes('\uFFFD')) return 'interface name is not valid UTF-8 (or contains U+FFFD)';
+  const bytes = utf8Bytes(name);
+  if (bytes > MAX_IFNAME) return `interface name is longer than ${MAX_IFNAME} bytes (${bytes} bytes in UTF-8)`;
   if (name === '.' || name === '..') return 'interface name is . or ..';
   if (/[/:\s]/u.test(name)) return 'interface name contains / or : or whitespace';
   return null;

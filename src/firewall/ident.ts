@@ -10,9 +10,18 @@ export interface Owner {
 
 export const networkTag = (network: string): string => createHash('sha256').update(network).digest('hex').slice(0, 12);
 
-export const comment = (o: Owner): string => `vlan-bridge ${networkTag(o.network)} ${o.containerId} ${o.ifname}`;
+/**
+ * The container ID as a comment carries it: as given up to 64 bytes (runtimes' IDs are 64 hex digits), else '#'
+ * and 24 hex digits of its sha256. nft refuses comments over 128 bytes; '#' cannot start a container ID (libcni's
+ * rule), so a hashed field never equals a real one. Compare comments' owners against this, not the raw ID.
+ */
+export const containerField = (containerId: string): string =>
+  containerId.length <= 64 ? containerId : `#${createHash('sha256').update(containerId).digest('hex').slice(0, 24)}`;
 
-/** The owner named by a comment, when it is one of ours for `network`. */
+/** At most 12 + 12 + 1 + 64 + 1 + 15 = 105 bytes. */
+export const comment = (o: Owner): string => `vlan-bridge ${networkTag(o.network)} ${containerField(o.containerId)} ${o.ifname}`;
+
+/** The owner named by a comment, when it is one of ours for `network`; `containerId` as containerField gives it. */
 export function parseComment(text: string, network: string): { containerId: string; ifname: string } | null {
   const parts = text.trim().split(' ');
   if (parts.length !== 4 || parts[0] !== 'vlan-bridge' || parts[1] !== networkTag(network)) return null;

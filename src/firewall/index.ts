@@ -2,7 +2,7 @@
 // removed in DEL (found by the attachment's comment, so a vanished netns does not matter) and in GC.
 import { CniError, Code } from '../cni/errors.js';
 import type { NetConf } from '../cni/config.js';
-import type { Owner } from './ident.js';
+import { containerField, type Owner } from './ident.js';
 import { masqIptables, unmasqIptables } from './iptables.js';
 import { MASQ, SPOOF, deleteNftRules, macSpoofCheck, masqNft } from './nft.js';
 
@@ -17,7 +17,10 @@ export function setupMacSpoofCheck(o: Owner, hostVeth: string, mac: string): voi
   macSpoofCheck(o, hostVeth, mac);
 }
 
-/** Removes what this config's firewall features put in place for the attachments `pick` selects. */
+/**
+ * Removes what this config's firewall features put in place for the attachments `pick` selects (it sees container
+ * IDs as containerField gives them); returns what could not be removed. Rules already gone are not failures.
+ */
 export function teardownFirewall(conf: NetConf, pick: Pick): string[] {
   const failures: string[] = [];
   if (conf.ipMasq) {
@@ -29,6 +32,7 @@ export function teardownFirewall(conf: NetConf, pick: Pick): string[] {
 
 /** Teardown for one attachment; throws code 106 listing what could not be removed. */
 export function teardownAttachment(conf: NetConf, o: Owner): void {
-  const failures = teardownFirewall(conf, (x) => x.containerId === o.containerId && x.ifname === o.ifname);
+  const id = containerField(o.containerId);
+  const failures = teardownFirewall(conf, (x) => x.containerId === id && x.ifname === o.ifname);
   if (failures.length > 0) throw new CniError(Code.Firewall, 'could not remove firewall rules', failures.join('; '));
 }

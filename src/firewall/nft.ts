@@ -38,24 +38,40 @@ interface NftRule {
   rule?: { chain: string; handle: number; comment?: string };
 }
 
-/** Deletes the rules of this network's attachments that `pick` selects from one of our tables. */
-export function deleteNftRules(where: { family: string; table: string }, network: string, pick: (o: { containerId: string; ifname: string }) => boolean): string[] {
+type Pick = (o: { containerId: string; ifname: string }) => boolean;
+
+/** Handles (with their chains) of this network's rules that `pick` selects; undefined when the table is gone. */
+function ourRules(where: { family: string; table: string }, network: string, pick: Pick): Array<{ chain: string; handle: number }> | string {
   const listed = run('nft', ['-j', '-a', 'list', 'table', where.family, where.table]);
   if (listed.status !== 0) return []; // no such table: nothing of ours there
   let items: NftRule[];
   try {
     items = (JSON.parse(listed.stdout) as { nftables: NftRule[] }).nftables;
   } catch {
-    return [`nft list table ${where.family} ${where.table}: unreadable JSON`];
+    return `nft list table ${where.family} ${where.table}: unreadable JSON`;
   }
-  const dels = items
-    .filter((i) => i.rule?.comment !== undefined)
-    .filter((i) => {
-      const o = parseComment(i.rule!.comment!, network);
-      return o !== null && pick(o);
-    })
-    .map((i) => `delete rule ${where.family} ${where.table} ${i.rule!.chain} handle ${i.rule!.handle}`);
-  if (dels.length === 0) return [];
-  const r = run('nft', ['-f', '-'], `${dels.join('\n')}\n`);
-  return r.status === 0 ? [] : [`nft delete rules in ${where.table}: ${r.stderr}`];
+  return items.flatMap((i) => {
+    const o = i.rule?.comment !== undefined ? parseComment(i.rule.comment, network) : null;
+    return o !== null && pick(o) ? [{ chain: i.rule!.chain, handle: i.rule!.handle }] : [];
+  });
+}
+
+/**
+ * Deletes the rules of this network's attachments that `pick` selects from one of our tables; returns what could
+ * not be deleted. One nft batch first; when it fails (it is all or nothing, and fails whole when a concurrent DEL
+ * or GC removed one of its rules first), the rules still listed are deleted one by one, and only a rule that is
+ * still there afterwards is a failure: a rule already gone counts as deleted.
+ */
+export function deleteNftRules(where: { family: string; table: string }, network: string, pick: Pick): string[] {
+  const del = (r: { chain: string; handle: number }) => `delete rule ${where.family} ${where.table} ${r.chain} handle ${r.handle}`;
+  const rules = ourRules(where, network, pick);
+  if (typeof rules === 'string') return [rules];
+  if (rules.length === 0) return [];
+  if (run('nft', ['-f', '-'], `${rules.map(del).join('\n')}\n`).status === 0) return [];
+  const left = ourRules(where, network, pick);
+  if (typeof left === 'string') return [left];
+  for (const r of left) run('nft', ['-f', '-'], `${del(r)}\n`);
+  const still = ourRules(where, network, pick);
+  if (typeof still === 'string') return [still];
+  return still.map((r) => `nft ${del(r)}: the rule is still there`);
 }

@@ -1,17 +1,32 @@
 // Delegated IPAM: run $CNI_PATH/<ipam.type> with our environment (CNI_COMMAND per call) and the whole config on
 // stdin, as libcni's invoke package does. Its error codes pass through unchanged; its result is read in any
 // spec version. Runs only from the host namespace, never from inside inNetns (a child inherits the thread's
-// namespace).
+// namespace). Every call is bounded: SIGTERM after the config's `ipamTimeout`, SIGKILL IPAM_GRACE_MS later.
 import { accessSync, constants, statSync } from 'node:fs';
 import { CniError, Code } from '../cni/errors.js';
 import type { Env } from '../cni/env.js';
+import { DEFAULT_IPAM_TIMEOUT_S } from '../cni/config.js';
+import { checkJsonDepth } from '../cni/depth.js';
 import { parseResult, type Result } from '../cni/result.js';
 import { SUPPORTED_VERSIONS, compareVersions } from '../cni/versions.js';
+import { SpawnError, spawnBounded } from '../kernel/spawn.js';
 
-const TIMEOUT_MS = 120_000;
+/** Between SIGTERM and SIGKILL for an IPAM plugin that overran `ipamTimeout`. */
+export const IPAM_GRACE_MS = 2000;
 
-/** Loaded at run time, not at import: the executable's startup snapshot must not hold child_process state. */
-const childProcess = () => process.getBuiltinModule('node:child_process') as typeof import('node:child_process');
+/**
+ * `ipamTimeout` (seconds) of the config on stdin, already validated by the schema for this command; the default
+ * when absent. Read from the raw config because the IpamCall is built where this module cannot add to it.
+ */
+function timeoutMs(call: IpamCall): number {
+  try {
+    const t = (JSON.parse(call.stdin) as { ipamTimeout?: unknown }).ipamTimeout;
+    if (typeof t === 'number' && t > 0) return t * 1000;
+  } catch {
+    // Not our config (VERSION probes pass their own stdin): the default.
+  }
+  return DEFAULT_IPAM_TIMEOUT_S * 1000;
+}
 
 export interface IpamCall {
   type: string;
@@ -37,19 +52,28 @@ export function findPlugin(type: string, path: string[]): string {
   throw new CniError(Code.Ipam, `failed to find IPAM plugin ${JSON.stringify(type)}`, `searched CNI_PATH: ${path.join(':') || '(empty)'}`);
 }
 
+/**
+ * Runs the plugin for `command`; returns its stdout when it exits 0. Throws its own CNI error (code passed
+ * through), code 104 when it cannot be started, overran `ipamTimeout` (SIGTERM, then SIGKILL IPAM_GRACE_MS later;
+ * the wait ends then) or failed without a CNI error. A plugin that exits without reading all of stdin is judged
+ * by its exit status and output.
+ */
 function run(call: IpamCall, command: string, stdin = call.stdin): string {
   const file = findPlugin(call.type, call.path);
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(call.env)) if (v !== undefined) env[k] = v;
   env.CNI_COMMAND = command;
-  const { spawnSync } = childProcess();
-  const r = spawnSync(file, [], { input: stdin, env, encoding: 'utf8', timeout: TIMEOUT_MS, maxBuffer: 16 << 20 });
-  // A plugin that exits without reading all of stdin makes the write fail with EPIPE; its exit status and
-  // output still say how it went.
-  const epipe = (r.error as NodeJS.ErrnoException | undefined)?.code === 'EPIPE' && r.status !== null;
-  if (r.error && !epipe) {
-    const why = (r.error as NodeJS.ErrnoException).code === 'ETIMEDOUT' ? `timed out after ${TIMEOUT_MS / 1000} s` : r.error.message;
-    throw new CniError(Code.Ipam, `IPAM plugin ${call.type} ${command} failed: ${why}`);
+  const limit = timeoutMs(call);
+  let r;
+  try {
+    r = spawnBounded(file, [], { input: stdin, env, timeoutMs: limit, graceMs: IPAM_GRACE_MS });
+  } catch (err) {
+    if (err instanceof SpawnError) throw new CniError(Code.Ipam, `IPAM plugin ${call.type} ${command} failed: ${err.message}`);
+    throw err;
+  }
+  if (r.timedOut) {
+    const how = r.killed ? `SIGTERM, then SIGKILL ${IPAM_GRACE_MS / 1000} s later` : 'SIGTERM';
+    throw new CniError(Code.Ipam, `IPAM plugin ${call.type} ${command} timed out after ${limit / 1000} s (ipamTimeout)`, `stopped with ${how}`);
   }
   if (r.status === 0) return r.stdout;
   // A failing plugin prints a CNI error on stdout: pass its code through unchanged.
@@ -67,6 +91,7 @@ function run(call: IpamCall, command: string, stdin = call.stdin): string {
 
 export function ipamAdd(call: IpamCall): Result {
   const out = run(call, 'ADD');
+  checkJsonDepth(out, `IPAM plugin ${call.type} result`, Code.Ipam);
   let json: unknown;
   try {
     json = JSON.parse(out);

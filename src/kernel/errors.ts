@@ -35,3 +35,18 @@ export class NetnsError extends Error {
     this.path = path;
   }
 }
+
+/**
+ * The plugin's own environment cannot be used: its runtime directory (VLAN_BRIDGE_RUNTIME_DIR, /run/vlan-bridge)
+ * is refused or cannot be written, or the native addon cannot be written there or loaded. `step` says which step
+ * of preparing the plugin failed; nothing of the request (namespace, bridge) is involved.
+ */
+export class RuntimeEnvError extends Error {
+  readonly step: string;
+
+  constructor(step: string, why: string, options?: { cause?: unknown }) {
+    super(`${step}: ${why}`, options);
+    this.name = 'RuntimeEnvError';
+    this.step = step;
+  }
+}

@@ -224,3 +224,18 @@ export function deleteLink(sock: NetlinkSocket, index: number): void {
   sock.request(C.RTM_DELLINK, 0, ifinfomsg(index), `delete link ${index}`);
 }
 
+
+/**
+ * The id (IFLA_LINK_NETNSID's numbering) under which the socket's namespace knows the namespace open at `nsFd`,
+ * or undefined when it has none (NETNSA_NSID_NOT_ASSIGNED): RTM_GETNSID, as `ip netns list-id` asks it. A link's
+ * `linkNetnsId` names the peer's namespace in this numbering; with no `linkNetnsId` the peer is in the link's own
+ * namespace.
+ */
+export function nsidOf(sock: NetlinkSocket, nsFd: number): number | undefined {
+  const body = Buffer.concat([Buffer.from([C.AF_UNSPEC, 0, 0, 0]), u32(C.NETNSA_FD, nsFd)]);
+  const m = sock.request(C.RTM_GETNSID, 0, body, `get nsid of namespace fd ${nsFd}`).find((x) => x.type === C.RTM_NEWNSID);
+  const id = m ? attrMap(m.data, 4).get(C.NETNSA_NSID) : undefined;
+  if (!id || id.length < 4) return undefined;
+  const n = id.readInt32LE(0);
+  return n < 0 ? undefined : n;
+}

@@ -4,6 +4,7 @@
 // planted or altered there is never loaded. Outside the executable (tests, development) it loads from node_modules.
 import { createHash } from 'node:crypto';
 import { closeSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { RuntimeEnvError } from './errors.js';
 
 declare const __VB_NATIVE_SHA256__: string | undefined;
 
@@ -62,7 +63,16 @@ function extractAsset(expected: string): { file: string; extracted: boolean } {
   const bytes = Buffer.from(sea.getAsset('koffi.node'));
   if (sha256(bytes) !== expected) throw new Error('embedded native addon does not match its build-time hash');
   const tmp = `${path}.${process.pid}.tmp`;
-  const fd = openSync(tmp, 'wx', 0o500);
+  let fd: number;
+  try {
+    fd = openSync(tmp, 'wx', 0o500);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    // Left by an earlier process with our pid that died while writing: the directory is private (checked above),
+    // so the file is ours to remove.
+    unlinkSync(tmp);
+    fd = openSync(tmp, 'wx', 0o500);
+  }
   try {
     writeSync(fd, bytes);
   } finally {
@@ -109,14 +119,27 @@ export function nativeLoadCost(): NativeLoad | undefined {
 let libc: Libc | undefined;
 let bindFn: ((signature: string) => (...args: unknown[]) => number) | undefined;
 
-/** Loads koffi and binds the libc calls once per process. */
+/**
+ * Loads koffi and binds the libc calls once per process. Throws RuntimeEnvError when the runtime directory is
+ * refused or the addon cannot be written, verified or loaded.
+ */
 export function loadLibc(): Libc {
   if (libc) return libc;
   const t0 = performance.now();
-  const { file, extracted } = addonPath();
+  let found: { file: string; extracted: boolean };
+  try {
+    found = addonPath();
+  } catch (err) {
+    throw new RuntimeEnvError(`prepare the native addon in ${runtimeDir()}`, (err as Error).message, { cause: err });
+  }
+  const { file, extracted } = found;
   const t1 = performance.now();
   const mod = { exports: {} as Koffi };
-  process.dlopen(mod, file);
+  try {
+    process.dlopen(mod, file);
+  } catch (err) {
+    throw new RuntimeEnvError(`load the native addon ${file}`, (err as Error).message, { cause: err });
+  }
   const t2 = performance.now();
   const koffi = mod.exports;
   const lib = koffi.load('libc.so.6');

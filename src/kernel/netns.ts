@@ -1,6 +1,6 @@
 // Network namespaces by path, entered only synchronously on the main thread. Node runs asynchronous fs, DNS and
 // crypto on pool threads that never move, so everything done "inside" must be a synchronous call made in `fn`.
-import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { KernelError, NetnsError } from './errors.js';
 import { libcFunction, loadLibc } from './native.js';
 import { CLONE_NEWNET, NS_GET_NSTYPE } from './netlink/constants.js';
@@ -10,17 +10,53 @@ const NS_TYPES: Record<number, string> = {
   0x00000080: 'time',
 };
 
+function fileKind(st: import('node:fs').Stats): string {
+  if (st.isFIFO()) return 'a FIFO';
+  if (st.isSocket()) return 'a socket';
+  if (st.isCharacterDevice()) return 'a character device';
+  if (st.isBlockDevice()) return 'a block device';
+  if (st.isDirectory()) return 'a directory';
+  return 'not a regular file';
+}
+
+/**
+ * Whether `path` names the network namespace the calling thread is in (same nsfs device and inode, as libcni's
+ * ns.CheckNetNS compares them). False when `path` cannot be stat()ed: whether it is usable is judged elsewhere.
+ */
+export function isCurrentNetns(path: string): boolean {
+  let st;
+  try {
+    st = statSync(path);
+  } catch {
+    return false;
+  }
+  const self = statSync('/proc/thread-self/ns/net');
+  return st.dev === self.dev && st.ino === self.ino;
+}
+
 export class Netns {
   private open = true;
 
   private constructor(readonly fd: number, readonly path: string) {}
 
-  /** Opens `path` and proves it is a network namespace (NS_GET_NSTYPE), telling "missing" from "something else". */
+  /**
+   * Opens `path` and proves it is a network namespace (NS_GET_NSTYPE), telling "missing" from "something else".
+   * Nothing here waits: the file's type is checked with stat() before it is opened (a namespace file is a regular
+   * file on nsfs; a FIFO would block open() until a writer came, a device could do anything), and it is opened
+   * with O_NONBLOCK | O_NOCTTY in case it changed in between. Throws NetnsError.
+   */
   static open(path: string): Netns {
     let fd: number;
     try {
-      fd = openSync(path, 'r');
+      const st = statSync(path);
+      if (!st.isFile()) throw new NetnsError('not-netns', path, `${fileKind(st)}, not a network namespace`);
+      fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+      if (!fstatSync(fd).isFile()) {
+        closeSync(fd);
+        throw new NetnsError('not-netns', path, 'not a network namespace (replaced while being opened)');
+      }
     } catch (err) {
+      if (err instanceof NetnsError) throw err;
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT' || code === 'ENOTDIR') throw new NetnsError('missing', path, 'no such network namespace');
       throw new NetnsError('unusable', path, `cannot open: ${(err as Error).message}`);

@@ -7,6 +7,25 @@ import { createHash } from 'node:crypto';
 const PREFIX = 'vlan-bridge';
 const MAX = 255;
 
+/**
+ * The container ID field of the VLAN gateway's alias (`<bridge>.<vlan>`, made by l3.ts, which writes this value
+ * literally). It starts with '_', which libcni's container ID rule ([a-zA-Z0-9][a-zA-Z0-9_.-]*) forbids, so no
+ * attachment can carry it: GC, DEL and CHECK never mistake a pod for the gateway or the gateway for a pod.
+ */
+export const GATEWAY_ID = '_gateway';
+
+/** What gateways made before GATEWAY_ID carried; a pod may have that container ID too (see isGatewayLink). */
+const LEGACY_GATEWAY_ID = 'gateway';
+
+/**
+ * Whether a host link with alias `a` is a VLAN gateway rather than a pod's host veth: the GATEWAY_ID mark, or the
+ * old 'gateway' mark on a veth whose peer is in the same namespace (`peerElsewhere` false; a pod's host veth has
+ * its peer in the pod, so a pod whose container ID is "gateway" is not taken for one).
+ */
+export function isGatewayLink(a: AttachmentId, peerElsewhere: boolean): boolean {
+  return a.containerId === GATEWAY_ID || (a.containerId === LEGACY_GATEWAY_ID && !peerElsewhere);
+}
+
 export interface AttachmentId {
   network: string;
   containerId: string;

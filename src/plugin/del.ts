@@ -4,7 +4,7 @@
 import { CniError } from '../cni/errors.js';
 import type { Ctx } from '../cni/dispatch.js';
 import type { DelRequest } from '../cni/env.js';
-import { Netns, NetnsError, deleteLink, getLink, isErrno, listLinks, openNetlink, type Link, type NetlinkSocket } from '../kernel/index.js';
+import { Netns, NetnsError, deleteLink, getLink, isErrno, listLinks, nsidOf, openNetlink, type Link, type NetlinkSocket } from '../kernel/index.js';
 import { ipamDel } from '../ipam/delegate.js';
 import { teardownAttachment } from '../firewall/index.js';
 import { parseAlias } from './alias.js';
@@ -15,12 +15,24 @@ import { ipamCall } from './l3.js';
 /**
  * Whether the pod's CNI_IFNAME belongs to this attachment: a veth whose host end is this attachment's (our alias
  * for it, or the attachment's host veth name while the alias is not set yet: host-veth.ts), or (an attachment the
- * reference plugin made before this one was installed) a host end with no alias of ours on our bridge. Another network's interface of the same name (an ADD refused with code 102) is left alone.
+ * reference plugin made before this one was installed) a host end with no alias of ours on our bridge. Another
+ * network's interface of the same name (an ADD refused with code 102) is left alone.
+ * The peer's index means something only in the peer's namespace, which the kernel names (IFLA_LINK_NETNSID, in
+ * the pod's numbering): it is looked up in the host only when that namespace is the host's. A peer in the pod
+ * itself (no IFLA_LINK_NETNSID) or in a third namespace is never ours, whatever host link has that index.
  */
 const attachmentOf = (req: DelRequest, ctx: Ctx) => ({ network: ctx.conf.name, containerId: req.containerId, ifname: req.ifname });
 
-function isOurs(host: NetlinkSocket, l: Link, req: DelRequest, ctx: Ctx): boolean {
-  if (l.kind !== 'veth' || !l.peerIndex) return false;
+function isOurs(host: NetlinkSocket, podSock: NetlinkSocket, l: Link, req: DelRequest, ctx: Ctx): boolean {
+  if (l.kind !== 'veth' || !l.peerIndex || l.linkNetnsId === undefined) return false;
+  const self = Netns.current();
+  let hostId: number | undefined;
+  try {
+    hostId = nsidOf(podSock, self.fd);
+  } finally {
+    self.close();
+  }
+  if (hostId === undefined || hostId !== l.linkNetnsId) return false;
   const peer = getLink(host, l.peerIndex);
   if (!peer || peer.kind !== 'veth') return false;
   if (isHostVethOf(peer, attachmentOf(req, ctx))) return true;
@@ -41,7 +53,7 @@ function deletePodEnd(host: NetlinkSocket, netns: string, req: DelRequest, ctx: 
   const sock = openNetlink(pod);
   try {
     const l = getLink(sock, req.ifname);
-    if (l && isOurs(host, l, req, ctx)) deleteLink(sock, l.index);
+    if (l && isOurs(host, sock, l, req, ctx)) deleteLink(sock, l.index);
   } catch (err) {
     if (!isErrno(err, 'ENODEV')) throw err;
   } finally {

@@ -1,6 +1,9 @@
 // The plugin's commands, loaded only when a command needs them (VERSION never pays for the kernel layer).
 import type { Ctx, Handlers } from '../cni/dispatch.js';
-import { nativeLoadCost } from '../kernel/index.js';
+import { netnsOverride } from '../cni/env.js';
+import { CniError, Code } from '../cni/errors.js';
+import { show } from '../cni/validate.js';
+import { isCurrentNetns, nativeLoadCost } from '../kernel/index.js';
 import { cmdAdd } from './add.js';
 import { cmdCheck } from './check.js';
 import { cmdDel } from './del.js';
@@ -21,9 +24,25 @@ function reporting<Q, R, X extends unknown[]>(fn: (req: Q, ctx: Ctx, ...rest: X)
   };
 }
 
+/**
+ * ADD and DEL refuse a CNI_NETNS that is the plugin's own network namespace (ADD would put the pod's addresses and
+ * routes on the host, DEL delete the host's CNI_IFNAME) unless CNI_NETNS_OVERRIDE is "true" or "1", with libcni's
+ * code 8 and message. Read in containernetworking/cni pkg/skel/skel.go at tag v1.3.0 (pluginMain): skel checks ADD
+ * and DEL (not CHECK), but only after the plugin's function has run; here nothing is done first. Throws CniError 8.
+ */
+function guardNetns<Q extends { netns?: string }, R>(fn: (req: Q, ctx: Ctx) => Promise<R>): (req: Q, ctx: Ctx) => Promise<R> {
+  return async (req, ctx) => {
+    if (req.netns !== undefined && !netnsOverride(ctx.env) && isCurrentNetns(req.netns)) {
+      throw new CniError(Code.InvalidNetns, "plugin's netns and netns from CNI_NETNS should not be the same",
+        `CNI_NETNS ${show(req.netns)} is the plugin's own network namespace; set CNI_NETNS_OVERRIDE=1 if that is meant`);
+    }
+    return fn(req, ctx);
+  };
+}
+
 export const handlers: Handlers = {
-  add: reporting(cmdAdd),
-  del: reporting(cmdDel),
+  add: reporting(guardNetns(cmdAdd)),
+  del: reporting(guardNetns(cmdDel)),
   check: reporting(cmdCheck),
   status: reporting(cmdStatus),
   gc: reporting(cmdGc),

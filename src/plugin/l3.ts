@@ -53,7 +53,7 @@ function vlanGateway(host: NetlinkSocket, br: Link, mtu: number, conf: NetConf):
   try {
     const peer = step(`create gateway interface "${name}"`, () =>
       createVeth(host, { name: `vgw${br.index.toString(16)}v${conf.vlan}`.slice(0, MAX_IFNAME), mtu }, { name, netnsFd: self.fd, mtu }));
-    step(`connect "${peer.name}" to "${br.name}"`, () => setLink(host, peer.index, { master: br.index, alias: formatAlias({ network: conf.name, containerId: 'gateway', ifname: name }) }));
+    step(`connect "${peer.name}" to "${br.name}"`, () => setLink(host, peer.index, { master: br.index, alias: formatAlias({ network: conf.name, containerId: '_gateway', ifname: name }) }));
     const plan = planPortVlans({ vlan: conf.vlan, trunkRanges: [], preserveDefaultVlan: conf.preserveDefaultVlan }, portVlans(host, peer.index));
     step(`set VLAN ${conf.vlan} on "${peer.name}"`, () => {
       delVlans(host, peer.index, plan.remove);

@@ -7,11 +7,12 @@ import type { GcRequest, StatusRequest } from '../cni/env.js';
 import type { Attachment } from '../cni/gc.js';
 import { deleteLink, isErrno, listLinks, openNetlink } from '../kernel/index.js';
 import { ipamGc, ipamStatus } from '../ipam/delegate.js';
-import { aliasMatchesNetwork, parseAlias } from './alias.js';
+import { aliasMatchesNetwork, isGatewayLink, parseAlias } from './alias.js';
 import { inspectBridge } from './bridge.js';
 import { kernelFailure } from './errors.js';
 import { ipamCall } from './l3.js';
 import { teardownFirewall } from '../firewall/index.js';
+import { containerField } from '../firewall/ident.js';
 
 export async function cmdStatus(req: StatusRequest, ctx: Ctx): Promise<void> {
   let host;
@@ -34,12 +35,13 @@ export async function cmdStatus(req: StatusRequest, ctx: Ctx): Promise<void> {
 export async function cmdGc(req: GcRequest, ctx: Ctx, valid: Attachment[]): Promise<void> {
   const keep = new Set(valid.map((a) => `${a.containerID}\n${a.ifname}`));
   const failures: string[] = [];
+  let code: number = Code.Kernel;
   try {
     const host = openNetlink(null);
     try {
       for (const l of listLinks(host)) {
         const a = parseAlias(l.alias);
-        if (!a || l.kind !== 'veth' || a.containerId === 'gateway' || !aliasMatchesNetwork(a, ctx.conf.name)) continue;
+        if (!a || l.kind !== 'veth' || isGatewayLink(a, l.linkNetnsId !== undefined) || !aliasMatchesNetwork(a, ctx.conf.name)) continue;
         if (keep.has(`${a.containerId}\n${a.ifname}`)) continue;
         try {
           deleteLink(host, l.index);
@@ -52,10 +54,13 @@ export async function cmdGc(req: GcRequest, ctx: Ctx, valid: Attachment[]): Prom
       host.close();
     }
   } catch (err) {
-    failures.push(kernelFailure('list host links', err).message);
+    const e = kernelFailure('list host links', err);
+    if (e.code === Code.RuntimeEnv) code = e.code;
+    failures.push(e.message);
   }
   try {
-    failures.push(...teardownFirewall(ctx.conf, (o) => !keep.has(`${o.containerId}\n${o.ifname}`)));
+    const keepFw = new Set(valid.map((a) => `${containerField(a.containerID)}\n${a.ifname}`));
+    failures.push(...teardownFirewall(ctx.conf, (o) => !keepFw.has(`${o.containerId}\n${o.ifname}`)));
   } catch (err) {
     failures.push(`firewall: ${(err as Error).message}`);
   }
@@ -66,5 +71,5 @@ export async function cmdGc(req: GcRequest, ctx: Ctx, valid: Attachment[]): Prom
       failures.push(`IPAM GC: ${(err as Error).message}`);
     }
   }
-  if (failures.length > 0) throw new CniError(Code.Kernel, `GC failed in ${failures.length} steps`, failures.join('; '));
+  if (failures.length > 0) throw new CniError(code, `GC failed in ${failures.length} steps`, failures.join('; '));
 }

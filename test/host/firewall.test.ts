@@ -1,10 +1,10 @@
 // ipMasq (iptables and nftables backends) and macspoofchk, in a test node namespace: rules appear on ADD, carry
 // the attachment's comment, are removed by DEL (also without a netns), by rollback and by GC; spoofed frames drop.
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { cni, ok, type CniCall } from '../lab/cni.js';
+import { cni, cniAsync, ok, type CniCall } from '../lab/cni.js';
 import { deleteAllNetns, deleteNetns, makeNetns, type TestNs } from './netns-fixture.js';
 
 /** Deletes a pod's namespace as a dying container would. */
@@ -107,6 +107,25 @@ describe('macspoofchk', () => {
   });
 });
 
+describe('long container IDs', () => {
+  it('a 150-character container ID gets its macspoofchk and ipMasq rules (nft comments hold 128 bytes), and DEL and GC remove them', () => {
+    const id = `k${'0123456789'.repeat(15)}`.slice(0, 150);
+    const c = conf({ macspoofchk: true, ipMasq: true, ipMasqBackend: 'nftables', isDefaultGateway: false });
+    ok(run({ command: 'ADD', conf: c, containerId: id }));
+    expect(nftRules('bridge', 'vlan_bridge_macspoof')).toEqual([expect.stringMatching(/^vlan-bridge [0-9a-f]{12} #[0-9a-f]{24} net1$/)]);
+    expect(nftRules('inet', 'vlan_bridge_masq')).toHaveLength(1);
+    ok(run({ command: 'DEL', conf: c, containerId: id }));
+    expect(nftRules('bridge', 'vlan_bridge_macspoof')).toEqual([]);
+    expect(nftRules('inet', 'vlan_bridge_masq')).toEqual([]);
+    ok(run({ command: 'ADD', conf: c, containerId: id }));
+    const gc = { ...c, cniVersion: '1.1.0', ipam: {} };
+    ok(run({ command: 'GC', conf: { ...gc, 'cni.dev/valid-attachments': [{ containerID: id, ifname: 'net1' }] }, netns: null }));
+    expect(nftRules('bridge', 'vlan_bridge_macspoof')).toHaveLength(1);
+    ok(run({ command: 'GC', conf: { ...gc, 'cni.dev/valid-attachments': [] }, netns: null }));
+    expect(nftRules('bridge', 'vlan_bridge_macspoof')).toEqual([]);
+  });
+});
+
 describe('rollback', () => {
   it('a late ADD failure removes the macspoofchk rule it made before IPAM', () => {
     const c = conf({ ipMasq: true, macspoofchk: true, ipam: { type: 'host-local', subnet: '10.88.0.0/24', dataDir: path.join(tmp, 'ipam'), routes: [{ dst: '10.9.0.0/16', gw: '10.99.99.1' }] }, isDefaultGateway: false });
@@ -117,5 +136,52 @@ describe('rollback', () => {
     expect(node.exec('nft', 'list', 'tables')).toContain('vlan_bridge_macspoof');
     expect(nftRules('bridge', 'vlan_bridge_macspoof')).toEqual([]);
     expect(natRules()).toEqual([]);
+  });
+});
+
+describe('two DELs of one attachment at once', () => {
+  // The other DEL wins the race deterministically: wrappers of iptables and nft remove every rule of ours right
+  // after this DEL has listed them, so its deletes find nothing. Something already gone is success.
+  const racer = (tool: string, listing: string, remove: string) => {
+    const dir = mkdtempSync(path.join(tmp, 'race-'));
+    writeFileSync(path.join(dir, tool), `#!/bin/sh
+case "$*" in
+  *"${listing}"*)
+    /usr/sbin/${tool} "$@"; st=$?
+    if [ ! -e "${dir}/raced" ]; then : > "${dir}/raced"; ${remove}; fi
+    exit $st ;;
+esac
+exec /usr/sbin/${tool} "$@"
+`, { mode: 0o755 });
+    return { PATH: `${dir}:/usr/sbin:/usr/bin:/sbin:/bin`, raced: path.join(dir, 'raced') };
+  };
+
+  it('iptables: the rules vanish between listing and delete; DEL succeeds', () => {
+    ok(run({ command: 'ADD', conf: conf({ ipMasq: true }) }));
+    const flushAll = `/usr/sbin/iptables -w -t nat -F POSTROUTING; for c in $(/usr/sbin/iptables -w -t nat -S | sed -n 's/^-N \\(VB-[0-9A-F]*\\)$/\\1/p'); do /usr/sbin/iptables -w -t nat -F $c; /usr/sbin/iptables -w -t nat -X $c; done`;
+    const race = racer('iptables', '-S POSTROUTING', flushAll);
+    ok(run({ command: 'DEL', conf: conf({ ipMasq: true }), env: { PATH: race.PATH } }));
+    expect(existsSync(race.raced)).toBe(true);
+    expect(natRules()).toEqual([]);
+  });
+
+  it('nftables (macspoofchk): the table vanishes between listing and delete; DEL succeeds', () => {
+    const c = conf({ macspoofchk: true, isDefaultGateway: false });
+    ok(run({ command: 'ADD', conf: c }));
+    expect(nftRules('bridge', 'vlan_bridge_macspoof')).toHaveLength(1);
+    const race = racer('nft', 'list table bridge vlan_bridge_macspoof', '/usr/sbin/nft delete table bridge vlan_bridge_macspoof');
+    ok(run({ command: 'DEL', conf: c, env: { PATH: race.PATH } }));
+    expect(existsSync(race.raced)).toBe(true);
+    expect(nftRules('bridge', 'vlan_bridge_macspoof')).toEqual([]);
+  });
+
+  it('two real DELs at once both succeed', async () => {
+    const c = conf({ ipMasq: true, macspoofchk: true });
+    ok(run({ command: 'ADD', conf: c }));
+    const [a, b] = await Promise.all([0, 1].map(() => cniAsync(node.name, { command: 'DEL', conf: c, netns: pod.path })));
+    expect(a!.code, a!.stdout).toBe(0);
+    expect(b!.code, b!.stdout).toBe(0);
+    expect(natRules()).toEqual([]);
+    expect(nftRules('bridge', 'vlan_bridge_macspoof')).toEqual([]);
   });
 });

@@ -19,11 +19,12 @@ function details(conf: unknown): string[] {
 }
 
 describe('parseNetConf defaults', () => {
-  it('fills every default of the reference plugin', () => {
+  it('fills every default of the reference plugin, and ipamTimeout (ours)', () => {
     expect(parseNetConf(base)).toEqual({
       ...base, bridge: 'cni0', mtu: 0, vlan: 0, preserveDefaultVlan: false, promiscMode: false, hairpinMode: false,
       portIsolation: false, isGateway: false, isDefaultGateway: false, forceAddress: false, ipMasq: false,
       macspoofchk: false, enabledad: false, disableContainerInterface: false, ipam: {}, trunkRanges: [], hasIpam: false,
+      ipamTimeout: 45,
     });
   });
 
@@ -43,7 +44,7 @@ describe('parseNetConf defaults', () => {
 // Every key, one accepted and one rejected value, with the exact detail line.
 const cases: Array<[string, unknown, unknown, string]> = [
   ['name', 'net-1.a_b', 'bad name', 'name: must match ^[a-zA-Z0-9][a-zA-Z0-9_.-]*$ (got "bad name")'],
-  ['bridge', 'mgmt-br', 'this-is-too-long0', 'bridge: interface name is longer than 15 characters (got "this-is-too-long0")'],
+  ['bridge', 'mgmt-br', 'this-is-too-long0', 'bridge: interface name is longer than 15 bytes (17 bytes in UTF-8) (got "this-is-too-long0")'],
   ['mtu', 9000, 67, 'mtu: must be 0 (inherit) or 68-65535 (got 67)'],
   ['mtu', 0, 65536, 'mtu: must be 0 (inherit) or 68-65535 (got 65536)'],
   ['mtu', 68, 1500.5, 'mtu: Invalid input: expected int, received number (got 1500.5)'],

@@ -45,6 +45,11 @@ export const RTM_GETADDR = 22;
 export const RTM_NEWROUTE = 24;
 export const RTM_DELROUTE = 25;
 export const RTM_GETROUTE = 26;
+export const RTM_NEWNSID = 88;
+export const RTM_GETNSID = 90;
+
+export const NETNSA_NSID = 1;
+export const NETNSA_FD = 3;
 
 export const IFLA_ADDRESS = 1;
 export const IFLA_IFNAME = 3;

@@ -439,5 +439,12 @@ describe('L3 gateway on <bridge>.<vlan>', () => {
     ok(cni(node.name, { command: 'ADD', conf, containerId: 'c2', netns: pod2.path, ifname: 'net1' }));
     expect(linkNames(node).filter((n) => n === 'mgmt-br.100')).toHaveLength(1);
     pod2.exec('ping', '-c', '1', '-W', '2', '10.100.0.1');
+    // The gateway's end on the bridge is marked "_gateway", a container ID no runtime can send (issue 13): GC
+    // with no valid attachment removes both pods' veths and keeps the gateway.
+    expect(peer.ifalias).toBe(`vlan-bridge:${conf.name}:_gateway:mgmt-br.100`);
+    ok(cni(node.name, { command: 'GC', conf: { ...conf, cniVersion: '1.1.0', 'cni.dev/valid-attachments': [] } }));
+    expect(linkNames(node)).toContain('mgmt-br.100');
+    expect(linkNames(node)).toContain(peer.ifname);
+    expect(node.ipj<any[]>('link', 'show').filter((l) => l.ifalias?.includes(':c1:') || l.ifalias?.includes(':c2:'))).toEqual([]);
   });
 });

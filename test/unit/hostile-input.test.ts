@@ -1,0 +1,158 @@
+// Issue 13, item 4: hostile input gets a clear error with the right code. Depth is bounded before anything walks
+// the input, names are limited in bytes, names that were not UTF-8 are refused, never created under another name.
+import { describe, expect, it, vi } from 'vitest';
+import { dispatch, type Handlers } from '../../src/cni/dispatch.js';
+import { CniError } from '../../src/cni/errors.js';
+import { MAX_CONTAINER_ID, netnsOverride, parseEnv, type Env } from '../../src/cni/env.js';
+import { comment, containerField, parseComment } from '../../src/firewall/ident.js';
+import { parseNetConf } from '../../src/cni/config.js';
+import { parseResult } from '../../src/cni/result.js';
+import { MAX_JSON_DEPTH, jsonTooDeep, valueTooDeep } from '../../src/cni/depth.js';
+import { ifnameProblem } from '../../src/cni/validate.js';
+import { thrown } from '../lab/thrown.js';
+
+const attach: Env = { CNI_CONTAINERID: 'c1', CNI_NETNS: '/var/run/netns/c1', CNI_IFNAME: 'net1', CNI_PATH: '/opt/cni/bin' };
+const base = { cniVersion: '1.1.0', name: 'net', type: 'vlan-bridge' };
+const nested = (n: number) => `${'['.repeat(n)}${']'.repeat(n)}`;
+
+function handlers(): Handlers {
+  return {
+    add: vi.fn(async () => ({ cniVersion: '1.1.0' })),
+    del: vi.fn(async () => {}),
+    check: vi.fn(async () => {}),
+    status: vi.fn(async () => {}),
+    gc: vi.fn(async () => {}),
+  };
+}
+
+async function call(env: Env, stdin: string | (() => string)) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const h = handlers();
+  const code = await dispatch({
+    env, readStdin: typeof stdin === 'string' ? () => stdin : stdin, stdout: (s) => out.push(s), stderr: (s) => err.push(s),
+  }, async () => h);
+  return { code, json: JSON.parse(out.join('') || 'null'), stderr: err.join(''), h };
+}
+
+describe('nesting depth', () => {
+  it.each(['mtu', 'args', 'runtimeConfig', 'vlanTrunk', 'dns', 'prevResult'])(
+    '100,000 nested arrays under %s: code 6 for ADD and DEL, no stack trace, no handler called', async (key) => {
+      const stdin = `{"cniVersion":"1.1.0","name":"net","type":"vlan-bridge","${key}":${nested(100_000)}}`;
+      for (const command of ['ADD', 'DEL', 'CHECK', 'GC', 'STATUS']) {
+        const r = await call({ CNI_COMMAND: command, ...attach }, stdin);
+        expect(r.code).toBe(1);
+        expect(r.json).toMatchObject({ code: 6, msg: 'network configuration is nested too deeply' });
+        expect(r.stderr).toBe('');
+        expect(r.h.add).not.toHaveBeenCalled();
+        expect(r.h.del).not.toHaveBeenCalled();
+      }
+    });
+
+  it(`accepts ${MAX_JSON_DEPTH} levels and refuses ${MAX_JSON_DEPTH + 1}`, async () => {
+    // The config object itself is one level: an unknown key holds the rest.
+    const ok = await call({ CNI_COMMAND: 'DEL', ...attach }, `{"name":"net","x":${nested(MAX_JSON_DEPTH - 1)}}`);
+    expect(ok.code).toBe(0);
+    const deep = await call({ CNI_COMMAND: 'DEL', ...attach }, `{"name":"net","x":${nested(MAX_JSON_DEPTH)}}`);
+    expect(deep.json.code).toBe(6);
+  });
+
+  it('does not count brackets inside strings, escaped quotes included', () => {
+    expect(jsonTooDeep(`{"a":"${'['.repeat(200)}\\"${'{'.repeat(200)}"}`)).toBe(false);
+    expect(jsonTooDeep(nested(65))).toBe(true);
+    expect(jsonTooDeep(nested(64))).toBe(false);
+  });
+
+  it('bounds parsed values too, without recursion, and parseResult answers with its own code', () => {
+    let v: unknown = 1;
+    for (let i = 0; i < 100_000; i++) v = [v];
+    expect(valueTooDeep(v)).toBe(true);
+    const e = thrown(CniError, () => parseResult({ cniVersion: '1.1.0', ips: v }, { code: 104, root: 'ipam result' }));
+    expect(e.code).toBe(104);
+    expect(e.details).toBe(`ipam result: arrays and objects may nest at most ${MAX_JSON_DEPTH} levels deep`);
+  });
+});
+
+describe('names are limited in bytes', () => {
+  it('CNI_IFNAME=rtééééééé (9 characters, 16 bytes) is code 4', () => {
+    const e = thrown(CniError, () => parseEnv({ CNI_COMMAND: 'ADD', ...attach, CNI_IFNAME: 'rtééééééé' }));
+    expect(e.code).toBe(4);
+    expect(e.details).toBe('CNI_IFNAME: interface name is longer than 15 bytes (16 bytes in UTF-8) (got "rtééééééé")');
+  });
+
+  it('a container ID too long for the host veth\'s ifalias is code 4 for ADD and CHECK; DEL takes any', () => {
+    const id = `c${'0'.repeat(MAX_CONTAINER_ID)}`;
+    for (const command of ['ADD', 'CHECK']) {
+      const e = thrown(CniError, () => parseEnv({ CNI_COMMAND: command, ...attach, CNI_CONTAINERID: id }));
+      expect(e.code).toBe(4);
+      expect(e.details).toMatch(new RegExp(`^CNI_CONTAINERID: longer than ${MAX_CONTAINER_ID} bytes \\(${MAX_CONTAINER_ID + 1}\\)`));
+    }
+    expect(parseEnv({ CNI_COMMAND: 'DEL', ...attach, CNI_CONTAINERID: id })).toMatchObject({ containerId: id });
+    expect(parseEnv({ CNI_COMMAND: 'ADD', ...attach, CNI_CONTAINERID: id.slice(1) })).toMatchObject({ containerId: id.slice(1) });
+  });
+
+  it('firewall comments stay within nft\'s 128 bytes for the longest container ID', () => {
+    const long = `c${'0'.repeat(MAX_CONTAINER_ID - 1)}`;
+    const c = comment({ network: 'n'.repeat(200), containerId: long, ifname: 'a23456789012345' });
+    expect(Buffer.byteLength(c)).toBeLessThanOrEqual(128);
+    expect(parseComment(c, 'n'.repeat(200))).toEqual({ containerId: containerField(long), ifname: 'a23456789012345' });
+    expect(containerField('a'.repeat(64))).toBe('a'.repeat(64));
+  });
+
+  it('accepts a 15-byte name with multi-byte characters', () => {
+    expect(ifnameProblem('rtéééééé1')).toBeNull(); // 9 characters, 15 bytes
+  });
+
+  it('a bridge of 16 bytes is code 7, in ADD and in DEL', () => {
+    for (const crossField of [true, false]) {
+      const e = thrown(CniError, () => parseNetConf({ ...base, bridge: 'brééééééé' }, { crossField }));
+      expect(e.code).toBe(7);
+      expect(e.details).toBe('bridge: interface name is longer than 15 bytes (16 bytes in UTF-8) (got "brééééééé")');
+    }
+  });
+
+  it('the VLAN gateway <bridge>.<vlan> is counted in bytes too (code 7 on ADD)', () => {
+    const conf = { ...base, bridge: 'brééééé', vlan: 100, isGateway: true, ipam: { type: 'host-local' } };
+    const e = thrown(CniError, () => parseNetConf(conf));
+    expect(e.code).toBe(7);
+    expect(e.details).toBe('isGateway: gateway interface name "brééééé.100" (bridge + "." + vlan) would be longer than 15 bytes (got true)');
+    expect(() => parseNetConf({ ...conf, bridge: 'brééééé', vlan: 10 })).not.toThrow(); // 15 bytes
+  });
+});
+
+describe('bytes that are not UTF-8', () => {
+  // Node decodes the environment lossily: "rt\xff1" arrives as "rt\uFFFD1".
+  it.each([
+    ['CNI_IFNAME', 'rt\uFFFD1'],
+    ['CNI_NETNS', '/run/netns/p\uFFFD'],
+    ['CNI_PATH', '/opt/cni/b\uFFFDn'],
+    ['CNI_ARGS', 'K8S_POD_NAME=p\uFFFD'],
+  ])('%s holding U+FFFD is refused with code 4', (name, value) => {
+    const e = thrown(CniError, () => parseEnv({ CNI_COMMAND: 'ADD', ...attach, [name]: value }));
+    expect(e.code).toBe(4);
+    expect(e.details).toContain(`${name}: `);
+    expect(e.details).toContain('not valid UTF-8');
+  });
+
+  it('a bridge holding U+FFFD is refused with code 7', () => {
+    expect(thrown(CniError, () => parseNetConf({ ...base, bridge: 'br\uFFFD' })).code).toBe(7);
+  });
+
+  it('stdin that cannot be read as UTF-8 is code 6 for ADD, and VERSION still answers', async () => {
+    const bad = () => {
+      throw new CniError(6, 'network configuration is not valid UTF-8');
+    };
+    expect((await call({ CNI_COMMAND: 'ADD', ...attach }, bad)).json).toMatchObject({ code: 6, msg: 'network configuration is not valid UTF-8' });
+    const v = await call({ CNI_COMMAND: 'VERSION' }, bad);
+    expect(v.code).toBe(0);
+    expect(v.json.cniVersion).toBe('1.1.0');
+  });
+});
+
+describe('CNI_NETNS_OVERRIDE', () => {
+  it('is "true" in any case or "1", as libcni skel reads it', () => {
+    expect(['true', 'TRUE', 'True', '1'].map((v) => netnsOverride({ CNI_NETNS_OVERRIDE: v }))).toEqual([true, true, true, true]);
+    expect(['', '0', 'yes', 'false'].map((v) => netnsOverride({ CNI_NETNS_OVERRIDE: v }))).toEqual([false, false, false, false]);
+    expect(netnsOverride({})).toBe(false);
+  });
+});
