@@ -159,7 +159,7 @@ exec /usr/sbin/${tool} "$@"
   it('iptables: the rules vanish between listing and delete; DEL succeeds', () => {
     ok(run({ command: 'ADD', conf: conf({ ipMasq: true }) }));
     const flushAll = `/usr/sbin/iptables -w -t nat -F POSTROUTING; for c in $(/usr/sbin/iptables -w -t nat -S | sed -n 's/^-N \\(VB-[0-9A-F]*\\)$/\\1/p'); do /usr/sbin/iptables -w -t nat -F $c; /usr/sbin/iptables -w -t nat -X $c; done`;
-    const race = racer('iptables', '-S POSTROUTING', flushAll);
+    const race = racer('iptables', '-t nat -S', flushAll);
     ok(run({ command: 'DEL', conf: conf({ ipMasq: true }), env: { PATH: race.PATH } }));
     expect(existsSync(race.raced)).toBe(true);
     expect(natRules()).toEqual([]);
