@@ -5,7 +5,7 @@
 import { CniError, Code } from '../cni/errors.js';
 import type { Ctx } from '../cni/dispatch.js';
 import type { CheckRequest } from '../cni/env.js';
-import { getLink, listAddresses, listLinks, listRoutes, openNetlink, portVlans, type Link } from '../kernel/index.js';
+import { Netns, getLink, listAddresses, listLinks, listRoutes, nsidOf, openNetlink, portVlans, type Link } from '../kernel/index.js';
 import { familyOf, parseCidr } from '../kernel/ip.js';
 import { ipamCheck } from '../ipam/delegate.js';
 import { aliasMatchesNetwork, parseAlias } from './alias.js';
@@ -49,6 +49,18 @@ export async function cmdCheck(req: CheckRequest, ctx: Ctx): Promise<void> {
     });
     if (!hostVeth) throw new CniError(Code.CheckMismatch, `CHECK: no host veth for ${req.containerId}/${req.ifname} on network "${conf.name}"`);
     expect(`"${req.ifname}" peer index`, hostVeth.index, container.peerIndex);
+    // The peer index means something only in the namespace the kernel names for the peer (IFLA_LINK_NETNSID, in
+    // the pod's numbering): it must be the host's, or a pair with both ends in the pod would pass.
+    const self = Netns.current();
+    let hostId: number | undefined;
+    try {
+      hostId = step('look up the host namespace from the pod', () => nsidOf(podSock, self.fd));
+    } finally {
+      self.close();
+    }
+    if (container.linkNetnsId === undefined || container.linkNetnsId !== hostId) {
+      differ(`"${req.ifname}" peer namespace`, `expected the host's, found ${container.linkNetnsId === undefined ? 'the pod itself' : `namespace id ${container.linkNetnsId}`}`);
+    }
     expect(`"${hostVeth.name}" master`, br.name, hostVeth.master ? getLink(host, hostVeth.master)?.name : undefined);
 
     const prevIfaces = prev.interfaces ?? [];

@@ -155,6 +155,20 @@ describe('DEL and GC touch only what is theirs', () => {
     expect(names(pod).sort()).toEqual(['inner0', 'lo', 'net1']);
   });
 
+  it('CHECK fails on a pod veth whose peer is in the pod, even when our host veth has the peer\'s index', () => {
+    pod.exec('ip', 'link', 'add', 'net1', 'index', '20', 'type', 'veth', 'peer', 'name', 'inner0', 'index', '21');
+    pod.exec('ip', 'link', 'set', 'net1', 'up');
+    node.exec('ip', 'link', 'add', 'br-test', 'type', 'bridge');
+    node.exec('ip', 'link', 'add', 'hv21', 'index', '21', 'type', 'veth', 'peer', 'name', 'hv22', 'index', '22');
+    node.exec('ip', 'link', 'set', 'hv21', 'master', 'br-test', 'alias', 'vlan-bridge:untagged:c1:net1');
+    const mac = pod.ipj<Array<{ address: string }>>('link', 'show', 'net1')[0]!.address;
+    const prevResult = { cniVersion: '1.0.0', interfaces: [{ name: 'br-test' }, { name: 'hv21' }, { name: 'net1', mac, sandbox: pod.path }] };
+    const r = run({ command: 'CHECK', conf: { ...l2(), cniVersion: '1.0.0', prevResult } });
+    expect(r.code, r.stdout).not.toBe(0);
+    expect(r.json).toMatchObject({ code: 105, msg: 'CHECK failed: "net1" peer namespace differs from the config' });
+    expect(r.json.details).toContain("expected the host's, found the pod itself");
+  });
+
   it('GC removes a stale attachment whose container ID is "gateway", and keeps a gateway interface', () => {
     ok(run({ command: 'ADD', conf: l2(), containerId: 'gateway' }));
     // A gateway as older versions marked it: both ends in the host namespace.
