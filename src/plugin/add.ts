@@ -70,8 +70,12 @@ export async function cmdAdd(req: AddRequest, ctx: Ctx): Promise<Result> {
     const mtu = podMtu(conf.mtu, br, hostLinks);
 
     const id: AttachmentId = { network: conf.name, containerId: req.containerId, ifname: req.ifname };
+    // Registered before the request: the pair may exist even when the request's read-back fails.
+    undo.push(`delete veth "${hostVethName(id)}"`, () => {
+      const made = getLink(host, hostVethName(id));
+      if (made && isHostVethOf(made, id)) deleteLink(host, made.index);
+    });
     const hostVeth = createPair(host, pod, id, br, mtu, mac);
-    undo.push(`delete veth "${hostVeth.name}"`, () => deleteLink(host, hostVeth.index));
     step(`label "${hostVeth.name}" with its attachment`, () => setLink(host, hostVeth.index, { alias: formatAlias(id) }));
 
     if (usesVlans(conf)) {
@@ -103,7 +107,7 @@ export async function cmdAdd(req: AddRequest, ctx: Ctx): Promise<Result> {
       result.ips = ipam.ips;
       result.routes = ipam.routes;
       if (ipam.dns && Object.keys(ipam.dns).length > 0) result.dns = ipam.dns;
-      setupL3({ host, podSock, pod, br, uplinkMtu: inheritedMtu(br, hostLinks), container, conf, result, ifname: req.ifname });
+      setupL3({ host, podSock, pod, br, uplinkMtu: inheritedMtu(br, hostLinks), container, conf, result, ifname: req.ifname, id, undo });
     }
     if (conf.ipMasq && result.ips?.length) setupMasq(conf, id, result.ips.map((ip) => ip.address));
 
@@ -124,7 +128,7 @@ export async function cmdAdd(req: AddRequest, ctx: Ctx): Promise<Result> {
     return result;
   } catch (err) {
     const failures = undo.run();
-    if (failures.length > 0) ctx.log.warn(`rollback after failed ADD left something behind: ${failures.join('; ')}`);
+    if (failures.size > 0) ctx.log.warn(`rollback after failed ADD left something behind: ${failures.lines().join('; ')}`);
     throw err;
   } finally {
     host.close();

@@ -1,7 +1,6 @@
 // DEL: idempotent and best effort. A missing netns, a missing interface and a repeated DEL all succeed; IPAM
 // DEL always runs; firewall rules are found by the attachment's comment and the host veth by its ifalias, so
 // both go even when the netns is already gone.
-import { CniError } from '../cni/errors.js';
 import type { Ctx } from '../cni/dispatch.js';
 import type { DelRequest } from '../cni/env.js';
 import { Netns, NetnsError, deleteLink, getLink, isErrno, listLinks, nsidOf, openNetlink, type Link, type NetlinkSocket } from '../kernel/index.js';
@@ -9,7 +8,7 @@ import { ipamDel } from '../ipam/delegate.js';
 import { teardownAttachment } from '../firewall/index.js';
 import { parseAlias } from './alias.js';
 import { isHostVethOf } from './host-veth.js';
-import { kernelFailure } from './errors.js';
+import { Failures } from './failures.js';
 import { ipamCall } from './l3.js';
 
 /**
@@ -75,30 +74,19 @@ function deleteHostEnd(host: NetlinkSocket, req: DelRequest, ctx: Ctx): void {
 }
 
 export async function cmdDel(req: DelRequest, ctx: Ctx): Promise<void> {
-  const failures: CniError[] = [];
-  const attempt = (what: string, fn: () => void) => {
-    try {
-      fn();
-    } catch (err) {
-      failures.push(kernelFailure(what, err));
-    }
-  };
-
-  if (ctx.conf.hasIpam) attempt(`IPAM DEL (${ctx.conf.ipam.type})`, () => ipamDel(ipamCall(req, ctx)));
+  const failures = new Failures();
+  if (ctx.conf.hasIpam) failures.attempt(`IPAM DEL (${ctx.conf.ipam.type})`, () => ipamDel(ipamCall(req, ctx)));
   if (ctx.conf.ipMasq || ctx.conf.macspoofchk) {
-    attempt('remove firewall rules', () => teardownAttachment(ctx.conf, { network: ctx.conf.name, containerId: req.containerId, ifname: req.ifname }));
+    failures.attempt('remove firewall rules', () => teardownAttachment(ctx.conf, attachmentOf(req, ctx)));
   }
   let host: NetlinkSocket | undefined;
-  attempt('open netlink socket', () => (host = openNetlink(null)));
+  failures.attempt('open netlink socket', () => (host = openNetlink(null)));
   if (host) {
     const h = host;
-    if (req.netns) attempt(`delete "${req.ifname}" in ${req.netns}`, () => deletePodEnd(h, req.netns!, req, ctx));
-    attempt('delete the host veth', () => deleteHostEnd(h, req, ctx));
+    if (req.netns) failures.attempt(`delete "${req.ifname}" in ${req.netns}`, () => deletePodEnd(h, req.netns!, req, ctx));
+    failures.attempt('delete the host veth', () => deleteHostEnd(h, req, ctx));
     h.close();
   }
-
-  if (failures.length === 1) throw failures[0];
-  if (failures.length > 1) {
-    throw new CniError(failures[0]!.code, `DEL failed in ${failures.length} steps`, failures.map((f) => `${f.message}${f.details ? ` (${f.details})` : ''}`).join('; '));
-  }
+  const err = failures.toError('DEL');
+  if (err) throw err;
 }

@@ -8,11 +8,12 @@ import type { Result } from '../cni/result.js';
 import { effectiveVersion } from '../cni/versions.js';
 import type { IpamCall } from '../ipam/delegate.js';
 import {
-  Netns, addAddress, addRoute, addVlans, createVeth, delAddress, delVlans, getLink, listAddresses, portVlans, setLink, writeSysctl,
+  Netns, addAddress, addRoute, addVlans, createVeth, delAddress, delVlans, deleteLink, getLink, listAddresses, listLinks, portVlans, setLink, writeSysctl,
   type Link, type NetlinkSocket,
 } from '../kernel/index.js';
 import { familyOf, parseCidr, sameSubnet } from '../kernel/ip.js';
-import { formatAlias } from './alias.js';
+import { GATEWAY_ID, aliasMatchesNetwork, formatAlias, isGatewayLink, parseAlias, type AttachmentId } from './alias.js';
+import type { Undo } from './undo.js';
 import { step } from './errors.js';
 import { planPortVlans } from './vlans.js';
 import { MAX_IFNAME } from '../cni/validate.js';
@@ -27,45 +28,88 @@ export function firstHost(cidr: string): string {
   return Address6.fromBigInt(new Address6(cidr).startAddress().bigInt() + 1n).correctForm();
 }
 
-/** Puts `cidr` on the link unless it is there; a different address in the same subnet is replaced only with forceAddress. */
-function ensureAddress(host: NetlinkSocket, link: Link, cidr: string, force: boolean): void {
+/**
+ * Whether another attachment of this network than `id` is on bridge `br` (a veth carrying its alias): the shared
+ * gateway interface and address that a failed ADD made are undone only while no other pod may rely on them.
+ */
+function othersOnBridge(host: NetlinkSocket, br: Link, id: AttachmentId): boolean {
+  return listLinks(host).some((l) => {
+    const a = parseAlias(l.alias);
+    return l.kind === 'veth' && l.master === br.index && a !== null && !isGatewayLink(a, l.linkNetnsId !== undefined) && aliasMatchesNetwork(a, id.network)
+      && !(a.containerId === id.containerId && a.ifname === id.ifname);
+  });
+}
+
+/**
+ * Puts `cidr` on the link unless it is there; a different address in the same subnet is replaced only with
+ * forceAddress. Registers the undo of what it changed (ours removed, replaced ones put back) in `undo`.
+ */
+function ensureAddress(s: L3Setup, link: Link, cidr: string): void {
+  const { host, undo } = s;
   const want = parseCidr(cidr);
   const existing = step(`list addresses of "${link.name}"`, () => listAddresses(host, { index: link.index, family: want.family }));
   if (existing.some((a) => a.ip === want.ip && a.prefix === want.prefix)) return;
   for (const a of existing.filter((x) => sameSubnet(x.cidr, cidr))) {
-    if (!force) {
+    if (!s.conf.forceAddress) {
       throw new CniError(Code.BridgeConflict, `"${link.name}" already has address ${a.cidr}, different from gateway ${cidr}`, 'set forceAddress to replace it');
     }
     step(`remove ${a.cidr} from "${link.name}"`, () => delAddress(host, link.index, a.cidr));
+    undo.push(`put ${a.cidr} back on "${link.name}"`, () => addAddress(host, link.index, a.cidr, { replace: true }));
   }
   step(`add gateway ${cidr} to "${link.name}"`, () => addAddress(host, link.index, cidr, { replace: true }));
+  undo.push(`remove gateway ${cidr} from "${link.name}"`, () => {
+    if (!othersOnBridge(host, s.br, s.id)) delAddress(host, link.index, cidr);
+  });
 }
 
-/** `<bridge>.<vlan>`: a veth in the host namespace whose peer is an access port of the VLAN (as the reference). */
-function vlanGateway(host: NetlinkSocket, br: Link, mtu: number, conf: NetConf): Link {
+/**
+ * `<bridge>.<vlan>`: a veth in the host namespace whose peer (`vgw<bridge index>v<vlan>`) is an access port of the
+ * VLAN (as the reference). Made idempotently, so that what a killed ADD left is completed or replaced: a pair with
+ * one end missing is made anew, and the peer is put on the bridge, labelled, given the VLAN and set up whatever it
+ * had. A pair this ADD made is undone with the ADD unless another pod of the network is on the bridge by then.
+ */
+function vlanGateway(s: L3Setup): Link {
+  const { host, br, conf, undo } = s;
   const name = `${br.name}.${conf.vlan}`;
-  if (name.length > MAX_IFNAME) {
-    throw new CniError(Code.InvalidConfig, 'invalid network configuration', `isGateway: gateway interface name "${name}" would exceed ${MAX_IFNAME} characters (bridge + "." + vlan)`);
+  if (Buffer.byteLength(name) > MAX_IFNAME) {
+    throw new CniError(Code.InvalidConfig, 'invalid network configuration', `isGateway: gateway interface name "${name}" would exceed ${MAX_IFNAME} bytes (bridge + "." + vlan)`);
   }
-  const found = step(`look up "${name}"`, () => getLink(host, name));
-  if (found) return found;
-  const self = Netns.current();
-  try {
-    const peer = step(`create gateway interface "${name}"`, () =>
-      createVeth(host, { name: `vgw${br.index.toString(16)}v${conf.vlan}`.slice(0, MAX_IFNAME), mtu }, { name, netnsFd: self.fd, mtu }));
-    step(`connect "${peer.name}" to "${br.name}"`, () => setLink(host, peer.index, { master: br.index, alias: formatAlias({ network: conf.name, containerId: '_gateway', ifname: name }) }));
-    const plan = planPortVlans({ vlan: conf.vlan, trunkRanges: [], preserveDefaultVlan: conf.preserveDefaultVlan }, portVlans(host, peer.index));
-    step(`set VLAN ${conf.vlan} on "${peer.name}"`, () => {
-      delVlans(host, peer.index, plan.remove);
-      addVlans(host, peer.index, plan.add);
+  const peerName = `vgw${br.index.toString(16)}v${conf.vlan}`.slice(0, MAX_IFNAME);
+  let gw = step(`look up "${name}"`, () => getLink(host, name));
+  let peer = step(`look up "${peerName}"`, () => getLink(host, peerName));
+  if (!gw || !peer || gw.peerIndex !== peer.index) {
+    for (const half of [gw, peer]) if (half) step(`delete the incomplete gateway half "${half.name}"`, () => deleteLink(host, half.index));
+    // Registered before the request: the pair may exist even when the request's read-back fails.
+    undo.push(`delete gateway interface "${name}"`, () => {
+      const made = getLink(host, peerName);
+      if (made && !othersOnBridge(host, br, s.id)) deleteLink(host, made.index);
     });
-    step(`set "${peer.name}" up`, () => setLink(host, peer.index, { up: true }));
-    const gw = step(`look up "${name}"`, () => getLink(host, name))!;
-    step(`set "${name}" up`, () => setLink(host, gw.index, { up: true }));
-    return gw;
-  } finally {
-    self.close();
+    const self = Netns.current();
+    try {
+      peer = step(`create gateway interface "${name}"`, () =>
+        createVeth(host, { name: peerName, mtu: s.uplinkMtu, master: br.index }, { name, netnsFd: self.fd, mtu: s.uplinkMtu }));
+    } finally {
+      self.close();
+    }
+    gw = step(`look up "${name}"`, () => getLink(host, name));
+    if (!gw) throw new CniError(Code.Kernel, `gateway interface "${name}" vanished right after it was made`);
   }
+  const p = peer;
+  if (p.master !== br.index || parseAlias(p.alias)?.containerId !== GATEWAY_ID) {
+    step(`connect "${p.name}" to "${br.name}"`, () => setLink(host, p.index, { master: br.index, alias: formatAlias({ network: conf.name, containerId: GATEWAY_ID, ifname: name }) }));
+  }
+  const current = step(`read VLANs of "${p.name}"`, () => portVlans(host, p.index));
+  if (!current.some((v) => v.min <= conf.vlan && conf.vlan <= v.max && v.pvid && v.untagged)) {
+    const plan = planPortVlans({ vlan: conf.vlan, trunkRanges: [], preserveDefaultVlan: conf.preserveDefaultVlan }, current);
+    step(`set VLAN ${conf.vlan} on "${p.name}"`, () => {
+      delVlans(host, p.index, plan.remove);
+      addVlans(host, p.index, plan.add);
+    });
+  }
+  const g = gw;
+  if (!p.up) step(`set "${p.name}" up`, () => setLink(host, p.index, { up: true }));
+  if (!g.up) step(`set "${name}" up`, () => setLink(host, g.index, { up: true }));
+  return g;
 }
 
 /**
@@ -93,8 +137,16 @@ export interface L3Setup {
   conf: NetConf;
   result: Result;
   ifname: string;
+  /** The attachment, for telling other pods of the network from this one. */
+  id: AttachmentId;
+  /** ADD's rollback: every change made here registers its undo. */
+  undo: Undo;
 }
 
+/**
+ * L3 of one attachment (see the top of this file). Throws the CniError of the failing step; everything it changed
+ * up to then is registered in `s.undo`, which the caller runs.
+ */
 export function setupL3(s: L3Setup): void {
   const { conf, result } = s;
   const ips = result.ips ?? [];
@@ -127,12 +179,12 @@ export function setupL3(s: L3Setup): void {
   }
 
   if (!conf.isGateway) return;
-  const gwLink = conf.vlan ? vlanGateway(s.host, s.br, s.uplinkMtu, conf) : s.br;
+  const gwLink = conf.vlan ? vlanGateway(s) : s.br;
   const families = new Set<4 | 6>();
   for (const ip of ips) {
     if (!ip.gateway) continue;
     const { prefix, family } = parseCidr(ip.address);
-    ensureAddress(s.host, gwLink, `${ip.gateway}/${prefix}`, conf.forceAddress);
+    ensureAddress(s, gwLink, `${ip.gateway}/${prefix}`);
     families.add(family);
   }
   if (gwLink === s.br && families.size > 0) pinBridgeMac(s.host, s.br);

@@ -10,6 +10,7 @@ import { ipamGc, ipamStatus } from '../ipam/delegate.js';
 import { aliasMatchesNetwork, isGatewayLink, parseAlias } from './alias.js';
 import { inspectBridge } from './bridge.js';
 import { kernelFailure } from './errors.js';
+import { Failures } from './failures.js';
 import { ipamCall } from './l3.js';
 import { teardownFirewall } from '../firewall/index.js';
 import { containerField } from '../firewall/ident.js';
@@ -32,44 +33,39 @@ export async function cmdStatus(req: StatusRequest, ctx: Ctx): Promise<void> {
   if (ctx.conf.hasIpam) ipamStatus(ipamCall(req, ctx));
 }
 
+/**
+ * GC: removes this network's host veths (by alias) and firewall rules (by comment) whose attachment `valid` does not
+ * list, goes on past failures, and forwards GC to the IPAM plugin. Throws one CniError for all failures (Failures).
+ */
 export async function cmdGc(req: GcRequest, ctx: Ctx, valid: Attachment[]): Promise<void> {
   const keep = new Set(valid.map((a) => `${a.containerID}\n${a.ifname}`));
-  const failures: string[] = [];
-  let code: number = Code.Kernel;
-  try {
+  const failures = new Failures();
+  failures.attempt('list host links', () => {
     const host = openNetlink(null);
     try {
       for (const l of listLinks(host)) {
         const a = parseAlias(l.alias);
         if (!a || l.kind !== 'veth' || isGatewayLink(a, l.linkNetnsId !== undefined) || !aliasMatchesNetwork(a, ctx.conf.name)) continue;
         if (keep.has(`${a.containerId}\n${a.ifname}`)) continue;
-        try {
-          deleteLink(host, l.index);
-          ctx.log.debug(`GC removed ${l.name} (${l.alias})`);
-        } catch (err) {
-          if (!isErrno(err, 'ENODEV')) failures.push(`delete "${l.name}": ${(err as Error).message}`);
-        }
+        failures.attempt(`delete "${l.name}"`, () => {
+          try {
+            deleteLink(host, l.index);
+            ctx.log.debug(`GC removed ${l.name} (${l.alias})`);
+          } catch (err) {
+            if (!isErrno(err, 'ENODEV')) throw err;
+          }
+        });
       }
     } finally {
       host.close();
     }
-  } catch (err) {
-    const e = kernelFailure('list host links', err);
-    if (e.code === Code.RuntimeEnv) code = e.code;
-    failures.push(e.message);
-  }
-  try {
+  });
+  failures.attempt('remove firewall rules', () => {
     const keepFw = new Set(valid.map((a) => `${containerField(a.containerID)}\n${a.ifname}`));
-    failures.push(...teardownFirewall(ctx.conf, (o) => !keepFw.has(`${o.containerId}\n${o.ifname}`)));
-  } catch (err) {
-    failures.push(`firewall: ${(err as Error).message}`);
-  }
-  if (ctx.conf.hasIpam) {
-    try {
-      ipamGc(ipamCall(req, ctx));
-    } catch (err) {
-      failures.push(`IPAM GC: ${(err as Error).message}`);
-    }
-  }
-  if (failures.length > 0) throw new CniError(code, `GC failed in ${failures.length} steps`, failures.join('; '));
+    const left = teardownFirewall(ctx.conf, (o) => !keepFw.has(`${o.containerId}\n${o.ifname}`));
+    if (left.length > 0) throw new CniError(Code.Firewall, 'could not remove firewall rules', left.join('; '));
+  });
+  if (ctx.conf.hasIpam) failures.attempt('IPAM GC', () => ipamGc(ipamCall(req, ctx)));
+  const err = failures.toError('GC');
+  if (err) throw err;
 }

@@ -12,6 +12,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BIN } from '../../lab/binary.js';
 import { CNI_PATH, ok, type CniCall, type CniReply } from '../../lab/cni.js';
 import { deleteAllNetns, makeNetns, type TestNs } from '../../host/netns-fixture.js';
+import { callInProcess, failEachStep } from '../../lab/step-failure.js';
 
 const PLUGIN = process.env.VB_PLUGIN_BIN || BIN;
 const ADD_DEL_VERSIONS = ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'] as const;
@@ -447,4 +448,31 @@ describe('L3 gateway on <bridge>.<vlan>', () => {
     expect(linkNames(node)).toContain(peer.ifname);
     expect(node.ipj<any[]>('link', 'show').filter((l) => l.ifalias?.includes(':c1:') || l.ifalias?.includes(':c2:'))).toEqual([]);
   });
+});
+
+describe('rollback of an L3 ADD on a VLAN (in-process, test/lab/step-failure.ts)', () => {
+  it('a failed ADD removes the <bridge>.<vlan> gateway pair and the gateway address it made, at every kernel step', async () => {
+    const dataDir = node.exec('mktemp', '-d').trim();
+    const conf = { ...nad('1.0.0', { vlan: 100, isGateway: true, isDefaultGateway: true }, 'l3vlan'), ipam: { type: 'host-local', subnet: '10.86.0.0/24', dataDir } };
+    const env = (command: string) => ({
+      CNI_COMMAND: command, CNI_CONTAINERID: 'c1', CNI_IFNAME: 'net1', CNI_NETNS: pod.path, CNI_PATH, PATH: '/usr/sbin:/usr/bin:/sbin:/bin',
+    });
+    const { steps, failedAdds } = await failEachStep({
+      add: () => callInProcess(node.path, env('ADD'), conf),
+      undo: async () => {
+        const r = await callInProcess(node.path, env('DEL'), conf);
+        expect(r.code, r.stdout).toBe(0);
+        // DEL leaves the shared gateway (as the reference): take it away so that each ADD below makes it.
+        node.exec('ip', 'link', 'del', 'mgmt-br.100');
+      },
+      leftovers: () => ({
+        node: linkNames(node),
+        pod: linkNames(pod),
+        reservations: node.exec('sh', '-c', `ls ${dataDir}/l3vlan 2>/dev/null | grep -c '^10\\.' || true`).trim(),
+      }),
+      clean: { node: ['lo', 'mgmt-bo', 'mgmt-br', 'mgmt-nic0'], pod: ['lo'], reservations: '0' },
+    });
+    expect(steps).toBeGreaterThan(15);
+    expect(failedAdds).toBeGreaterThanOrEqual(steps - 4);
+  }, 240_000);
 });
