@@ -1,7 +1,7 @@
 // doctor's judgement: from a description of the node (links, VLANs per port, which namespaces are still lived in)
 // to a report and its findings. Pure: doctor-read.ts gathers the description, doctor-render.ts prints the report.
 import type { Link, VlanRange } from '../kernel/index.js';
-import { parseAlias } from '../plugin/alias.js';
+import { isGatewayLink, parseAlias } from '../plugin/alias.js';
 import { isUplink } from '../plugin/uplink.js';
 import { vlanFlagsByVid } from '../plugin/vlans.js';
 import { PROBE_ALIAS_PREFIX } from './probe.js';
@@ -61,6 +61,8 @@ export interface BridgeReport {
   uplinks: PortReport[];
   pods: PodReport[];
   probes: ProbeReport[];
+  /** The bridge ends of `<bridge>.<vlan>` gateway pairs (isGateway with vlan): the network's way to the node. */
+  gateways: PortReport[];
   /** Other ports: veths of something else, tun/tap devices (a VM's, not a way out of the node). */
   otherPorts: PortReport[];
 }
@@ -94,12 +96,18 @@ function port(l: Link, vlans: Map<number, VlanRange[]>): PortReport {
 
 function pod(l: Link, s: NodeSnapshot): PodReport | null {
   const a = parseAlias(l.alias);
-  if (!a || l.kind !== 'veth') return null;
+  if (!a || l.kind !== 'veth' || isGatewayLink(a, l.linkNetnsId !== undefined)) return null;
   const id = l.linkNetnsId ?? null;
   let namespace: PodReport['namespace'] = 'unknown';
   if (l.peerIndex === undefined) namespace = 'gone';
   else if (id !== null && s.liveNsids) namespace = s.liveNsids.has(id) ? 'alive' : 'gone';
   return { ...port(l, s.vlans), network: a.network, containerId: a.containerId, ifname: a.ifname, peerNetnsId: id, namespace };
+}
+
+/** The bridge end of a VLAN gateway pair: our alias with the gateway mark (alias.ts), its peer on the host. */
+function isGatewayPort(l: Link): boolean {
+  const a = parseAlias(l.alias);
+  return a !== null && isGatewayLink(a, l.linkNetnsId !== undefined);
 }
 
 const who = (p: PodReport) => `${p.name} (${p.network}/${p.containerId}/${p.ifname})`;
@@ -137,9 +145,11 @@ function checkBridge(b: BridgeReport, add: (f: Finding) => void): void {
   } else {
     const uplinkVids = b.uplinks.map((u) => vlanFlagsByVid(u.vlans));
     const selfVids = vlanFlagsByVid(b.vlans);
-    // A VLAN goes somewhere when an uplink carries it, or the bridge itself does (an isGateway address on
-    // <bridge>.<vid>) for a VLAN other than its default one, which every bridge has.
-    const carried = (v: number) => uplinkVids.some((m) => m.has(v)) || (v !== native && selfVids.has(v));
+    // A VLAN goes somewhere when an uplink carries it, a `<bridge>.<vlan>` gateway port does (isGateway with vlan),
+    // or the bridge itself does (an address on an 802.1q `<bridge>.<vid>` device), for a VLAN other than its default
+    // one, which every bridge has.
+    const gatewayVids = b.gateways.map((g) => vlanFlagsByVid(g.vlans));
+    const carried = (v: number) => uplinkVids.some((m) => m.has(v)) || (v !== native && (selfVids.has(v) || gatewayVids.some((m) => m.has(v))));
     const untaggedPods: PodReport[] = [];
     for (const p of b.pods) {
       const vids = vlanFlagsByVid(p.vlans);
@@ -205,7 +215,7 @@ export function diagnose(s: NodeSnapshot, only?: string): Report {
   for (const br of s.links.filter((l) => l.kind === 'bridge' && (!only || l.name === only)).sort((a, b) => a.name.localeCompare(b.name))) {
     const b: BridgeReport = {
       name: br.name, mtu: br.mtu, up: br.up, vlanFiltering: br.bridge?.vlanFiltering ?? false, defaultPvid: br.bridge?.defaultPvid ?? 1,
-      vlans: s.vlans.get(br.index) ?? [], uplinks: [], pods: [], probes: [], otherPorts: [],
+      vlans: s.vlans.get(br.index) ?? [], uplinks: [], pods: [], probes: [], gateways: [], otherPorts: [],
     };
     for (const l of s.links.filter((x) => x.master === br.index).sort((a, c) => a.name.localeCompare(c.name))) {
       const p = pod(l, s);
@@ -213,7 +223,8 @@ export function diagnose(s: NodeSnapshot, only?: string): Report {
       else if (l.kind === 'veth' && l.alias?.startsWith(PROBE_ALIAS_PREFIX)) {
         const pid = Number(l.alias.slice(PROBE_ALIAS_PREFIX.length));
         b.probes.push({ ...port(l, s.vlans), pid, running: s.livePids.has(pid) });
-      } else if (isUplink(l)) b.uplinks.push(port(l, s.vlans));
+      } else if (l.kind === 'veth' && isGatewayPort(l)) b.gateways.push(port(l, s.vlans));
+      else if (isUplink(l)) b.uplinks.push(port(l, s.vlans));
       else b.otherPorts.push(port(l, s.vlans)); // other veths; VMs' taps
     }
     bridges.push(b);

@@ -23,6 +23,7 @@ export function renderReport(r: Report): string {
     const rows = [
       ...b.uplinks.map((u) => [u.name, 'uplink', String(u.mtu), state(u), formatVlans(u.vlans), '-']),
       ...b.pods.map((p) => [p.name, 'pod', String(p.mtu), state(p), formatVlans(p.vlans), `${p.network}/${p.containerId}/${p.ifname}${p.namespace === 'gone' ? ' (namespace gone)' : ''}`]),
+      ...b.gateways.map((g) => [g.name, 'gateway', String(g.mtu), state(g), formatVlans(g.vlans), '-']),
       ...b.probes.map((p) => [p.name, 'probe', String(p.mtu), state(p), formatVlans(p.vlans), `discover pid ${p.pid}${p.running ? '' : ' (gone)'}`]),
       ...b.otherPorts.map((p) => [p.name, p.kind, String(p.mtu), state(p), formatVlans(p.vlans), '-']),
     ];

@@ -143,6 +143,17 @@ describe('doctor', () => {
     expect(codes(s)).toEqual([]);
   });
 
+  it('takes a <bridge>.<vlan> gateway port for the gateway, not a pod, and counts its VLAN as going somewhere', () => {
+    const s = new NodeBuilder().bridge('mgmt-br').port({ name: 'mgmt-bo', kind: 'bond', vlans: [ACCESS(1)] })
+      .port({ name: 'vgw3v300', alias: 'vlan-bridge:vlan300:_gateway:mgmt-br.300', vlans: [ACCESS(300)], nsid: null })
+      .pod('veth300', 'vlan300', [ACCESS(300)]).snapshot();
+    const r = diagnose(s);
+    expect(codes(s)).toEqual([]);
+    expect(r.bridges[0]!.gateways.map((g) => g.name)).toEqual(['vgw3v300']);
+    expect(r.bridges[0]!.pods.map((p) => p.name)).toEqual(['veth300']);
+    expect(renderReport(r)).toMatch(/vgw3v300\s+gateway\s/);
+  });
+
   it('flags untagged pods when no uplink sends the default VLAN untagged', () => {
     const s = new NodeBuilder().bridge('mgmt-br').port({ name: 'mgmt-bo', kind: 'bond', vlans: [TAGGED(1), TAGGED(100)] })
       .pod('vethuntag', 'untagged', [ACCESS(1)]).pod('veth100', 'vlan100', [ACCESS(100)]).snapshot();
