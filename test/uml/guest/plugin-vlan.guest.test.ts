@@ -232,12 +232,12 @@ describe('trunk', () => {
 
 describe('full trunk', () => {
   for (const v of ADD_DEL_VERSIONS) {
-    it(`a 2-4094 trunk reads back as 4093 tagged VIDs (${v})`, () => {
+    it(`a 2-4094 trunk reads back as 4093 tagged VIDs and native VID 1 (${v})`, () => {
       const conf = nad(v, { vlan: 0, vlanTrunk: [{ minID: 2, maxID: 4094 }] }, 'trunkall');
       const a = add(conf);
       const got = vlansOf(a.hostVeth);
-      expect(got).toHaveLength(4093);
-      expect(got).toEqual(tagged(2, 4094));
+      expect(got).toHaveLength(4094);
+      expect(got).toEqual([[1, ACCESS], ...tagged(2, 4094)]);
       del(conf, a);
     });
   }

@@ -213,7 +213,7 @@ describe('a Harvester node with a 1500 uplink', () => {
     expect(vlansOf(node, a2.hostVeth)).toEqual([[100, ACCESS]]);
     expect(vlansOf(node, b1.hostVeth)).toEqual([[200, ACCESS]]);
     expect(vlansOf(node, u1.hostVeth)).toEqual([[1, ACCESS]]);
-    expect(vlansOf(node, t1.hostVeth)).toEqual(Array.from({ length: 101 }, (_, i) => [100 + i, []]));
+    expect(vlansOf(node, t1.hostVeth)).toEqual([[1, ACCESS], ...Array.from({ length: 101 }, (_, i) => [100 + i, []])]);
     expect(vlansOf(node, pd.hostVeth)).toEqual([[1, ['Egress Untagged']], [100, ACCESS]]);
     expect(vlansOf(node, BOND)).toEqual([[1, ACCESS], [100, []], [200, []]]);
     for (const p of [a1, a2, b1, u1, t1, pd]) expect(node.ipj<any[]>('link', 'show', p.hostVeth)[0].master).toBe(BRIDGE);
@@ -284,13 +284,15 @@ describe('a Harvester node with a 1500 uplink', () => {
     expectReach(pd, '10.100.0.11');
   });
 
-  it('a trunk pod (100-200 tagged) with net1.100 and net1.200 reaches both VLAN gateways and pods, but not the untagged side', () => {
+  it('a trunk pod (100-200 tagged) with net1.100 and net1.200 reaches both VLAN gateways and pods, and the untagged side through native VLAN 1', () => {
     expectReach(t1, hn.nets.vlan100.gateway);
     expectReach(t1, hn.nets.vlan200.gateway);
     expectReach(t1, '10.100.0.11');
     expectReach(t1, '10.200.0.13');
-    // trunk.json has no native VLAN: untagged frames from net1 itself go nowhere.
-    expectNoReach(t1, hn.nets.untagged.gateway);
+    // trunk.json has vlan 0: the port's native VLAN is VID 1 (as the reference since v1.8.0 and Harvester nodes),
+    // so untagged frames from net1 itself travel in VLAN 1, the untagged network.
+    expectReach(t1, hn.nets.untagged.gateway);
+    expectReach(t1, '10.1.0.14');
   });
 
   describe('DHCP: each pod gets a lease from its own network\'s server only', () => {
