@@ -3,13 +3,12 @@
 // namespace is refused as CNI_NETNS, its own environment's faults get their code, and DEL and GC touch only
 // what is theirs.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { CNI_PATH, cni, ok, type CniCall } from '../lab/cni.js';
 import { BIN, ROOT, ensureBuilt } from '../lab/binary.js';
-import { deleteAllNetns, makeNetns, sh, type TestNs } from './netns-fixture.js';
+import { freshNodeAndPod, sh, type TestNs } from './netns-fixture.js';
 
 const FAKE_PATH = `${path.join(ROOT, 'test/fixtures/ipam')}:${CNI_PATH}`;
 
@@ -17,12 +16,11 @@ let node: TestNs;
 let pod: TestNs;
 let tmp: string;
 
-beforeEach(() => {
-  node = makeNetns('vbn');
-  pod = makeNetns('vbp');
-  tmp = mkdtempSync(path.join(tmpdir(), 'vb-bounds-'));
+freshNodeAndPod('vb-bounds-', (n, p, t) => {
+  node = n;
+  pod = p;
+  tmp = t;
 });
-afterEach(deleteAllNetns);
 
 const l2 = (extra: object = {}) => ({ cniVersion: '1.1.0', name: 'untagged', type: 'vlan-bridge', bridge: 'br-test', ipam: {}, ...extra });
 const hostLocal = (extra: object = {}) => l2({ cniVersion: '1.0.0', ipam: { type: 'host-local', subnet: '10.77.0.0/24', dataDir: path.join(tmp, 'ipam') }, ...extra });

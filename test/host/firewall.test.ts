@@ -1,11 +1,10 @@
 // ipMasq (iptables and nftables backends) and macspoofchk, in a test node namespace: rules appear on ADD, carry
 // the attachment's comment, are removed by DEL (also without a netns), by rollback and by GC; spoofed frames drop.
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { cni, cniAsync, ok, type CniCall } from '../lab/cni.js';
-import { deleteAllNetns, deleteNetns, makeNetns, type TestNs } from './netns-fixture.js';
+import { deleteNetns, freshNodeAndPod, makeNetns, type TestNs } from './netns-fixture.js';
 
 /** Deletes a pod's namespace as a dying container would. */
 const cniGone = (p: TestNs) => deleteNetns(p);
@@ -14,12 +13,11 @@ let node: TestNs;
 let pod: TestNs;
 let tmp: string;
 
-beforeEach(() => {
-  node = makeNetns('vbn');
-  pod = makeNetns('vbp');
-  tmp = mkdtempSync(path.join(tmpdir(), 'vb-fw-'));
+freshNodeAndPod('vb-fw-', (n, p, t) => {
+  node = n;
+  pod = p;
+  tmp = t;
 });
-afterEach(deleteAllNetns);
 
 const conf = (extra: object = {}) => ({
   cniVersion: '1.0.0', name: 'fwnet', type: 'vlan-bridge', bridge: 'br-fw', isDefaultGateway: true,

@@ -2,6 +2,10 @@
 // lives in a namespace made here, and every namespace is deleted afterwards.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach } from 'vitest';
 
 export interface TestNs {
   name: string;
@@ -47,4 +51,13 @@ export function deleteNetns(ns: TestNs | string): void {
 
 export function deleteAllNetns(): void {
   for (const n of [...made]) deleteNetns(n);
+}
+
+/**
+ * For every test of the calling file: before it, a fresh "node" namespace, a "pod" namespace and a temporary
+ * directory (named `<tmpPrefix>XXXXXX`), handed to `set`; after it, every namespace made is deleted.
+ */
+export function freshNodeAndPod(tmpPrefix: string, set: (node: TestNs, pod: TestNs, tmp: string) => void): void {
+  beforeEach(() => set(makeNetns('vbn'), makeNetns('vbp'), mkdtempSync(path.join(tmpdir(), tmpPrefix))));
+  afterEach(deleteAllNetns);
 }

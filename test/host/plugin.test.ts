@@ -1,12 +1,11 @@
 // The plugin as a process on this machine's kernel: L2 and L3 attachments, MTU, MAC, CHECK drift, DEL, GC,
 // STATUS, rollback and concurrency. The plugin runs inside a test "node" namespace; pods are namespaces too.
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { CNI_PATH, cni, cniAsync, ok, type CniCall } from '../lab/cni.js';
 import { ROOT } from '../lab/binary.js';
-import { deleteAllNetns, makeNetns, type TestNs } from './netns-fixture.js';
+import { freshNodeAndPod, makeNetns, type TestNs } from './netns-fixture.js';
 
 const FAKE_PATH = `${path.join(ROOT, 'test/fixtures/ipam')}:${CNI_PATH}`;
 const VERSIONS_L2 = ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'];
@@ -17,12 +16,11 @@ let node: TestNs;
 let pod: TestNs;
 let tmp: string;
 
-beforeEach(() => {
-  node = makeNetns('vbn');
-  pod = makeNetns('vbp');
-  tmp = mkdtempSync(path.join(tmpdir(), 'vb-plugin-'));
+freshNodeAndPod('vb-plugin-', (n, p, t) => {
+  node = n;
+  pod = p;
+  tmp = t;
 });
-afterEach(deleteAllNetns);
 
 const l2 = (extra: object = {}, v = '1.1.0') => ({ cniVersion: v, name: 'untagged', type: 'vlan-bridge', bridge: 'br-test', ipam: {}, ...extra });
 const run = (c: Omit<CniCall, 'netns'> & { netns?: string | null }) =>
