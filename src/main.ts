@@ -2,7 +2,7 @@
 // is loaded and initialised at build time (zod schemas included), and only `start` runs when the executable
 // does. Called by a runtime (CNI_COMMAND set, no arguments) it speaks CNI; called by a person with a subcommand
 // (`vlan-bridge doctor`, `vlan-bridge discover ...`) it runs that tool, loaded only then.
-import { runCni } from './cli.js';
+import { runCni } from './stdio.js';
 import './cni/command.js';
 import { handlers } from './plugin/handlers.js';
 import { warmUp } from './warmup.js';
@@ -15,7 +15,7 @@ function start(): void {
     });
     return;
   }
-  void runCni(async () => handlers);
+  void runCni(handlers);
 }
 
 const v8 = process.getBuiltinModule('node:v8') as typeof import('node:v8');

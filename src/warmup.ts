@@ -2,7 +2,8 @@
 // handlers that touch no kernel, so the functions every real call runs (env and CNI_ARGS parsing, the config
 // schema with zod's generated fast paths, prevResult parsing, result conversion, error formatting) are compiled
 // at build time and start compiled in every process. Nothing here keeps state: each request builds its own.
-import { dispatch, type Handlers } from './cni/dispatch.js';
+import { dispatch } from './cni/dispatch.js';
+import type { Handlers } from './cni/context.js';
 import type { Result } from './cni/result.js';
 
 const RESULT: Result = {
@@ -39,7 +40,7 @@ export async function warmUp(): Promise<Array<{ what: string; code: number; out:
   const done: Array<{ what: string; code: number; out: string }> = [];
   const run = async (what: string, env: Record<string, string>, stdin: string) => {
     let out = '';
-    const code = await dispatch({ env, readStdin: () => stdin, stdout: (s) => (out += s), stderr: () => {} }, async () => handlers);
+    const code = await dispatch({ env, readStdin: () => stdin, stdout: (s) => (out += s), stderr: () => {} }, handlers);
     done.push({ what, code, out });
   };
   for (const conf of CONFS) {

@@ -1,7 +1,7 @@
 // CNI_ARGS: "K=V;K=V" as libcni's types.LoadArgs reads it. Keys may repeat (Multus sends some twice); the last
 // value wins, as it does in LoadArgs. Unknown keys are an error unless IgnoreUnknown is true.
-import { CniError, Code } from './errors.js';
-import { macProblem, normalizeMac, show } from './validate.js';
+import { CniError, Code, show } from './errors.js';
+import { macProblem, normalizeMac } from './names.js';
 
 export interface CniArgs {
   ignoreUnknown: boolean;

@@ -1,5 +1,5 @@
 // The commands that read a network configuration: decode, version gate, schema, prevResult, handler, result.
-// Loaded lazily by the dispatcher so VERSION never builds the zod schemas.
+// Imported by the dispatcher only for those commands, so VERSION never builds the zod schemas.
 import { CniError, Code } from './errors.js';
 import type { Request } from './env.js';
 import { parseNetConf } from './config.js';
@@ -7,8 +7,8 @@ import { checkJsonDepth } from './depth.js';
 import { compareVersions, effectiveVersion, requireCommandSupported } from './versions.js';
 import { convertResult, parseResult } from './result.js';
 import type { Logger } from './log.js';
-import { parseValidAttachments } from './gc.js';
-import type { Ctx, Handlers, Io } from './dispatch.js';
+import { parseValidAttachments } from './valid-attachments.js';
+import type { Ctx, Handlers, Io } from './context.js';
 
 function decode(stdin: string): Record<string, unknown> {
   if (stdin.trim() === '') throw new CniError(Code.DecodeFailure, 'no network configuration on stdin');
@@ -26,7 +26,7 @@ function decode(stdin: string): Record<string, unknown> {
   return value as Record<string, unknown>;
 }
 
-export async function runCommand(req: Exclude<Request, { command: 'VERSION' }>, io: Io, loadHandlers: () => Promise<Handlers>, stdin: string, log: Logger): Promise<string | undefined> {
+export async function runCommand(req: Exclude<Request, { command: 'VERSION' }>, io: Io, h: Handlers, stdin: string, log: Logger): Promise<string | undefined> {
   const raw = decode(stdin);
   const version = effectiveVersion(typeof raw.cniVersion === 'string' ? raw.cniVersion : raw.cniVersion === undefined ? undefined : String(raw.cniVersion));
   requireCommandSupported(req.command, version);
@@ -35,7 +35,6 @@ export async function runCommand(req: Exclude<Request, { command: 'VERSION' }>, 
   const ctx: Ctx = { conf, rawConfig: stdin, env: io.env, log };
   if (raw.prevResult !== undefined) ctx.prevResult = parseResult(raw.prevResult, { code: Code.InvalidConfig, root: 'prevResult', fallbackVersion: version });
 
-  const h = await loadHandlers();
   switch (req.command) {
     case 'ADD': {
       // 0.1.0/0.2.0 results need an IP: refuse an L2 config before anything is created (libcni's wording).

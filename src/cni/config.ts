@@ -2,8 +2,8 @@
 // plugins/main/bridge, v1.9) with its default, plus the standard CNI keys. Unknown keys are ignored, as the
 // reference ignores them. Problems are reported all at once as `path: message (got value)`.
 import * as z from 'zod';
-import { CniError, Code } from './errors.js';
-import { MAX_IFNAME, NAME_RE, ifnameProblem, macProblem, normalizeMac, show, utf8Bytes } from './validate.js';
+import { CniError, Code, show } from './errors.js';
+import { MAX_IFNAME, NAME_RE, ifnameProblem, macProblem, normalizeMac, utf8Bytes } from './names.js';
 
 /**
  * Default of `ipamTimeout`, in seconds. A runtime bounds the whole pod set-up (kubelet's --runtime-request-timeout

@@ -1,42 +1,14 @@
 // The protocol shell: env + stdin in, one JSON document (or nothing) out, an exit code back. It knows nothing of
-// Linux; the commands' work is done by injected handlers, loaded only when a command needs them, so VERSION and
-// bad input never pay for the kernel layer. Order of checks as libcni's skel: env, then stdin, then version.
+// Linux; the commands' work is done by the handlers it is given (src/plugin/handlers.ts), and the code that reads
+// a configuration (command.ts, zod) is loaded only for commands that have one, so VERSION never builds a schema. Order of checks as libcni's skel: env, then stdin, then version.
 import { Code, asCniError } from './errors.js';
-import { commandOf, parseEnv, type AddRequest, type CheckRequest, type DelRequest, type Env, type GcRequest, type StatusRequest } from './env.js';
-import type { NetConf } from './config.js';
+import { commandOf, parseEnv } from './env.js';
 import { LATEST, SUPPORTED_VERSIONS, effectiveVersion } from './versions.js';
-import type { Result } from './result.js';
-import { makeLogger, type Logger } from './log.js';
-import type { Attachment } from './gc.js';
+import { makeLogger } from './log.js';
+import type { Handlers, Io } from './context.js';
 
 declare const __VB_VERSION__: string;
 const PLUGIN_VERSION = typeof __VB_VERSION__ === 'string' ? __VB_VERSION__ : 'dev';
-
-export interface Io {
-  env: Env;
-  /** The whole of stdin; '' when there is none. May throw a CniError (bytes that are not UTF-8: code 6). */
-  readStdin(): string;
-  stdout(s: string): void;
-  stderr(s: string): void;
-}
-
-export interface Ctx {
-  conf: NetConf;
-  /** The config exactly as received, for delegating to IPAM plugins. */
-  rawConfig: string;
-  /** prevResult up-converted to 1.1.0 when the config carried one. */
-  prevResult?: Result;
-  env: Env;
-  log: Logger;
-}
-
-export interface Handlers {
-  add(req: AddRequest, ctx: Ctx): Promise<Result>;
-  del(req: DelRequest, ctx: Ctx): Promise<void>;
-  check(req: CheckRequest, ctx: Ctx): Promise<void>;
-  status(req: StatusRequest, ctx: Ctx): Promise<void>;
-  gc(req: GcRequest, ctx: Ctx, valid: Attachment[]): Promise<void>;
-}
 
 export const ABOUT = `CNI vlan-bridge plugin ${PLUGIN_VERSION}`;
 
@@ -65,7 +37,7 @@ function replyVersion(stdin: string): string {
 }
 
 /** Runs one invocation; returns the process exit code. stdout gets at most one JSON document. */
-export async function dispatch(io: Io, loadHandlers: () => Promise<Handlers>): Promise<number> {
+export async function dispatch(io: Io, handlers: Handlers): Promise<number> {
   const log = makeLogger(io.env, io.stderr);
   let stdin = '';
   try {
@@ -83,7 +55,7 @@ export async function dispatch(io: Io, loadHandlers: () => Promise<Handlers>): P
     // VERSION answers whatever stdin holds; every other command needs a config it can read.
     if (unreadable !== undefined && req.command !== 'VERSION') throw unreadable;
     // Only commands that read a config load the schema and result code (zod): VERSION stays cheap.
-    const out = req.command === 'VERSION' ? versionReply(stdin) : await (await import('./command.js')).runCommand(req, io, loadHandlers, stdin, log);
+    const out = req.command === 'VERSION' ? versionReply(stdin) : await (await import('./command.js')).runCommand(req, io, handlers, stdin, log);
     if (out !== undefined) io.stdout(`${out}\n`);
     return 0;
   } catch (err) {

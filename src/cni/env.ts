@@ -1,8 +1,8 @@
 // The CNI_* environment, parsed per command into a typed request (CNI spec 1.1.0 "Parameters"; required
 // variables and name rules as libcni's pkg/skel and pkg/utils enforce them).
-import { CniError, Code } from './errors.js';
+import { CniError, Code, show } from './errors.js';
 import { parseCniArgs, type CniArgs } from './args.js';
-import { NAME_RE, ifnameProblem, show } from './validate.js';
+import { NAME_RE, ifnameProblem } from './names.js';
 
 export const COMMANDS = ['ADD', 'DEL', 'CHECK', 'VERSION', 'STATUS', 'GC'] as const;
 export type Command = (typeof COMMANDS)[number];

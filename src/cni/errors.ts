@@ -71,3 +71,10 @@ export function asCniError(err: unknown): CniError {
   if (err instanceof Error) return new CniError(Code.Internal, err.message, '', { cause: err });
   return new CniError(Code.Internal, String(err));
 }
+
+/** Quote a value for an error detail: strings in JSON quotes, everything else as JSON. */
+export function show(value: unknown): string {
+  if (value === undefined) return 'undefined';
+  const s = JSON.stringify(value);
+  return s.length > 80 ? `${s.slice(0, 77)}...` : s;
+}

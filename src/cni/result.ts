@@ -7,9 +7,9 @@
  */
 import { Address4, Address6 } from 'ip-address';
 import * as z from 'zod';
-import { CniError, Code, type CodeNumber } from './errors.js';
+import { CniError, Code, type CodeNumber, show } from './errors.js';
 import { MAX_JSON_DEPTH, valueTooDeep } from './depth.js';
-import { show } from './validate.js';
+
 import { compareVersions, isSupported, LATEST, requireSupported, SUPPORTED_VERSIONS } from './versions.js';
 import type { CniVersion } from './versions.js';
 

@@ -1,7 +1,7 @@
 // ADD: bridge, veth pair, VLANs, port flags, IPAM and L3, then wait for the port to forward. Everything is
 // validated before the first change; after it, every change registers its undo, and any failure undoes all.
 import { CniError, Code } from '../cni/errors.js';
-import type { Ctx } from '../cni/dispatch.js';
+import type { Ctx } from '../cni/context.js';
 import type { AddRequest } from '../cni/env.js';
 import type { Interface, Result } from '../cni/result.js';
 import {

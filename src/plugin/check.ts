@@ -3,7 +3,7 @@
 // the rule in vlans.ts makes them, MTU (the uplink rule in uplink.ts), hairpin and isolation, plus prevResult's
 // addresses and routes. msg names what differs; details give "what: expected X, found Y" (or "missing").
 import { CniError, Code } from '../cni/errors.js';
-import type { Ctx } from '../cni/dispatch.js';
+import type { Ctx } from '../cni/context.js';
 import type { CheckRequest } from '../cni/env.js';
 import { Netns, getLink, listAddresses, listLinks, listRoutes, nsidOf, openNetlink, portVlans, type Link } from '../kernel/index.js';
 import { familyOf, parseCidr } from '../kernel/ip.js';

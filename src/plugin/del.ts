@@ -1,7 +1,7 @@
 // DEL: idempotent and best effort. A missing netns, a missing interface and a repeated DEL all succeed; IPAM
 // DEL always runs; firewall rules are found by the attachment's comment and the host veth by its ifalias, so
 // both go even when the netns is already gone.
-import type { Ctx } from '../cni/dispatch.js';
+import type { Ctx } from '../cni/context.js';
 import type { DelRequest } from '../cni/env.js';
 import { Netns, NetnsError, deleteLink, getLink, isErrno, listLinks, nsidOf, openNetlink, type Link, type NetlinkSocket } from '../kernel/index.js';
 import { ipamDel } from '../ipam/delegate.js';

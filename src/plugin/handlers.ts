@@ -1,13 +1,14 @@
 // The plugin's commands, loaded only when a command needs them (VERSION never pays for the kernel layer).
-import type { Ctx, Handlers } from '../cni/dispatch.js';
+import type { Ctx, Handlers } from '../cni/context.js';
 import { netnsOverride } from '../cni/env.js';
-import { CniError, Code } from '../cni/errors.js';
-import { show } from '../cni/validate.js';
+import { CniError, Code, show } from '../cni/errors.js';
+
 import { isCurrentNetns, nativeLoadCost } from '../kernel/index.js';
 import { cmdAdd } from './add.js';
 import { cmdCheck } from './check.js';
 import { cmdDel } from './del.js';
-import { cmdGc, cmdStatus } from './status.js';
+import { cmdGc } from './gc.js';
+import { cmdStatus } from './status.js';
 
 /** Each command, followed by a debug line saying what loading the native addon cost (bench/ reads it). */
 function reporting<Q, R, X extends unknown[]>(fn: (req: Q, ctx: Ctx, ...rest: X) => Promise<R>): (req: Q, ctx: Ctx, ...rest: X) => Promise<R> {

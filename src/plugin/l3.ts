@@ -2,7 +2,7 @@
 // isGateway, the gateway address on the bridge (or on `<bridge>.<vlan>` when vlan is set), IP forwarding on.
 import { Address4, Address6 } from 'ip-address';
 import { CniError, Code } from '../cni/errors.js';
-import type { Ctx } from '../cni/dispatch.js';
+import type { Ctx } from '../cni/context.js';
 import type { NetConf } from '../cni/config.js';
 import type { Result } from '../cni/result.js';
 import { effectiveVersion } from '../cni/versions.js';
@@ -16,7 +16,7 @@ import { GATEWAY_ID, aliasMatchesNetwork, formatAlias, isGatewayLink, parseAlias
 import type { Undo } from './undo.js';
 import { step } from './errors.js';
 import { planPortVlans } from './vlans.js';
-import { MAX_IFNAME } from '../cni/validate.js';
+import { MAX_IFNAME } from '../cni/names.js';
 
 export function ipamCall(req: { path: string[] }, ctx: Ctx): IpamCall {
   return { type: ctx.conf.ipam.type ?? '', path: req.path, env: ctx.env, stdin: ctx.rawConfig, version: effectiveVersion(ctx.conf.cniVersion) };

@@ -1,19 +1,13 @@
 // STATUS: ready when the kernel interface answers and the bridge, if it exists, can be used as configured;
-// IPAM STATUS is delegated. GC: removes this network's host veths (found by ifalias) whose attachment the
-// runtime no longer lists, keeps going past errors, and forwards GC to the IPAM plugin.
+// IPAM STATUS is delegated.
 import { CniError, Code } from '../cni/errors.js';
-import type { Ctx } from '../cni/dispatch.js';
-import type { GcRequest, StatusRequest } from '../cni/env.js';
-import type { Attachment } from '../cni/gc.js';
-import { deleteLink, isErrno, listLinks, openNetlink } from '../kernel/index.js';
-import { ipamGc, ipamStatus } from '../ipam/delegate.js';
-import { aliasMatchesNetwork, isGatewayLink, parseAlias } from './alias.js';
+import type { Ctx } from '../cni/context.js';
+import type { StatusRequest } from '../cni/env.js';
+import { openNetlink } from '../kernel/index.js';
+import { ipamStatus } from '../ipam/delegate.js';
 import { inspectBridge } from './bridge.js';
 import { kernelFailure } from './errors.js';
-import { Failures } from './failures.js';
 import { ipamCall } from './l3.js';
-import { teardownFirewall } from '../firewall/index.js';
-import { containerField } from '../firewall/ident.js';
 
 export async function cmdStatus(req: StatusRequest, ctx: Ctx): Promise<void> {
   let host;
@@ -31,41 +25,4 @@ export async function cmdStatus(req: StatusRequest, ctx: Ctx): Promise<void> {
     host.close();
   }
   if (ctx.conf.hasIpam) ipamStatus(ipamCall(req, ctx));
-}
-
-/**
- * GC: removes this network's host veths (by alias) and firewall rules (by comment) whose attachment `valid` does not
- * list, goes on past failures, and forwards GC to the IPAM plugin. Throws one CniError for all failures (Failures).
- */
-export async function cmdGc(req: GcRequest, ctx: Ctx, valid: Attachment[]): Promise<void> {
-  const keep = new Set(valid.map((a) => `${a.containerID}\n${a.ifname}`));
-  const failures = new Failures();
-  failures.attempt('list host links', () => {
-    const host = openNetlink(null);
-    try {
-      for (const l of listLinks(host)) {
-        const a = parseAlias(l.alias);
-        if (!a || l.kind !== 'veth' || isGatewayLink(a, l.linkNetnsId !== undefined) || !aliasMatchesNetwork(a, ctx.conf.name)) continue;
-        if (keep.has(`${a.containerId}\n${a.ifname}`)) continue;
-        failures.attempt(`delete "${l.name}"`, () => {
-          try {
-            deleteLink(host, l.index);
-            ctx.log.debug(`GC removed ${l.name} (${l.alias})`);
-          } catch (err) {
-            if (!isErrno(err, 'ENODEV')) throw err;
-          }
-        });
-      }
-    } finally {
-      host.close();
-    }
-  });
-  failures.attempt('remove firewall rules', () => {
-    const keepFw = new Set(valid.map((a) => `${containerField(a.containerID)}\n${a.ifname}`));
-    const left = teardownFirewall(ctx.conf, (o) => !keepFw.has(`${o.containerId}\n${o.ifname}`));
-    if (left.length > 0) throw new CniError(Code.Firewall, 'could not remove firewall rules', left.join('; '));
-  });
-  if (ctx.conf.hasIpam) failures.attempt('IPAM GC', () => ipamGc(ipamCall(req, ctx)));
-  const err = failures.toError('GC');
-  if (err) throw err;
 }

@@ -4,7 +4,8 @@
 // requests run normally. The plugin runs through the protocol shell (dispatch) as the executable would, with the
 // thread moved into the test's "node" namespace for the call.
 import { expect, vi } from 'vitest';
-import { dispatch, type Io } from '../../src/cni/dispatch.js';
+import { dispatch } from '../../src/cni/dispatch.js';
+import type { Io } from '../../src/cni/context.js';
 import { KernelError, NetlinkSocket, Netns, enterNetns } from '../../src/kernel/index.js';
 import { handlers } from '../../src/plugin/handlers.js';
 
@@ -20,7 +21,7 @@ export async function callInProcess(nodePath: string, env: Record<string, string
   const node = Netns.open(nodePath);
   const leave = enterNetns(node);
   try {
-    const code = await dispatch(io, async () => handlers);
+    const code = await dispatch(io, handlers);
     return { code, stdout };
   } finally {
     leave();

@@ -1,5 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
-import { dispatch, type Handlers } from '../../src/cni/dispatch.js';
+import { dispatch } from '../../src/cni/dispatch.js';
+import type { Handlers } from '../../src/cni/context.js';
 import { CniError } from '../../src/cni/errors.js';
 import type { Env } from '../../src/cni/env.js';
 import { SUPPORTED_VERSIONS } from '../../src/cni/versions.js';
@@ -27,13 +28,12 @@ function fakeHandlers(over: Partial<Handlers> = {}): Handlers {
 async function call(env: Env, stdin: string | object, h: Handlers = fakeHandlers()) {
   const out: string[] = [];
   const err: string[] = [];
-  const loads = vi.fn(async () => h);
   const code = await dispatch({
     env, readStdin: () => (typeof stdin === 'string' ? stdin : JSON.stringify(stdin)),
     stdout: (s) => out.push(s), stderr: (s) => err.push(s),
-  }, loads);
+  }, h);
   const stdout = out.join('');
-  return { code, stdout, stderr: err.join(''), json: stdout ? JSON.parse(stdout) : undefined, loads, h };
+  return { code, stdout, stderr: err.join(''), json: stdout ? JSON.parse(stdout) : undefined, h };
 }
 
 const conf = (v: string | undefined, extra: object = {}) => ({ ...(v ? { cniVersion: v } : {}), name: 'net', type: 'vlan-bridge', ...extra });
@@ -48,12 +48,12 @@ describe('dispatch', () => {
 
   it.each([
     ['{"cniVersion":"0.4.0"}', '0.4.0'], ['', '1.1.0'], ['garbage', '1.1.0'], ['{"cniVersion":"9.9.9"}', '9.9.9'],
-  ])('VERSION with stdin %j answers %s without loading handlers', async (stdin, v) => {
+  ])('VERSION with stdin %j answers %s without calling a handler', async (stdin, v) => {
     const r = await call({ CNI_COMMAND: 'VERSION' }, stdin);
     expect(r.code).toBe(0);
     expect(r.json).toEqual({ cniVersion: v, supportedVersions: [...SUPPORTED_VERSIONS] });
     expect(r.stdout.endsWith('}\n')).toBe(true);
-    expect(r.loads).not.toHaveBeenCalled();
+    for (const fn of Object.values(r.h)) expect(fn).not.toHaveBeenCalled();
   });
 
   it.each([
@@ -63,7 +63,7 @@ describe('dispatch', () => {
     const r = await call({ CNI_COMMAND: 'ADD', ...attach }, stdin);
     expect(r.code).toBe(1);
     expect(r.json).toMatchObject({ code, msg });
-    expect(r.loads).not.toHaveBeenCalled();
+    for (const fn of Object.values(r.h)) expect(fn).not.toHaveBeenCalled();
   });
 
   it('checks env before stdin, as libcni skel does', async () => {

@@ -1,14 +1,15 @@
 // Issue 13, item 4: hostile input gets a clear error with the right code. Depth is bounded before anything walks
 // the input, names are limited in bytes, names that were not UTF-8 are refused, never created under another name.
 import { describe, expect, it, vi } from 'vitest';
-import { dispatch, type Handlers } from '../../src/cni/dispatch.js';
+import { dispatch } from '../../src/cni/dispatch.js';
+import type { Handlers } from '../../src/cni/context.js';
 import { CniError } from '../../src/cni/errors.js';
 import { MAX_CONTAINER_ID, netnsOverride, parseEnv, type Env } from '../../src/cni/env.js';
 import { comment, containerField, parseComment } from '../../src/firewall/ident.js';
 import { parseNetConf } from '../../src/cni/config.js';
 import { parseResult } from '../../src/cni/result.js';
 import { MAX_JSON_DEPTH, jsonTooDeep, valueTooDeep } from '../../src/cni/depth.js';
-import { ifnameProblem } from '../../src/cni/validate.js';
+import { ifnameProblem } from '../../src/cni/names.js';
 import { thrown } from '../lab/thrown.js';
 
 const attach: Env = { CNI_CONTAINERID: 'c1', CNI_NETNS: '/var/run/netns/c1', CNI_IFNAME: 'net1', CNI_PATH: '/opt/cni/bin' };
@@ -31,7 +32,7 @@ async function call(env: Env, stdin: string | (() => string)) {
   const h = handlers();
   const code = await dispatch({
     env, readStdin: typeof stdin === 'string' ? () => stdin : stdin, stdout: (s) => out.push(s), stderr: (s) => err.push(s),
-  }, async () => h);
+  }, h);
   return { code, json: JSON.parse(out.join('') || 'null'), stderr: err.join(''), h };
 }
 

@@ -1,6 +1,6 @@
 // GC input: `cni.dev/valid-attachments` lists the attachments the runtime still knows (CNI spec 1.1.0, "GC").
-import { CniError, Code } from './errors.js';
-import { show } from './validate.js';
+import { CniError, Code, show } from './errors.js';
+
 
 export interface Attachment {
   containerID: string;

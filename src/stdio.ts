@@ -1,6 +1,7 @@
 // Process glue: real stdin/stdout/stderr and exit code around the dispatcher.
 import { readSync, writeSync } from 'node:fs';
-import { dispatch, type Handlers } from './cni/dispatch.js';
+import { dispatch } from './cni/dispatch.js';
+import type { Handlers } from './cni/context.js';
 import { CniError, Code } from './cni/errors.js';
 
 /**
@@ -44,10 +45,10 @@ function writeAll(fd: number, s: string): void {
   }
 }
 
-export async function runCni(loadHandlers: () => Promise<Handlers>): Promise<void> {
+export async function runCni(handlers: Handlers): Promise<void> {
   const code = await dispatch(
     { env: process.env, readStdin: readAllStdin, stdout: (s) => writeAll(1, s), stderr: (s) => writeAll(2, s) },
-    loadHandlers,
+    handlers,
   );
   // Everything is written (synchronously) and every child has been waited for: exit now instead of tearing
   // the environment down piece by piece, which costs a runtime on the pod-start path a few ms per call.

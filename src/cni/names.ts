@@ -1,5 +1,5 @@
 // Name rules shared by env parsing and config parsing, as libcni's pkg/utils enforces them
-// (ValidateContainerID, ValidateNetworkName, ValidateInterfaceName).
+// (ValidateContainerID, ValidateNetworkName, ValidateInterfaceName), and the MAC address rules.
 
 /** libcni's cniReg: container IDs and network names. */
 export const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
@@ -40,11 +40,4 @@ export function macProblem(mac: string): string | null {
 /** Canonical lower-case, colon-separated form of a MAC that passed macProblem. */
 export function normalizeMac(mac: string): string {
   return mac.toLowerCase().replace(/-/g, ':');
-}
-
-/** Quote a value for an error detail: strings in JSON quotes, everything else as JSON. */
-export function show(value: unknown): string {
-  if (value === undefined) return 'undefined';
-  const s = JSON.stringify(value);
-  return s.length > 80 ? `${s.slice(0, 77)}...` : s;
 }

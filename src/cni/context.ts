@@ -1,0 +1,32 @@
+// What the protocol layer hands the plugin's commands: the process's I/O, one command's context, the handlers.
+import type { NetConf } from './config.js';
+import type { AddRequest, CheckRequest, DelRequest, Env, GcRequest, StatusRequest } from './env.js';
+import type { Logger } from './log.js';
+import type { Result } from './result.js';
+import type { Attachment } from './valid-attachments.js';
+
+export interface Io {
+  env: Env;
+  /** The whole of stdin; '' when there is none. May throw a CniError (bytes that are not UTF-8: code 6). */
+  readStdin(): string;
+  stdout(s: string): void;
+  stderr(s: string): void;
+}
+
+export interface Ctx {
+  conf: NetConf;
+  /** The config exactly as received, for delegating to IPAM plugins. */
+  rawConfig: string;
+  /** prevResult up-converted to 1.1.0 when the config carried one. */
+  prevResult?: Result;
+  env: Env;
+  log: Logger;
+}
+
+export interface Handlers {
+  add(req: AddRequest, ctx: Ctx): Promise<Result>;
+  del(req: DelRequest, ctx: Ctx): Promise<void>;
+  check(req: CheckRequest, ctx: Ctx): Promise<void>;
+  status(req: StatusRequest, ctx: Ctx): Promise<void>;
+  gc(req: GcRequest, ctx: Ctx, valid: Attachment[]): Promise<void>;
+}

@@ -1,0 +1,50 @@
+// GC (CNI spec 1.1.0, "GC"): removes this network's host veths (found by ifalias) and firewall rules (found by
+// comment) whose attachment the runtime no longer lists, keeps going past failures, and forwards GC to IPAM.
+import { CniError, Code } from '../cni/errors.js';
+import type { Ctx } from '../cni/context.js';
+import type { GcRequest } from '../cni/env.js';
+import type { Attachment } from '../cni/valid-attachments.js';
+import { deleteLink, isErrno, listLinks, openNetlink } from '../kernel/index.js';
+import { ipamGc } from '../ipam/delegate.js';
+import { teardownFirewall } from '../firewall/index.js';
+import { containerField } from '../firewall/ident.js';
+import { aliasMatchesNetwork, isGatewayLink, parseAlias } from './alias.js';
+import { Failures } from './failures.js';
+import { ipamCall } from './l3.js';
+
+/**
+ * GC: removes this network's host veths (by alias) and firewall rules (by comment) whose attachment `valid` does not
+ * list, goes on past failures, and forwards GC to the IPAM plugin. Throws one CniError for all failures (Failures).
+ */
+export async function cmdGc(req: GcRequest, ctx: Ctx, valid: Attachment[]): Promise<void> {
+  const keep = new Set(valid.map((a) => `${a.containerID}\n${a.ifname}`));
+  const failures = new Failures();
+  failures.attempt('list host links', () => {
+    const host = openNetlink(null);
+    try {
+      for (const l of listLinks(host)) {
+        const a = parseAlias(l.alias);
+        if (!a || l.kind !== 'veth' || isGatewayLink(a, l.linkNetnsId !== undefined) || !aliasMatchesNetwork(a, ctx.conf.name)) continue;
+        if (keep.has(`${a.containerId}\n${a.ifname}`)) continue;
+        failures.attempt(`delete "${l.name}"`, () => {
+          try {
+            deleteLink(host, l.index);
+            ctx.log.debug(`GC removed ${l.name} (${l.alias})`);
+          } catch (err) {
+            if (!isErrno(err, 'ENODEV')) throw err;
+          }
+        });
+      }
+    } finally {
+      host.close();
+    }
+  });
+  failures.attempt('remove firewall rules', () => {
+    const keepFw = new Set(valid.map((a) => `${containerField(a.containerID)}\n${a.ifname}`));
+    const left = teardownFirewall(ctx.conf, (o) => !keepFw.has(`${o.containerId}\n${o.ifname}`));
+    if (left.length > 0) throw new CniError(Code.Firewall, 'could not remove firewall rules', left.join('; '));
+  });
+  if (ctx.conf.hasIpam) failures.attempt('IPAM GC', () => ipamGc(ipamCall(req, ctx)));
+  const err = failures.toError('GC');
+  if (err) throw err;
+}
