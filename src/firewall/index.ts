@@ -2,18 +2,18 @@
 // removed in DEL (found by the attachment's comment, so a vanished netns does not matter) and in GC.
 import { CniError, Code } from '../cni/errors.js';
 import type { NetConf } from '../cni/config.js';
-import { containerField, type Owner } from './ident.js';
+import { containerField, type AttachmentId } from '../plugin/attachment.js';
 import { masqIptables, unmasqIptables } from './iptables.js';
 import { MASQ, SPOOF, deleteNftRules, macSpoofCheck, masqNft } from './nft.js';
 
 type Pick = (o: { containerId: string; ifname: string }) => boolean;
 
-export function setupMasq(conf: NetConf, o: Owner, addresses: string[]): void {
+export function setupMasq(conf: NetConf, o: AttachmentId, addresses: string[]): void {
   if (conf.ipMasqBackend === 'nftables') masqNft(o, addresses);
   else masqIptables(o, addresses);
 }
 
-export function setupMacSpoofCheck(o: Owner, hostVeth: string, mac: string): void {
+export function setupMacSpoofCheck(o: AttachmentId, hostVeth: string, mac: string): void {
   macSpoofCheck(o, hostVeth, mac);
 }
 
@@ -31,7 +31,7 @@ export function teardownFirewall(conf: NetConf, pick: Pick): string[] {
 }
 
 /** Teardown for one attachment; throws code 106 listing what could not be removed. */
-export function teardownAttachment(conf: NetConf, o: Owner): void {
+export function teardownAttachment(conf: NetConf, o: AttachmentId): void {
   const id = containerField(o.containerId);
   const failures = teardownFirewall(conf, (x) => x.containerId === id && x.ifname === o.ifname);
   if (failures.length > 0) throw new CniError(Code.Firewall, 'could not remove firewall rules', failures.join('; '));

@@ -4,7 +4,7 @@
 import { Address4, Address6 } from 'ip-address';
 import { parseCidr } from '../kernel/ip.js';
 import { must, run } from './exec.js';
-import { chainName, comment, parseComment, type Owner } from './ident.js';
+import { chainName, comment, parseComment, type AttachmentId } from '../plugin/attachment.js';
 
 const MULTICAST = { 4: '224.0.0.0/4', 6: 'ff00::/8' } as const;
 const tool = (family: 4 | 6) => (family === 4 ? 'iptables' : 'ip6tables');
@@ -25,7 +25,7 @@ const arg = (a: string) => (/^[\w./:!-]+$/.test(a) ? a : `"${a.replace(/["\\]/g,
  * chain flushes it, so a repeated ADD rewrites the same rules; a jump that is already there is not added twice.
  * Throws CniError 106 when a program fails.
  */
-export function masqIptables(o: Owner, addresses: string[]): void {
+export function masqIptables(o: AttachmentId, addresses: string[]): void {
   const chain = chainName(o);
   const c = ['-m', 'comment', '--comment', comment(o)];
   for (const family of [4, 6] as const) {

@@ -3,7 +3,7 @@
 // Every rule carries the attachment's comment and is deleted by handle when its attachment goes.
 import { parseCidr } from '../kernel/ip.js';
 import { must, run } from './exec.js';
-import { comment, parseComment, type Owner } from './ident.js';
+import { comment, parseComment, type AttachmentId } from '../plugin/attachment.js';
 import { subnetOf } from './iptables.js';
 
 export const MASQ = { family: 'inet', table: 'vlan_bridge_masq', chain: 'postrouting' } as const;
@@ -11,7 +11,7 @@ export const SPOOF = { family: 'bridge', table: 'vlan_bridge_macspoof', chain: '
 
 const quote = (s: string) => `"${s.replace(/["\\]/g, '')}"`;
 
-export function masqNft(o: Owner, addresses: string[]): void {
+export function masqNft(o: AttachmentId, addresses: string[]): void {
   const lines = [
     `add table ${MASQ.family} ${MASQ.table}`,
     `add chain ${MASQ.family} ${MASQ.table} ${MASQ.chain} { type nat hook postrouting priority srcnat; policy accept; }`,
@@ -25,7 +25,7 @@ export function masqNft(o: Owner, addresses: string[]): void {
   must('nft', ['-f', '-'], `${lines.join('\n')}\n`);
 }
 
-export function macSpoofCheck(o: Owner, hostVeth: string, mac: string): void {
+export function macSpoofCheck(o: AttachmentId, hostVeth: string, mac: string): void {
   const lines = [
     `add table ${SPOOF.family} ${SPOOF.table}`,
     `add chain ${SPOOF.family} ${SPOOF.table} ${SPOOF.chain} { type filter hook prerouting priority -300; policy accept; }`,

@@ -3,15 +3,21 @@
 // spec version. Runs only from the host namespace, never from inside inNetns (a child inherits the thread's
 // namespace). Every call is bounded: SIGTERM after the config's `ipamTimeout`, SIGKILL IPAM_GRACE_MS later.
 import { accessSync, constants, statSync } from 'node:fs';
+import type { Ctx } from '../cni/context.js';
 import { CniError, Code } from '../cni/errors.js';
 import type { Env } from '../cni/env.js';
 import { DEFAULT_IPAM_TIMEOUT_S } from '../cni/config.js';
 import { checkJsonDepth } from '../cni/depth.js';
 import { parseResult, type Result } from '../cni/result.js';
-import { SUPPORTED_VERSIONS, compareVersions } from '../cni/versions.js';
+import { SUPPORTED_VERSIONS, compareVersions, effectiveVersion } from '../cni/versions.js';
 import { SpawnError, spawnBounded } from '../kernel/spawn.js';
 
 /** Between SIGTERM and SIGKILL for an IPAM plugin that overran `ipamTimeout`. */
+/** The IPAM call of a request: the config's ipam.type, CNI_PATH, the environment and the config as received. */
+export function ipamCall(req: { path: string[] }, ctx: Ctx): IpamCall {
+  return { type: ctx.conf.ipam.type ?? '', path: req.path, env: ctx.env, stdin: ctx.rawConfig, version: effectiveVersion(ctx.conf.cniVersion) };
+}
+
 export const IPAM_GRACE_MS = 2000;
 
 /**

@@ -10,26 +10,17 @@ import {
 } from '../kernel/index.js';
 import { ensureBridge } from './bridge.js';
 import { kernelFailure, step } from './errors.js';
-import { formatAlias, type AttachmentId } from './alias.js';
-import { hostVethName, isHostVethOf } from './host-veth.js';
+import { attachmentOf, formatAlias, hostVethName, isHostVethOf, type AttachmentId } from './attachment.js';
 import { podMtu } from './mtu.js';
 import { inheritedMtu } from './uplink.js';
 import { planPortVlans, usesVlans } from './vlans.js';
 import { Undo } from './undo.js';
-import { ipamCall, setupL3 } from './l3.js';
-import { ipamAdd, ipamDel } from '../ipam/delegate.js';
+import { setupL3 } from './l3.js';
+import { openPodNetns, requestedMac } from './pod.js';
+import { ipamAdd, ipamCall, ipamDel } from '../ipam/delegate.js';
 import { waitForwarding } from './wait.js';
 import type { Logger } from '../cni/log.js';
 import { setupMacSpoofCheck, setupMasq, teardownAttachment } from '../firewall/index.js';
-
-/** Container MAC, by precedence: runtimeConfig.mac > args.cni.mac > CNI_ARGS MAC (as the reference). */
-export function requestedMac(req: { args: { mac?: string } }, ctx: Ctx): string | undefined {
-  return ctx.conf.runtimeConfig?.mac ?? ctx.conf.args?.cni?.mac ?? req.args.mac;
-}
-
-export function openPodNetns(path: string): Netns {
-  return step(`open network namespace ${path}`, () => Netns.open(path));
-}
 
 /**
  * Creates the pair: the host end named after the attachment and enslaved to the bridge in the same request, so it
@@ -69,7 +60,7 @@ export async function cmdAdd(req: AddRequest, ctx: Ctx): Promise<Result> {
     const hostLinks = step('list host links', () => listLinks(host));
     const mtu = podMtu(conf.mtu, br, hostLinks);
 
-    const id: AttachmentId = { network: conf.name, containerId: req.containerId, ifname: req.ifname };
+    const id = attachmentOf(conf.name, req);
     // Registered before the request: the pair may exist even when the request's read-back fails.
     undo.push(`delete veth "${hostVethName(id)}"`, () => {
       const made = getLink(host, hostVethName(id));

@@ -7,13 +7,12 @@ import type { Ctx } from '../cni/context.js';
 import type { CheckRequest } from '../cni/env.js';
 import { Netns, getLink, listAddresses, listLinks, listRoutes, nsidOf, openNetlink, portVlans, type Link } from '../kernel/index.js';
 import { familyOf, parseCidr } from '../kernel/ip.js';
-import { ipamCheck } from '../ipam/delegate.js';
-import { aliasMatchesNetwork, parseAlias } from './alias.js';
-import { requestedMac, openPodNetns } from './add.js';
+import { ipamCall, ipamCheck } from '../ipam/delegate.js';
+import { attachmentOf, isHostVethOf } from './attachment.js';
+import { openPodNetns, requestedMac } from './pod.js';
 import { inspectBridge } from './bridge.js';
 import { inheritedMtu } from './uplink.js';
 import { step } from './errors.js';
-import { ipamCall } from './l3.js';
 import { expectedPortVlans, formatVlans, normalizeVlans, usesVlans } from './vlans.js';
 
 export async function cmdCheck(req: CheckRequest, ctx: Ctx): Promise<void> {
@@ -43,10 +42,8 @@ export async function cmdCheck(req: CheckRequest, ctx: Ctx): Promise<void> {
 
     // The host end: the container end's peer, which must carry our alias and sit on the bridge.
     const hostLinks = step('list host links', () => listLinks(host));
-    const hostVeth = hostLinks.find((l: Link) => {
-      const a = parseAlias(l.alias);
-      return l.kind === 'veth' && a !== null && a.containerId === req.containerId && a.ifname === req.ifname && aliasMatchesNetwork(a, conf.name);
-    });
+    const id = attachmentOf(conf.name, req);
+    const hostVeth = hostLinks.find((l: Link) => isHostVethOf(l, id));
     if (!hostVeth) throw new CniError(Code.CheckMismatch, `CHECK: no host veth for ${req.containerId}/${req.ifname} on network "${conf.name}"`);
     expect(`"${req.ifname}" peer index`, hostVeth.index, container.peerIndex);
     // The peer index means something only in the namespace the kernel names for the peer (IFLA_LINK_NETNSID, in

@@ -4,12 +4,10 @@
 import type { Ctx } from '../cni/context.js';
 import type { DelRequest } from '../cni/env.js';
 import { Netns, NetnsError, deleteLink, getLink, isErrno, listLinks, nsidOf, openNetlink, type Link, type NetlinkSocket } from '../kernel/index.js';
-import { ipamDel } from '../ipam/delegate.js';
+import { ipamCall, ipamDel } from '../ipam/delegate.js';
 import { teardownAttachment } from '../firewall/index.js';
-import { parseAlias } from './alias.js';
-import { isHostVethOf } from './host-veth.js';
+import { attachmentOf, isHostVethOf, parseAlias } from './attachment.js';
 import { Failures } from './failures.js';
-import { ipamCall } from './l3.js';
 
 /**
  * Whether the pod's CNI_IFNAME belongs to this attachment: a veth whose host end is this attachment's (our alias
@@ -20,8 +18,6 @@ import { ipamCall } from './l3.js';
  * the pod's numbering): it is looked up in the host only when that namespace is the host's. A peer in the pod
  * itself (no IFLA_LINK_NETNSID) or in a third namespace is never ours, whatever host link has that index.
  */
-const attachmentOf = (req: DelRequest, ctx: Ctx) => ({ network: ctx.conf.name, containerId: req.containerId, ifname: req.ifname });
-
 function isOurs(host: NetlinkSocket, podSock: NetlinkSocket, l: Link, req: DelRequest, ctx: Ctx): boolean {
   if (l.kind !== 'veth' || !l.peerIndex || l.linkNetnsId === undefined) return false;
   const self = Netns.current();
@@ -34,7 +30,7 @@ function isOurs(host: NetlinkSocket, podSock: NetlinkSocket, l: Link, req: DelRe
   if (hostId === undefined || hostId !== l.linkNetnsId) return false;
   const peer = getLink(host, l.peerIndex);
   if (!peer || peer.kind !== 'veth') return false;
-  if (isHostVethOf(peer, attachmentOf(req, ctx))) return true;
+  if (isHostVethOf(peer, attachmentOf(ctx.conf.name, req))) return true;
   if (parseAlias(peer.alias)) return false;
   const br = getLink(host, ctx.conf.bridge);
   return br !== null && peer.master === br.index;
@@ -62,7 +58,7 @@ function deletePodEnd(host: NetlinkSocket, netns: string, req: DelRequest, ctx: 
 }
 
 function deleteHostEnd(host: NetlinkSocket, req: DelRequest, ctx: Ctx): void {
-  const id = attachmentOf(req, ctx);
+  const id = attachmentOf(ctx.conf.name, req);
   for (const l of listLinks(host)) {
     if (!isHostVethOf(l, id)) continue;
     try {
@@ -77,7 +73,7 @@ export async function cmdDel(req: DelRequest, ctx: Ctx): Promise<void> {
   const failures = new Failures();
   if (ctx.conf.hasIpam) failures.attempt(`IPAM DEL (${ctx.conf.ipam.type})`, () => ipamDel(ipamCall(req, ctx)));
   if (ctx.conf.ipMasq || ctx.conf.macspoofchk) {
-    failures.attempt('remove firewall rules', () => teardownAttachment(ctx.conf, attachmentOf(req, ctx)));
+    failures.attempt('remove firewall rules', () => teardownAttachment(ctx.conf, attachmentOf(ctx.conf.name, req)));
   }
   let host: NetlinkSocket | undefined;
   failures.attempt('open netlink socket', () => (host = openNetlink(null)));

@@ -5,12 +5,10 @@ import type { Ctx } from '../cni/context.js';
 import type { GcRequest } from '../cni/env.js';
 import type { Attachment } from '../cni/valid-attachments.js';
 import { deleteLink, isErrno, listLinks, openNetlink } from '../kernel/index.js';
-import { ipamGc } from '../ipam/delegate.js';
+import { ipamCall, ipamGc } from '../ipam/delegate.js';
 import { teardownFirewall } from '../firewall/index.js';
-import { containerField } from '../firewall/ident.js';
-import { aliasMatchesNetwork, isGatewayLink, parseAlias } from './alias.js';
+import { aliasMatchesNetwork, containerField, isGatewayLink, parseAlias } from './attachment.js';
 import { Failures } from './failures.js';
-import { ipamCall } from './l3.js';
 
 /**
  * GC: removes this network's host veths (by alias) and firewall rules (by comment) whose attachment `valid` does not

@@ -2,25 +2,18 @@
 // isGateway, the gateway address on the bridge (or on `<bridge>.<vlan>` when vlan is set), IP forwarding on.
 import { Address4, Address6 } from 'ip-address';
 import { CniError, Code } from '../cni/errors.js';
-import type { Ctx } from '../cni/context.js';
 import type { NetConf } from '../cni/config.js';
 import type { Result } from '../cni/result.js';
-import { effectiveVersion } from '../cni/versions.js';
-import type { IpamCall } from '../ipam/delegate.js';
 import {
   Netns, addAddress, addRoute, addVlans, createVeth, delAddress, delVlans, deleteLink, getLink, listAddresses, listLinks, portVlans, setLink, writeSysctl,
   type Link, type NetlinkSocket,
 } from '../kernel/index.js';
 import { familyOf, parseCidr, sameSubnet } from '../kernel/ip.js';
-import { GATEWAY_ID, aliasMatchesNetwork, formatAlias, isGatewayLink, parseAlias, type AttachmentId } from './alias.js';
+import { GATEWAY_ID, aliasMatchesNetwork, formatAlias, isGatewayLink, parseAlias, type AttachmentId } from './attachment.js';
 import type { Undo } from './undo.js';
 import { step } from './errors.js';
 import { planPortVlans } from './vlans.js';
 import { MAX_IFNAME } from '../cni/names.js';
-
-export function ipamCall(req: { path: string[] }, ctx: Ctx): IpamCall {
-  return { type: ctx.conf.ipam.type ?? '', path: req.path, env: ctx.env, stdin: ctx.rawConfig, version: effectiveVersion(ctx.conf.cniVersion) };
-}
 
 /** The first host address of the subnet of `cidr` (the reference's default gateway). */
 export function firstHost(cidr: string): string {

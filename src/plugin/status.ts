@@ -4,10 +4,9 @@ import { CniError, Code } from '../cni/errors.js';
 import type { Ctx } from '../cni/context.js';
 import type { StatusRequest } from '../cni/env.js';
 import { openNetlink } from '../kernel/index.js';
-import { ipamStatus } from '../ipam/delegate.js';
+import { ipamCall, ipamStatus } from '../ipam/delegate.js';
 import { inspectBridge } from './bridge.js';
 import { kernelFailure } from './errors.js';
-import { ipamCall } from './l3.js';
 
 export async function cmdStatus(req: StatusRequest, ctx: Ctx): Promise<void> {
   let host;

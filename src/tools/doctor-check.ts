@@ -1,7 +1,7 @@
 // doctor's judgement: from a description of the node (links, VLANs per port, which namespaces are still lived in)
 // to a report and its findings. Pure: doctor-read.ts gathers the description, doctor-render.ts prints the report.
 import type { Link, VlanRange } from '../kernel/index.js';
-import { isGatewayLink, parseAlias } from '../plugin/alias.js';
+import { isGatewayLink, parseAlias } from '../plugin/attachment.js';
 import { isUplink } from '../plugin/uplink.js';
 import { vlanFlagsByVid } from '../plugin/vlans.js';
 import { PROBE_ALIAS_PREFIX } from './probe.js';

@@ -1,6 +1,6 @@
 // Issue 13, item 5: the VLAN gateway's alias carries a mark no container ID can have.
 import { describe, expect, it } from 'vitest';
-import { GATEWAY_ID, formatAlias, isGatewayLink, parseAlias } from '../../src/plugin/alias.js';
+import { GATEWAY_ID, formatAlias, isGatewayLink, parseAlias } from '../../src/plugin/attachment.js';
 import { NAME_RE } from '../../src/cni/names.js';
 
 describe('gateway mark', () => {

@@ -5,7 +5,7 @@ import { dispatch } from '../../src/cni/dispatch.js';
 import type { Handlers } from '../../src/cni/context.js';
 import { CniError } from '../../src/cni/errors.js';
 import { MAX_CONTAINER_ID, netnsOverride, parseEnv, type Env } from '../../src/cni/env.js';
-import { comment, containerField, parseComment } from '../../src/firewall/ident.js';
+import { comment, containerField, parseComment } from '../../src/plugin/attachment.js';
 import { parseNetConf } from '../../src/cni/config.js';
 import { parseResult } from '../../src/cni/result.js';
 import { MAX_JSON_DEPTH, jsonTooDeep, valueTooDeep } from '../../src/cni/depth.js';
