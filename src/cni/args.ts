@@ -1,6 +1,6 @@
 // CNI_ARGS: "K=V;K=V" as libcni's types.LoadArgs reads it. Keys may repeat (Multus sends some twice); the last
 // value wins, as it does in LoadArgs. Unknown keys are an error unless IgnoreUnknown is true.
-import { CniError, Code, show } from './errors.js';
+import { CniError, Code, got, show } from './errors.js';
 import { macProblem, normalizeMac } from './names.js';
 
 export interface CniArgs {
@@ -49,20 +49,20 @@ export function parseCniArgs(raw: string | undefined): CniArgs {
   for (const [key, value] of out.pairs) {
     if (key !== 'IgnoreUnknown') continue;
     const b = parseBool(value);
-    if (b === null) problems.push(`CNI_ARGS.IgnoreUnknown: not a boolean (got ${show(value)})`);
+    if (b === null) problems.push(`CNI_ARGS.IgnoreUnknown: not a boolean ${got(value)}`);
     else out.ignoreUnknown = b;
   }
   for (const [key, value] of out.pairs) {
     const field = KNOWN[key];
     if (field === undefined) {
-      if (!out.ignoreUnknown) problems.push(`CNI_ARGS.${key}: unknown key (got ${show(value)}); set IgnoreUnknown=true to allow it`);
+      if (!out.ignoreUnknown) problems.push(`CNI_ARGS.${key}: unknown key ${got(value)}; set IgnoreUnknown=true to allow it`);
       continue;
     }
     if (field === null) continue;
     if (field === 'mac') {
       const why = macProblem(value);
       if (why) {
-        problems.push(`CNI_ARGS.MAC: ${why} (got ${show(value)})`);
+        problems.push(`CNI_ARGS.MAC: ${why} ${got(value)}`);
         continue;
       }
       out.mac = normalizeMac(value);

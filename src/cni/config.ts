@@ -2,7 +2,7 @@
 // plugins/main/bridge, v1.9) with its default, plus the standard CNI keys. Unknown keys are ignored, as the
 // reference ignores them. Problems are reported all at once as `path: message (got value)`.
 import * as z from 'zod';
-import { CniError, Code, show } from './errors.js';
+import { CniError, Code, got, show } from './errors.js';
 import { MAX_IFNAME, NAME_RE, ifnameProblem, macProblem, normalizeMac, utf8Bytes } from './names.js';
 
 /**
@@ -127,14 +127,16 @@ export function trunkRanges(entries: RawNetConf['vlanTrunk']): Array<[number, nu
 export function formatIssues(issues: readonly z.core.$ZodIssue[]): string {
   return issues.map((i) => {
     const path = i.path.length === 0 ? '(config)' : i.path.map((p, n) => (typeof p === 'number' ? `[${p}]` : `${n ? '.' : ''}${String(p)}`)).join('');
-    return `${path}: ${i.message} (got ${show(i.input)})`;
+    // zod words a missing key as "expected string, received undefined": say what it is.
+    const message = i.code === 'invalid_type' && i.input === undefined ? `required, a ${i.expected}` : i.message;
+    return `${path}: ${message} ${got(i.input)}`;
   }).join('; ');
 }
 
 /** Parse an already-decoded config object. Throws CniError code 7 listing every problem. */
 export function parseNetConf(raw: unknown, opts: { crossField?: boolean } = {}): NetConf {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-    throw new CniError(Code.InvalidConfig, 'invalid network configuration', `(config): must be a JSON object (got ${show(raw)})`);
+    throw new CniError(Code.InvalidConfig, 'invalid network configuration', `(config): must be a JSON object ${got(raw)}`);
   }
   const parsed = (opts.crossField === false ? BaseNetConfSchema : NetConfSchema).safeParse(raw, { reportInput: true });
   if (!parsed.success) {

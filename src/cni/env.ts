@@ -1,6 +1,6 @@
 // The CNI_* environment, parsed per command into a typed request (CNI spec 1.1.0 "Parameters"; required
 // variables and name rules as libcni's pkg/skel and pkg/utils enforce them).
-import { CniError, Code, show } from './errors.js';
+import { CniError, Code, got } from './errors.js';
 import { parseCniArgs, type CniArgs } from './args.js';
 import { NAME_RE, ifnameProblem } from './names.js';
 
@@ -50,7 +50,7 @@ export function commandOf(env: Env): Command | undefined {
   const cmd = env.CNI_COMMAND;
   if (cmd === undefined || cmd === '') return undefined;
   if (!(COMMANDS as readonly string[]).includes(cmd)) {
-    throw new CniError(Code.InvalidEnv, `unknown CNI_COMMAND: ${cmd}`, `CNI_COMMAND: must be one of ${COMMANDS.join(', ')} (got ${show(cmd)})`);
+    throw new CniError(Code.InvalidEnv, `unknown CNI_COMMAND: ${cmd}`, `CNI_COMMAND: must be one of ${COMMANDS.join(', ')} ${got(cmd)}`);
   }
   return cmd as Command;
 }
@@ -86,7 +86,7 @@ export function parseEnv(env: Env): Request {
   // Node decodes environment bytes that are not UTF-8 into U+FFFD: the value is then no longer the one the runtime
   // sent, so a path or name built from it would name something else. Refused (the names are checked below).
   for (const v of ['CNI_NETNS', 'CNI_PATH', 'CNI_ARGS'] as const) {
-    if (env[v]?.includes('\uFFFD')) problems.push(`${v}: not valid UTF-8 (or contains U+FFFD) (got ${show(env[v])})`);
+    if (env[v]?.includes('\uFFFD')) problems.push(`${v}: not valid UTF-8 (or contains U+FFFD) ${got(env[v])}`);
   }
   if (problems.length > 0) throw new CniError(Code.InvalidEnv, 'invalid environment', problems.join('; '));
   const args = parseCniArgs(env.CNI_ARGS);
@@ -96,16 +96,16 @@ export function parseEnv(env: Env): Request {
   const containerId = env.CNI_CONTAINERID!;
   const ifname = env.CNI_IFNAME!;
   if (!NAME_RE.test(containerId)) {
-    problems.push(`CNI_CONTAINERID: invalid characters, must match ${NAME_RE.source} (got ${show(containerId)})`);
+    problems.push(`CNI_CONTAINERID: invalid characters, must match ${NAME_RE.source} ${got(containerId)}`);
   } else if ((command === 'ADD' || command === 'CHECK') && containerId.length > MAX_CONTAINER_ID) {
     // Only what is created is limited: DEL of any ID must succeed, or a runtime's teardown wedges.
-    problems.push(`CNI_CONTAINERID: longer than ${MAX_CONTAINER_ID} bytes (${containerId.length}), more than the host veth's ifalias can name (got ${show(containerId)})`);
+    problems.push(`CNI_CONTAINERID: longer than ${MAX_CONTAINER_ID} bytes (${containerId.length}), more than the host veth's ifalias can name ${got(containerId)}`);
   }
   const ifProblem = ifnameProblem(ifname);
-  if (ifProblem) problems.push(`CNI_IFNAME: ${ifProblem} (got ${show(ifname)})`);
+  if (ifProblem) problems.push(`CNI_IFNAME: ${ifProblem} ${got(ifname)}`);
   const netns = env.CNI_NETNS || undefined;
   if (netns !== undefined && !netns.startsWith('/')) {
-    problems.push(`CNI_NETNS: must be an absolute path (got ${show(netns)})`);
+    problems.push(`CNI_NETNS: must be an absolute path ${got(netns)}`);
   }
   if (problems.length > 0) throw new CniError(Code.InvalidEnv, 'invalid environment', problems.join('; '));
 

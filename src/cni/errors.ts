@@ -72,9 +72,15 @@ export function asCniError(err: unknown): CniError {
   return new CniError(Code.Internal, String(err));
 }
 
-/** Quote a value for an error detail: strings in JSON quotes, everything else as JSON. */
+/** Quote a value for an error detail: strings in JSON quotes, non-finite numbers by name, everything else as JSON. */
 export function show(value: unknown): string {
-  if (value === undefined) return 'undefined';
+  if (value === undefined) return 'nothing';
+  if (typeof value === 'number' && !Number.isFinite(value)) return String(value);
   const s = JSON.stringify(value);
   return s.length > 80 ? `${s.slice(0, 77)}...` : s;
+}
+
+/** The "(got X)" that ends an error detail line, or "(missing)" when there is no value. */
+export function got(value: unknown): string {
+  return value === undefined ? '(missing)' : `(got ${show(value)})`;
 }

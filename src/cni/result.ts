@@ -7,7 +7,7 @@
  */
 import { Address4, Address6 } from 'ip-address';
 import * as z from 'zod';
-import { CniError, Code, type CodeNumber, show } from './errors.js';
+import { CniError, Code, got, type CodeNumber } from './errors.js';
 import { MAX_JSON_DEPTH, valueTooDeep } from './depth.js';
 
 import { compareVersions, isSupported, LATEST, requireSupported, SUPPORTED_VERSIONS } from './versions.js';
@@ -146,20 +146,23 @@ export function parseResult(json: unknown, opts: ParseResultOptions = {}): Resul
   // dropNulls and the schemas walk the value recursively: bound its depth first (the callers' text checks aside).
   if (valueTooDeep(json)) return fail(`${root}: arrays and objects may nest at most ${MAX_JSON_DEPTH} levels deep`);
   const input = dropNulls(json);
-  if (!isRecord(input)) return fail(`${root}: expected an object (got ${show(json)})`);
+  if (!isRecord(input)) return fail(`${root}: expected an object ${got(json)}`);
   const declared = input.cniVersion;
   if (declared !== undefined && typeof declared !== 'string') {
-    return fail(`${root}.cniVersion: expected a string (got ${show(declared)})`);
+    return fail(`${root}.cniVersion: expected a string ${got(declared)}`);
   }
   const version = declared || opts.fallbackVersion || ('ip4' in input || 'ip6' in input ? '0.2.0' : LATEST);
   if (!isSupported(version)) {
     const supported = SUPPORTED_VERSIONS.join(', ');
-    return fail(`${root}.cniVersion: not a supported version (${supported}) (got ${show(version)})`);
+    return fail(`${root}.cniVersion: not a supported version (${supported}) ${got(version)}`);
   }
   const check = <S extends z.ZodType>(schema: S): z.infer<S> => {
     const parsed = schema.safeParse({ ...input, cniVersion: version });
     if (parsed.success) return parsed.data;
-    const line = (i: z.core.$ZodIssue) => `${pathOf(root, i.path)}: ${i.message} (got ${show(valueAt(input, i.path))})`;
+    const line = (i: z.core.$ZodIssue) => {
+      const v = valueAt(input, i.path);
+      return `${pathOf(root, i.path)}: ${i.code === 'invalid_type' && v === undefined ? `required, a ${i.expected}` : i.message} ${got(v)}`;
+    };
     return fail(parsed.error.issues.map(line).join('; '));
   };
   if (compareVersions(version, '0.3.0') < 0) {

@@ -54,3 +54,6 @@ export function must(cmd: string, args: string[], input?: string): string {
   if (r.status !== 0) throw new CniError(Code.Firewall, `${cmd} ${args.slice(0, 6).join(' ')} failed`, r.stderr || `exit ${r.status}`);
   return r.stdout;
 }
+
+/** Attempts of a teardown transaction that concurrent changes keep refusing (each one lists the rules again). */
+export const TEARDOWN_ATTEMPTS = 8;

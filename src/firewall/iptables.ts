@@ -3,7 +3,7 @@
 // POSTROUTING for the pod's address. Rules carry the attachment's comment; chains are named from it.
 import { Address4, Address6 } from 'ip-address';
 import { parseCidr } from '../kernel/ip.js';
-import { must, run } from './exec.js';
+import { TEARDOWN_ATTEMPTS, must, run } from './exec.js';
 import { chainName, comment, parseComment, type AttachmentId } from '../plugin/attachment.js';
 
 const MULTICAST = { 4: '224.0.0.0/4', 6: 'ff00::/8' } as const;
@@ -82,8 +82,9 @@ export function unmasqIptables(network: string, pick: (o: { containerId: string;
         ...[...chains].flatMap((c) => [`-F ${c}`, `-X ${c}`]), 'COMMIT', ''].join('\n');
       const r = run(`${t}-restore`, ['-w', '--noflush'], text);
       if (r.status === 0) break;
-      if (attempt === 3) {
-        failures.push(`${t}-restore (remove ${jumps.length} jumps, chains ${[...chains].join(' ')}): ${r.stderr}`);
+      // Refused because a concurrent DEL, GC or rollback changed these rules first: list again and retry.
+      if (attempt === TEARDOWN_ATTEMPTS) {
+        failures.push(`${t}-restore (remove ${jumps.length} jumps, chains ${[...chains].join(' ')}): still refused after ${attempt} attempts: ${r.stderr}`);
         break;
       }
     }

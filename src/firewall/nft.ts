@@ -2,7 +2,7 @@
 // (a bridge-family prerouting chain that drops frames from the pod's port whose source MAC is not the pod's).
 // Every rule carries the attachment's comment and is deleted by handle when its attachment goes.
 import { parseCidr } from '../kernel/ip.js';
-import { must, run } from './exec.js';
+import { TEARDOWN_ATTEMPTS, must, run } from './exec.js';
 import { comment, parseComment, type AttachmentId } from '../plugin/attachment.js';
 import { subnetOf } from './iptables.js';
 
@@ -64,14 +64,18 @@ function ourRules(where: { family: string; table: string }, network: string, pic
  */
 export function deleteNftRules(where: { family: string; table: string }, network: string, pick: Pick): string[] {
   const del = (r: { chain: string; handle: number }) => `delete rule ${where.family} ${where.table} ${r.chain} handle ${r.handle}`;
-  const rules = ourRules(where, network, pick);
-  if (typeof rules === 'string') return [rules];
-  if (rules.length === 0) return [];
-  if (run('nft', ['-f', '-'], `${rules.map(del).join('\n')}\n`).status === 0) return [];
-  const left = ourRules(where, network, pick);
-  if (typeof left === 'string') return [left];
-  for (const r of left) run('nft', ['-f', '-'], `${del(r)}\n`);
+  // One transaction per attempt: when a concurrent DEL, GC or rollback removed one of the rules first, the whole
+  // batch is refused; list again and retry with what is still there.
+  let lastError = '';
+  for (let attempt = 1; attempt <= TEARDOWN_ATTEMPTS; attempt++) {
+    const rules = ourRules(where, network, pick);
+    if (typeof rules === 'string') return [rules];
+    if (rules.length === 0) return [];
+    const r = run('nft', ['-f', '-'], `${rules.map(del).join('\n')}\n`);
+    if (r.status === 0) return [];
+    lastError = r.stderr;
+  }
   const still = ourRules(where, network, pick);
   if (typeof still === 'string') return [still];
-  return still.map((r) => `nft ${del(r)}: the rule is still there`);
+  return still.map((r) => `nft ${del(r)}: still there after ${TEARDOWN_ATTEMPTS} attempts (${lastError})`);
 }

@@ -17,7 +17,7 @@ import { expectedPortVlans, formatVlans, normalizeVlans, usesVlans } from './vla
 
 export async function cmdCheck(req: CheckRequest, ctx: Ctx): Promise<void> {
   const { conf, prevResult: prev } = ctx;
-  if (!prev) throw new CniError(Code.InvalidConfig, 'invalid network configuration', 'prevResult: required for CHECK (got undefined)');
+  if (!prev) throw new CniError(Code.InvalidConfig, 'invalid network configuration', 'prevResult: required for CHECK (missing)');
   if (conf.hasIpam) ipamCheck(ipamCall(req, ctx));
 
   // Each difference: what differs (named in msg) and what was expected and found (in details).
@@ -109,7 +109,7 @@ export async function cmdCheck(req: CheckRequest, ctx: Ctx): Promise<void> {
   }
   if (diffs.length > 0) {
     const whats = [...new Set(diffs.map((d) => d.what))];
-    const msg = whats.length === 1 ? `CHECK failed: ${whats[0]} differs from the config` : `CHECK failed: ${whats.length} things differ from the config: ${whats.join(', ')}`;
+    const msg = whats.length === 1 ? `CHECK failed: ${whats[0]} not as configured` : `CHECK failed: ${whats.length} things not as configured: ${whats.join(', ')}`;
     throw new CniError(Code.CheckMismatch, msg, diffs.map((d) => `${d.what}: ${d.text}`).join('; '));
   }
 }

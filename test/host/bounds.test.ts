@@ -163,7 +163,7 @@ describe('DEL and GC touch only what is theirs', () => {
     const prevResult = { cniVersion: '1.0.0', interfaces: [{ name: 'br-test' }, { name: 'hv21' }, { name: 'net1', mac, sandbox: pod.path }] };
     const r = run({ command: 'CHECK', conf: { ...l2(), cniVersion: '1.0.0', prevResult } });
     expect(r.code, r.stdout).not.toBe(0);
-    expect(r.json).toMatchObject({ code: 105, msg: 'CHECK failed: "net1" peer namespace differs from the config' });
+    expect(r.json).toMatchObject({ code: 105, msg: 'CHECK failed: "net1" peer namespace not as configured' });
     expect(r.json.details).toContain("expected the host's, found the pod itself");
   });
 

@@ -183,3 +183,19 @@ exec /usr/sbin/${tool} "$@"
     expect(nftRules('bridge', 'vlan_bridge_macspoof')).toEqual([]);
   });
 });
+
+describe('GC while ADDs are under way (the runtime lists none of them as valid)', () => {
+  it.each(['iptables', 'nftables'] as const)('%s: no GC fails because an ADD or another GC changed the rules first', async (backend) => {
+    const c = conf({ ipMasq: true, ipMasqBackend: backend, macspoofchk: true });
+    const pods = Array.from({ length: 12 }, () => makeNetns('vbp'));
+    const gc = { command: 'GC', conf: { ...c, cniVersion: '1.1.0', 'cni.dev/valid-attachments': [] } } as const;
+    const adds = pods.map((p, i) => cniAsync(node.name, { command: 'ADD', conf: c, containerId: `r${i}`, netns: p.path }));
+    const gcs = Array.from({ length: 4 }, () => cniAsync(node.name, gc));
+    const replies = await Promise.all([...adds, ...gcs]);
+    for (const r of replies.slice(pods.length)) expect(r.code, `GC: ${r.stdout}`).toBe(0);
+    // ADDs may have lost their veth to a GC (then they fail and roll back): DEL each, then nothing is left.
+    for (const [i, p] of pods.entries()) ok(run({ command: 'DEL', conf: c, containerId: `r${i}`, netns: p.path }));
+    expect(natRules()).toEqual([]);
+    expect([...nftRules('inet', 'vlan_bridge_masq'), ...nftRules('bridge', 'vlan_bridge_macspoof')]).toEqual([]);
+  }, 120_000);
+});

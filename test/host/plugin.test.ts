@@ -321,7 +321,7 @@ describe('CHECK', () => {
   });
 
   it('requires prevResult', () => {
-    expect(fail(check(l2()))).toMatchObject({ code: 7, details: 'prevResult: required for CHECK (got undefined)' });
+    expect(fail(check(l2()))).toMatchObject({ code: 7, details: 'prevResult: required for CHECK (missing)' });
   });
 });
 

@@ -87,7 +87,9 @@ describe('parseNetConf per key', () => {
   });
 
   it('requires name', () => {
-    expect(details({ cniVersion: '1.0.0' })).toEqual(['name: Invalid input: expected string, received undefined (got undefined)']);
+    expect(details({ cniVersion: '1.0.0' })).toEqual(['name: required, a string (missing)']);
+    // Values JSON cannot write are named, not printed as null.
+    expect(details({ cniVersion: '1.0.0', name: 'n', vlan: Infinity }).join('; ')).toMatch(/vlan: .*\(got Infinity\)/);
   });
 
   it('refuses promiscMode with hairpinMode, and IPAM with disableContainerInterface', () => {

@@ -202,7 +202,7 @@ describe('parseResult: invalid shapes', () => {
     [
       'interface without name',
       { cniVersion: '1.0.0', interfaces: [{ mac: '02:00:00:00:00:01' }] },
-      'prevResult.interfaces[0].name: Invalid input: expected string, received undefined (got undefined)',
+      'prevResult.interfaces[0].name: required, a string (missing)',
     ],
     [
       'version not matching family',
