@@ -41,8 +41,15 @@ function deletePodEnd(host: NetlinkSocket, netns: string, req: DelRequest, ctx: 
   try {
     pod = Netns.open(netns);
   } catch (err) {
-    // The container is gone: its end of the veth went with it. Anything else is a real error.
+    // The container is gone: its end of the veth went with it.
     if (err instanceof NetnsError && err.kind === 'missing') return;
+    // Not a namespace at all (a FIFO, a directory, another kind of namespace): no pod end of ours can be behind
+    // it. DEL still removes the host side and the IPAM allocation and succeeds, since a DEL that can never
+    // succeed wedges the runtime's teardown; the path is logged.
+    if (err instanceof NetnsError && err.kind === 'not-netns') {
+      ctx.log.warn(`DEL: CNI_NETNS is not a network namespace, left alone: ${err.message}`);
+      return;
+    }
     throw err;
   }
   const sock = openNetlink(pod);

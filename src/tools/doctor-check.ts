@@ -166,11 +166,12 @@ function checkBridge(b: BridgeReport, add: (f: Finding) => void): void {
       }
       if (native && pvid === native) untaggedPods.push(p);
       else if (native && vids.get(native)?.untagged) {
+        // A warning, not an error: preserveDefaultVlan asks for exactly this, and doctor cannot see the config.
         // The reference's leak (v1.1.1; v1.5.0-v1.7.1 by default; later ones with preserveDefaultVlan): the port keeps the default VLAN egress-untagged after its PVID moved to
         // the pod's VLAN, so the uplink's untagged frames reach the pod untagged. The default VLAN carried
         // tagged is a trunk member the network asked for, not a leak.
         const others = [...vids.keys()].filter((v) => v !== native);
-        add({ severity: 'error', code: 'vlan1-leak', ...at, port: p.name, message: `${who(p)} carries VLAN ${native} egress-untagged next to VLAN ${vidList(others)}: untagged frames from the uplink reach this VLAN pod (unless its network sets preserveDefaultVlan on purpose)` });
+        add({ severity: 'warning', code: 'vlan1-leak', ...at, port: p.name, message: `${who(p)} carries VLAN ${native} egress-untagged next to VLAN ${vidList(others)}: untagged frames from the uplink reach this VLAN pod (unless its network sets preserveDefaultVlan on purpose)` });
       }
       if (b.uplinks.length > 0) {
         const missing = [...vids.keys()].filter((v) => v !== native && !carried(v));
