@@ -98,29 +98,10 @@ export type RawNetConf = z.infer<typeof NetConfSchema>;
 
 /** The parsed config with derived fields the plugin works from. */
 export interface NetConf extends RawNetConf {
-  /** Trunk VIDs as sorted, merged, inclusive ranges. */
-  trunkRanges: Array<[number, number]>;
   /** isDefaultGateway implies isGateway, as in the reference. */
   isGateway: boolean;
   /** True when an IPAM plugin is to be delegated to; `ipam: {}` means L2 only. */
   hasIpam: boolean;
-}
-
-/** Merge trunk entries into sorted, non-overlapping, non-adjacent ranges. */
-export function trunkRanges(entries: RawNetConf['vlanTrunk']): Array<[number, number]> {
-  const spans: Array<[number, number]> = [];
-  for (const e of entries ?? []) {
-    if (e.id !== undefined) spans.push([e.id, e.id]);
-    if (e.minID !== undefined && e.maxID !== undefined) spans.push([e.minID, e.maxID]);
-  }
-  spans.sort((a, b) => a[0] - b[0]);
-  const merged: Array<[number, number]> = [];
-  for (const s of spans) {
-    const last = merged[merged.length - 1];
-    if (last && s[0] <= last[1] + 1) last[1] = Math.max(last[1], s[1]);
-    else merged.push([s[0], s[1]]);
-  }
-  return merged;
 }
 
 /** Format zod issues as `path: message (got value)` lines, the details of a code 7 error. */
@@ -146,7 +127,6 @@ export function parseNetConf(raw: unknown, opts: { crossField?: boolean } = {}):
   return {
     ...c,
     isGateway: c.isGateway || c.isDefaultGateway,
-    trunkRanges: trunkRanges(c.vlanTrunk),
     hasIpam: typeof c.ipam.type === 'string' && c.ipam.type !== '',
   };
 }

@@ -5,7 +5,7 @@ import type { Ctx } from '../cni/context.js';
 import type { AddRequest } from '../cni/env.js';
 import type { Interface, Result } from '../cni/result.js';
 import {
-  Netns, addVlans, createVeth, delVlans, deleteLink, getLink, isErrno, listLinks, openNetlink, portVlans, setBridgePort, setLink, writeSysctl,
+  Netns, createVeth, deleteLink, getLink, isErrno, listLinks, openNetlink, setBridgePort, setLink, writeSysctl,
   type Link, type NetlinkSocket,
 } from '../kernel/index.js';
 import { ensureBridge } from './bridge.js';
@@ -13,7 +13,7 @@ import { kernelFailure, step } from './errors.js';
 import { attachmentOf, formatAlias, hostVethName, isHostVethOf, type AttachmentId } from './attachment.js';
 import { podMtu } from './mtu.js';
 import { inheritedMtu } from './uplink.js';
-import { planPortVlans, usesVlans } from './vlans.js';
+import { applyPortVlans, usesVlans, vlanIntent } from './vlans.js';
 import { Undo } from './undo.js';
 import { setupL3 } from './l3.js';
 import { openPodNetns, requestedMac } from './pod.js';
@@ -69,11 +69,8 @@ export async function cmdAdd(req: AddRequest, ctx: Ctx): Promise<Result> {
     const hostVeth = createPair(host, pod, id, br, mtu, mac);
     step(`label "${hostVeth.name}" with its attachment`, () => setLink(host, hostVeth.index, { alias: formatAlias(id) }));
 
-    if (usesVlans(conf)) {
-      const plan = planPortVlans(conf, step(`read VLANs of "${hostVeth.name}"`, () => portVlans(host, hostVeth.index)));
-      step(`remove default VLANs from "${hostVeth.name}"`, () => delVlans(host, hostVeth.index, plan.remove));
-      step(`add VLANs to "${hostVeth.name}"`, () => addVlans(host, hostVeth.index, plan.add));
-    }
+    const intent = vlanIntent(conf);
+    if (usesVlans(intent)) step(`set VLANs on "${hostVeth.name}"`, () => applyPortVlans(host, hostVeth.index, intent));
     if (conf.hairpinMode || conf.portIsolation) {
       step(`set port flags on "${hostVeth.name}"`, () => setBridgePort(host, hostVeth.index, { hairpin: conf.hairpinMode || undefined, isolated: conf.portIsolation || undefined }));
     }

@@ -3,7 +3,7 @@ import { CniError, Code } from '../cni/errors.js';
 import type { NetConf } from '../cni/config.js';
 import { createBridge, getLink, isErrno, setLink, writeSysctl, type Link, type NetlinkSocket } from '../kernel/index.js';
 import { kernelFailure, step } from './errors.js';
-import { usesVlans } from './vlans.js';
+import { usesVlans, vlanFiltering, vlanIntent } from './vlans.js';
 
 /** The config key that makes this config need VLAN filtering, as `key=value` for messages. */
 function vlanKey(conf: NetConf): string {
@@ -25,8 +25,9 @@ function checkExisting(br: Link, conf: NetConf): void {
   }
   // Decision: a VLAN config on a bridge without VLAN filtering would give no isolation at all (every VLAN entry
   // is ignored), and turning filtering on would change switching for every other port and the uplink. Refuse.
-  if (usesVlans(conf) && !br.bridge?.vlanFiltering) {
-    if (!br.bridge?.vlanFilteringSupported) throw noVlanFiltering(conf);
+  const filtering = vlanFiltering(br);
+  if (usesVlans(vlanIntent(conf)) && filtering !== 'on') {
+    if (filtering === 'unsupported') throw noVlanFiltering(conf);
     throw new CniError(Code.BridgeConflict, `bridge "${conf.bridge}" has VLAN filtering off: ${vlanKey(conf)} would not be isolated`,
       `turn it on (ip link set ${conf.bridge} type bridge vlan_filtering 1; this changes switching for every port), or delete the bridge and let vlan-bridge create it`);
   }
@@ -44,7 +45,7 @@ export function ensureBridge(host: NetlinkSocket, conf: NetConf): Link {
   let br = inspectBridge(host, conf);
   if (!br) {
     try {
-      br = createBridge(host, { name: conf.bridge, mtu: conf.mtu || undefined, vlanFiltering: usesVlans(conf) || undefined });
+      br = createBridge(host, { name: conf.bridge, mtu: conf.mtu || undefined, vlanFiltering: usesVlans(vlanIntent(conf)) || undefined });
       try {
         writeSysctl(null, `net/ipv6/conf/${conf.bridge}/accept_ra`, '0');
       } catch {
@@ -52,7 +53,7 @@ export function ensureBridge(host: NetlinkSocket, conf: NetConf): Link {
       }
     } catch (err) {
       if (!isErrno(err, 'EEXIST')) {
-        if (isErrno(err, 'EOPNOTSUPP', 'ENOTSUP') && usesVlans(conf)) {
+        if (isErrno(err, 'EOPNOTSUPP', 'ENOTSUP') && usesVlans(vlanIntent(conf))) {
           throw noVlanFiltering(conf);
         }
         throw kernelFailure(`create bridge "${conf.bridge}"`, err);

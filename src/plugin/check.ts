@@ -13,7 +13,7 @@ import { openPodNetns, requestedMac } from './pod.js';
 import { inspectBridge } from './bridge.js';
 import { inheritedMtu } from './uplink.js';
 import { step } from './errors.js';
-import { expectedPortVlans, formatVlans, normalizeVlans, usesVlans } from './vlans.js';
+import { expectedPortVlans, formatVlans, normalizeVlans, usesVlans, vlanIntent } from './vlans.js';
 
 export async function cmdCheck(req: CheckRequest, ctx: Ctx): Promise<void> {
   const { conf, prevResult: prev } = ctx;
@@ -78,9 +78,10 @@ export async function cmdCheck(req: CheckRequest, ctx: Ctx): Promise<void> {
     expect(`"${hostVeth.name}" hairpin`, conf.hairpinMode, hostVeth.port?.hairpin ?? false);
     expect(`"${hostVeth.name}" isolated`, conf.portIsolation, hostVeth.port?.isolated ?? false);
 
-    if (usesVlans(conf)) {
+    const intent = vlanIntent(conf);
+    if (usesVlans(intent)) {
       const d = br.bridge?.defaultPvid ?? 1;
-      const want = expectedPortVlans(conf, d ? [{ min: d, max: d, pvid: true, untagged: true }] : []);
+      const want = expectedPortVlans(intent, d ? [{ min: d, max: d, pvid: true, untagged: true }] : []);
       const got = normalizeVlans(portVlans(host, hostVeth.index));
       if (formatVlans(want) !== formatVlans(got)) differ(`"${hostVeth.name}" VLANs`, `expected ${formatVlans(want)}, found ${formatVlans(got)}`);
     }

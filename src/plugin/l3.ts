@@ -5,14 +5,14 @@ import { CniError, Code } from '../cni/errors.js';
 import type { NetConf } from '../cni/config.js';
 import type { Result } from '../cni/result.js';
 import {
-  Netns, addAddress, addRoute, addVlans, createVeth, delAddress, delVlans, deleteLink, getLink, listAddresses, listLinks, portVlans, setLink, writeSysctl,
+  Netns, addAddress, addRoute, createVeth, delAddress, deleteLink, getLink, listAddresses, listLinks, portVlans, setLink, writeSysctl,
   type Link, type NetlinkSocket,
 } from '../kernel/index.js';
 import { familyOf, parseCidr, sameSubnet } from '../kernel/ip.js';
 import { GATEWAY_ID, aliasMatchesNetwork, formatAlias, isGatewayLink, parseAlias, type AttachmentId } from './attachment.js';
 import type { Undo } from './undo.js';
 import { step } from './errors.js';
-import { planPortVlans } from './vlans.js';
+import { applyPortVlans } from './vlans.js';
 import { MAX_IFNAME } from '../cni/names.js';
 
 /** The first host address of the subnet of `cidr` (the reference's default gateway). */
@@ -93,11 +93,7 @@ function vlanGateway(s: L3Setup): Link {
   }
   const current = step(`read VLANs of "${p.name}"`, () => portVlans(host, p.index));
   if (!current.some((v) => v.min <= conf.vlan && conf.vlan <= v.max && v.pvid && v.untagged)) {
-    const plan = planPortVlans({ vlan: conf.vlan, trunkRanges: [], preserveDefaultVlan: conf.preserveDefaultVlan }, current);
-    step(`set VLAN ${conf.vlan} on "${p.name}"`, () => {
-      delVlans(host, p.index, plan.remove);
-      addVlans(host, p.index, plan.add);
-    });
+    step(`set VLAN ${conf.vlan} on "${p.name}"`, () => applyPortVlans(host, p.index, { vlan: conf.vlan, trunkRanges: [], preserveDefaultVlan: conf.preserveDefaultVlan }));
   }
   const g = gw;
   if (!p.up) step(`set "${p.name}" up`, () => setLink(host, p.index, { up: true }));

@@ -13,7 +13,8 @@
 //                                  reference re-adds it tagged after making it native, which leaves the port with
 //                                  no PVID at all (docs/parity.md, "native-in-trunk").
 // - neither (untagged network)  -> left as the bridge made it: its default PVID, untagged.
-import type { VlanRange } from '../kernel/index.js';
+import type { NetConf } from '../cni/config.js';
+import { addVlans, delVlans, portVlans, type Link, type NetlinkSocket, type VlanRange } from '../kernel/index.js';
 
 export interface VlanIntent {
   vlan: number;
@@ -28,6 +29,29 @@ export interface VlanPlan {
   add: VlanRange[];
 }
 
+/** Merge trunk entries into sorted, non-overlapping, non-adjacent ranges. */
+export function mergeTrunk(entries: NetConf['vlanTrunk']): Array<[number, number]> {
+  const spans: Array<[number, number]> = [];
+  for (const e of entries ?? []) {
+    if (e.id !== undefined) spans.push([e.id, e.id]);
+    if (e.minID !== undefined && e.maxID !== undefined) spans.push([e.minID, e.maxID]);
+  }
+  spans.sort((a, b) => a[0] - b[0]);
+  const merged: Array<[number, number]> = [];
+  for (const s of spans) {
+    const last = merged[merged.length - 1];
+    if (last && s[0] <= last[1] + 1) last[1] = Math.max(last[1], s[1]);
+    else merged.push([s[0], s[1]]);
+  }
+  return merged;
+}
+
+/** A config's VLAN intent: `vlan`, the merged trunk, preserveDefaultVlan. */
+export function vlanIntent(conf: Pick<NetConf, 'vlan' | 'vlanTrunk' | 'preserveDefaultVlan'>): VlanIntent {
+  return { vlan: conf.vlan, trunkRanges: mergeTrunk(conf.vlanTrunk), preserveDefaultVlan: conf.preserveDefaultVlan };
+}
+
+/** Whether the port carries VLANs of its own (access or trunk); false for the untagged network. */
 export const usesVlans = (c: VlanIntent): boolean => c.vlan !== 0 || c.trunkRanges.length > 0;
 
 /** The native VLAN of a trunk that names no `vlan` (bridge.go `setupVeth`, v1.8.0 and later). */
@@ -102,4 +126,23 @@ export function normalizeVlans(ranges: readonly VlanRange[]): VlanRange[] {
 export function formatVlans(ranges: readonly VlanRange[]): string {
   if (ranges.length === 0) return 'none';
   return ranges.map((r) => `${r.min === r.max ? r.min : `${r.min}-${r.max}`}${r.pvid ? ' PVID' : ''}${r.untagged ? ' untagged' : ''}`).join(', ');
+}
+
+/**
+ * Applies the rule to a port (a pod's fresh host veth, a gateway or probe veth): reads what it carries, removes that
+ * unless preserved, and adds the plan in one request. Throws KernelError from the kernel layer.
+ */
+export function applyPortVlans(sock: NetlinkSocket, index: number, intent: VlanIntent): void {
+  const plan = planPortVlans(intent, portVlans(sock, index));
+  delVlans(sock, index, plan.remove);
+  addVlans(sock, index, plan.add);
+}
+
+/**
+ * Whether bridge `br` filters VLANs: 'on', 'off', or 'unsupported' when the kernel has no bridge VLAN filtering
+ * (CONFIG_BRIDGE_VLAN_FILTERING; see Link.bridge.vlanFilteringSupported). The plugin, discover and doctor ask here.
+ */
+export function vlanFiltering(br: Link): 'on' | 'off' | 'unsupported' {
+  if (br.bridge?.vlanFiltering) return 'on';
+  return br.bridge?.vlanFilteringSupported ? 'off' : 'unsupported';
 }

@@ -3,7 +3,7 @@
 import type { Link, VlanRange } from '../kernel/index.js';
 import { isGatewayLink, parseAlias } from '../plugin/attachment.js';
 import { isUplink } from '../plugin/uplink.js';
-import { vlanFlagsByVid } from '../plugin/vlans.js';
+import { vlanFiltering, vlanFlagsByVid } from '../plugin/vlans.js';
 import { PROBE_ALIAS_PREFIX } from './probe.js';
 
 export interface NodeSnapshot {
@@ -215,7 +215,7 @@ export function diagnose(s: NodeSnapshot, only?: string): Report {
   const bridges: BridgeReport[] = [];
   for (const br of s.links.filter((l) => l.kind === 'bridge' && (!only || l.name === only)).sort((a, b) => a.name.localeCompare(b.name))) {
     const b: BridgeReport = {
-      name: br.name, mtu: br.mtu, up: br.up, vlanFiltering: br.bridge?.vlanFiltering ?? false, defaultPvid: br.bridge?.defaultPvid ?? 1,
+      name: br.name, mtu: br.mtu, up: br.up, vlanFiltering: vlanFiltering(br) === 'on', defaultPvid: br.bridge?.defaultPvid ?? 1,
       vlans: s.vlans.get(br.index) ?? [], uplinks: [], pods: [], probes: [], gateways: [], otherPorts: [],
     };
     for (const l of s.links.filter((x) => x.master === br.index).sort((a, c) => a.name.localeCompare(c.name))) {

@@ -7,10 +7,10 @@
 // normal exit leaves nothing behind even for an instant.
 import { randomBytes } from 'node:crypto';
 import {
-  Netns, addRoute, addVlans, createVeth, delVlans, deleteLink, getLink, isErrno, openNetlink, portVlans, setLink, writeSysctl,
+  Netns, addRoute, createVeth, deleteLink, getLink, isErrno, openNetlink, setLink, writeSysctl,
   type Link, type NetlinkSocket,
 } from '../kernel/index.js';
-import { planPortVlans } from '../plugin/vlans.js';
+import { applyPortVlans, vlanFiltering } from '../plugin/vlans.js';
 import { Exit, ToolError, step } from './errors.js';
 
 /** Prefix of the probe's host veth alias; the pid follows, so doctor can tell a leftover from a running probe. */
@@ -36,13 +36,14 @@ export function probeBridge(host: NetlinkSocket, name: string, vlan: number): Li
   const br = step(`look up bridge "${name}"`, () => getLink(host, name));
   if (!br) throw new ToolError(Exit.Bridge, `bridge "${name}" does not exist`);
   if (br.kind !== 'bridge') throw new ToolError(Exit.Bridge, `"${name}" is not a bridge (kind ${br.kind ?? 'unknown'})`);
-  if (vlan !== 0 && !br.bridge?.vlanFilteringSupported) {
+  const filtering = vlanFiltering(br);
+  if (vlan !== 0 && filtering === 'unsupported') {
     throw new ToolError(Exit.Bridge, `this kernel has no bridge VLAN filtering (CONFIG_BRIDGE_VLAN_FILTERING): VLAN ${vlan} cannot exist on "${name}"`);
   }
-  if (vlan !== 0 && !br.bridge?.vlanFiltering) {
+  if (vlan !== 0 && filtering === 'off') {
     throw new ToolError(Exit.Bridge, `bridge "${name}" has VLAN filtering off: VLAN ${vlan} does not exist on it`);
   }
-  if (vlan === 0 && br.bridge?.vlanFiltering && br.bridge.defaultPvid === 0) {
+  if (vlan === 0 && filtering === 'on' && br.bridge?.defaultPvid === 0) {
     throw new ToolError(Exit.Bridge, `bridge "${name}" has no default PVID: it has no untagged network (give --vlan)`);
   }
   return br;
@@ -79,9 +80,7 @@ export function createProbe(host: NetlinkSocket, br: Link, vlan: number): Probe 
     step(`connect "${hostName}" to bridge "${br.name}"`, () => setLink(host, index, { master: br.index, alias: `${PROBE_ALIAS_PREFIX}${process.pid}` }));
     if (vlan !== 0) {
       // The access port a VLAN pod gets, without the default VLAN.
-      const plan = planPortVlans({ vlan, trunkRanges: [], preserveDefaultVlan: false }, step(`read VLANs of "${hostName}"`, () => portVlans(host, index)));
-      step(`remove default VLANs from "${hostName}"`, () => delVlans(host, index, plan.remove));
-      step(`put "${hostName}" on VLAN ${vlan}`, () => addVlans(host, index, plan.add));
+      step(`put "${hostName}" on VLAN ${vlan}`, () => applyPortVlans(host, index, { vlan, trunkRanges: [], preserveDefaultVlan: false }));
     }
     const s = sock;
     const inner = step(`look up ${PROBE_IFNAME} in the discover namespace`, () => getLink(s, PROBE_IFNAME));

@@ -1,6 +1,6 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { parseNetConf, trunkRanges } from '../../src/cni/config.js';
+import { parseNetConf } from '../../src/cni/config.js';
 import { CniError } from '../../src/cni/errors.js';
 
 const base = { cniVersion: '1.0.0', name: 'vlan100', type: 'vlan-bridge' };
@@ -23,7 +23,7 @@ describe('parseNetConf defaults', () => {
     expect(parseNetConf(base)).toEqual({
       ...base, bridge: 'cni0', mtu: 0, vlan: 0, preserveDefaultVlan: false, promiscMode: false, hairpinMode: false,
       portIsolation: false, isGateway: false, isDefaultGateway: false, forceAddress: false, ipMasq: false,
-      macspoofchk: false, enabledad: false, disableContainerInterface: false, ipam: {}, trunkRanges: [], hasIpam: false,
+      macspoofchk: false, enabledad: false, disableContainerInterface: false, ipam: {}, hasIpam: false,
       ipamTimeout: 45,
     });
   });
@@ -110,20 +110,6 @@ describe('parseNetConf per key', () => {
 
   it('normalizes MACs to lower case with colons', () => {
     expect(parseNetConf({ ...base, runtimeConfig: { mac: '0A-58-0A-F4-00-05' } }).runtimeConfig?.mac).toBe('0a:58:0a:f4:00:05');
-  });
-});
-
-describe('trunkRanges', () => {
-  it.each([
-    [[{ id: 100 }], [[100, 100]]],
-    [[{ minID: 2, maxID: 4094 }], [[2, 4094]]],
-    [[{ id: 5 }, { id: 4 }, { id: 6 }], [[4, 6]]],
-    [[{ minID: 10, maxID: 20 }, { minID: 15, maxID: 30 }, { id: 40 }], [[10, 30], [40, 40]]],
-    [[{ id: 7, minID: 1, maxID: 3 }], [[1, 3], [7, 7]]],
-    [[{ minID: 100, maxID: 200 }, { id: 150 }, { id: 201 }], [[100, 201]]],
-    [[], []],
-  ])('%j -> %j', (entries, ranges) => {
-    expect(trunkRanges(entries)).toEqual(ranges);
   });
 });
 

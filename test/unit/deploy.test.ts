@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { parseNetConf } from '../../src/cni/config.js';
+import { vlanIntent } from '../../src/plugin/vlans.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const DEPLOY = path.join(ROOT, 'deploy');
@@ -153,7 +154,7 @@ describe('deploy/nad-*.yaml', () => {
   it('vlan100: an access VLAN, L2 only', () => {
     const nad = byName('vlan100');
     const c = parseNetConf(delegateConfig(nad));
-    expect({ vlan: c.vlan, trunk: c.trunkRanges, hasIpam: c.hasIpam, preserveDefaultVlan: c.preserveDefaultVlan })
+    expect({ vlan: c.vlan, trunk: vlanIntent(c).trunkRanges, hasIpam: c.hasIpam, preserveDefaultVlan: c.preserveDefaultVlan })
       .toEqual({ vlan: 100, trunk: [], hasIpam: false, preserveDefaultVlan: false });
     expect(meta(nad).annotations).toHaveProperty(['network.harvesterhci.io/route']);
   });
@@ -164,7 +165,7 @@ describe('deploy/nad-*.yaml', () => {
     expect(raw).not.toHaveProperty('vlan');
     expect(raw).not.toHaveProperty('vlanTrunk');
     const c = parseNetConf(delegateConfig(nad));
-    expect({ vlan: c.vlan, trunk: c.trunkRanges, hasIpam: c.hasIpam }).toEqual({ vlan: 0, trunk: [], hasIpam: false });
+    expect({ vlan: c.vlan, trunk: vlanIntent(c).trunkRanges, hasIpam: c.hasIpam }).toEqual({ vlan: 0, trunk: [], hasIpam: false });
   });
 
   it('trunk: vlan 0 and vlanTrunk ranges (the native VLAN of the port is then VID 1)', () => {
@@ -172,7 +173,7 @@ describe('deploy/nad-*.yaml', () => {
     const raw = JSON.parse((nad.spec as { config: string }).config) as Obj;
     expect(raw.vlan).toBe(0);
     const c = parseNetConf(delegateConfig(nad));
-    expect({ vlan: c.vlan, trunk: c.trunkRanges, hasIpam: c.hasIpam, preserveDefaultVlan: c.preserveDefaultVlan })
+    expect({ vlan: c.vlan, trunk: vlanIntent(c).trunkRanges, hasIpam: c.hasIpam, preserveDefaultVlan: c.preserveDefaultVlan })
       .toEqual({ vlan: 0, trunk: [[100, 200], [300, 300]], hasIpam: false, preserveDefaultVlan: false });
   });
 

@@ -3,7 +3,7 @@
 // "reference v1.8.0+" follow plugins/main/bridge/bridge.go `setupVeth` at tags v1.8.0 and v1.9.1.
 import { describe, expect, it } from 'vitest';
 import type { VlanRange } from '../../src/kernel/index.js';
-import { expectedPortVlans, formatVlans, nativeVid, planPortVlans, type VlanIntent } from '../../src/plugin/vlans.js';
+import { expectedPortVlans, formatVlans, mergeTrunk, nativeVid, planPortVlans, type VlanIntent } from '../../src/plugin/vlans.js';
 
 const intent = (vlan: number, trunkRanges: Array<[number, number]> = [], preserveDefaultVlan = false): VlanIntent => ({ vlan, trunkRanges, preserveDefaultVlan });
 const DEFAULT_1: VlanRange[] = [{ min: 1, max: 1, pvid: true, untagged: true }];
@@ -55,5 +55,19 @@ describe('the plan', () => {
     [intent(42), 42],
   ] as Array<[VlanIntent, number]>)('native VLAN of %o is %i', (c, vid) => {
     expect(nativeVid(c)).toBe(vid);
+  });
+});
+
+describe('mergeTrunk: vlanTrunk entries as sorted, merged ranges', () => {
+  it.each([
+    [[{ id: 100 }], [[100, 100]]],
+    [[{ minID: 2, maxID: 4094 }], [[2, 4094]]],
+    [[{ id: 5 }, { id: 4 }, { id: 6 }], [[4, 6]]],
+    [[{ minID: 10, maxID: 20 }, { minID: 15, maxID: 30 }, { id: 40 }], [[10, 30], [40, 40]]],
+    [[{ id: 7, minID: 1, maxID: 3 }], [[1, 3], [7, 7]]],
+    [[{ minID: 100, maxID: 200 }, { id: 150 }, { id: 201 }], [[100, 201]]],
+    [[], []],
+  ])('%j -> %j', (entries, ranges) => {
+    expect(mergeTrunk(entries)).toEqual(ranges);
   });
 });
