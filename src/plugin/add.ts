@@ -24,7 +24,7 @@ import { setupMacSpoofCheck, setupMasq, teardownAttachment } from '../firewall/i
 
 /**
  * Creates the pair: the host end named after the attachment and enslaved to the bridge in the same request, so it
- * is recognisably this attachment's from the moment it exists (host-veth.ts); the pod end placed in the pod as
+ * is recognisably this attachment's from the moment it exists (attachment.ts); the pod end placed in the pod as
  * `ifname`. A host veth of that name left by an earlier ADD of this attachment that was killed (no alias, or ours)
  * is replaced. Throws 102 when the pod has `ifname` already, 100 for other kernel refusals.
  */

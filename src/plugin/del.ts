@@ -11,7 +11,7 @@ import { Failures } from './failures.js';
 
 /**
  * Whether the pod's CNI_IFNAME belongs to this attachment: a veth whose host end is this attachment's (our alias
- * for it, or the attachment's host veth name while the alias is not set yet: host-veth.ts), or (an attachment the
+ * for it, or the attachment's host veth name while the alias is not set yet: attachment.ts), or (an attachment the
  * reference plugin made before this one was installed) a host end with no alias of ours on our bridge. Another
  * network's interface of the same name (an ADD refused with code 102) is left alone.
  * The peer's index means something only in the peer's namespace, which the kernel names (IFLA_LINK_NETNSID, in

@@ -104,7 +104,7 @@ function pod(l: Link, s: NodeSnapshot): PodReport | null {
   return { ...port(l, s.vlans), network: a.network, containerId: a.containerId, ifname: a.ifname, peerNetnsId: id, namespace };
 }
 
-/** The bridge end of a VLAN gateway pair: our alias with the gateway mark (alias.ts), its peer on the host. */
+/** The bridge end of a VLAN gateway pair: our alias with the gateway mark (plugin/attachment.ts), its peer on the host. */
 function isGatewayPort(l: Link): boolean {
   const a = parseAlias(l.alias);
   return a !== null && isGatewayLink(a, l.linkNetnsId !== undefined);
