@@ -41,5 +41,3 @@ export function makeLogger(env: Env, stderr: (s: string) => void): Logger {
     },
   };
 }
-
-export const silentLogger: Logger = { warn: () => {}, debug: () => {} };

@@ -77,9 +77,6 @@ export const resultSchema = z.object({
 });
 export type Result = z.infer<typeof resultSchema>;
 export type Interface = z.infer<typeof interfaceSchema>;
-export type IpConfig = z.infer<typeof ipConfigSchema>;
-export type Route = z.infer<typeof routeSchema>;
-export type Dns = z.infer<typeof dnsSchema>;
 
 /** Spec 0.3.0/0.3.1/0.4.0. libcni ignores `version` on input; we insist it names the address's family. */
 const result04Schema = resultSchema.extend({

@@ -55,16 +55,6 @@ export function effectiveVersion(v?: string): CniVersion {
   return requireSupported(v);
 }
 
-/** CHECK exists from spec 0.4.0 on. */
-export function supportsCheck(v: string): boolean {
-  return compareVersions(v, '0.4.0') >= 0;
-}
-
-/** STATUS and GC exist from spec 1.1.0 on. */
-export function supportsStatusGc(v: string): boolean {
-  return compareVersions(v, '1.1.0') >= 0;
-}
-
 /** The first version that allows `command`; commands not listed exist in every version. */
 export function minimumVersionFor(command: string): CniVersion {
   if (command === 'CHECK') return '0.4.0';

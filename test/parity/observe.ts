@@ -18,7 +18,7 @@ export interface PluginUnderTest {
 }
 
 export const REFERENCE_BIN = '/usr/lib/cni/bridge';
-export const CNI_PATH = '/usr/lib/cni';
+const CNI_PATH = '/usr/lib/cni';
 
 /** Every field an observation may hold, in table order. '-' means "does not apply" (e.g. no ADD result). */
 export const FIELDS = [
