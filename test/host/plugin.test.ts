@@ -5,7 +5,7 @@ import path from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { CNI_PATH, cni, cniAsync, ok, type CniCall } from '../lab/cni.js';
 import { ROOT } from '../lab/binary.js';
-import { freshNodeAndPod, makeNetns, type TestNs } from './netns-fixture.js';
+import { freshNodeAndPod, makeNetns, sh, type TestNs } from './netns-fixture.js';
 
 const FAKE_PATH = `${path.join(ROOT, 'test/fixtures/ipam')}:${CNI_PATH}`;
 const VERSIONS_L2 = ['0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'];
@@ -269,9 +269,15 @@ describe('L3 through delegated IPAM', () => {
   });
 
   it('passes an IPAM error code through unchanged and leaves nothing behind', () => {
-    const conf = l2({ name: 'l3net', ipam: { type: 'host-local', subnet: 'not-a-subnet' } });
-    const e = fail(run({ command: 'ADD', conf }));
-    expect(e.code).not.toBe(999);
+    // A code and message of the IPAM plugin's own reach the runtime as they are.
+    const fake = l2({ name: 'l3net', ipam: { type: 'fake-ipam' } }, '1.0.0');
+    const e = fail(run({ command: 'ADD', conf: fake, path: FAKE_PATH, env: { FAKE_IPAM_ERROR_CODE: '11', FAKE_IPAM_ERROR_MSG: 'pool busy' } }));
+    expect(e).toEqual({ cniVersion: '1.0.0', code: 11, msg: 'pool busy', details: 'from fake-ipam' });
+    expect(vethsOf(node)).toEqual([]);
+    expect(links(pod).map((l) => l.ifname)).toEqual(['lo']);
+    // Debian's host-local answers a bad subnet with its own 999 and message: passed through too, not rewritten.
+    const bad = fail(run({ command: 'ADD', conf: l2({ name: 'l3net', ipam: { type: 'host-local', subnet: 'not-a-subnet' } }, '1.0.0') }));
+    expect(bad).toMatchObject({ code: 999, msg: 'invalid CIDR address: not-a-subnet' });
     expect(vethsOf(node)).toEqual([]);
     const missing = fail(run({ command: 'ADD', conf: l2({ ipam: { type: 'no-such-ipam' } }) }));
     expect(missing).toMatchObject({ code: 104, msg: 'failed to find IPAM plugin "no-such-ipam"' });
@@ -326,13 +332,30 @@ describe('CHECK', () => {
 });
 
 describe('DEL', () => {
-  it('succeeds for a missing netns, a missing interface and a repeated DEL', () => {
+  it('succeeds for a missing netns, a missing interface and a repeated DEL, each time with nothing left', () => {
+    const gone = () => {
+      expect(vethsOf(node)).toEqual([]);
+      expect(links(pod).map((l) => l.ifname)).toEqual(['lo']);
+    };
     ok(run({ command: 'ADD', conf: l2() }));
+    expect(vethsOf(node)).toHaveLength(1);
+    expect(ok(run({ command: 'DEL', conf: l2() }))).toBeUndefined(); // DEL prints nothing on success
+    gone();
     ok(run({ command: 'DEL', conf: l2() }));
-    ok(run({ command: 'DEL', conf: l2() }));
+    gone();
+    // The pod gone before DEL: its end went with it, the host end goes by its alias.
+    const p2 = makeNetns('vbp');
+    ok(run({ command: 'ADD', conf: l2(), containerId: 'c2', netns: p2.path }));
+    sh('ip', 'netns', 'del', p2.name);
+    ok(run({ command: 'DEL', conf: l2(), containerId: 'c2', netns: p2.path }));
+    gone();
     ok(run({ command: 'DEL', conf: l2(), netns: '/run/netns/does-not-exist' }));
     ok(run({ command: 'DEL', conf: l2(), netns: null }));
+    // Another attachment's interface is left alone by a DEL of an ifname never added.
+    ok(run({ command: 'ADD', conf: l2() }));
     ok(run({ command: 'DEL', conf: l2(), ifname: 'never-added' }));
+    expect(links(pod).map((l) => l.ifname).sort()).toEqual(['lo', 'net1']);
+    expect(vethsOf(node)).toHaveLength(1);
   });
 
   it('removes the host veth by its alias when the runtime gives no netns', () => {
