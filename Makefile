@@ -13,7 +13,7 @@ BIN := bin/vlan-bridge
 APT_PACKAGES := kmod patchelf strace iproute2 iputils-ping iptables nftables containernetworking-plugins dnsmasq-base time \
 	golang-go golang-github-appc-cni-dev busybox tcpdump
 
-.PHONY: all deps build test test-unit test-host test-uml demo bench install clean
+.PHONY: all deps build lint format test test-unit test-host test-uml demo bench install clean
 
 all: build
 
@@ -32,9 +32,19 @@ node_modules/.package-lock.json: package-lock.json
 build: node_modules/.package-lock.json
 	node scripts/build.mjs
 
-# All tiers, never skipped: unit, the built executable as a process, host-kernel namespaces, and the UML kernel.
-test: build
+# The gate before the tests: types, lint (typescript-eslint), formatting (prettier, width 120) and unused
+# exports, files and dependencies (knip; tsx runs from this Makefile and prettier from here, which knip cannot see).
+lint: node_modules/.package-lock.json
 	npx tsc --noEmit
+	npx eslint --max-warnings 0 .
+	npx prettier --check --log-level warn .
+	npx knip --no-progress
+
+format: node_modules/.package-lock.json
+	npx prettier --write --log-level warn .
+
+# All tiers, never skipped: unit, the built executable as a process, host-kernel namespaces, and the UML kernel.
+test: lint build
 	node test/run.mjs
 
 test-unit:

@@ -10,8 +10,7 @@ import * as z from 'zod';
 import { CniError, Code, got, type CodeNumber } from './errors.js';
 import { MAX_JSON_DEPTH, valueTooDeep } from './depth.js';
 
-import { compareVersions, isSupported, LATEST, requireSupported, SUPPORTED_VERSIONS } from './versions.js';
-import type { CniVersion } from './versions.js';
+import { compareVersions, isSupported, LATEST, requireSupported, SUPPORTED_VERSIONS, type CniVersion } from './versions.js';
 
 export type Family = 4 | 6;
 

@@ -298,7 +298,7 @@ describe('CHECK', () => {
   });
 
   it.each([
-    ['MTU', (v: string) => pod.exec('ip', 'link', 'set', 'net1', 'mtu', '1400'), '"net1" MTU: expected 1500, found 1400'],
+    ['MTU', () => pod.exec('ip', 'link', 'set', 'net1', 'mtu', '1400'), '"net1" MTU: expected 1500, found 1400'],
     ['MAC', () => pod.exec('ip', 'link', 'set', 'net1', 'address', '02:00:00:00:00:99'), '"net1" MAC: expected "02:00:00:00:00:42", found "02:00:00:00:00:99"'],
     ['hairpin', (v: string) => node.exec('ip', 'link', 'set', v, 'type', 'bridge_slave', 'hairpin', 'off'), 'hairpin: expected true, found false'],
     ['master', (v: string) => node.exec('ip', 'link', 'set', v, 'nomaster'), 'master: expected "br-test", missing'],
