@@ -398,7 +398,7 @@ describe('doctor', () => {
     });
 
     it('flags VLAN 1 leaking onto a VLAN port', () => {
-      expect(findings('br-leak')).toEqual(['error vlan1-leak vleak']);
+      expect(findings('br-leak')).toEqual(['warning vlan1-leak vleak']);
     });
 
     it('flags a VLAN on a pod port that no uplink carries', () => {
