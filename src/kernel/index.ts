@@ -10,6 +10,7 @@ export * from './bridge-vlan.js';
 export * from './addr.js';
 export * from './route.js';
 export { NetlinkSocket } from './netlink/socket.js';
+export { RT_SCOPE_UNIVERSE, RT_TABLE_MAIN } from './netlink/constants.js';
 export { nativeLoadCost, type NativeLoad } from './native.js';
 
 /** A NETLINK_ROUTE socket bound to `ns` (null: the host) for its whole life: enter, create, leave. */

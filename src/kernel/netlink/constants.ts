@@ -102,8 +102,10 @@ export const RTA_METRICS = 8;
 export const RTA_TABLE = 15;
 export const RTAX_MTU = 2;
 export const RTAX_ADVMSS = 8;
+/** The main routing table (linux/rtnetlink.h `RT_TABLE_MAIN`): where routes go unless a table is named. */
 export const RT_TABLE_MAIN = 254;
 export const RTPROT_BOOT = 3;
+/** Scope of global addresses and gatewayed routes (linux/rtnetlink.h `RT_SCOPE_UNIVERSE`, `ip` prints "global"). */
 export const RT_SCOPE_UNIVERSE = 0;
 export const RT_SCOPE_LINK = 253;
 export const RT_SCOPE_HOST = 254;
