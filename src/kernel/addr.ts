@@ -1,5 +1,5 @@
 // Addresses (RTM_NEWADDR / RTM_GETADDR / RTM_DELADDR), IPv4 and IPv6.
-import { broadcast4, bytesToIp, ipToBytes, parseCidr, type Family } from './ip.js';
+import { broadcast4, bytesToIp, ipToBytes, parseCidr, type Family } from '../ip.js';
 import { attrMap, bytes, u32 } from './netlink/attrs.js';
 import * as C from './netlink/constants.js';
 import type { NetlinkSocket } from './netlink/socket.js';

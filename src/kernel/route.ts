@@ -1,5 +1,5 @@
 // Routes in the main table (RTM_NEWROUTE / RTM_GETROUTE / RTM_DELROUTE).
-import { bytesToIp, familyOf, ipToBytes, parseCidr, type Family } from './ip.js';
+import { bytesToIp, familyOf, ipToBytes, parseCidr, type Family } from '../ip.js';
 import { attrMap, bytes, nest, u32 } from './netlink/attrs.js';
 import * as C from './netlink/constants.js';
 import type { NetlinkSocket } from './netlink/socket.js';
