@@ -52,6 +52,7 @@ export function addVlans(sock: NetlinkSocket, index: number, ranges: readonly Vl
   vlanRequest(sock, C.RTM_SETLINK, index, ranges, self, `add VLANs ${show(ranges)} on link ${index}`);
 }
 
+/** Removes VLANs from a bridge port (or, with self, from the bridge device itself), all in one request. */
 export function delVlans(sock: NetlinkSocket, index: number, ranges: readonly VlanRange[], self = false): void {
   vlanRequest(sock, C.RTM_DELLINK, index, ranges, self, `delete VLANs ${show(ranges)} on link ${index}`);
 }

@@ -38,6 +38,7 @@ export interface Link {
 const macBytes = (mac: string): Buffer => Buffer.from(mac.split(/[:-]/).map((h) => parseInt(h, 16)));
 const macString = (b: Buffer): string => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join(':');
 
+/** A link from an RTM_NEWLINK message's payload (struct ifinfomsg, then IFLA_* attributes). */
 export function parseLink(data: Buffer): Link {
   const index = data.readInt32LE(4);
   const flags = data.readUInt32LE(8);
@@ -103,6 +104,7 @@ export function getLink(sock: NetlinkSocket, which: string | number): Link | nul
   }
 }
 
+/** Every link of the socket's namespace (RTM_GETLINK dump). */
 export function listLinks(sock: NetlinkSocket): Link[] {
   return sock.dump(C.RTM_GETLINK, ifinfomsg(), 'list links').filter((m) => m.type === C.RTM_NEWLINK).map((m) => parseLink(m.data));
 }
@@ -181,6 +183,10 @@ export interface LinkChanges {
   alias?: string;
 }
 
+/**
+ * Changes what `c` names on a link in one RTM_SETLINK (flags through ifi_flags/ifi_change, the rest as IFLA_*
+ * attributes); what `c` leaves out stays. `mtu` in bytes. Throws KernelError (ENODEV: no such link).
+ */
 export function setLink(sock: NetlinkSocket, index: number, c: LinkChanges): void {
   let flags = 0;
   let change = 0;
@@ -211,6 +217,7 @@ export function setBridgePort(sock: NetlinkSocket, index: number, p: { hairpin?:
   sock.request(C.RTM_SETLINK, 0, body, `set bridge port flags on link ${index}`);
 }
 
+/** Deletes a link (RTM_DELLINK); for a veth, its peer goes too. Throws KernelError (ENODEV: no such link). */
 export function deleteLink(sock: NetlinkSocket, index: number): void {
   sock.request(C.RTM_DELLINK, 0, ifinfomsg({ index }), `delete link ${index}`);
 }
