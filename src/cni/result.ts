@@ -5,30 +5,12 @@
  * address of each family as ip4/ip6 and file routes under the family of their dst. One deliberate difference:
  * libcni prints 1.x route attributes (mtu, advmss, ...) in 0.3.x/0.4.0 too; we print the spec's {dst, gw} only.
  */
-import { Address4, Address6 } from 'ip-address';
 import * as z from 'zod';
+import { cidrFamily, ipFamily, type Family } from '../ip.js';
 import { CniError, Code, got, type CodeNumber } from './errors.js';
 import { MAX_JSON_DEPTH, valueTooDeep } from './depth.js';
 
 import { compareVersions, isSupported, LATEST, requireSupported, SUPPORTED_VERSIONS, type CniVersion } from './versions.js';
-
-export type Family = 4 | 6;
-
-/** Family of a plain IP address (no prefix, no zone), or undefined when `s` is not one. */
-export function ipFamily(s: string): Family | undefined {
-  if (s.includes('/') || s.includes('%')) return undefined;
-  if (Address4.isValid(s)) return 4;
-  return Address6.isValid(s) ? 6 : undefined;
-}
-
-/** Family of an address with prefix length ("10.1.2.3/24", "fd00::5/64"), or undefined when `s` is not one. */
-export function cidrFamily(s: string): Family | undefined {
-  const slash = s.indexOf('/');
-  if (slash < 0 || !/^(0|[1-9]\d{0,2})$/.test(s.slice(slash + 1))) return undefined;
-  const fam = ipFamily(s.slice(0, slash));
-  const bits = Number(s.slice(slash + 1));
-  return fam !== undefined && bits <= (fam === 4 ? 32 : 128) ? fam : undefined;
-}
 
 /** A plain IP (or, with `prefix`, an address with prefix length), of family `fam` when given. */
 const address = (prefix: boolean, fam?: Family) => {

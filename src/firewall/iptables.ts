@@ -1,19 +1,15 @@
 // ipMasq with the iptables backend, as the reference does it: a chain per attachment in the nat table that
 // accepts traffic to the pod's own subnet and masquerades the rest (multicast excepted), jumped to from
 // POSTROUTING for the pod's address. Rules carry the attachment's comment; chains are named from it.
-import { Address4, Address6 } from 'ip-address';
-import { parseCidr } from '../kernel/ip.js';
+import { parseCidr, subnetOf } from '../ip.js';
 import { TEARDOWN_ATTEMPTS, must, run } from './exec.js';
 import { chainName, comment, parseComment, type AttachmentId } from '../plugin/attachment.js';
 
 const MULTICAST = { 4: '224.0.0.0/4', 6: 'ff00::/8' } as const;
 const tool = (family: 4 | 6) => (family === 4 ? 'iptables' : 'ip6tables');
 
-export function subnetOf(cidr: string): string {
-  const { family, prefix } = parseCidr(cidr);
-  const start = family === 4 ? new Address4(cidr).startAddress().address : new Address6(cidr).startAddress().correctForm();
-  return `${start}/${prefix}`;
-}
+/** The subnet of a pod address ('10.1.2.3/24' is '10.1.2.0/24'), from src/ip.ts; src/firewall/nft.ts imports it from here. */
+export { subnetOf };
 
 /** iptables-restore quoting for one argument (comments contain spaces). */
 const arg = (a: string) => (/^[\w./:!-]+$/.test(a) ? a : `"${a.replace(/["\\]/g, '')}"`);

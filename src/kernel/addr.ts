@@ -1,5 +1,5 @@
 // Addresses (RTM_NEWADDR / RTM_GETADDR / RTM_DELADDR), IPv4 and IPv6.
-import { broadcast4, bytesToIp, ipToBytes, parseCidr, type Family } from './ip.js';
+import { broadcast4, bytesToIp, ipToBytes, parseCidr, type Family } from '../ip.js';
 import { attrMap, bytes, u32 } from './netlink/attrs.js';
 import * as C from './netlink/constants.js';
 import type { NetlinkSocket } from './netlink/socket.js';
@@ -43,10 +43,15 @@ export function addAddress(sock: NetlinkSocket, index: number, cidr: string, o: 
   sock.request(C.RTM_NEWADDR, flags, body(index, cidr, o.noDad ?? false), `add address ${cidr} to link ${index}`);
 }
 
+/** Removes ip/prefix from a link (RTM_DELADDR). Throws KernelError: EADDRNOTAVAIL when it is not there. */
 export function delAddress(sock: NetlinkSocket, index: number, cidr: string): void {
   sock.request(C.RTM_DELADDR, 0, body(index, cidr, false), `delete address ${cidr} from link ${index}`);
 }
 
+/**
+ * The addresses of every link (RTM_GETADDR dump), or of one link or family. `scope` is the kernel's rtm_scope number
+ * (RT_SCOPE_UNIVERSE for global addresses); `flags` are IFA_F_* (IFA_FLAGS when present, else the 8-bit ifa_flags).
+ */
 export function listAddresses(sock: NetlinkSocket, filter: { index?: number; family?: Family } = {}): Address[] {
   const fam = filter.family ? afOf(filter.family) : C.AF_UNSPEC;
   const out: Address[] = [];

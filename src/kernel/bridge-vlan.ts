@@ -3,6 +3,7 @@
 // one round trip (the reference plugin sends one request per VID).
 import { attr, attrMap, nest, parseAttrs, u16, u32 } from './netlink/attrs.js';
 import * as C from './netlink/constants.js';
+import { IFINFOMSG_LEN, ifinfomsg } from './netlink/headers.js';
 import type { NetlinkSocket } from './netlink/socket.js';
 
 export interface VlanRange {
@@ -35,17 +36,10 @@ function encode(ranges: readonly VlanRange[]): Buffer[] {
   return out;
 }
 
-function ifinfo(index: number): Buffer {
-  const b = Buffer.alloc(16);
-  b.writeUInt8(C.AF_BRIDGE, 0);
-  b.writeInt32LE(index, 4);
-  return b;
-}
-
 function vlanRequest(sock: NetlinkSocket, type: number, index: number, ranges: readonly VlanRange[], self: boolean, op: string): void {
   if (ranges.length === 0) return;
   const spec = nest(C.IFLA_AF_SPEC, ...(self ? [u16(C.IFLA_BRIDGE_FLAGS, BRIDGE_FLAGS_SELF)] : []), ...encode(ranges));
-  sock.request(type, 0, Buffer.concat([ifinfo(index), spec]), op);
+  sock.request(type, 0, Buffer.concat([ifinfomsg({ index, family: C.AF_BRIDGE }), spec]), op);
 }
 
 /** IFLA_BRIDGE_FLAGS value addressing the bridge device itself rather than a port (BRIDGE_FLAGS_SELF). */
@@ -58,18 +52,19 @@ export function addVlans(sock: NetlinkSocket, index: number, ranges: readonly Vl
   vlanRequest(sock, C.RTM_SETLINK, index, ranges, self, `add VLANs ${show(ranges)} on link ${index}`);
 }
 
+/** Removes VLANs from a bridge port (or, with self, from the bridge device itself), all in one request. */
 export function delVlans(sock: NetlinkSocket, index: number, ranges: readonly VlanRange[], self = false): void {
   vlanRequest(sock, C.RTM_DELLINK, index, ranges, self, `delete VLANs ${show(ranges)} on link ${index}`);
 }
 
 /** Every port's VLANs (bridges' own entries included), as compressed ranges in VID order. */
 export function dumpVlans(sock: NetlinkSocket): Map<number, VlanRange[]> {
-  const req = Buffer.concat([ifinfo(0), u32(C.IFLA_EXT_MASK, C.RTEXT_FILTER_BRVLAN_COMPRESSED)]);
+  const req = Buffer.concat([ifinfomsg({ family: C.AF_BRIDGE }), u32(C.IFLA_EXT_MASK, C.RTEXT_FILTER_BRVLAN_COMPRESSED)]);
   const out = new Map<number, VlanRange[]>();
   for (const m of sock.dump(C.RTM_GETLINK, req, 'dump bridge VLANs')) {
     if (m.type !== C.RTM_NEWLINK) continue;
     const index = m.data.readInt32LE(4);
-    const spec = attrMap(m.data, 16).get(C.IFLA_AF_SPEC);
+    const spec = attrMap(m.data, IFINFOMSG_LEN).get(C.IFLA_AF_SPEC);
     if (!spec) continue;
     const ranges: VlanRange[] = [];
     let begin: number | undefined;

@@ -19,6 +19,7 @@ export class KernelError extends Error {
   }
 }
 
+/** Whether `err` is a KernelError whose errno name is one of `codes` ('ENODEV', 'EEXIST', ...). */
 export function isErrno(err: unknown, ...codes: string[]): err is KernelError {
   return err instanceof KernelError && codes.includes(err.code);
 }

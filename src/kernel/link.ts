@@ -2,6 +2,7 @@
 import { isErrno } from './errors.js';
 import { attrMap, bytes, nest, readStr, readU16, readU32, readU8, str, u32, u8 } from './netlink/attrs.js';
 import * as C from './netlink/constants.js';
+import { IFINFOMSG_LEN, ifinfomsg } from './netlink/headers.js';
 import type { NetlinkSocket } from './netlink/socket.js';
 
 export interface Link {
@@ -34,23 +35,14 @@ export interface Link {
   port?: { state?: string; hairpin?: boolean; isolated?: boolean };
 }
 
-/** struct ifinfomsg: family, type, index, flags, change. */
-function ifinfomsg(index = 0, flags = 0, change = 0, family = C.AF_UNSPEC): Buffer {
-  const b = Buffer.alloc(16);
-  b.writeUInt8(family, 0);
-  b.writeInt32LE(index, 4);
-  b.writeUInt32LE(flags >>> 0, 8);
-  b.writeUInt32LE(change >>> 0, 12);
-  return b;
-}
-
 const macBytes = (mac: string): Buffer => Buffer.from(mac.split(/[:-]/).map((h) => parseInt(h, 16)));
 const macString = (b: Buffer): string => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join(':');
 
+/** A link from an RTM_NEWLINK message's payload (struct ifinfomsg, then IFLA_* attributes). */
 export function parseLink(data: Buffer): Link {
   const index = data.readInt32LE(4);
   const flags = data.readUInt32LE(8);
-  const a = attrMap(data, 16);
+  const a = attrMap(data, IFINFOMSG_LEN);
   const link: Link = {
     index,
     name: readStr(a.get(C.IFLA_IFNAME)) ?? '',
@@ -100,8 +92,8 @@ export function parseLink(data: Buffer): Link {
 /** The link with this name or index, or null when there is none. */
 export function getLink(sock: NetlinkSocket, which: string | number): Link | null {
   const body = typeof which === 'number'
-    ? ifinfomsg(which)
-    : Buffer.concat([ifinfomsg(0), str(C.IFLA_IFNAME, which)]);
+    ? ifinfomsg({ index: which })
+    : Buffer.concat([ifinfomsg(), str(C.IFLA_IFNAME, which)]);
   try {
     const msgs = sock.request(C.RTM_GETLINK, 0, body, `get link ${JSON.stringify(which)}`);
     const m = msgs.find((x) => x.type === C.RTM_NEWLINK);
@@ -112,8 +104,9 @@ export function getLink(sock: NetlinkSocket, which: string | number): Link | nul
   }
 }
 
+/** Every link of the socket's namespace (RTM_GETLINK dump). */
 export function listLinks(sock: NetlinkSocket): Link[] {
-  return sock.dump(C.RTM_GETLINK, ifinfomsg(0), 'list links').filter((m) => m.type === C.RTM_NEWLINK).map((m) => parseLink(m.data));
+  return sock.dump(C.RTM_GETLINK, ifinfomsg(), 'list links').filter((m) => m.type === C.RTM_NEWLINK).map((m) => parseLink(m.data));
 }
 
 function mustGet(sock: NetlinkSocket, name: string): Link {
@@ -133,7 +126,7 @@ export function createBridge(sock: NetlinkSocket, o: BridgeOptions): Link {
   const data: Buffer[] = [];
   if (o.vlanFiltering !== undefined) data.push(u8(C.IFLA_BR_VLAN_FILTERING, o.vlanFiltering ? 1 : 0));
   const body = Buffer.concat([
-    ifinfomsg(0),
+    ifinfomsg(),
     str(C.IFLA_IFNAME, o.name),
     ...(o.mtu ? [u32(C.IFLA_MTU, o.mtu)] : []),
     nest(C.IFLA_LINKINFO, str(C.IFLA_INFO_KIND, 'bridge'), ...(data.length ? [nest(C.IFLA_INFO_DATA, ...data)] : [])),
@@ -145,7 +138,7 @@ export function createBridge(sock: NetlinkSocket, o: BridgeOptions): Link {
 /** Turns VLAN filtering on or off on an existing bridge. */
 export function setBridgeVlanFiltering(sock: NetlinkSocket, index: number, on: boolean): void {
   const body = Buffer.concat([
-    ifinfomsg(index),
+    ifinfomsg({ index }),
     nest(C.IFLA_LINKINFO, str(C.IFLA_INFO_KIND, 'bridge'), nest(C.IFLA_INFO_DATA, u8(C.IFLA_BR_VLAN_FILTERING, on ? 1 : 0))),
   ]);
   sock.request(C.RTM_NEWLINK, 0, body, `set vlan_filtering on link ${index}`);
@@ -170,9 +163,9 @@ export function createVeth(sock: NetlinkSocket, local: VethEnd, peer: VethEnd & 
     ...(e.mac ? [bytes(C.IFLA_ADDRESS, macBytes(e.mac))] : []),
     ...(e.master ? [u32(C.IFLA_MASTER, e.master)] : []),
   ];
-  const peerMsg = Buffer.concat([ifinfomsg(0), ...end(peer), u32(C.IFLA_NET_NS_FD, peer.netnsFd)]);
+  const peerMsg = Buffer.concat([ifinfomsg(), ...end(peer), u32(C.IFLA_NET_NS_FD, peer.netnsFd)]);
   const body = Buffer.concat([
-    ifinfomsg(0),
+    ifinfomsg(),
     ...end(local),
     nest(C.IFLA_LINKINFO, str(C.IFLA_INFO_KIND, 'veth'), nest(C.IFLA_INFO_DATA, bytes(C.VETH_INFO_PEER, peerMsg))),
   ]);
@@ -190,6 +183,10 @@ export interface LinkChanges {
   alias?: string;
 }
 
+/**
+ * Changes what `c` names on a link in one RTM_SETLINK (flags through ifi_flags/ifi_change, the rest as IFLA_*
+ * attributes); what `c` leaves out stays. `mtu` in bytes. Throws KernelError (ENODEV: no such link).
+ */
 export function setLink(sock: NetlinkSocket, index: number, c: LinkChanges): void {
   let flags = 0;
   let change = 0;
@@ -207,7 +204,7 @@ export function setLink(sock: NetlinkSocket, index: number, c: LinkChanges): voi
   if (c.master !== undefined) attrs.push(u32(C.IFLA_MASTER, c.master));
   if (c.alias !== undefined) attrs.push(str(C.IFLA_IFALIAS, c.alias));
   const what = Object.entries(c).map(([k, v]) => `${k}=${String(v)}`).join(' ');
-  sock.request(C.RTM_SETLINK, 0, Buffer.concat([ifinfomsg(index, flags, change), ...attrs]), `set link ${index} ${what}`);
+  sock.request(C.RTM_SETLINK, 0, Buffer.concat([ifinfomsg({ index, flags, change }), ...attrs]), `set link ${index} ${what}`);
 }
 
 /** Bridge port flags, through the AF_BRIDGE family (as `bridge link set`). */
@@ -216,12 +213,13 @@ export function setBridgePort(sock: NetlinkSocket, index: number, p: { hairpin?:
   if (p.hairpin !== undefined) attrs.push(u8(C.IFLA_BRPORT_MODE, p.hairpin ? 1 : 0));
   if (p.isolated !== undefined) attrs.push(u8(C.IFLA_BRPORT_ISOLATED, p.isolated ? 1 : 0));
   if (attrs.length === 0) return;
-  const body = Buffer.concat([ifinfomsg(index, 0, 0, C.AF_BRIDGE), nest(C.IFLA_PROTINFO | C.NLA_F_NESTED, ...attrs)]);
+  const body = Buffer.concat([ifinfomsg({ index, family: C.AF_BRIDGE }), nest(C.IFLA_PROTINFO | C.NLA_F_NESTED, ...attrs)]);
   sock.request(C.RTM_SETLINK, 0, body, `set bridge port flags on link ${index}`);
 }
 
+/** Deletes a link (RTM_DELLINK); for a veth, its peer goes too. Throws KernelError (ENODEV: no such link). */
 export function deleteLink(sock: NetlinkSocket, index: number): void {
-  sock.request(C.RTM_DELLINK, 0, ifinfomsg(index), `delete link ${index}`);
+  sock.request(C.RTM_DELLINK, 0, ifinfomsg({ index }), `delete link ${index}`);
 }
 
 

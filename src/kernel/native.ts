@@ -112,6 +112,7 @@ export interface NativeLoad {
 
 let nativeLoad: NativeLoad | undefined;
 
+/** What loading the native addon cost, once loadLibc has run in this process; undefined before. */
 export function nativeLoadCost(): NativeLoad | undefined {
   return nativeLoad;
 }

@@ -173,6 +173,7 @@ export function writeSysctl(ns: Netns | null, key: string, value: string): void 
   maybeIn(ns, () => writeFileSync(`/proc/sys/${key}`, value));
 }
 
+/** Reads a sysctl under /proc/sys as seen from `ns` (null: the host), trimmed; `key` as for writeSysctl. */
 export function readSysctl(ns: Netns | null, key: string): string {
   return maybeIn(ns, () => readFileSync(`/proc/sys/${key}`, 'utf8').trim());
 }

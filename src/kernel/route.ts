@@ -1,5 +1,5 @@
 // Routes in the main table (RTM_NEWROUTE / RTM_GETROUTE / RTM_DELROUTE).
-import { bytesToIp, familyOf, ipToBytes, parseCidr, type Family } from './ip.js';
+import { bytesToIp, familyOf, ipToBytes, parseCidr, type Family } from '../ip.js';
 import { attrMap, bytes, nest, u32 } from './netlink/attrs.js';
 import * as C from './netlink/constants.js';
 import type { NetlinkSocket } from './netlink/socket.js';
@@ -53,11 +53,16 @@ function body(r: RouteSpec): Buffer {
 
 const describe = (r: RouteSpec) => `${r.dst}${r.gw ? ` via ${r.gw}` : ''}${r.oif ? ` dev ${r.oif}` : ''}`;
 
+/**
+ * Adds a route (RTM_NEWROUTE, protocol boot) to the main table unless `r.table` names another; scope is link for a
+ * route without gateway, universe with one. `replace` replaces an equal route rather than failing with EEXIST.
+ */
 export function addRoute(sock: NetlinkSocket, r: RouteSpec, o: { replace?: boolean } = {}): void {
   const flags = C.NLM_F_CREATE | (o.replace ? C.NLM_F_REPLACE : C.NLM_F_EXCL);
   sock.request(C.RTM_NEWROUTE, flags, body(r), `add route ${describe(r)}`);
 }
 
+/** Deletes the route `r` describes (RTM_DELROUTE). Throws KernelError: ESRCH when there is none. */
 export function delRoute(sock: NetlinkSocket, r: RouteSpec): void {
   sock.request(C.RTM_DELROUTE, 0, body(r), `delete route ${describe(r)}`);
 }

@@ -5,6 +5,7 @@
 // uninterruptible sleep; it is then left to the kernel and reported as killed). Built on posix_spawn(3), poll(2)
 // and waitpid(2) through libc, since the callers (IPAM delegation, firewall tools) must stay synchronous: they run
 // between synchronous namespace switches and inside ADD's synchronous undo steps.
+import { EINTR } from './errno.js';
 import { libcFunction, loadLibc } from './native.js';
 
 /** What the child did. */
@@ -53,7 +54,6 @@ const O_CLOEXEC = 0o2000000;
 const POLLIN = 0x001;
 const POLLOUT = 0x004;
 const WNOHANG = 1;
-const EINTR = 4;
 const PIPE_BUF = 4096;
 /** After the child exited, how long descendants holding its pipes may keep us reading. */
 const DRAIN_MS = 100;

@@ -5,7 +5,7 @@
 import { CniError, Code } from '../cni/errors.js';
 import type { Ctx } from '../cni/context.js';
 import type { CheckRequest } from '../cni/env.js';
-import { Netns, getLink, listAddresses, listLinks, listRoutes, nsidOf, openNetlink, portVlans, type Link } from '../kernel/index.js';
+import { Netns, RT_SCOPE_UNIVERSE, RT_TABLE_MAIN, getLink, listAddresses, listLinks, listRoutes, nsidOf, openNetlink, portVlans, type Link } from '../kernel/index.js';
 import { familyOf, parseCidr } from '../kernel/ip.js';
 import { ipamCall, ipamCheck } from '../ipam/delegate.js';
 import { attachmentOf, isHostVethOf } from './attachment.js';
@@ -91,13 +91,13 @@ export async function cmdCheck(req: CheckRequest, ctx: Ctx): Promise<void> {
     for (const ip of prev.ips ?? []) {
       if (ip.interface !== undefined && prevIfaces[ip.interface]?.name !== req.ifname) continue;
       const { ip: addr, prefix, family } = parseCidr(ip.address);
-      const same = addrs.filter((a) => a.family === family && a.scope === 0).map((a) => a.cidr);
+      const same = addrs.filter((a) => a.family === family && a.scope === RT_SCOPE_UNIVERSE).map((a) => a.cidr);
       if (!same.includes(`${addr}/${prefix}`)) differ(`"${req.ifname}" address`, `expected ${ip.address}, ${same.length ? `found ${same.join(', ')}` : 'missing'}`);
     }
     for (const r of prev.routes ?? []) {
       const fam = familyOf(parseCidr(r.dst).ip);
       const dst = parseCidr(r.dst);
-      const have = listRoutes(podSock, fam, r.table ?? 254).some((x) => {
+      const have = listRoutes(podSock, fam, r.table ?? RT_TABLE_MAIN).some((x) => {
         const xd = parseCidr(x.dst);
         return xd.ip === dst.ip && xd.prefix === dst.prefix && (r.gw === undefined || x.gw === r.gw);
       });

@@ -1,6 +1,5 @@
 // L3 as the reference does it: the IPAM result's addresses and routes in the pod, gateways computed when
 // isGateway, the gateway address on the bridge (or on `<bridge>.<vlan>` when vlan is set), IP forwarding on.
-import { Address4, Address6 } from 'ip-address';
 import { CniError, Code } from '../cni/errors.js';
 import type { NetConf } from '../cni/config.js';
 import type { Result } from '../cni/result.js';
@@ -8,18 +7,12 @@ import {
   Netns, addAddress, addRoute, createVeth, delAddress, deleteLink, getLink, listAddresses, listLinks, portVlans, setLink, writeSysctl,
   type Link, type NetlinkSocket,
 } from '../kernel/index.js';
-import { familyOf, parseCidr, sameSubnet } from '../kernel/ip.js';
+import { familyOf, firstHost, parseCidr, sameSubnet } from '../ip.js';
 import { GATEWAY_ID, aliasMatchesNetwork, formatAlias, isGatewayLink, parseAlias, type AttachmentId } from './attachment.js';
 import type { Undo } from './undo.js';
 import { step } from './errors.js';
 import { applyPortVlans } from './vlans.js';
 import { MAX_IFNAME } from '../cni/names.js';
-
-/** The first host address of the subnet of `cidr` (the reference's default gateway). */
-export function firstHost(cidr: string): string {
-  if (familyOf(parseCidr(cidr).ip) === 4) return Address4.fromBigInt(new Address4(cidr).startAddress().bigInt() + 1n).address;
-  return Address6.fromBigInt(new Address6(cidr).startAddress().bigInt() + 1n).correctForm();
-}
 
 /**
  * Whether another attachment of this network than `id` is on bridge `br` (a veth carrying its alias): the shared

@@ -3,6 +3,8 @@
 // Building: a BOOTREQUEST with the magic cookie and options, padded to the 300 bytes BOOTP relays expect.
 // Parsing: bounds-checked; an option that appears more than once is concatenated (RFC 3396), and the sname/file
 // fields are read for options when option 52 (overload) says so. Anything malformed is a DhcpFormatError.
+// Addresses and masks are src/ip.ts's.
+import { bytesToIp, ipv4ToBytes, maskPrefix, subnetOf } from '../ip.js';
 
 export const MessageType = { DISCOVER: 1, OFFER: 2, REQUEST: 3, DECLINE: 4, ACK: 5, NAK: 6, RELEASE: 7, INFORM: 8 } as const;
 export type MessageTypeName = keyof typeof MessageType;
@@ -50,13 +52,11 @@ export class DhcpFormatError extends Error {
   }
 }
 
-export function ipToBuf(ip: string): Buffer {
-  const parts = ip.split('.');
-  if (parts.length !== 4 || parts.some((p) => !/^\d{1,3}$/.test(p) || Number(p) > 255)) throw new Error(`not an IPv4 address: ${JSON.stringify(ip)}`);
-  return Buffer.from(parts.map(Number));
-}
+/** src/ip.ts's ipv4ToBytes, under the name src/tools/args.ts imports (outside this change). */
+export const ipToBuf = ipv4ToBytes;
 
-const bufToIp = (b: Buffer, off = 0): string => `${b[off]}.${b[off + 1]}.${b[off + 2]}.${b[off + 3]}`;
+/** The IPv4 address in the 4 bytes at `off`. */
+const bufToIp = (b: Buffer, off = 0): string => bytesToIp(b.subarray(off, off + 4));
 
 export function macToBuf(mac: string): Buffer {
   const parts = mac.split(/[:-]/);
@@ -105,14 +105,14 @@ export function buildRequest(r: RequestSpec): Buffer {
   fixed.writeUInt32BE(r.xid >>> 0, 4);
   fixed.writeUInt16BE(Math.min(Math.max(0, Math.floor(r.secs ?? 0)), 0xffff), 8);
   fixed.writeUInt16BE(r.broadcast ? FLAG_BROADCAST : 0, 10);
-  if (r.ciaddr) ipToBuf(r.ciaddr).copy(fixed, 12);
+  if (r.ciaddr) ipv4ToBytes(r.ciaddr).copy(fixed, 12);
   mac.copy(fixed, 28);
   const cookie = Buffer.alloc(4);
   cookie.writeUInt32BE(MAGIC_COOKIE);
   const options = [opt(Option.MESSAGE_TYPE, Buffer.from([MessageType[r.type]]))];
   options.push(opt(Option.CLIENT_ID, Buffer.concat([Buffer.from([HTYPE_ETHERNET]), mac])));
-  if (r.requestedIp) options.push(opt(Option.REQUESTED_IP, ipToBuf(r.requestedIp)));
-  if (r.serverId) options.push(opt(Option.SERVER_ID, ipToBuf(r.serverId)));
+  if (r.requestedIp) options.push(opt(Option.REQUESTED_IP, ipv4ToBytes(r.requestedIp)));
+  if (r.serverId) options.push(opt(Option.SERVER_ID, ipv4ToBytes(r.serverId)));
   if (r.type !== 'RELEASE') {
     options.push(opt(Option.MAX_MESSAGE_SIZE, u16(Math.max(576, Math.min(r.maxMessageSize ?? 1500, 0xffff)))));
     options.push(opt(Option.PARAMETER_LIST, Buffer.from(r.parameters ?? REQUESTED_OPTIONS)));
@@ -268,22 +268,21 @@ export function readAnswer(p: Packet): Answer {
   return a;
 }
 
-const ipToInt = (ip: string): number => ipToBuf(ip).readUInt32BE(0);
-const intToIp = (n: number): string => [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
-
-/** The prefix length of a contiguous subnet mask; throws on a mask such as 255.0.255.0. */
+/**
+ * The prefix length of a subnet mask (option 1). Throws DhcpFormatError on a mask that is not contiguous
+ * (255.0.255.0), and `not an IPv4 address` on one that is no dotted quad.
+ */
 export function maskToPrefix(mask: string): number {
-  const host = ~ipToInt(mask) >>> 0;
-  // Contiguous when the host bits are 2^k - 1.
-  if ((host & (host + 1)) >>> 0 !== 0) throw new DhcpFormatError(`subnet mask ${mask} is not contiguous`);
-  let prefix = 32;
-  for (let h = host; h !== 0; h >>>= 1) prefix--;
+  const prefix = maskPrefix(mask);
+  if (prefix === undefined) throw new DhcpFormatError(`subnet mask ${mask} is not contiguous`);
   return prefix;
 }
 
-/** The subnet mask applied to an address, as Harvester derives a VLAN network's CIDR from the router: 10.0.0.0/24. */
+/**
+ * The subnet mask applied to an IPv4 address, as Harvester derives a VLAN network's CIDR from the router:
+ * ('10.0.0.1', '255.255.255.0') gives '10.0.0.0/24'. Throws as maskToPrefix, or `not an IPv4 address` for `ip`.
+ */
 export function cidrOf(ip: string, mask: string): string {
   const prefix = maskToPrefix(mask);
-  const net = prefix === 0 ? 0 : (ipToInt(ip) & (0xffffffff << (32 - prefix))) >>> 0;
-  return `${intToIp(net)}/${prefix}`;
+  return subnetOf(`${bytesToIp(ipv4ToBytes(ip))}/${prefix}`);
 }

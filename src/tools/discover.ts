@@ -14,7 +14,7 @@
 // (default 10 s); the ping adds at most 3 s. The probe is described in probe.ts; exit codes in errors.ts.
 import { randomBytes } from 'node:crypto';
 import { addAddress, addRoute, openNetlink } from '../kernel/index.js';
-import { sameSubnet } from '../kernel/ip.js';
+import { sameSubnet } from '../ip.js';
 import { intOption, ipv4Option, parseOptions } from './args.js';
 import { DhcpClient, type Exchange } from './dhcp-client.js';
 import { buildRequest, cidrOf, maskToPrefix, type Answer, type RequestSpec } from './dhcp-packet.js';

@@ -2,32 +2,23 @@
 //
 // A pod's host veth names its peer's namespace by an id (IFLA_LINK_NETNSID). A namespace is "lived in" when a
 // process is in it (/proc/<pid>/ns/net) or a mount point holds it (nsfs in /proc/self/mountinfo: /run/netns/...,
-// /var/run/netns/cni-...). Each such namespace is opened and asked for its id here (RTM_GETNSID by fd); a veth
+// /var/run/netns/cni-...). Each such namespace is opened and asked for its id (the kernel layer's nsidOf); a veth
 // whose namespace id is not among them points at a namespace nothing lives in any more, kept only by a leaked fd:
 // its pod is gone and the veth is a GC candidate.
 import { closeSync, openSync, readFileSync, readdirSync, statSync } from 'node:fs';
-import { dumpVlans, listLinks, type NetlinkSocket } from '../kernel/index.js';
-import { attr, attrMap } from '../kernel/netlink/attrs.js';
+import { dumpVlans, listLinks, nsidOf, type NetlinkSocket } from '../kernel/index.js';
 import type { NodeSnapshot } from './doctor-check.js';
 import { PROBE_ALIAS_PREFIX } from './probe.js';
 
-const RTM_NEWNSID = 88;
-const RTM_GETNSID = 90;
-const NETNSA_NSID = 1;
-const NETNSA_FD = 3;
-
-/** The id this namespace gives the namespace open at `fd`, or null when it has none (or fd is no netns). */
-export function nsidOf(sock: NetlinkSocket, fd: number): number | null {
-  const v = Buffer.alloc(4);
-  v.writeUInt32LE(fd);
-  // struct rtgenmsg (one byte of family, padded to 4), then NETNSA_FD.
-  const body = Buffer.concat([Buffer.alloc(4), attr(NETNSA_FD, v)]);
+/**
+ * The id this namespace gives the namespace open at `fd`, or undefined when it has none, or when the kernel refuses
+ * the question (fd is no network namespace: a mount point may hold another type).
+ */
+function idOf(sock: NetlinkSocket, fd: number): number | undefined {
   try {
-    const m = sock.request(RTM_GETNSID, 0, body, `get namespace id of fd ${fd}`).find((x) => x.type === RTM_NEWNSID);
-    const id = m ? attrMap(m.data, 4).get(NETNSA_NSID)?.readInt32LE(0) : undefined;
-    return id === undefined || id < 0 ? null : id;
+    return nsidOf(sock, fd);
   } catch {
-    return null;
+    return undefined;
   }
 }
 
@@ -83,8 +74,8 @@ export function liveNetnsIds(sock: NetlinkSocket): Set<number> | null {
       continue;
     }
     try {
-      const id = nsidOf(sock, fd);
-      if (id !== null) ids.add(id);
+      const id = idOf(sock, fd);
+      if (id !== undefined) ids.add(id);
     } finally {
       closeSync(fd);
     }

@@ -1,19 +1,8 @@
-// ICMP echo from inside the probe's namespace, with no ping binary: a raw socket (we are root) through libc,
-// created there synchronously, connected to the gateway (so only its packets arrive) and read without blocking.
-import { KernelError, inNetns, type Netns } from '../kernel/index.js';
-import { libcFunction, loadLibc } from '../kernel/native.js';
-import { ipToBuf } from './dhcp-packet.js';
-import { asToolError, step } from './errors.js';
+// ICMP echo from inside the probe's namespace, with no ping binary: echo requests and replies (RFC 792) built and
+// read here, carried by the kernel layer's ICMP socket (src/kernel/icmp.ts), connected to the gateway.
+import { IcmpSocket, type Netns } from '../kernel/index.js';
+import { step } from './errors.js';
 
-const AF_INET = 2;
-const SOCK_RAW = 3;
-const SOCK_CLOEXEC = 0x80000;
-const IPPROTO_ICMP = 1;
-const MSG_DONTWAIT = 0x40;
-const EAGAIN = 11;
-const EINTR = 4;
-const ENETUNREACH = 101;
-const EHOSTUNREACH = 113;
 const ICMP_ECHO_REPLY = 0;
 const ICMP_ECHO_REQUEST = 8;
 
@@ -45,13 +34,6 @@ export function parseEchoReply(b: Buffer): { id: number; seq: number } | null {
   return { id: b.readUInt16BE(ihl + 4), seq: b.readUInt16BE(ihl + 6) };
 }
 
-function sockaddrIn(ip: string): Buffer {
-  const sa = Buffer.alloc(16);
-  sa.writeUInt16LE(AF_INET, 0);
-  ipToBuf(ip).copy(sa, 4);
-  return sa;
-}
-
 export interface PingResult {
   reachable: boolean;
   sent: number;
@@ -61,31 +43,21 @@ export interface PingResult {
 
 /** Up to `tries` echo requests to `dst`, `waitMs` apart; stops at the first reply. */
 export async function ping(ns: Netns, dst: string, signal: AbortSignal, tries = 3, waitMs = 1000): Promise<PingResult> {
-  const libc = loadLibc();
-  const connect = libcFunction('int connect(int, const void *, uint32_t)');
-  const fd = step('open an ICMP socket in the discover namespace', () => inNetns(ns, () => {
-    const s = libc.socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_ICMP);
-    if (s < 0) throw new KernelError('socket(AF_INET, SOCK_RAW, ICMP)', libc.errno());
-    return s;
-  }));
+  const sock = step('open an ICMP socket in the discover namespace', () => IcmpSocket.open(ns));
   try {
-    const sa = sockaddrIn(dst);
-    if (connect(fd, sa, sa.length) !== 0) throw asToolError(`connect an ICMP socket to ${dst}`, new KernelError('connect', libc.errno()));
+    step(`connect an ICMP socket to ${dst}`, () => sock.connect(dst));
     const id = (process.pid ^ Math.floor(Math.random() * 0xffff)) & 0xffff;
     const rx = Buffer.alloc(2048);
     for (let seq = 1; seq <= tries; seq++) {
       signal.throwIfAborted();
       const req = buildEchoRequest(id, seq);
       const t0 = performance.now();
-      if (libc.send(fd, req, req.length, 0) < 0) {
-        const errno = libc.errno();
-        // Unreachable for now (EHOSTUNREACH, ENETUNREACH) or busy: a lost probe, not a failure.
-        if (![EAGAIN, EINTR, EHOSTUNREACH, ENETUNREACH].includes(errno)) throw asToolError(`send an ICMP echo to ${dst}`, new KernelError('send', errno));
-      }
+      // Not sent for now (unreachable yet, or busy): a lost probe, not a failure.
+      step(`send an ICMP echo to ${dst}`, () => sock.send(req));
       const until = t0 + waitMs;
       while (performance.now() < until) {
         signal.throwIfAborted();
-        const n = libc.recv(fd, rx, rx.length, MSG_DONTWAIT);
+        const n = sock.receive(rx);
         if (n > 0) {
           const r = parseEchoReply(rx.subarray(0, n));
           if (r && r.id === id && r.seq === seq) return { reachable: true, sent: seq, rttMs: Math.round((performance.now() - t0) * 100) / 100 };
@@ -96,6 +68,6 @@ export async function ping(ns: Netns, dst: string, signal: AbortSignal, tries = 
     }
     return { reachable: false, sent: tries };
   } finally {
-    libc.close(fd);
+    sock.close();
   }
 }

@@ -4,10 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
-  KernelError, NetnsError, Netns, addAddress, addRoute, createBridge, createVeth, delAddress, delRoute, deleteLink, getLink,
+  IcmpSocket, KernelError, NetnsError, Netns, addAddress, addRoute, createBridge, createVeth, delAddress, delRoute, deleteLink, getLink,
   inNetns, listAddresses, listLinks, listRoutes, openNetlink, readSysctl, setBridgePort, setLink, writeSysctl,
   type NetlinkSocket,
 } from '../../src/kernel/index.js';
+import { buildEchoRequest, parseEchoReply } from '../../src/tools/ping.js';
 import { deleteAllNetns, makeNetns, type TestNs } from './netns-fixture.js';
 import { thrown } from '../lab/thrown.js';
 
@@ -243,5 +244,38 @@ describe('addresses and routes', () => {
     delRoute(ps, { dst: '0.0.0.0/0', gw: '10.1.0.1', oif: idx });
     expect(listRoutes(ps, 4).find((r) => r.dst === '0.0.0.0/0')).toBeUndefined();
     expect(kernelError(() => addRoute(ps, { dst: '0.0.0.0/0', gw: '10.9.9.1' })).code).toBe('ENETUNREACH');
+  });
+});
+
+describe('ICMP echo socket', () => {
+  it('is opened in the namespace it was asked for, connects, sends and reads without blocking', async () => {
+    podNs.exec('ip', 'addr', 'add', '10.77.0.5/32', 'dev', 'lo'); // only the pod has this address
+    const sock = IcmpSocket.open(pod);
+    try {
+      sock.connect('10.77.0.5');
+      const rx = Buffer.alloc(2048);
+      expect(sock.receive(rx)).toBe(0);
+      expect(sock.send(buildEchoRequest(0x4242, 1))).toBe(true);
+      let reply: { id: number; seq: number } | null = null;
+      for (let i = 0; i < 100 && !reply; i++) {
+        const n = sock.receive(rx);
+        if (n > 0) reply = parseEchoReply(rx.subarray(0, n));
+        else await new Promise((r) => setTimeout(r, 10));
+      }
+      expect(reply).toEqual({ id: 0x4242, seq: 1 });
+    } finally {
+      sock.close();
+    }
+  });
+
+  it('says which call failed, with the errno', () => {
+    const sock = IcmpSocket.open(pod);
+    try {
+      const err = kernelError(() => sock.connect('10.9.9.9')); // no route in the pod
+      expect(err.op).toBe('connect');
+      expect(err.code).toBe('ENETUNREACH');
+    } finally {
+      sock.close();
+    }
   });
 });

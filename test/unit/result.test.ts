@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CniError, Code } from '../../src/cni/errors.js';
-import { cidrFamily, convertResult, ipFamily, parseResult, type Result } from '../../src/cni/result.js';
+import { convertResult, parseResult, type Result } from '../../src/cni/result.js';
+import { cidrFamily, ipFamily } from '../../src/ip.js';
 import { SUPPORTED_VERSIONS } from '../../src/cni/versions.js';
 import { thrown as thrownAs } from '../lab/thrown.js';
 

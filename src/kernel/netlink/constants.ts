@@ -1,5 +1,6 @@
 // Numeric constants from the kernel's uapi headers (linux/netlink.h, rtnetlink.h, if_link.h, if_bridge.h,
-// veth.h, if_addr.h, nsfs.h), printed by a C program compiled against them rather than counted by hand.
+// veth.h, if_addr.h, nsfs.h; sys/socket.h and netinet/in.h for the socket calls), printed by a C program compiled
+// against them rather than counted by hand.
 export const AF_UNSPEC = 0;
 export const AF_INET = 2;
 export const AF_BRIDGE = 7;
@@ -7,6 +8,8 @@ export const AF_INET6 = 10;
 export const AF_NETLINK = 16;
 export const SOCK_RAW = 3;
 export const SOCK_CLOEXEC = 0x80000;
+export const IPPROTO_ICMP = 1;
+export const MSG_DONTWAIT = 0x40;
 export const NETLINK_ROUTE = 0;
 export const SOL_SOCKET = 1;
 export const SO_RCVTIMEO = 20;
@@ -102,8 +105,10 @@ export const RTA_METRICS = 8;
 export const RTA_TABLE = 15;
 export const RTAX_MTU = 2;
 export const RTAX_ADVMSS = 8;
+/** The main routing table (linux/rtnetlink.h `RT_TABLE_MAIN`): where routes go unless a table is named. */
 export const RT_TABLE_MAIN = 254;
 export const RTPROT_BOOT = 3;
+/** Scope of global addresses and gatewayed routes (linux/rtnetlink.h `RT_SCOPE_UNIVERSE`, `ip` prints "global"). */
 export const RT_SCOPE_UNIVERSE = 0;
 export const RT_SCOPE_LINK = 253;
 export const RT_SCOPE_HOST = 254;

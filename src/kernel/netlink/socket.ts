@@ -2,6 +2,7 @@
 // NLM_F_DUMP_INTR, kernel errors as KernelError with the extended-ACK message. Synchronous by design: it is
 // used while the thread sits in another network namespace, where nothing asynchronous may run.
 import { KernelError } from '../errors.js';
+import { EAGAIN, EINTR, EIO, ETIMEDOUT } from '../errno.js';
 import type { Libc } from '../native.js';
 import { attrMap, readStr } from './attrs.js';
 import * as C from './constants.js';
@@ -15,8 +16,6 @@ export interface Message {
 
 const RX_SIZE = 1 << 20;
 const DUMP_RETRIES = 5;
-const EINTR = 4;
-const EAGAIN = 11;
 
 function errorText(data: Buffer, flags: number): string | undefined {
   // With NETLINK_CAP_ACK the original request is not echoed: nlmsgerr is the error plus the 16-byte header.
@@ -79,7 +78,7 @@ export class NetlinkSocket {
       const n = this.libc.send(this.fd, msg, msg.length, 0);
       if (n === msg.length) return this.seq;
       const errno = n < 0 ? this.libc.errno() : 0;
-      if (errno !== EINTR) throw new KernelError(`${op}: send`, errno || 5);
+      if (errno !== EINTR) throw new KernelError(`${op}: send`, errno || EIO);
     }
   }
 
@@ -92,7 +91,7 @@ export class NetlinkSocket {
       if (n < 0) {
         const errno = this.libc.errno();
         if (errno === EINTR) continue;
-        throw new KernelError(`${op}: no answer from the kernel`, errno === EAGAIN ? 110 : errno);
+        throw new KernelError(`${op}: no answer from the kernel`, errno === EAGAIN ? ETIMEDOUT : errno);
       }
       let off = 0;
       while (off + C.NLMSG_HDRLEN <= n) {
