@@ -9,7 +9,6 @@ const MULTICAST = { 4: '224.0.0.0/4', 6: 'ff00::/8' } as const;
 const tool = (family: 4 | 6) => (family === 4 ? 'iptables' : 'ip6tables');
 
 /** The subnet of a pod address ('10.1.2.3/24' is '10.1.2.0/24'), from src/ip.ts; src/firewall/nft.ts imports it from here. */
-export { subnetOf };
 
 /** iptables-restore quoting for one argument (comments contain spaces). */
 const arg = (a: string) => (/^[\w./:!-]+$/.test(a) ? a : `"${a.replace(/["\\]/g, '')}"`);

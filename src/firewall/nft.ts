@@ -1,10 +1,9 @@
 // nftables: ipMasq with the nftables backend (a nat postrouting chain in our own inet table) and macspoofchk
 // (a bridge-family prerouting chain that drops frames from the pod's port whose source MAC is not the pod's).
 // Every rule carries the attachment's comment and is deleted by handle when its attachment goes.
-import { parseCidr } from '../kernel/ip.js';
+import { parseCidr, subnetOf } from '../ip.js';
 import { TEARDOWN_ATTEMPTS, must, run } from './exec.js';
 import { comment, parseComment, type AttachmentId } from '../plugin/attachment.js';
-import { subnetOf } from './iptables.js';
 
 export const MASQ = { family: 'inet', table: 'vlan_bridge_masq', chain: 'postrouting' } as const;
 export const SPOOF = { family: 'bridge', table: 'vlan_bridge_macspoof', chain: 'prerouting' } as const;

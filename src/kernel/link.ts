@@ -135,15 +135,6 @@ export function createBridge(sock: NetlinkSocket, o: BridgeOptions): Link {
   return mustGet(sock, o.name);
 }
 
-/** Turns VLAN filtering on or off on an existing bridge. */
-export function setBridgeVlanFiltering(sock: NetlinkSocket, index: number, on: boolean): void {
-  const body = Buffer.concat([
-    ifinfomsg({ index }),
-    nest(C.IFLA_LINKINFO, str(C.IFLA_INFO_KIND, 'bridge'), nest(C.IFLA_INFO_DATA, u8(C.IFLA_BR_VLAN_FILTERING, on ? 1 : 0))),
-  ]);
-  sock.request(C.RTM_NEWLINK, 0, body, `set vlan_filtering on link ${index}`);
-}
-
 export interface VethEnd {
   name: string;
   mtu?: number;

@@ -1,6 +1,6 @@
 // Network namespaces by path, entered only synchronously on the main thread. Node runs asynchronous fs, DNS and
 // crypto on pool threads that never move, so everything done "inside" must be a synchronous call made in `fn`.
-import { closeSync, constants, fstatSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, statSync, writeFileSync } from 'node:fs';
 import { KernelError, NetnsError } from './errors.js';
 import { libcFunction, loadLibc } from './native.js';
 import { CLONE_NEWNET, NS_GET_NSTYPE } from './netlink/constants.js';
@@ -173,7 +173,3 @@ export function writeSysctl(ns: Netns | null, key: string, value: string): void 
   maybeIn(ns, () => writeFileSync(`/proc/sys/${key}`, value));
 }
 
-/** Reads a sysctl under /proc/sys as seen from `ns` (null: the host), trimmed; `key` as for writeSysctl. */
-export function readSysctl(ns: Netns | null, key: string): string {
-  return maybeIn(ns, () => readFileSync(`/proc/sys/${key}`, 'utf8').trim());
-}

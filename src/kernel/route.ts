@@ -62,11 +62,6 @@ export function addRoute(sock: NetlinkSocket, r: RouteSpec, o: { replace?: boole
   sock.request(C.RTM_NEWROUTE, flags, body(r), `add route ${describe(r)}`);
 }
 
-/** Deletes the route `r` describes (RTM_DELROUTE). Throws KernelError: ESRCH when there is none. */
-export function delRoute(sock: NetlinkSocket, r: RouteSpec): void {
-  sock.request(C.RTM_DELROUTE, 0, body(r), `delete route ${describe(r)}`);
-}
-
 /** Routes of one family in one table (main by default). */
 export function listRoutes(sock: NetlinkSocket, family: Family, table: number = C.RT_TABLE_MAIN): Route[] {
   const out: Route[] = [];

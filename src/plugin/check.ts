@@ -6,7 +6,7 @@ import { CniError, Code } from '../cni/errors.js';
 import type { Ctx } from '../cni/context.js';
 import type { CheckRequest } from '../cni/env.js';
 import { Netns, RT_SCOPE_UNIVERSE, RT_TABLE_MAIN, getLink, listAddresses, listLinks, listRoutes, nsidOf, openNetlink, portVlans, type Link } from '../kernel/index.js';
-import { familyOf, parseCidr } from '../kernel/ip.js';
+import { familyOf, parseCidr } from '../ip.js';
 import { ipamCall, ipamCheck } from '../ipam/delegate.js';
 import { attachmentOf, isHostVethOf } from './attachment.js';
 import { openPodNetns, requestedMac } from './pod.js';

@@ -1,6 +1,6 @@
 // Command-line options of the tools: node's parseArgs, strict, every problem a UsageError.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { ipToBuf } from './dhcp-packet.js';
+import { ipv4ToBytes } from '../ip.js';
 import { UsageError } from './errors.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
@@ -24,7 +24,7 @@ export function intOption(name: string, raw: string, min: number, max: number): 
 
 export function ipv4Option(name: string, raw: string): string {
   try {
-    return Array.from(ipToBuf(raw)).join('.');
+    return Array.from(ipv4ToBytes(raw)).join('.');
   } catch {
     throw new UsageError(`--${name} must be an IPv4 address (got ${JSON.stringify(raw)})`);
   }

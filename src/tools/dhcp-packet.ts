@@ -52,8 +52,6 @@ export class DhcpFormatError extends Error {
   }
 }
 
-/** src/ip.ts's ipv4ToBytes, under the name src/tools/args.ts imports (outside this change). */
-export const ipToBuf = ipv4ToBytes;
 
 /** The IPv4 address in the 4 bytes at `off`. */
 const bufToIp = (b: Buffer, off = 0): string => bytesToIp(b.subarray(off, off + 4));

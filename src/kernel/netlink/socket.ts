@@ -25,8 +25,6 @@ function errorText(data: Buffer, flags: number): string | undefined {
 
 export class NetlinkSocket {
   private seq = Math.floor(Math.random() * 0x7fffffff);
-  /** Requests sent so far (dumps included): how tests and benchmarks count kernel round trips. */
-  requests = 0;
   // Not zero-filled: pages the kernel never writes stay out of the process's resident memory.
   private readonly rx = Buffer.allocUnsafe(RX_SIZE);
   private closed = false;
@@ -67,7 +65,6 @@ export class NetlinkSocket {
   private send(type: number, flags: number, body: Buffer, op: string): number {
     if (this.closed) throw new Error(`${op}: netlink socket is closed`);
     this.seq = (this.seq + 1) & 0x7fffffff;
-    this.requests++;
     const msg = Buffer.alloc(C.NLMSG_HDRLEN + body.length);
     msg.writeUInt32LE(msg.length, 0);
     msg.writeUInt16LE(type, 4);
