@@ -1,6 +1,7 @@
 import { defineConfig } from 'vitest/config';
 
-// Tiers: unit (no kernel), process (bin/vlan-bridge as a process), host (namespaces on this machine's kernel, root), uml (boots user-mode Linux).
+// Tiers: unit (no kernel), process (bin/vlan-bridge as a process), host (namespaces on this machine's kernel, root),
+// uml (boots user-mode Linux).
 export default defineConfig({
   test: {
     projects: [

@@ -32,8 +32,14 @@ interface Subject {
 }
 
 const conf = (type: string, bridge: string, variant: 'l2' | 'host-local', dataDir: string) => ({
-  cniVersion: '1.0.0', name: 'bench', type, bridge,
-  ipam: variant === 'l2' ? {} : { type: 'host-local', subnet: bridge === 'br-ours' ? '10.201.0.0/16' : '10.202.0.0/16', dataDir },
+  cniVersion: '1.0.0',
+  name: 'bench',
+  type,
+  bridge,
+  ipam:
+    variant === 'l2'
+      ? {}
+      : { type: 'host-local', subnet: bridge === 'br-ours' ? '10.201.0.0/16' : '10.202.0.0/16', dataDir },
 });
 const subjects: Subject[] = [
   { name: 'node -e 0 (floor)', cmd: [process.execPath, '-e', '0'], conf: () => ({}) },
@@ -42,15 +48,33 @@ const subjects: Subject[] = [
 ];
 
 function env(command: string, pod: string, id: string): Record<string, string> {
-  return { CNI_COMMAND: command, CNI_CONTAINERID: id, CNI_NETNS: `/run/netns/${pod}`, CNI_IFNAME: 'net1', CNI_PATH: '/usr/lib/cni', PATH: '/usr/sbin:/usr/bin:/sbin:/bin' };
+  return {
+    CNI_COMMAND: command,
+    CNI_CONTAINERID: id,
+    CNI_NETNS: `/run/netns/${pod}`,
+    CNI_IFNAME: 'net1',
+    CNI_PATH: '/usr/lib/cni',
+    PATH: '/usr/sbin:/usr/bin:/sbin:/bin',
+  };
 }
 
 /** One timed call inside the node namespace; with rss, wrapped in GNU time for the peak RSS (KiB). */
-function call(s: Subject, command: string, pod: string, id: string, variant: 'l2' | 'host-local', rss = false): { ms: number; kib?: number } {
+function call(
+  s: Subject,
+  command: string,
+  pod: string,
+  id: string,
+  variant: 'l2' | 'host-local',
+  rss = false,
+): { ms: number; kib?: number } {
   const out = path.join(tmp, 'rss');
   const argv = ['netns', 'exec', node, ...(rss ? [TIME, '-f', '%M', '-o', out] : []), ...s.cmd];
   const t0 = process.hrtime.bigint();
-  const r = spawnSync('ip', argv, { input: JSON.stringify(s.conf(variant)), env: env(command, pod, id), encoding: 'utf8' });
+  const r = spawnSync('ip', argv, {
+    input: JSON.stringify(s.conf(variant)),
+    env: env(command, pod, id),
+    encoding: 'utf8',
+  });
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   if (r.status !== 0) throw new Error(`${s.name} ${command} failed: ${r.stdout}${r.stderr}`);
   return rss ? { ms, kib: Number(readFileSync(out, 'utf8').trim().split('\n').pop()) } : { ms };
@@ -77,7 +101,12 @@ function addDel(variant: 'l2' | 'host-local') {
       }
     }
   }
-  return subjects.map((s) => ({ subject: s.name, add: stats(add[s.name]!), del: stats(del[s.name]!), rssMiB: stats(rss[s.name]!) }));
+  return subjects.map((s) => ({
+    subject: s.name,
+    add: stats(add[s.name]!),
+    del: stats(del[s.name]!),
+    rssMiB: stats(rss[s.name]!),
+  }));
 }
 
 function version() {
@@ -103,11 +132,19 @@ function nativeLoad() {
   const line = /native addon: found and verified in (\S+) ms, dlopen (\S+) ms, libc bound in (\S+) ms/;
   for (let i = 0; i < Math.max(10, Math.floor(RUNS / 2)); i++) {
     sh('ip', 'netns', 'add', pod);
-    const r = spawnSync('ip', ['netns', 'exec', node, ...ours.cmd], { input: JSON.stringify(ours.conf('l2')), env: { ...env('ADD', pod, `n${i}`), VLAN_BRIDGE_DEBUG: '1' }, encoding: 'utf8' });
-    spawnSync('ip', ['netns', 'exec', node, ...ours.cmd], { input: JSON.stringify(ours.conf('l2')), env: env('DEL', pod, `n${i}`) });
+    const r = spawnSync('ip', ['netns', 'exec', node, ...ours.cmd], {
+      input: JSON.stringify(ours.conf('l2')),
+      env: { ...env('ADD', pod, `n${i}`), VLAN_BRIDGE_DEBUG: '1' },
+      encoding: 'utf8',
+    });
+    spawnSync('ip', ['netns', 'exec', node, ...ours.cmd], {
+      input: JSON.stringify(ours.conf('l2')),
+      env: env('DEL', pod, `n${i}`),
+    });
     sh('ip', 'netns', 'del', pod);
     const m = line.exec(r.stderr);
-    if (r.status !== 0 || !m) throw new Error(`ADD with VLAN_BRIDGE_DEBUG=1 gave no native addon line: ${r.stdout}${r.stderr}`);
+    if (r.status !== 0 || !m)
+      throw new Error(`ADD with VLAN_BRIDGE_DEBUG=1 gave no native addon line: ${r.stdout}${r.stderr}`);
     xs.fileMs.push(Number(m[1]));
     xs.dlopenMs.push(Number(m[2]));
     xs.bindMs.push(Number(m[3]));
@@ -131,14 +168,25 @@ async function churn(s: Subject, rounds = 3) {
   for (let r = 0; r < rounds; r++) {
     for (const p of pods) sh('ip', 'netns', 'add', p);
     const t0 = process.hrtime.bigint();
-    const adds = await Promise.all(pods.map((p, i) => async(s.cmd, env('ADD', p, `ch${r}-${i}`), JSON.stringify(s.conf('l2')))));
-    const dels = await Promise.all(pods.map((p, i) => async(s.cmd, env('DEL', p, `ch${r}-${i}`), JSON.stringify(s.conf('l2')))));
+    const adds = await Promise.all(
+      pods.map((p, i) => async(s.cmd, env('ADD', p, `ch${r}-${i}`), JSON.stringify(s.conf('l2')))),
+    );
+    const dels = await Promise.all(
+      pods.map((p, i) => async(s.cmd, env('DEL', p, `ch${r}-${i}`), JSON.stringify(s.conf('l2')))),
+    );
     times.push(Number(process.hrtime.bigint() - t0) / 1e6);
     failures += [...adds, ...dels].filter((c) => c !== 0).length;
     for (const p of pods) sh('ip', 'netns', 'del', p);
   }
   const t = stats(times);
-  return { subject: s.name, rounds, opsPerRound: 64, medianRoundMs: t.median, opsPerSecond: 64000 / t.median, failures };
+  return {
+    subject: s.name,
+    rounds,
+    opsPerRound: 64,
+    medianRoundMs: t.median,
+    opsPerSecond: 64000 / t.median,
+    failures,
+  };
 }
 
 /** In the UML kernel: access-VLAN ADD vs a 2-4094 trunk ADD (ours), and the reference's access ADD. */
@@ -164,7 +212,8 @@ done > "$UML_WORK_DIR/uml-bench.txt"`;
   try {
     if (r.exitCode !== 0) throw new Error(`UML bench failed (${r.exitCode}):\n${r.output}`);
     const lines = readFileSync(path.join(r.dir, 'uml-bench.txt'), 'utf8').trim().split('\n').slice(3); // first round warms up
-    const by = (k: string) => stats(lines.filter((l) => l.startsWith(`${k} `)).map((l) => Number(l.split(' ')[1]) / 1000));
+    const by = (k: string) =>
+      stats(lines.filter((l) => l.startsWith(`${k} `)).map((l) => Number(l.split(' ')[1]) / 1000));
     return { access: by('access'), trunk: by('trunk'), refAccess: by('ref-access') };
   } finally {
     removeUmlDir(r.dir);
@@ -207,19 +256,36 @@ async function main() {
     const result = {
       date: new Date().toISOString(),
       machine: `${os.cpus()[0]?.model ?? 'cpu'} x${os.cpus().length}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Linux ${os.release()}, node ${process.version}, load ${os.loadavg()[0]!.toFixed(2)}`,
-      runs: RUNS, l2, hostLocal: hl, version: v, nativeLoad: native, churn: ch, uml,
-      goals: Object.fromEntries(Object.entries(goals).map(([k, g]) => [k, { ...g, met: met(k as keyof typeof goals) }])),
-      ratiosToReference: { addL2: ours.add.median / ref.add.median, delL2: ours.del.median / ref.del.median, rss: ours.rssMiB.median / ref.rssMiB.median, version: v.ours.median / v.ref.median },
+      runs: RUNS,
+      l2,
+      hostLocal: hl,
+      version: v,
+      nativeLoad: native,
+      churn: ch,
+      uml,
+      goals: Object.fromEntries(
+        Object.entries(goals).map(([k, g]) => [k, { ...g, met: met(k as keyof typeof goals) }]),
+      ),
+      ratiosToReference: {
+        addL2: ours.add.median / ref.add.median,
+        delL2: ours.del.median / ref.del.median,
+        rss: ours.rssMiB.median / ref.rssMiB.median,
+        version: v.ours.median / v.ref.median,
+      },
     };
     const f = (x: number) => x.toFixed(1);
-    const row = (label: string, r: (typeof l2)[number]) => `| ${label} | ${r.subject} | ${f(r.add.median)} / ${f(r.add.p95)} | ${f(r.del.median)} / ${f(r.del.p95)} | ${f(r.rssMiB.median)} |`;
+    const row = (label: string, r: (typeof l2)[number]) =>
+      `| ${label} | ${r.subject} | ${f(r.add.median)} / ${f(r.add.p95)} | ${f(r.del.median)} / ${f(r.del.p95)} | ${f(r.rssMiB.median)} |`;
     const md = [
       `Measured ${result.date} on ${result.machine}; ${RUNS} interleaved runs per figure (median / p95, ms); executables evicted from the page cache first, so each is read from disk as on a node.`,
       '',
-      '| network | subject | ADD | DEL | peak RSS MiB |', '| --- | --- | --- | --- | --- |',
-      ...l2.map((r) => row('L2 untagged', r)), ...hl.map((r) => row('host-local', r)),
+      '| network | subject | ADD | DEL | peak RSS MiB |',
+      '| --- | --- | --- | --- | --- |',
+      ...l2.map((r) => row('L2 untagged', r)),
+      ...hl.map((r) => row('host-local', r)),
       '',
-      '| | median ms | p95 ms |', '| --- | --- | --- |',
+      '| | median ms | p95 ms |',
+      '| --- | --- | --- |',
       `| VERSION, node -e 0 (floor) | ${f(v.floor.median)} | ${f(v.floor.p95)} |`,
       `| VERSION, vlan-bridge | ${f(v.ours.median)} | ${f(v.ours.p95)} |`,
       `| VERSION, reference | ${f(v.ref.median)} | ${f(v.ref.p95)} |`,
@@ -230,14 +296,18 @@ async function main() {
       `| UML: 2-4094 trunk ADD, vlan-bridge | ${f(uml.trunk.median)} | ${f(uml.trunk.p95)} |`,
       `| UML: access-VLAN ADD, reference | ${f(uml.refAccess.median)} | ${f(uml.refAccess.p95)} |`,
       '',
-      '| churn: 32 concurrent ADD then DEL, 3 rounds | ops/s | failures |', '| --- | --- | --- |',
+      '| churn: 32 concurrent ADD then DEL, 3 rounds | ops/s | failures |',
+      '| --- | --- | --- |',
       ...ch.map((c) => `| ${c.subject} | ${f(c.opsPerSecond)} | ${c.failures} |`),
       '',
-      '| goal | value | target | met |', '| --- | --- | --- | --- |',
-      ...Object.entries(result.goals).map(([k, g]) => `| ${k} | ${g.value.toFixed(2)} | <= ${g.goal} | ${g.met ? 'yes' : 'no'} |`),
+      '| goal | value | target | met |',
+      '| --- | --- | --- | --- |',
+      ...Object.entries(result.goals).map(
+        ([k, g]) => `| ${k} | ${g.value.toFixed(2)} | <= ${g.goal} | ${g.met ? 'yes' : 'no'} |`,
+      ),
       '',
-      `Ratios to the reference (ours / reference, medians): ADD ${f(result.ratiosToReference.addL2)}x, DEL ${f(result.ratiosToReference.delL2)}x, `
-        + `peak RSS ${f(result.ratiosToReference.rss)}x, VERSION ${f(result.ratiosToReference.version)}x.`,
+      `Ratios to the reference (ours / reference, medians): ADD ${f(result.ratiosToReference.addL2)}x, DEL ${f(result.ratiosToReference.delL2)}x, ` +
+        `peak RSS ${f(result.ratiosToReference.rss)}x, VERSION ${f(result.ratiosToReference.version)}x.`,
     ].join('\n');
     mkdirSync(path.join(ROOT, 'bench/results'), { recursive: true });
     writeFileSync(path.join(ROOT, 'bench/results/latest.json'), `${JSON.stringify(result, null, 2)}\n`);

@@ -31,9 +31,15 @@ if (hostHasVlanFiltering()) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'vb-demo-bin-'));
   const bin = path.join(dir, 'vlan-bridge');
   copyFileSync(BIN, bin);
-  const r = await runInUml({ script: `cd ${ROOT} && VB_PLUGIN_BIN=${bin} node node_modules/tsx/dist/cli.mjs demo/scenario.ts`, timeoutMs: 300_000 });
+  const r = await runInUml({
+    script: `cd ${ROOT} && VB_PLUGIN_BIN=${bin} node node_modules/tsx/dist/cli.mjs demo/scenario.ts`,
+    timeoutMs: 300_000,
+  });
   process.stdout.write(r.output);
-  if (r.exitCode !== 0) process.stdout.write(`\ndemo failed (exit ${r.exitCode}${r.timedOut ? ', timed out' : ''})\n${r.consoleLog.split('\n').slice(-10).join('\n')}\n`);
+  if (r.exitCode !== 0)
+    process.stdout.write(
+      `\ndemo failed (exit ${r.exitCode}${r.timedOut ? ', timed out' : ''})\n${r.consoleLog.split('\n').slice(-10).join('\n')}\n`,
+    );
   removeUmlDir(r.dir);
   rmSync(dir, { recursive: true, force: true });
   process.exitCode = r.exitCode === 0 ? 0 : 1;

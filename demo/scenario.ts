@@ -10,22 +10,40 @@ import { BIN, ROOT } from '../test/lab/binary.js';
 
 const PLUGIN = process.env.VB_PLUGIN_BIN || BIN;
 type Net = 'vlan100' | 'vlan200' | 'untagged';
-interface Pod { name: string; net: Net; ns: TestNs; result?: any; ip?: string }
+interface Pod {
+  name: string;
+  net: Net;
+  ns: TestNs;
+  result?: any;
+  ip?: string;
+}
 
 const say = (s = '') => process.stdout.write(`${s}\n`);
 // The configs exactly as Harvester writes them, at 1.0.0 so that CHECK (0.4.0+) can run too.
-const config = (net: Net) => ({ ...JSON.parse(readFileSync(path.join(ROOT, 'conf-examples', `${net}.json`), 'utf8')), cniVersion: '1.0.0' });
+const config = (net: Net) => ({
+  ...JSON.parse(readFileSync(path.join(ROOT, 'conf-examples', `${net}.json`), 'utf8')),
+  cniVersion: '1.0.0',
+});
 
 function plugin(node: TestNs, command: string, pod: Pod, extra: object = {}): any {
   const r = spawnSync('ip', ['netns', 'exec', node.name, PLUGIN], {
-    input: JSON.stringify({ ...config(pod.net), ...extra }), encoding: 'utf8',
-    env: { CNI_COMMAND: command, CNI_CONTAINERID: pod.name, CNI_NETNS: pod.ns.path, CNI_IFNAME: 'net1', CNI_PATH: '/usr/lib/cni', PATH: process.env.PATH ?? '' },
+    input: JSON.stringify({ ...config(pod.net), ...extra }),
+    encoding: 'utf8',
+    env: {
+      CNI_COMMAND: command,
+      CNI_CONTAINERID: pod.name,
+      CNI_NETNS: pod.ns.path,
+      CNI_IFNAME: 'net1',
+      CNI_PATH: '/usr/lib/cni',
+      PATH: process.env.PATH ?? '',
+    },
   });
   if (r.status !== 0) throw new Error(`${command} ${pod.name} failed: ${r.stdout}${r.stderr}`);
   return r.stdout.trim() ? JSON.parse(r.stdout) : undefined;
 }
 
-const pings = (ns: TestNs, ip: string) => spawnSync('ip', ['netns', 'exec', ns.name, 'ping', '-c', '1', '-W', '1', ip]).status === 0;
+const pings = (ns: TestNs, ip: string) =>
+  spawnSync('ip', ['netns', 'exec', ns.name, 'ping', '-c', '1', '-W', '1', ip]).status === 0;
 
 export function run(workDir: string): boolean {
   const node = makeNetns('demo-node');
@@ -34,19 +52,56 @@ export function run(workDir: string): boolean {
   const pods: Pod[] = [];
   try {
     hn = buildHarvesterNode(node, sw, { workDir });
-    say('node: bridge mgmt-br (VLAN filtering) with bond mgmt-bo (active-backup over 2 NICs) to a switch carrying VLANs 100 and 200 tagged and an untagged network, a DHCP server on each');
-    for (const [name, net] of [['vm-a', 'vlan100'], ['vm-b', 'vlan100'], ['vm-c', 'vlan200'], ['vm-d', 'untagged']] as const) {
+    say(
+      'node: bridge mgmt-br (VLAN filtering) with bond mgmt-bo (active-backup over 2 NICs) to a switch carrying VLANs 100 and 200 tagged and an untagged network, a DHCP server on each',
+    );
+    for (const [name, net] of [
+      ['vm-a', 'vlan100'],
+      ['vm-b', 'vlan100'],
+      ['vm-c', 'vlan200'],
+      ['vm-d', 'untagged'],
+    ] as const) {
       const pod: Pod = { name, net, ns: makeNetns(`demo-${name}`) };
       pod.result = plugin(node, 'ADD', pod);
       pods.push(pod);
       const [, host, cont] = pod.result.interfaces;
-      say(`ADD ${name} on ${net} (conf-examples/${net}.json): net1 ${cont.mac} mtu ${cont.mtu}, host port ${host.name}`);
+      say(
+        `ADD ${name} on ${net} (conf-examples/${net}.json): net1 ${cont.mac} mtu ${cont.mtu}, host port ${host.name}`,
+      );
     }
     const dhcp = path.join(workDir, 'udhcpc.sh');
-    writeFileSync(dhcp, '#!/bin/sh\n[ "$1" = bound ] && ip addr add "$ip/$mask" dev "$interface" && echo "$ip $serverid"\nexit 0\n', { mode: 0o755 });
+    writeFileSync(
+      dhcp,
+      '#!/bin/sh\n[ "$1" = bound ] && ip addr add "$ip/$mask" dev "$interface" && echo "$ip $serverid"\nexit 0\n',
+      { mode: 0o755 },
+    );
     for (const p of pods) {
-      const r = spawnSync('ip', ['netns', 'exec', p.ns.name, 'busybox', 'udhcpc', '-i', 'net1', '-f', '-q', '-n', '-t', '4', '-T', '1', '-s', dhcp], { encoding: 'utf8' });
-      const line = r.stdout.trim().split('\n').find((l) => /^\d+\.\d+\.\d+\.\d+ /.test(l));
+      const r = spawnSync(
+        'ip',
+        [
+          'netns',
+          'exec',
+          p.ns.name,
+          'busybox',
+          'udhcpc',
+          '-i',
+          'net1',
+          '-f',
+          '-q',
+          '-n',
+          '-t',
+          '4',
+          '-T',
+          '1',
+          '-s',
+          dhcp,
+        ],
+        { encoding: 'utf8' },
+      );
+      const line = r.stdout
+        .trim()
+        .split('\n')
+        .find((l) => /^\d+\.\d+\.\d+\.\d+ /.test(l));
       if (!line) throw new Error(`${p.name}: no DHCP lease\n${r.stdout}${r.stderr}`);
       const [ip, server] = line.split(' ');
       p.ip = ip;
@@ -56,8 +111,14 @@ export function run(workDir: string): boolean {
     say('\nbridge vlan show (node):');
     say(node.exec('bridge', 'vlan', 'show').trimEnd());
 
-    const targets = [...pods.map((p) => ({ label: p.name, ip: p.ip!, net: p.net })),
-      ...(['vlan100', 'vlan200', 'untagged'] as const).map((n) => ({ label: `gw-${n}`, ip: hn!.nets[n].gateway, net: n }))];
+    const targets = [
+      ...pods.map((p) => ({ label: p.name, ip: p.ip!, net: p.net })),
+      ...(['vlan100', 'vlan200', 'untagged'] as const).map((n) => ({
+        label: `gw-${n}`,
+        ip: hn!.nets[n].gateway,
+        net: n,
+      })),
+    ];
     say('\nping matrix (does the row reach the column?):');
     say(`${''.padEnd(6)}${targets.map((t) => t.label.padStart(13)).join('')}`);
     let matches = true;
@@ -71,15 +132,27 @@ export function run(workDir: string): boolean {
       });
       say(`${p.name.padEnd(6)}${cells.map((c) => c.padStart(13)).join('')}`);
     }
-    say(matches ? 'matrix: every pod reaches its own network and nothing else' : 'matrix: UNEXPECTED cells are marked with !');
+    say(
+      matches
+        ? 'matrix: every pod reaches its own network and nothing else'
+        : 'matrix: UNEXPECTED cells are marked with !',
+    );
 
     for (const p of pods) plugin(node, 'CHECK', p, { prevResult: p.result });
     say(`\nCHECK: all ${pods.length} attachments match their configs (bridge, veth pair, VLANs, MTU, MAC)`);
     for (const p of pods) plugin(node, 'DEL', p);
-    const left = node.ipj<Array<{ ifname: string; ifalias?: string }>>('link', 'show').filter((l) => l.ifalias?.startsWith('vlan-bridge:'));
-    say(`DEL: ${left.length === 0 ? 'every pod port removed' : `LEFT BEHIND: ${left.map((l) => l.ifname).join(', ')}`}`);
+    const left = node
+      .ipj<Array<{ ifname: string; ifalias?: string }>>('link', 'show')
+      .filter((l) => l.ifalias?.startsWith('vlan-bridge:'));
+    say(
+      `DEL: ${left.length === 0 ? 'every pod port removed' : `LEFT BEHIND: ${left.map((l) => l.ifname).join(', ')}`}`,
+    );
     const ok = matches && left.length === 0;
-    say(ok ? '\nproved: VLAN 100 pods share a segment with their gateway, VLAN 200 and the untagged network are apart, leases come from each network\'s own server, and CHECK and DEL work' : '\ndemo FAILED');
+    say(
+      ok
+        ? "\nproved: VLAN 100 pods share a segment with their gateway, VLAN 200 and the untagged network are apart, leases come from each network's own server, and CHECK and DEL work"
+        : '\ndemo FAILED',
+    );
     return ok;
   } finally {
     hn?.cleanup();

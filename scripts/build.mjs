@@ -44,7 +44,9 @@ function parseArgs(argv) {
     else if (a === '--snapshot') opts.useSnapshot = true;
     else if (a === '--no-snapshot') opts.useSnapshot = false;
     else {
-      console.error(`build: unknown argument ${a}\nusage: node scripts/build.mjs [--no-snapshot] [--code-cache|--no-code-cache]`);
+      console.error(
+        `build: unknown argument ${a}\nusage: node scripts/build.mjs [--no-snapshot] [--code-cache|--no-code-cache]`,
+      );
       process.exit(2);
     }
   }

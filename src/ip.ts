@@ -54,14 +54,16 @@ export function parseCidr(cidr: string): Cidr {
   const ip = cidr.slice(0, slash);
   const family = familyOf(ip);
   const prefix = Number(cidr.slice(slash + 1));
-  if (!Number.isInteger(prefix) || prefix < 0 || prefix > (family === 4 ? 32 : 128)) throw new Error(`bad prefix in ${JSON.stringify(cidr)}`);
+  if (!Number.isInteger(prefix) || prefix < 0 || prefix > (family === 4 ? 32 : 128))
+    throw new Error(`bad prefix in ${JSON.stringify(cidr)}`);
   return { ip, prefix, family };
 }
 
 /** The 4 bytes of a dotted-quad IPv4 address, network order; throws `not an IPv4 address: "<ip>"` on anything else. */
 export function ipv4ToBytes(ip: string): Buffer {
   const parts = ip.split('.');
-  if (parts.length !== 4 || parts.some((p) => !/^\d{1,3}$/.test(p) || Number(p) > 255)) throw new Error(`not an IPv4 address: ${JSON.stringify(ip)}`);
+  if (parts.length !== 4 || parts.some((p) => !/^\d{1,3}$/.test(p) || Number(p) > 255))
+    throw new Error(`not an IPv4 address: ${JSON.stringify(ip)}`);
   return Buffer.from(parts.map(Number));
 }
 
@@ -89,10 +91,14 @@ export function broadcast4(ip: string, prefix: number): string | undefined {
   return [bc >>> 24, (bc >>> 16) & 255, (bc >>> 8) & 255, bc & 255].join('.');
 }
 
-/** The subnet `cidr` lies in, as a CIDR: '10.1.2.3/24' is '10.1.2.0/24', 'fd00::5/64' is 'fd00::/64'. Throws as parseCidr. */
+/**
+ * The subnet `cidr` lies in, as a CIDR: '10.1.2.3/24' is '10.1.2.0/24', 'fd00::5/64' is 'fd00::/64'. Throws as
+ * parseCidr.
+ */
 export function subnetOf(cidr: string): string {
   const { family, prefix } = parseCidr(cidr);
-  const start = family === 4 ? new Address4(cidr).startAddress().address : new Address6(cidr).startAddress().correctForm();
+  const start =
+    family === 4 ? new Address4(cidr).startAddress().address : new Address6(cidr).startAddress().correctForm();
   return `${start}/${prefix}`;
 }
 
@@ -102,13 +108,21 @@ export function sameSubnet(a: string, b: string): boolean {
   const pb = parseCidr(b);
   if (pa.family !== pb.family) return false;
   const prefix = Math.min(pa.prefix, pb.prefix);
-  if (pa.family === 4) return new Address4(`${pa.ip}/${prefix}`).startAddress().address === new Address4(`${pb.ip}/${prefix}`).startAddress().address;
-  return new Address6(`${pa.ip}/${prefix}`).startAddress().correctForm() === new Address6(`${pb.ip}/${prefix}`).startAddress().correctForm();
+  if (pa.family === 4)
+    return (
+      new Address4(`${pa.ip}/${prefix}`).startAddress().address ===
+      new Address4(`${pb.ip}/${prefix}`).startAddress().address
+    );
+  return (
+    new Address6(`${pa.ip}/${prefix}`).startAddress().correctForm() ===
+    new Address6(`${pb.ip}/${prefix}`).startAddress().correctForm()
+  );
 }
 
 /** The first host address of the subnet of `cidr`: the subnet's address plus one ('10.1.2.3/24' gives '10.1.2.1'). */
 export function firstHost(cidr: string): string {
-  if (familyOf(parseCidr(cidr).ip) === 4) return Address4.fromBigInt(new Address4(cidr).startAddress().bigInt() + 1n).address;
+  if (familyOf(parseCidr(cidr).ip) === 4)
+    return Address4.fromBigInt(new Address4(cidr).startAddress().bigInt() + 1n).address;
   return Address6.fromBigInt(new Address6(cidr).startAddress().bigInt() + 1n).correctForm();
 }
 

@@ -27,13 +27,53 @@ const handlers: Handlers = {
 };
 
 const CONFS: object[] = [
-  { cniVersion: '1.0.0', name: 'vlan100', type: 'vlan-bridge', bridge: 'mgmt-br', vlan: 100, promiscMode: true, ipam: {} },
-  { cniVersion: '0.3.1', name: 'untagged', type: 'bridge', bridge: 'mgmt-br', mtu: 1500, hairpinMode: false, ipam: { type: 'host-local', subnet: '10.1.0.0/24' }, runtimeConfig: { mac: '02:00:00:00:00:03' } },
-  { cniVersion: '1.1.0', name: 'trunk', type: 'vlan-bridge', bridge: 'mgmt-br', vlanTrunk: [{ id: 5 }, { minID: 100, maxID: 200 }], preserveDefaultVlan: false, ipam: {} },
-  { cniVersion: '0.4.0', name: 'vlan100', type: 'vlan-bridge', bridge: 'mgmt-br', vlan: 100, isGateway: true, ipMasq: true, ipam: { type: 'host-local', subnet: '10.100.0.0/24' } },
+  {
+    cniVersion: '1.0.0',
+    name: 'vlan100',
+    type: 'vlan-bridge',
+    bridge: 'mgmt-br',
+    vlan: 100,
+    promiscMode: true,
+    ipam: {},
+  },
+  {
+    cniVersion: '0.3.1',
+    name: 'untagged',
+    type: 'bridge',
+    bridge: 'mgmt-br',
+    mtu: 1500,
+    hairpinMode: false,
+    ipam: { type: 'host-local', subnet: '10.1.0.0/24' },
+    runtimeConfig: { mac: '02:00:00:00:00:03' },
+  },
+  {
+    cniVersion: '1.1.0',
+    name: 'trunk',
+    type: 'vlan-bridge',
+    bridge: 'mgmt-br',
+    vlanTrunk: [{ id: 5 }, { minID: 100, maxID: 200 }],
+    preserveDefaultVlan: false,
+    ipam: {},
+  },
+  {
+    cniVersion: '0.4.0',
+    name: 'vlan100',
+    type: 'vlan-bridge',
+    bridge: 'mgmt-br',
+    vlan: 100,
+    isGateway: true,
+    ipMasq: true,
+    ipam: { type: 'host-local', subnet: '10.100.0.0/24' },
+  },
 ];
 
-const ENV = { CNI_CONTAINERID: '0123456789abcdef', CNI_NETNS: '/run/netns/warmup', CNI_IFNAME: 'net1', CNI_PATH: '/opt/cni/bin', CNI_ARGS: 'IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=vm-0;MAC=02:00:00:00:00:03' };
+const ENV = {
+  CNI_CONTAINERID: '0123456789abcdef',
+  CNI_NETNS: '/run/netns/warmup',
+  CNI_IFNAME: 'net1',
+  CNI_PATH: '/opt/cni/bin',
+  CNI_ARGS: 'IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=vm-0;MAC=02:00:00:00:00:03',
+};
 
 /** Each request with its exit code and output, so a test can tell the warm-up still walks the paths it means to. */
 export async function warmUp(): Promise<Array<{ what: string; code: number; out: string }>> {
@@ -48,11 +88,20 @@ export async function warmUp(): Promise<Array<{ what: string; code: number; out:
     await run(`ADD ${name} ${cniVersion}`, { ...ENV, CNI_COMMAND: 'ADD' }, JSON.stringify(conf));
     await run(`DEL ${name} ${cniVersion}`, { ...ENV, CNI_COMMAND: 'DEL' }, JSON.stringify(conf));
     const prev = done[done.length - 2]!.out;
-    if (cniVersion !== '0.3.1') await run(`CHECK ${name} ${cniVersion}`, { ...ENV, CNI_COMMAND: 'CHECK' }, JSON.stringify({ ...conf, prevResult: JSON.parse(prev) }));
+    if (cniVersion !== '0.3.1')
+      await run(
+        `CHECK ${name} ${cniVersion}`,
+        { ...ENV, CNI_COMMAND: 'CHECK' },
+        JSON.stringify({ ...conf, prevResult: JSON.parse(prev) }),
+      );
   }
   await run('VERSION', { CNI_COMMAND: 'VERSION' }, '{"cniVersion":"1.0.0"}');
   // The error paths: an invalid config (code 7 with details) and a bad environment (code 4).
-  await run('ADD invalid config', { ...ENV, CNI_COMMAND: 'ADD' }, JSON.stringify({ cniVersion: '1.0.0', name: 'bad', type: 'vlan-bridge', vlan: 5000, mtu: 9 }));
+  await run(
+    'ADD invalid config',
+    { ...ENV, CNI_COMMAND: 'ADD' },
+    JSON.stringify({ cniVersion: '1.0.0', name: 'bad', type: 'vlan-bridge', vlan: 5000, mtu: 9 }),
+  );
   await run('ADD bad environment', { CNI_COMMAND: 'ADD' }, '{}');
   return done;
 }

@@ -7,7 +7,11 @@ import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 mkdirSync('build', { recursive: true });
 const out = 'build/test-results.json';
 rmSync(out, { force: true });
-const r = spawnSync('npx', ['vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${out}`, ...process.argv.slice(2)], { stdio: 'inherit' });
+const r = spawnSync(
+  'npx',
+  ['vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${out}`, ...process.argv.slice(2)],
+  { stdio: 'inherit' },
+);
 let report;
 try {
   report = JSON.parse(readFileSync(out, 'utf8'));

@@ -55,7 +55,8 @@ export function parseCniArgs(raw: string | undefined): CniArgs {
   for (const [key, value] of out.pairs) {
     const field = KNOWN[key];
     if (field === undefined) {
-      if (!out.ignoreUnknown) problems.push(`CNI_ARGS.${key}: unknown key ${got(value)}; set IgnoreUnknown=true to allow it`);
+      if (!out.ignoreUnknown)
+        problems.push(`CNI_ARGS.${key}: unknown key ${got(value)}; set IgnoreUnknown=true to allow it`);
       continue;
     }
     if (field === null) continue;

@@ -26,27 +26,50 @@ function decode(stdin: string): Record<string, unknown> {
   return value as Record<string, unknown>;
 }
 
-export async function runCommand(req: Exclude<Request, { command: 'VERSION' }>, io: Io, h: Handlers, stdin: string, log: Logger): Promise<string | undefined> {
+export async function runCommand(
+  req: Exclude<Request, { command: 'VERSION' }>,
+  io: Io,
+  h: Handlers,
+  stdin: string,
+  log: Logger,
+): Promise<string | undefined> {
   const raw = decode(stdin);
-  const version = effectiveVersion(typeof raw.cniVersion === 'string' ? raw.cniVersion : raw.cniVersion === undefined ? undefined : String(raw.cniVersion));
+  const version = effectiveVersion(
+    typeof raw.cniVersion === 'string'
+      ? raw.cniVersion
+      : raw.cniVersion === undefined
+        ? undefined
+        : String(raw.cniVersion),
+  );
   requireCommandSupported(req.command, version);
   // Rules relating keys guard what ADD builds (and CHECK verifies); DEL, GC and STATUS must work regardless.
   const conf = parseNetConf(raw, { crossField: req.command === 'ADD' || req.command === 'CHECK' });
   const ctx: Ctx = { conf, rawConfig: stdin, env: io.env, log };
-  if (raw.prevResult !== undefined) ctx.prevResult = parseResult(raw.prevResult, { code: Code.InvalidConfig, root: 'prevResult', fallbackVersion: version });
+  if (raw.prevResult !== undefined)
+    ctx.prevResult = parseResult(raw.prevResult, {
+      code: Code.InvalidConfig,
+      root: 'prevResult',
+      fallbackVersion: version,
+    });
 
   switch (req.command) {
     case 'ADD': {
       // 0.1.0/0.2.0 results need an IP: refuse an L2 config before anything is created (libcni's wording).
       if (!conf.hasIpam && compareVersions(version, '0.3.0') < 0) {
-        throw new CniError(Code.ResultConversion, 'cannot convert: no valid IP addresses', `cniVersion ${version} results carry no interfaces; an L2 network (no ipam.type) needs 0.3.0 or later`);
+        throw new CniError(
+          Code.ResultConversion,
+          'cannot convert: no valid IP addresses',
+          `cniVersion ${version} results carry no interfaces; an L2 network (no ipam.type) needs 0.3.0 or later`,
+        );
       }
       const result = await h.add(req, ctx);
       try {
         return JSON.stringify(convertResult(result, version));
       } catch (err) {
         // The attachment exists but cannot be reported: undo it rather than leave it unknown to the runtime.
-        await h.del({ ...req, command: 'DEL' }, ctx).catch((e: unknown) => log.warn(`DEL after unprintable ADD result failed: ${String(e)}`));
+        await h
+          .del({ ...req, command: 'DEL' }, ctx)
+          .catch((e: unknown) => log.warn(`DEL after unprintable ADD result failed: ${String(e)}`));
         throw err;
       }
     }
@@ -64,4 +87,3 @@ export async function runCommand(req: Exclude<Request, { command: 'VERSION' }>, 
       return undefined;
   }
 }
-

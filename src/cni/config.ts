@@ -14,19 +14,26 @@ export const DEFAULT_IPAM_TIMEOUT_S = 45;
 
 const vid = z.int().min(1).max(4094);
 
-const trunkEntry = z.object({ id: vid.optional(), minID: vid.optional(), maxID: vid.optional() }).loose()
+const trunkEntry = z
+  .object({ id: vid.optional(), minID: vid.optional(), maxID: vid.optional() })
+  .loose()
   .superRefine((e, ctx) => {
     const hasMin = e.minID !== undefined;
     const hasMax = e.maxID !== undefined;
     if (hasMin !== hasMax) ctx.addIssue({ code: 'custom', input: e, message: 'minID and maxID must be set together' });
-    else if (hasMin && e.minID! > e.maxID!) ctx.addIssue({ code: 'custom', input: e, message: 'minID must not exceed maxID' });
-    if (e.id === undefined && !hasMin && !hasMax) ctx.addIssue({ code: 'custom', input: e, message: 'entry needs "id" or "minID"/"maxID"' });
+    else if (hasMin && e.minID! > e.maxID!)
+      ctx.addIssue({ code: 'custom', input: e, message: 'minID must not exceed maxID' });
+    if (e.id === undefined && !hasMin && !hasMax)
+      ctx.addIssue({ code: 'custom', input: e, message: 'entry needs "id" or "minID"/"maxID"' });
   });
 
-const mac = z.string().check((ctx) => {
-  const why = macProblem(ctx.value);
-  if (why) ctx.issues.push({ code: 'custom', message: why, input: ctx.value });
-}).transform(normalizeMac);
+const mac = z
+  .string()
+  .check((ctx) => {
+    const why = macProblem(ctx.value);
+    if (why) ctx.issues.push({ code: 'custom', message: why, input: ctx.value });
+  })
+  .transform(normalizeMac);
 
 const ifname = z.string().check((ctx) => {
   const why = ifnameProblem(ctx.value);
@@ -36,63 +43,97 @@ const ifname = z.string().check((ctx) => {
 const cidrList = z.array(z.string());
 
 /** Every key with its type and range; no rule that relates two keys. */
-export const BaseNetConfSchema = z.object({
-  cniVersion: z.string().optional(),
-  name: z.string().regex(NAME_RE, `must match ${NAME_RE.source}`),
-  type: z.string().optional(),
-  bridge: ifname.default('cni0'),
-  mtu: z.int().refine((m) => m === 0 || (m >= 68 && m <= 65535), 'must be 0 (inherit) or 68-65535').default(0),
-  vlan: z.int().min(0).max(4094).default(0),
-  vlanTrunk: z.array(trunkEntry).optional(),
-  preserveDefaultVlan: z.boolean().default(false),
-  promiscMode: z.boolean().default(false),
-  hairpinMode: z.boolean().default(false),
-  portIsolation: z.boolean().default(false),
-  isGateway: z.boolean().default(false),
-  isDefaultGateway: z.boolean().default(false),
-  forceAddress: z.boolean().default(false),
-  ipMasq: z.boolean().default(false),
-  ipMasqBackend: z.enum(['iptables', 'nftables']).optional(),
-  macspoofchk: z.boolean().default(false),
-  enabledad: z.boolean().default(false),
-  disableContainerInterface: z.boolean().default(false),
-  ipam: z.object({ type: z.string().optional() }).loose().default({}),
-  /** Seconds an IPAM plugin may take per call before SIGTERM (SIGKILL follows after a grace period). */
-  ipamTimeout: z.number().positive().max(3600).default(DEFAULT_IPAM_TIMEOUT_S),
-  dns: z.object({
-    nameservers: z.array(z.string()).optional(),
-    domain: z.string().optional(),
-    search: z.array(z.string()).optional(),
-    options: z.array(z.string()).optional(),
-  }).loose().optional(),
-  args: z.object({ cni: z.object({ mac: mac.optional(), ips: cidrList.optional() }).loose().optional() }).loose().optional(),
-  runtimeConfig: z.object({ mac: mac.optional(), ips: cidrList.optional() }).loose().optional(),
-  prevResult: z.unknown().optional(),
-}).loose();
+export const BaseNetConfSchema = z
+  .object({
+    cniVersion: z.string().optional(),
+    name: z.string().regex(NAME_RE, `must match ${NAME_RE.source}`),
+    type: z.string().optional(),
+    bridge: ifname.default('cni0'),
+    mtu: z
+      .int()
+      .refine((m) => m === 0 || (m >= 68 && m <= 65535), 'must be 0 (inherit) or 68-65535')
+      .default(0),
+    vlan: z.int().min(0).max(4094).default(0),
+    vlanTrunk: z.array(trunkEntry).optional(),
+    preserveDefaultVlan: z.boolean().default(false),
+    promiscMode: z.boolean().default(false),
+    hairpinMode: z.boolean().default(false),
+    portIsolation: z.boolean().default(false),
+    isGateway: z.boolean().default(false),
+    isDefaultGateway: z.boolean().default(false),
+    forceAddress: z.boolean().default(false),
+    ipMasq: z.boolean().default(false),
+    ipMasqBackend: z.enum(['iptables', 'nftables']).optional(),
+    macspoofchk: z.boolean().default(false),
+    enabledad: z.boolean().default(false),
+    disableContainerInterface: z.boolean().default(false),
+    ipam: z.object({ type: z.string().optional() }).loose().default({}),
+    /** Seconds an IPAM plugin may take per call before SIGTERM (SIGKILL follows after a grace period). */
+    ipamTimeout: z.number().positive().max(3600).default(DEFAULT_IPAM_TIMEOUT_S),
+    dns: z
+      .object({
+        nameservers: z.array(z.string()).optional(),
+        domain: z.string().optional(),
+        search: z.array(z.string()).optional(),
+        options: z.array(z.string()).optional(),
+      })
+      .loose()
+      .optional(),
+    args: z
+      .object({ cni: z.object({ mac: mac.optional(), ips: cidrList.optional() }).loose().optional() })
+      .loose()
+      .optional(),
+    runtimeConfig: z.object({ mac: mac.optional(), ips: cidrList.optional() }).loose().optional(),
+    prevResult: z.unknown().optional(),
+  })
+  .loose();
 
 /**
  * The full schema: the base plus the rules that relate keys (the reference checks them in cmdAdd). They guard what ADD
  * would build; teardown (DEL, GC) and STATUS parse with the base alone, so a config that ADD refused on such a
  * rule can still be deleted: a DEL that always fails would wedge the runtime's sandbox teardown.
  */
-export const NetConfSchema = BaseNetConfSchema.superRefine((c, ctx) => {
-  // Cross-field rules run even when other keys failed, so one reply lists every problem; the values they read
-  // may therefore be of the wrong type and are checked before use.
-  if (c.promiscMode === true && c.hairpinMode === true) {
-    ctx.addIssue({ code: 'custom', path: ['hairpinMode'], input: true, message: 'cannot be set together with promiscMode' });
-  }
-  // The VLAN gateway interface `<bridge>.<vlan>` is a name too: refuse before anything is created, in bytes.
-  if ((c.isGateway === true || c.isDefaultGateway === true) && typeof c.vlan === 'number' && c.vlan > 0 && typeof c.bridge === 'string') {
-    const gw = `${c.bridge}.${c.vlan}`;
-    if (utf8Bytes(gw) > MAX_IFNAME) {
-      ctx.addIssue({ code: 'custom', path: ['isGateway'], input: true, message: `gateway interface name ${show(gw)} (bridge + "." + vlan) would be longer than ${MAX_IFNAME} bytes` });
+export const NetConfSchema = BaseNetConfSchema.superRefine(
+  (c, ctx) => {
+    // Cross-field rules run even when other keys failed, so one reply lists every problem; the values they read
+    // may therefore be of the wrong type and are checked before use.
+    if (c.promiscMode === true && c.hairpinMode === true) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['hairpinMode'],
+        input: true,
+        message: 'cannot be set together with promiscMode',
+      });
     }
-  }
-  const ipamType = (c.ipam as { type?: unknown } | undefined)?.type;
-  if (c.disableContainerInterface === true && typeof ipamType === 'string' && ipamType !== '') {
-    ctx.addIssue({ code: 'custom', path: ['disableContainerInterface'], input: true, message: `cannot be set together with IPAM (ipam.type ${show(ipamType)})` });
-  }
-}, { when: () => true });
+    // The VLAN gateway interface `<bridge>.<vlan>` is a name too: refuse before anything is created, in bytes.
+    if (
+      (c.isGateway === true || c.isDefaultGateway === true) &&
+      typeof c.vlan === 'number' &&
+      c.vlan > 0 &&
+      typeof c.bridge === 'string'
+    ) {
+      const gw = `${c.bridge}.${c.vlan}`;
+      if (utf8Bytes(gw) > MAX_IFNAME) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['isGateway'],
+          input: true,
+          message: `gateway interface name ${show(gw)} (bridge + "." + vlan) would be longer than ${MAX_IFNAME} bytes`,
+        });
+      }
+    }
+    const ipamType = (c.ipam as { type?: unknown } | undefined)?.type;
+    if (c.disableContainerInterface === true && typeof ipamType === 'string' && ipamType !== '') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['disableContainerInterface'],
+        input: true,
+        message: `cannot be set together with IPAM (ipam.type ${show(ipamType)})`,
+      });
+    }
+  },
+  { when: () => true },
+);
 
 export type RawNetConf = z.infer<typeof NetConfSchema>;
 
@@ -106,18 +147,27 @@ export interface NetConf extends RawNetConf {
 
 /** Format zod issues as `path: message (got value)` lines, the details of a code 7 error. */
 export function formatIssues(issues: readonly z.core.$ZodIssue[]): string {
-  return issues.map((i) => {
-    const path = i.path.length === 0 ? '(config)' : i.path.map((p, n) => (typeof p === 'number' ? `[${p}]` : `${n ? '.' : ''}${String(p)}`)).join('');
-    // zod words a missing key as "expected string, received undefined": say what it is.
-    const message = i.code === 'invalid_type' && i.input === undefined ? `required, a ${i.expected}` : i.message;
-    return `${path}: ${message} ${got(i.input)}`;
-  }).join('; ');
+  return issues
+    .map((i) => {
+      const path =
+        i.path.length === 0
+          ? '(config)'
+          : i.path.map((p, n) => (typeof p === 'number' ? `[${p}]` : `${n ? '.' : ''}${String(p)}`)).join('');
+      // zod words a missing key as "expected string, received undefined": say what it is.
+      const message = i.code === 'invalid_type' && i.input === undefined ? `required, a ${i.expected}` : i.message;
+      return `${path}: ${message} ${got(i.input)}`;
+    })
+    .join('; ');
 }
 
 /** Parse an already-decoded config object. Throws CniError code 7 listing every problem. */
 export function parseNetConf(raw: unknown, opts: { crossField?: boolean } = {}): NetConf {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-    throw new CniError(Code.InvalidConfig, 'invalid network configuration', `(config): must be a JSON object ${got(raw)}`);
+    throw new CniError(
+      Code.InvalidConfig,
+      'invalid network configuration',
+      `(config): must be a JSON object ${got(raw)}`,
+    );
   }
   const parsed = (opts.crossField === false ? BaseNetConfSchema : NetConfSchema).safeParse(raw, { reportInput: true });
   if (!parsed.success) {

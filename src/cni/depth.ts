@@ -20,7 +20,8 @@ export function jsonTooDeep(text: string, limit = MAX_JSON_DEPTH): boolean {
   for (let i = 0; i < text.length; i++) {
     const ch = text.charCodeAt(i);
     if (inString) {
-      if (ch === 0x5c) i++; // backslash: skip the escaped character
+      if (ch === 0x5c)
+        i++; // backslash: skip the escaped character
       else if (ch === 0x22) inString = false;
       continue;
     }
@@ -38,7 +39,11 @@ export function jsonTooDeep(text: string, limit = MAX_JSON_DEPTH): boolean {
  */
 export function checkJsonDepth(text: string, what: string, code: CodeNumber = Code.DecodeFailure): void {
   if (jsonTooDeep(text)) {
-    throw new CniError(code, `${what} is nested too deeply`, `arrays and objects may nest at most ${MAX_JSON_DEPTH} levels deep`);
+    throw new CniError(
+      code,
+      `${what} is nested too deeply`,
+      `arrays and objects may nest at most ${MAX_JSON_DEPTH} levels deep`,
+    );
   }
 }
 

@@ -1,6 +1,7 @@
 // The protocol shell: env + stdin in, one JSON document (or nothing) out, an exit code back. It knows nothing of
 // Linux; the commands' work is done by the handlers it is given (src/plugin/handlers.ts), and the code that reads
-// a configuration (command.ts, zod) is loaded only for commands that have one, so VERSION never builds a schema. Order of checks as libcni's skel: env, then stdin, then version.
+// a configuration (command.ts, zod) is loaded only for commands that have one, so VERSION never builds a schema. Order
+// of checks as libcni's skel: env, then stdin, then version.
 import { Code, asCniError } from './errors.js';
 import { commandOf, parseEnv } from './env.js';
 import { LATEST, SUPPORTED_VERSIONS, effectiveVersion } from './versions.js';
@@ -55,7 +56,10 @@ export async function dispatch(io: Io, handlers: Handlers): Promise<number> {
     // VERSION answers whatever stdin holds; every other command needs a config it can read.
     if (unreadable !== undefined && req.command !== 'VERSION') throw unreadable;
     // Only commands that read a config load the schema and result code (zod): VERSION stays cheap.
-    const out = req.command === 'VERSION' ? versionReply(stdin) : await (await import('./command.js')).runCommand(req, io, handlers, stdin, log);
+    const out =
+      req.command === 'VERSION'
+        ? versionReply(stdin)
+        : await (await import('./command.js')).runCommand(req, io, handlers, stdin, log);
     if (out !== undefined) io.stdout(`${out}\n`);
     return 0;
   } catch (err) {

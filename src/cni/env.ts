@@ -50,7 +50,11 @@ export function commandOf(env: Env): Command | undefined {
   const cmd = env.CNI_COMMAND;
   if (cmd === undefined || cmd === '') return undefined;
   if (!(COMMANDS as readonly string[]).includes(cmd)) {
-    throw new CniError(Code.InvalidEnv, `unknown CNI_COMMAND: ${cmd}`, `CNI_COMMAND: must be one of ${COMMANDS.join(', ')} ${got(cmd)}`);
+    throw new CniError(
+      Code.InvalidEnv,
+      `unknown CNI_COMMAND: ${cmd}`,
+      `CNI_COMMAND: must be one of ${COMMANDS.join(', ')} ${got(cmd)}`,
+    );
   }
   return cmd as Command;
 }
@@ -79,8 +83,11 @@ export function parseEnv(env: Env): Request {
 
   const missing = REQUIRED[command].filter((v) => !env[v]);
   if (missing.length > 0) {
-    throw new CniError(Code.InvalidEnv, `required env variables [${missing.join(',')}] missing`,
-      missing.map((v) => `${v}: required for ${command}`).join('; '));
+    throw new CniError(
+      Code.InvalidEnv,
+      `required env variables [${missing.join(',')}] missing`,
+      missing.map((v) => `${v}: required for ${command}`).join('; '),
+    );
   }
   const problems: string[] = [];
   // Node decodes environment bytes that are not UTF-8 into U+FFFD: the value is then no longer the one the runtime
@@ -99,7 +106,9 @@ export function parseEnv(env: Env): Request {
     problems.push(`CNI_CONTAINERID: invalid characters, must match ${NAME_RE.source} ${got(containerId)}`);
   } else if ((command === 'ADD' || command === 'CHECK') && containerId.length > MAX_CONTAINER_ID) {
     // Only what is created is limited: DEL of any ID must succeed, or a runtime's teardown wedges.
-    problems.push(`CNI_CONTAINERID: longer than ${MAX_CONTAINER_ID} bytes (${containerId.length}), more than the host veth's ifalias can name ${got(containerId)}`);
+    problems.push(
+      `CNI_CONTAINERID: longer than ${MAX_CONTAINER_ID} bytes (${containerId.length}), more than the host veth's ifalias can name ${got(containerId)}`,
+    );
   }
   const ifProblem = ifnameProblem(ifname);
   if (ifProblem) problems.push(`CNI_IFNAME: ${ifProblem} ${got(ifname)}`);

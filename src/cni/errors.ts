@@ -34,7 +34,10 @@ export const Code = {
   ResultConversion: 107,
   /** The kernel lacks a feature this config needs: details name the kernel option and the config key. */
   KernelFeature: 108,
-  /** The plugin's own environment is unusable: its runtime directory refused, its native addon not writable or loadable. */
+  /**
+   * The plugin's own environment is unusable: its runtime directory refused, its native addon not writable or
+   * loadable.
+   */
   RuntimeEnv: 110,
   /** Anything unexpected: a bug. The message says what. */
   Internal: 999,

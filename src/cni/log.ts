@@ -6,7 +6,8 @@ import { closeSync, constants, openSync, writeSync } from 'node:fs';
  * Opening the log file never waits: O_NONBLOCK makes a FIFO without a reader fail (ENXIO) instead of blocking
  * open() until one comes; the line then goes to stderr.
  */
-const LOG_FLAGS = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NONBLOCK | constants.O_NOCTTY;
+const LOG_FLAGS =
+  constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NONBLOCK | constants.O_NOCTTY;
 import type { Env } from './env.js';
 
 export interface Logger {

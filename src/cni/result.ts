@@ -10,7 +10,14 @@ import { cidrFamily, ipFamily, type Family } from '../ip.js';
 import { CniError, Code, got, type CodeNumber } from './errors.js';
 import { MAX_JSON_DEPTH, valueTooDeep } from './depth.js';
 
-import { compareVersions, isSupported, LATEST, requireSupported, SUPPORTED_VERSIONS, type CniVersion } from './versions.js';
+import {
+  compareVersions,
+  isSupported,
+  LATEST,
+  requireSupported,
+  SUPPORTED_VERSIONS,
+  type CniVersion,
+} from './versions.js';
 
 /** A plain IP (or, with `prefix`, an address with prefix length), of family `fam` when given. */
 const address = (prefix: boolean, fam?: Family) => {
@@ -64,10 +71,12 @@ const result04Schema = resultSchema.extend({
   interfaces: z.array(interfaceSchema.pick({ name: true, mac: true, sandbox: true })).optional(),
   ips: z
     .array(
-      ipConfigSchema.extend({ version: z.enum(['4', '6']).optional() }).refine(
-        (ip) => ip.version === undefined || String(cidrFamily(ip.address)) === ip.version,
-        { message: 'does not match the address family', path: ['version'] },
-      ),
+      ipConfigSchema
+        .extend({ version: z.enum(['4', '6']).optional() })
+        .refine((ip) => ip.version === undefined || String(cidrFamily(ip.address)) === ip.version, {
+          message: 'does not match the address family',
+          path: ['version'],
+        }),
     )
     .optional(),
 });
@@ -96,7 +105,11 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 function dropNulls(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(dropNulls);
   if (!isRecord(v)) return v;
-  return Object.fromEntries(Object.entries(v).filter(([, x]) => x !== null).map(([k, x]) => [k, dropNulls(x)]));
+  return Object.fromEntries(
+    Object.entries(v)
+      .filter(([, x]) => x !== null)
+      .map(([k, x]) => [k, dropNulls(x)]),
+  );
 }
 
 /** Removes undefined, '' and empty arrays/objects, so that nothing prints as null or as an empty value. */

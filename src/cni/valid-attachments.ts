@@ -1,7 +1,6 @@
 // GC input: `cni.dev/valid-attachments` lists the attachments the runtime still knows (CNI spec 1.1.0, "GC").
 import { CniError, Code, got } from './errors.js';
 
-
 export interface Attachment {
   containerID: string;
   ifname: string;

@@ -44,14 +44,20 @@ export function run(cmd: string, args: string[], input?: string): Ran {
     if (err instanceof SpawnError) throw new CniError(Code.Firewall, `${cmd} failed: ${err.message}`);
     throw err;
   }
-  if (r.timedOut) throw new CniError(Code.Firewall, `${cmd} ${args.slice(0, 6).join(' ')} did not finish within ${TOOL_TIMEOUT_MS / 1000} s`, `stopped with ${r.killed ? 'SIGTERM, then SIGKILL' : 'SIGTERM'}`);
+  if (r.timedOut)
+    throw new CniError(
+      Code.Firewall,
+      `${cmd} ${args.slice(0, 6).join(' ')} did not finish within ${TOOL_TIMEOUT_MS / 1000} s`,
+      `stopped with ${r.killed ? 'SIGTERM, then SIGKILL' : 'SIGTERM'}`,
+    );
   return { status: r.status ?? 1, stdout: r.stdout, stderr: r.stderr.trim() };
 }
 
 /** Runs and demands success (exit 0); throws CniError 106 with its stderr otherwise. */
 export function must(cmd: string, args: string[], input?: string): string {
   const r = run(cmd, args, input);
-  if (r.status !== 0) throw new CniError(Code.Firewall, `${cmd} ${args.slice(0, 6).join(' ')} failed`, r.stderr || `exit ${r.status}`);
+  if (r.status !== 0)
+    throw new CniError(Code.Firewall, `${cmd} ${args.slice(0, 6).join(' ')} failed`, r.stderr || `exit ${r.status}`);
   return r.stdout;
 }
 

@@ -24,7 +24,9 @@ export function setupMacSpoofCheck(o: AttachmentId, hostVeth: string, mac: strin
 export function teardownFirewall(conf: NetConf, pick: Pick): string[] {
   const failures: string[] = [];
   if (conf.ipMasq) {
-    failures.push(...(conf.ipMasqBackend === 'nftables' ? deleteNftRules(MASQ, conf.name, pick) : unmasqIptables(conf.name, pick)));
+    failures.push(
+      ...(conf.ipMasqBackend === 'nftables' ? deleteNftRules(MASQ, conf.name, pick) : unmasqIptables(conf.name, pick)),
+    );
   }
   if (conf.macspoofchk) failures.push(...deleteNftRules(SPOOF, conf.name, pick));
   return failures;

@@ -8,8 +8,6 @@ import { chainName, comment, parseComment, type AttachmentId } from '../plugin/a
 const MULTICAST = { 4: '224.0.0.0/4', 6: 'ff00::/8' } as const;
 const tool = (family: 4 | 6) => (family === 4 ? 'iptables' : 'ip6tables');
 
-/** The subnet of a pod address ('10.1.2.3/24' is '10.1.2.0/24'), from src/ip.ts; src/firewall/nft.ts imports it from here. */
-
 /** iptables-restore quoting for one argument (comments contain spaces). */
 const arg = (a: string) => (/^[\w./:!-]+$/.test(a) ? a : `"${a.replace(/["\\]/g, '')}"`);
 
@@ -33,7 +31,8 @@ export function masqIptables(o: AttachmentId, addresses: string[]): void {
     }
     for (const address of mine) {
       const jump = ['-s', parseCidr(address).ip, '-j', chain, ...c];
-      if (run(tool(family), ['-w', '-t', 'nat', '-C', 'POSTROUTING', ...jump]).status !== 0) rules.push(['-A', 'POSTROUTING', ...jump]);
+      if (run(tool(family), ['-w', '-t', 'nat', '-C', 'POSTROUTING', ...jump]).status !== 0)
+        rules.push(['-A', 'POSTROUTING', ...jump]);
     }
     const text = ['*nat', `:${chain} - [0:0]`, ...rules.map((r) => r.map(arg).join(' ')), 'COMMIT', ''].join('\n');
     must(`${tool(family)}-restore`, ['-w', '--noflush'], text);
@@ -52,7 +51,10 @@ function tokens(line: string): string[] {
  * finds them. A rule that another DEL removed first is not a failure: the listing is read again and the
  * transaction retried. Returns what could not be removed, as text.
  */
-export function unmasqIptables(network: string, pick: (o: { containerId: string; ifname: string }) => boolean): string[] {
+export function unmasqIptables(
+  network: string,
+  pick: (o: { containerId: string; ifname: string }) => boolean,
+): string[] {
   const failures: string[] = [];
   for (const t of ['iptables', 'ip6tables'] as const) {
     for (let attempt = 1; ; attempt++) {
@@ -73,13 +75,20 @@ export function unmasqIptables(network: string, pick: (o: { containerId: string;
         } else if (args[1]?.startsWith('VB-')) chains.add(args[1]);
       }
       if (jumps.length === 0 && chains.size === 0) break;
-      const text = ['*nat', ...jumps.map((j) => ['-D', 'POSTROUTING', ...j].map(arg).join(' ')),
-        ...[...chains].flatMap((c) => [`-F ${c}`, `-X ${c}`]), 'COMMIT', ''].join('\n');
+      const text = [
+        '*nat',
+        ...jumps.map((j) => ['-D', 'POSTROUTING', ...j].map(arg).join(' ')),
+        ...[...chains].flatMap((c) => [`-F ${c}`, `-X ${c}`]),
+        'COMMIT',
+        '',
+      ].join('\n');
       const r = run(`${t}-restore`, ['-w', '--noflush'], text);
       if (r.status === 0) break;
       // Refused because a concurrent DEL, GC or rollback changed these rules first: list again and retry.
       if (attempt === TEARDOWN_ATTEMPTS) {
-        failures.push(`${t}-restore (remove ${jumps.length} jumps, chains ${[...chains].join(' ')}): still refused after ${attempt} attempts: ${r.stderr}`);
+        failures.push(
+          `${t}-restore (remove ${jumps.length} jumps, chains ${[...chains].join(' ')}): still refused after ${attempt} attempts: ${r.stderr}`,
+        );
         break;
       }
     }

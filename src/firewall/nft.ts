@@ -19,7 +19,9 @@ export function masqNft(o: AttachmentId, addresses: string[]): void {
     const { ip, family } = parseCidr(address);
     const f = family === 4 ? 'ip' : 'ip6';
     const mcast = family === 4 ? '224.0.0.0/4' : 'ff00::/8';
-    lines.push(`add rule ${MASQ.family} ${MASQ.table} ${MASQ.chain} ${f} saddr ${ip} ${f} daddr != ${subnetOf(address)} ${f} daddr != ${mcast} masquerade comment ${quote(comment(o))}`);
+    lines.push(
+      `add rule ${MASQ.family} ${MASQ.table} ${MASQ.chain} ${f} saddr ${ip} ${f} daddr != ${subnetOf(address)} ${f} daddr != ${mcast} masquerade comment ${quote(comment(o))}`,
+    );
   }
   must('nft', ['-f', '-'], `${lines.join('\n')}\n`);
 }
@@ -40,7 +42,11 @@ interface NftRule {
 type Pick = (o: { containerId: string; ifname: string }) => boolean;
 
 /** Handles (with their chains) of this network's rules that `pick` selects; undefined when the table is gone. */
-function ourRules(where: { family: string; table: string }, network: string, pick: Pick): Array<{ chain: string; handle: number }> | string {
+function ourRules(
+  where: { family: string; table: string },
+  network: string,
+  pick: Pick,
+): Array<{ chain: string; handle: number }> | string {
   const listed = run('nft', ['-j', '-a', 'list', 'table', where.family, where.table]);
   if (listed.status !== 0) return []; // no such table: nothing of ours there
   let items: NftRule[];
@@ -62,7 +68,8 @@ function ourRules(where: { family: string; table: string }, network: string, pic
  * still there afterwards is a failure: a rule already gone counts as deleted.
  */
 export function deleteNftRules(where: { family: string; table: string }, network: string, pick: Pick): string[] {
-  const del = (r: { chain: string; handle: number }) => `delete rule ${where.family} ${where.table} ${r.chain} handle ${r.handle}`;
+  const del = (r: { chain: string; handle: number }) =>
+    `delete rule ${where.family} ${where.table} ${r.chain} handle ${r.handle}`;
   // One transaction per attempt: when a concurrent DEL, GC or rollback removed one of the rules first, the whole
   // batch is refused; list again and retry with what is still there.
   let lastError = '';

@@ -15,7 +15,13 @@ import { SpawnError, spawnBounded } from '../kernel/spawn.js';
 /** Between SIGTERM and SIGKILL for an IPAM plugin that overran `ipamTimeout`. */
 /** The IPAM call of a request: the config's ipam.type, CNI_PATH, the environment and the config as received. */
 export function ipamCall(req: { path: string[] }, ctx: Ctx): IpamCall {
-  return { type: ctx.conf.ipam.type ?? '', path: req.path, env: ctx.env, stdin: ctx.rawConfig, version: effectiveVersion(ctx.conf.cniVersion) };
+  return {
+    type: ctx.conf.ipam.type ?? '',
+    path: req.path,
+    env: ctx.env,
+    stdin: ctx.rawConfig,
+    version: effectiveVersion(ctx.conf.cniVersion),
+  };
 }
 
 export const IPAM_GRACE_MS = 2000;
@@ -45,7 +51,12 @@ export interface IpamCall {
 }
 
 export function findPlugin(type: string, path: string[]): string {
-  if (type.includes('/')) throw new CniError(Code.InvalidConfig, 'invalid network configuration', `ipam.type: must be a plugin name, not a path (got ${JSON.stringify(type)})`);
+  if (type.includes('/'))
+    throw new CniError(
+      Code.InvalidConfig,
+      'invalid network configuration',
+      `ipam.type: must be a plugin name, not a path (got ${JSON.stringify(type)})`,
+    );
   for (const dir of path) {
     const file = `${dir}/${type}`;
     try {
@@ -55,7 +66,11 @@ export function findPlugin(type: string, path: string[]): string {
       // not in this directory
     }
   }
-  throw new CniError(Code.Ipam, `failed to find IPAM plugin ${JSON.stringify(type)}`, `searched CNI_PATH: ${path.join(':') || '(empty)'}`);
+  throw new CniError(
+    Code.Ipam,
+    `failed to find IPAM plugin ${JSON.stringify(type)}`,
+    `searched CNI_PATH: ${path.join(':') || '(empty)'}`,
+  );
 }
 
 /**
@@ -74,19 +89,28 @@ function run(call: IpamCall, command: string, stdin = call.stdin): string {
   try {
     r = spawnBounded(file, [], { input: stdin, env, timeoutMs: limit, graceMs: IPAM_GRACE_MS });
   } catch (err) {
-    if (err instanceof SpawnError) throw new CniError(Code.Ipam, `IPAM plugin ${call.type} ${command} failed: ${err.message}`);
+    if (err instanceof SpawnError)
+      throw new CniError(Code.Ipam, `IPAM plugin ${call.type} ${command} failed: ${err.message}`);
     throw err;
   }
   if (r.timedOut) {
     const how = r.killed ? `SIGTERM, then SIGKILL ${IPAM_GRACE_MS / 1000} s later` : 'SIGTERM';
-    throw new CniError(Code.Ipam, `IPAM plugin ${call.type} ${command} timed out after ${limit / 1000} s (ipamTimeout)`, `stopped with ${how}`);
+    throw new CniError(
+      Code.Ipam,
+      `IPAM plugin ${call.type} ${command} timed out after ${limit / 1000} s (ipamTimeout)`,
+      `stopped with ${how}`,
+    );
   }
   if (r.status === 0) return r.stdout;
   // A failing plugin prints a CNI error on stdout: pass its code through unchanged.
   try {
     const e = JSON.parse(r.stdout) as { code?: unknown; msg?: unknown; details?: unknown };
     if (typeof e.code === 'number') {
-      throw new CniError(e.code, typeof e.msg === 'string' ? e.msg : `IPAM plugin ${call.type} ${command} failed`, typeof e.details === 'string' ? e.details : '');
+      throw new CniError(
+        e.code,
+        typeof e.msg === 'string' ? e.msg : `IPAM plugin ${call.type} ${command} failed`,
+        typeof e.details === 'string' ? e.details : '',
+      );
     }
   } catch (err) {
     if (err instanceof CniError) throw err;
@@ -105,7 +129,8 @@ export function ipamAdd(call: IpamCall): Result {
     throw new CniError(Code.Ipam, `IPAM plugin ${call.type} printed no JSON result`, out.slice(0, 200));
   }
   const result = parseResult(json, { code: Code.Ipam, root: 'ipam result', fallbackVersion: call.version });
-  if (!result.ips || result.ips.length === 0) throw new CniError(Code.Ipam, `IPAM plugin ${call.type} returned no IP addresses`);
+  if (!result.ips || result.ips.length === 0)
+    throw new CniError(Code.Ipam, `IPAM plugin ${call.type} returned no IP addresses`);
   return result;
 }
 
@@ -122,7 +147,10 @@ export function ipamSupports(call: IpamCall, version: string): boolean {
   const out = run(call, 'VERSION', JSON.stringify({ cniVersion: SUPPORTED_VERSIONS[SUPPORTED_VERSIONS.length - 1] }));
   try {
     const v = JSON.parse(out) as { supportedVersions?: unknown };
-    return Array.isArray(v.supportedVersions) && v.supportedVersions.some((s) => typeof s === 'string' && compareVersionsSafe(s, version) === 0);
+    return (
+      Array.isArray(v.supportedVersions) &&
+      v.supportedVersions.some((s) => typeof s === 'string' && compareVersionsSafe(s, version) === 0)
+    );
   } catch {
     return false;
   }

@@ -38,7 +38,12 @@ function body(index: number, cidr: string, noDad: boolean): Buffer {
 }
 
 /** Adds ip/prefix to a link; `replace` turns an existing equal address into a no-op rather than EEXIST. */
-export function addAddress(sock: NetlinkSocket, index: number, cidr: string, o: { noDad?: boolean; replace?: boolean } = {}): void {
+export function addAddress(
+  sock: NetlinkSocket,
+  index: number,
+  cidr: string,
+  o: { noDad?: boolean; replace?: boolean } = {},
+): void {
   const flags = C.NLM_F_CREATE | (o.replace ? C.NLM_F_REPLACE : C.NLM_F_EXCL);
   sock.request(C.RTM_NEWADDR, flags, body(index, cidr, o.noDad ?? false), `add address ${cidr} to link ${index}`);
 }
@@ -67,7 +72,15 @@ export function listAddresses(sock: NetlinkSocket, filter: { index?: number; fam
     if (!raw) continue;
     const ip = bytesToIp(raw);
     const flagsAttr = a.get(C.IFA_FLAGS);
-    out.push({ index, family, ip, prefix, cidr: `${ip}/${prefix}`, scope: m.data.readUInt8(3), flags: flagsAttr ? flagsAttr.readUInt32LE(0) : m.data.readUInt8(2) });
+    out.push({
+      index,
+      family,
+      ip,
+      prefix,
+      cidr: `${ip}/${prefix}`,
+      scope: m.data.readUInt8(3),
+      flags: flagsAttr ? flagsAttr.readUInt32LE(0) : m.data.readUInt8(2),
+    });
   }
   return out;
 }

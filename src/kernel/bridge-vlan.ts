@@ -30,13 +30,23 @@ function encode(ranges: readonly VlanRange[]): Buffer[] {
       out.push(vlanInfo(flags, r.min));
     } else {
       if (r.pvid) throw new Error(`a PVID cannot be a range (${r.min}-${r.max})`);
-      out.push(vlanInfo(flags | C.BRIDGE_VLAN_INFO_RANGE_BEGIN, r.min), vlanInfo(flags | C.BRIDGE_VLAN_INFO_RANGE_END, r.max));
+      out.push(
+        vlanInfo(flags | C.BRIDGE_VLAN_INFO_RANGE_BEGIN, r.min),
+        vlanInfo(flags | C.BRIDGE_VLAN_INFO_RANGE_END, r.max),
+      );
     }
   }
   return out;
 }
 
-function vlanRequest(sock: NetlinkSocket, type: number, index: number, ranges: readonly VlanRange[], self: boolean, op: string): void {
+function vlanRequest(
+  sock: NetlinkSocket,
+  type: number,
+  index: number,
+  ranges: readonly VlanRange[],
+  self: boolean,
+  op: string,
+): void {
   if (ranges.length === 0) return;
   const spec = nest(C.IFLA_AF_SPEC, ...(self ? [u16(C.IFLA_BRIDGE_FLAGS, BRIDGE_FLAGS_SELF)] : []), ...encode(ranges));
   sock.request(type, 0, Buffer.concat([ifinfomsg({ index, family: C.AF_BRIDGE }), spec]), op);
@@ -45,7 +55,8 @@ function vlanRequest(sock: NetlinkSocket, type: number, index: number, ranges: r
 /** IFLA_BRIDGE_FLAGS value addressing the bridge device itself rather than a port (BRIDGE_FLAGS_SELF). */
 const BRIDGE_FLAGS_SELF = 2;
 
-const show = (rs: readonly VlanRange[]) => rs.map((r) => (r.min === r.max ? `${r.min}` : `${r.min}-${r.max}`)).join(',');
+const show = (rs: readonly VlanRange[]) =>
+  rs.map((r) => (r.min === r.max ? `${r.min}` : `${r.min}-${r.max}`)).join(',');
 
 /** Adds VLANs to a bridge port (or, with self, to the bridge device itself), all in one request. */
 export function addVlans(sock: NetlinkSocket, index: number, ranges: readonly VlanRange[], self = false): void {
@@ -59,7 +70,10 @@ export function delVlans(sock: NetlinkSocket, index: number, ranges: readonly Vl
 
 /** Every port's VLANs (bridges' own entries included), as compressed ranges in VID order. */
 export function dumpVlans(sock: NetlinkSocket): Map<number, VlanRange[]> {
-  const req = Buffer.concat([ifinfomsg({ family: C.AF_BRIDGE }), u32(C.IFLA_EXT_MASK, C.RTEXT_FILTER_BRVLAN_COMPRESSED)]);
+  const req = Buffer.concat([
+    ifinfomsg({ family: C.AF_BRIDGE }),
+    u32(C.IFLA_EXT_MASK, C.RTEXT_FILTER_BRVLAN_COMPRESSED),
+  ]);
   const out = new Map<number, VlanRange[]>();
   for (const m of sock.dump(C.RTM_GETLINK, req, 'dump bridge VLANs')) {
     if (m.type !== C.RTM_NEWLINK) continue;

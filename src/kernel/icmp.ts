@@ -22,7 +22,10 @@ function sockaddrIn(ip: string): Buffer {
 export class IcmpSocket {
   private closed = false;
 
-  private constructor(private readonly libc: Libc, readonly fd: number) {}
+  private constructor(
+    private readonly libc: Libc,
+    readonly fd: number,
+  ) {}
 
   /**
    * A raw ICMP socket created inside `ns` (it stays in that namespace after the thread leaves it). Throws
@@ -37,10 +40,14 @@ export class IcmpSocket {
     });
   }
 
-  /** connect(2) to the IPv4 address `dst`: sends go there and only its packets are read. Throws KernelError ('connect'). */
+  /**
+   * connect(2) to the IPv4 address `dst`: sends go there and only its packets are read. Throws KernelError
+   * ('connect').
+   */
   connect(dst: string): void {
     const sa = sockaddrIn(dst);
-    if (libcFunction('int connect(int, const void *, uint32_t)')(this.fd, sa, sa.length) !== 0) throw new KernelError('connect', this.libc.errno());
+    if (libcFunction('int connect(int, const void *, uint32_t)')(this.fd, sa, sa.length) !== 0)
+      throw new KernelError('connect', this.libc.errno());
   }
 
   /**

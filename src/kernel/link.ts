@@ -71,7 +71,10 @@ export function parseLink(data: Buffer): Link {
     const data = i.get(C.IFLA_INFO_DATA);
     if (kind === 'bridge' && data) {
       const d = attrMap(data);
-      link.bridge = { vlanFiltering: readU8(d.get(C.IFLA_BR_VLAN_FILTERING)) === 1, vlanFilteringSupported: d.has(C.IFLA_BR_VLAN_DEFAULT_PVID) };
+      link.bridge = {
+        vlanFiltering: readU8(d.get(C.IFLA_BR_VLAN_FILTERING)) === 1,
+        vlanFilteringSupported: d.has(C.IFLA_BR_VLAN_DEFAULT_PVID),
+      };
       const pvid = readU16(d.get(C.IFLA_BR_VLAN_DEFAULT_PVID));
       if (pvid !== undefined) link.bridge.defaultPvid = pvid;
     }
@@ -91,9 +94,8 @@ export function parseLink(data: Buffer): Link {
 
 /** The link with this name or index, or null when there is none. */
 export function getLink(sock: NetlinkSocket, which: string | number): Link | null {
-  const body = typeof which === 'number'
-    ? ifinfomsg({ index: which })
-    : Buffer.concat([ifinfomsg(), str(C.IFLA_IFNAME, which)]);
+  const body =
+    typeof which === 'number' ? ifinfomsg({ index: which }) : Buffer.concat([ifinfomsg(), str(C.IFLA_IFNAME, which)]);
   try {
     const msgs = sock.request(C.RTM_GETLINK, 0, body, `get link ${JSON.stringify(which)}`);
     const m = msgs.find((x) => x.type === C.RTM_NEWLINK);
@@ -106,7 +108,10 @@ export function getLink(sock: NetlinkSocket, which: string | number): Link | nul
 
 /** Every link of the socket's namespace (RTM_GETLINK dump). */
 export function listLinks(sock: NetlinkSocket): Link[] {
-  return sock.dump(C.RTM_GETLINK, ifinfomsg(), 'list links').filter((m) => m.type === C.RTM_NEWLINK).map((m) => parseLink(m.data));
+  return sock
+    .dump(C.RTM_GETLINK, ifinfomsg(), 'list links')
+    .filter((m) => m.type === C.RTM_NEWLINK)
+    .map((m) => parseLink(m.data));
 }
 
 function mustGet(sock: NetlinkSocket, name: string): Link {
@@ -160,7 +165,12 @@ export function createVeth(sock: NetlinkSocket, local: VethEnd, peer: VethEnd & 
     ...end(local),
     nest(C.IFLA_LINKINFO, str(C.IFLA_INFO_KIND, 'veth'), nest(C.IFLA_INFO_DATA, bytes(C.VETH_INFO_PEER, peerMsg))),
   ]);
-  sock.request(C.RTM_NEWLINK, C.NLM_F_CREATE | C.NLM_F_EXCL, body, `create veth ${JSON.stringify(local.name)} with peer ${JSON.stringify(peer.name)}`);
+  sock.request(
+    C.RTM_NEWLINK,
+    C.NLM_F_CREATE | C.NLM_F_EXCL,
+    body,
+    `create veth ${JSON.stringify(local.name)} with peer ${JSON.stringify(peer.name)}`,
+  );
   return mustGet(sock, local.name);
 }
 
@@ -194,8 +204,15 @@ export function setLink(sock: NetlinkSocket, index: number, c: LinkChanges): voi
   if (c.mac !== undefined) attrs.push(bytes(C.IFLA_ADDRESS, macBytes(c.mac)));
   if (c.master !== undefined) attrs.push(u32(C.IFLA_MASTER, c.master));
   if (c.alias !== undefined) attrs.push(str(C.IFLA_IFALIAS, c.alias));
-  const what = Object.entries(c).map(([k, v]) => `${k}=${String(v)}`).join(' ');
-  sock.request(C.RTM_SETLINK, 0, Buffer.concat([ifinfomsg({ index, flags, change }), ...attrs]), `set link ${index} ${what}`);
+  const what = Object.entries(c)
+    .map(([k, v]) => `${k}=${String(v)}`)
+    .join(' ');
+  sock.request(
+    C.RTM_SETLINK,
+    0,
+    Buffer.concat([ifinfomsg({ index, flags, change }), ...attrs]),
+    `set link ${index} ${what}`,
+  );
 }
 
 /** Bridge port flags, through the AF_BRIDGE family (as `bridge link set`). */
@@ -204,7 +221,10 @@ export function setBridgePort(sock: NetlinkSocket, index: number, p: { hairpin?:
   if (p.hairpin !== undefined) attrs.push(u8(C.IFLA_BRPORT_MODE, p.hairpin ? 1 : 0));
   if (p.isolated !== undefined) attrs.push(u8(C.IFLA_BRPORT_ISOLATED, p.isolated ? 1 : 0));
   if (attrs.length === 0) return;
-  const body = Buffer.concat([ifinfomsg({ index, family: C.AF_BRIDGE }), nest(C.IFLA_PROTINFO | C.NLA_F_NESTED, ...attrs)]);
+  const body = Buffer.concat([
+    ifinfomsg({ index, family: C.AF_BRIDGE }),
+    nest(C.IFLA_PROTINFO | C.NLA_F_NESTED, ...attrs),
+  ]);
   sock.request(C.RTM_SETLINK, 0, body, `set bridge port flags on link ${index}`);
 }
 
@@ -212,7 +232,6 @@ export function setBridgePort(sock: NetlinkSocket, index: number, p: { hairpin?:
 export function deleteLink(sock: NetlinkSocket, index: number): void {
   sock.request(C.RTM_DELLINK, 0, ifinfomsg({ index }), `delete link ${index}`);
 }
-
 
 /**
  * The id (IFLA_LINK_NETNSID's numbering) under which the socket's namespace knows the namespace open at `nsFd`,
@@ -222,7 +241,9 @@ export function deleteLink(sock: NetlinkSocket, index: number): void {
  */
 export function nsidOf(sock: NetlinkSocket, nsFd: number): number | undefined {
   const body = Buffer.concat([Buffer.from([C.AF_UNSPEC, 0, 0, 0]), u32(C.NETNSA_FD, nsFd)]);
-  const m = sock.request(C.RTM_GETNSID, 0, body, `get nsid of namespace fd ${nsFd}`).find((x) => x.type === C.RTM_NEWNSID);
+  const m = sock
+    .request(C.RTM_GETNSID, 0, body, `get nsid of namespace fd ${nsFd}`)
+    .find((x) => x.type === C.RTM_NEWNSID);
   const id = m ? attrMap(m.data, 4).get(C.NETNSA_NSID) : undefined;
   if (!id || id.length < 4) return undefined;
   const n = id.readInt32LE(0);

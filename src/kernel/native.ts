@@ -95,7 +95,10 @@ function addonPath(): { file: string; extracted: boolean } {
   }
   const { createRequire } = process.getBuiltinModule('node:module') as typeof import('node:module');
   const req = createRequire(import.meta.url);
-  return { file: req.resolve(`@koromix/koffi-linux-${process.arch}/linux_${process.arch}/koffi.node`), extracted: false };
+  return {
+    file: req.resolve(`@koromix/koffi-linux-${process.arch}/linux_${process.arch}/koffi.node`),
+    extracted: false,
+  };
 }
 
 /** What loading the addon cost in this process (measured once, read by the plugin's debug log and by bench/). */

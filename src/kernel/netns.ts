@@ -6,7 +6,12 @@ import { libcFunction, loadLibc } from './native.js';
 import { CLONE_NEWNET, NS_GET_NSTYPE } from './netlink/constants.js';
 
 const NS_TYPES: Record<number, string> = {
-  0x00020000: 'mount', 0x02000000: 'cgroup', 0x04000000: 'uts', 0x08000000: 'ipc', 0x10000000: 'user', 0x20000000: 'pid',
+  0x00020000: 'mount',
+  0x02000000: 'cgroup',
+  0x04000000: 'uts',
+  0x08000000: 'ipc',
+  0x10000000: 'user',
+  0x20000000: 'pid',
   0x00000080: 'time',
 };
 
@@ -37,7 +42,10 @@ export function isCurrentNetns(path: string): boolean {
 export class Netns {
   private open = true;
 
-  private constructor(readonly fd: number, readonly path: string) {}
+  private constructor(
+    readonly fd: number,
+    readonly path: string,
+  ) {}
 
   /**
    * Opens `path` and proves it is a network namespace (NS_GET_NSTYPE), telling "missing" from "something else".
@@ -66,7 +74,10 @@ export class Netns {
     if (type !== CLONE_NEWNET) {
       const errno = type < 0 ? libc.errno() : 0;
       closeSync(fd);
-      const what = type < 0 ? `not a namespace file (errno ${errno})` : `a ${NS_TYPES[type] ?? 'non-network'} namespace, not a network namespace`;
+      const what =
+        type < 0
+          ? `not a namespace file (errno ${errno})`
+          : `a ${NS_TYPES[type] ?? 'non-network'} namespace, not a network namespace`;
       throw new NetnsError('not-netns', path, what);
     }
     return new Netns(fd, path);
@@ -85,7 +96,8 @@ export class Netns {
    */
   static create(label: string): Netns {
     const back = where();
-    if (libcFunction('int unshare(int)')(CLONE_NEWNET) !== 0) throw new KernelError('unshare(CLONE_NEWNET)', loadLibc().errno());
+    if (libcFunction('int unshare(int)')(CLONE_NEWNET) !== 0)
+      throw new KernelError('unshare(CLONE_NEWNET)', loadLibc().errno());
     let fd: number;
     try {
       fd = openSync('/proc/thread-self/ns/net', 'r');
@@ -172,4 +184,3 @@ export function maybeIn<T>(ns: Netns | null, fn: () => T): T {
 export function writeSysctl(ns: Netns | null, key: string, value: string): void {
   maybeIn(ns, () => writeFileSync(`/proc/sys/${key}`, value));
 }
-

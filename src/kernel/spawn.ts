@@ -37,7 +37,10 @@ export interface SpawnOptions {
 
 /** A child that could not be started (ENOENT, EACCES, ...): `code` is the errno name. */
 export class SpawnError extends Error {
-  constructor(readonly file: string, readonly code: string) {
+  constructor(
+    readonly file: string,
+    readonly code: string,
+  ) {
     super(`cannot run ${file}: ${code}`);
     this.name = 'SpawnError';
   }
@@ -77,7 +80,8 @@ function libc(): Record<string, Fn> {
     attrSigmask: 'int posix_spawnattr_setsigmask(void *attr, const void *set)',
     sigfillset: 'int sigfillset(_Out_ void *set)',
     sigemptyset: 'int sigemptyset(_Out_ void *set)',
-    spawn: 'int posix_spawn(_Out_ int *pid, const char *path, const void *fa, const void *attr, const char **argv, const char **envp)',
+    spawn:
+      'int posix_spawn(_Out_ int *pid, const char *path, const void *fa, const void *attr, const char **argv, const char **envp)',
     poll: 'int poll(void *fds, uint64_t nfds, int timeout)',
     read: 'intptr_t read(int fd, _Out_ void *buf, uintptr_t count)',
     write: 'intptr_t write(int fd, const void *buf, uintptr_t count)',
@@ -94,7 +98,15 @@ const errnoName = (errno: number): string => {
   return getSystemErrorMap().get(-errno)?.[0] ?? `E${errno}`;
 };
 
-const SIGNALS: Record<number, string> = { 1: 'SIGHUP', 2: 'SIGINT', 6: 'SIGABRT', 9: 'SIGKILL', 11: 'SIGSEGV', 13: 'SIGPIPE', 15: 'SIGTERM' };
+const SIGNALS: Record<number, string> = {
+  1: 'SIGHUP',
+  2: 'SIGINT',
+  6: 'SIGABRT',
+  9: 'SIGKILL',
+  11: 'SIGSEGV',
+  13: 'SIGPIPE',
+  15: 'SIGTERM',
+};
 
 /**
  * Runs `file` (an absolute path) with `args`, feeding `input` on stdin and collecting stdout and stderr (UTF-8).
@@ -123,7 +135,14 @@ export function spawnBounded(file: string, args: string[], o: SpawnOptions): Spa
     }
     opened.push(fds.readInt32LE(i * 8), fds.readInt32LE(i * 8 + 4));
   }
-  const [inR, inW, outR, outW, errR, errW] = [0, 1, 2, 3, 4, 5].map((i) => fds.readInt32LE(i * 4)) as [number, number, number, number, number, number];
+  const [inR, inW, outR, outW, errR, errW] = [0, 1, 2, 3, 4, 5].map((i) => fds.readInt32LE(i * 4)) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
 
   const fa = Buffer.alloc(FA_SIZE);
   const attr = Buffer.alloc(ATTR_SIZE);
@@ -201,7 +220,8 @@ export function spawnBounded(file: string, args: string[], o: SpawnOptions): Spa
       pollfds.writeInt16LE(ev, i * 8 + 4);
       pollfds.writeInt16LE(0, i * 8 + 6);
     });
-    const next = exited !== undefined ? exitedAt + DRAIN_MS : timedOut ? (killed ? killAt + o.graceMs : killAt) : termAt;
+    const next =
+      exited !== undefined ? exitedAt + DRAIN_MS : timedOut ? (killed ? killAt + o.graceMs : killAt) : termAt;
     // Wake at least every 20 ms to notice the child's exit (no SIGCHLD handling here).
     const wait = Math.max(0, Math.min(20, next - now));
     const n = watch.length ? c.poll!(pollfds, watch.length, wait) : (c.poll!(null, 0, wait), 0);
@@ -236,5 +256,12 @@ export function spawnBounded(file: string, args: string[], o: SpawnOptions): Spa
     if (sig === 0) status = (exited >> 8) & 0xff;
     else signal = SIGNALS[sig] ?? `signal ${sig}`;
   }
-  return { status, signal, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8'), timedOut, killed };
+  return {
+    status,
+    signal,
+    stdout: Buffer.concat(out).toString('utf8'),
+    stderr: Buffer.concat(err).toString('utf8'),
+    timedOut,
+    killed,
+  };
 }

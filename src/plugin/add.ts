@@ -5,8 +5,18 @@ import type { Ctx } from '../cni/context.js';
 import type { AddRequest } from '../cni/env.js';
 import type { Interface, Result } from '../cni/result.js';
 import {
-  Netns, createVeth, deleteLink, getLink, isErrno, listLinks, openNetlink, setBridgePort, setLink, writeSysctl,
-  type Link, type NetlinkSocket,
+  Netns,
+  createVeth,
+  deleteLink,
+  getLink,
+  isErrno,
+  listLinks,
+  openNetlink,
+  setBridgePort,
+  setLink,
+  writeSysctl,
+  type Link,
+  type NetlinkSocket,
 } from '../kernel/index.js';
 import { ensureBridge } from './bridge.js';
 import { kernelFailure, step } from './errors.js';
@@ -28,7 +38,14 @@ import { setupMacSpoofCheck, setupMasq, teardownAttachment } from '../firewall/i
  * `ifname`. A host veth of that name left by an earlier ADD of this attachment that was killed (no alias, or ours)
  * is replaced. Throws 102 when the pod has `ifname` already, 100 for other kernel refusals.
  */
-function createPair(host: NetlinkSocket, pod: Netns, id: AttachmentId, br: Link, mtu: number, mac: string | undefined): Link {
+function createPair(
+  host: NetlinkSocket,
+  pod: Netns,
+  id: AttachmentId,
+  br: Link,
+  mtu: number,
+  mac: string | undefined,
+): Link {
   const name = hostVethName(id);
   for (let attempt = 0; ; attempt++) {
     try {
@@ -38,7 +55,11 @@ function createPair(host: NetlinkSocket, pod: Netns, id: AttachmentId, br: Link,
       const stale = step(`look up "${name}"`, () => getLink(host, name));
       if (!stale) throw new CniError(Code.IfnameExists, `interface "${id.ifname}" already exists in ${pod.path}`);
       if (attempt > 0 || !isHostVethOf(stale, id)) {
-        throw new CniError(Code.Kernel, `host veth name "${name}" is taken by another device`, `its alias: ${stale.alias ?? 'none'}`);
+        throw new CniError(
+          Code.Kernel,
+          `host veth name "${name}" is taken by another device`,
+          `its alias: ${stale.alias ?? 'none'}`,
+        );
       }
       step(`delete "${name}", left by an earlier ADD of this attachment`, () => deleteLink(host, stale.index));
     }
@@ -67,12 +88,19 @@ export async function cmdAdd(req: AddRequest, ctx: Ctx): Promise<Result> {
       if (made && isHostVethOf(made, id)) deleteLink(host, made.index);
     });
     const hostVeth = createPair(host, pod, id, br, mtu, mac);
-    step(`label "${hostVeth.name}" with its attachment`, () => setLink(host, hostVeth.index, { alias: formatAlias(id) }));
+    step(`label "${hostVeth.name}" with its attachment`, () =>
+      setLink(host, hostVeth.index, { alias: formatAlias(id) }),
+    );
 
     const intent = vlanIntent(conf);
     if (usesVlans(intent)) step(`set VLANs on "${hostVeth.name}"`, () => applyPortVlans(host, hostVeth.index, intent));
     if (conf.hairpinMode || conf.portIsolation) {
-      step(`set port flags on "${hostVeth.name}"`, () => setBridgePort(host, hostVeth.index, { hairpin: conf.hairpinMode || undefined, isolated: conf.portIsolation || undefined }));
+      step(`set port flags on "${hostVeth.name}"`, () =>
+        setBridgePort(host, hostVeth.index, {
+          hairpin: conf.hairpinMode || undefined,
+          isolated: conf.portIsolation || undefined,
+        }),
+      );
     }
     step(`set "${hostVeth.name}" up`, () => setLink(host, hostVeth.index, { up: true }));
 
@@ -85,7 +113,8 @@ export async function cmdAdd(req: AddRequest, ctx: Ctx): Promise<Result> {
 
     // Up before IPAM (the reference brings it up after IPAM, in ConfigureIface, and its dhcp daemon sets the link
     // up itself): a DHCP client (the dhcp IPAM plugin) needs a working link.
-    if (!conf.disableContainerInterface) step(`set "${req.ifname}" up`, () => setLink(podSock, container.index, { up: true }));
+    if (!conf.disableContainerInterface)
+      step(`set "${req.ifname}" up`, () => setLink(podSock, container.index, { up: true }));
 
     const result: Result = { cniVersion: '1.1.0', interfaces: [], dns: conf.dns };
     if (conf.hasIpam) {
@@ -95,9 +124,26 @@ export async function cmdAdd(req: AddRequest, ctx: Ctx): Promise<Result> {
       result.ips = ipam.ips;
       result.routes = ipam.routes;
       if (ipam.dns && Object.keys(ipam.dns).length > 0) result.dns = ipam.dns;
-      setupL3({ host, podSock, pod, br, uplinkMtu: inheritedMtu(br, hostLinks), container, conf, result, ifname: req.ifname, id, undo });
+      setupL3({
+        host,
+        podSock,
+        pod,
+        br,
+        uplinkMtu: inheritedMtu(br, hostLinks),
+        container,
+        conf,
+        result,
+        ifname: req.ifname,
+        id,
+        undo,
+      });
     }
-    if (conf.ipMasq && result.ips?.length) setupMasq(conf, id, result.ips.map((ip) => ip.address));
+    if (conf.ipMasq && result.ips?.length)
+      setupMasq(
+        conf,
+        id,
+        result.ips.map((ip) => ip.address),
+      );
 
     if (!conf.disableContainerInterface) {
       await waitForwarding(host, hostVeth.index, hostVeth.name, ctx.log);
@@ -110,13 +156,16 @@ export async function cmdAdd(req: AddRequest, ctx: Ctx): Promise<Result> {
       { name: hostNow.name, mac: hostNow.mac, mtu: hostNow.mtu },
       { name: req.ifname, mac: container.mac, mtu: container.mtu, sandbox: req.netns },
     ];
-    result.interfaces = ifaces.map((i) => Object.fromEntries(Object.entries(i).filter(([, v]) => v !== undefined)) as Interface);
+    result.interfaces = ifaces.map(
+      (i) => Object.fromEntries(Object.entries(i).filter(([, v]) => v !== undefined)) as Interface,
+    );
     for (const ip of result.ips ?? []) ip.interface = 2;
     if (!result.dns || Object.keys(result.dns).length === 0) delete result.dns;
     return result;
   } catch (err) {
     const failures = undo.run();
-    if (failures.size > 0) ctx.log.warn(`rollback after failed ADD left something behind: ${failures.lines().join('; ')}`);
+    if (failures.size > 0)
+      ctx.log.warn(`rollback after failed ADD left something behind: ${failures.lines().join('; ')}`);
     throw err;
   } finally {
     host.close();
@@ -139,7 +188,9 @@ function announceAddresses(podSock: NetlinkSocket, container: Link, ifname: stri
   try {
     setLink(podSock, container.index, { mac: container.mac });
   } catch (err) {
-    log.warn(`could not announce the addresses of "${ifname}" (gratuitous ARP / unsolicited NA): ${(err as Error).message}`);
+    log.warn(
+      `could not announce the addresses of "${ifname}" (gratuitous ARP / unsolicited NA): ${(err as Error).message}`,
+    );
   }
 }
 
@@ -153,7 +204,8 @@ function podSysctls(pod: Netns, ifname: string, enabledad: boolean): void {
     try {
       writeSysctl(pod, key, value);
     } catch (err) {
-      if (!(optional && (err as NodeJS.ErrnoException).code === 'ENOENT')) throw kernelFailure(`set ${key}=${value}`, err);
+      if (!(optional && (err as NodeJS.ErrnoException).code === 'ENOENT'))
+        throw kernelFailure(`set ${key}=${value}`, err);
     }
   };
   set(`net/ipv6/conf/${ifname}/accept_dad`, enabledad ? '1' : '0', true);

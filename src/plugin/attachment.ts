@@ -109,7 +109,8 @@ export const containerField = (containerId: string): string =>
   containerId.length <= 64 ? containerId : `#${createHash('sha256').update(containerId).digest('hex').slice(0, 24)}`;
 
 /** At most 12 + 12 + 1 + 64 + 1 + 15 = 105 bytes. */
-export const comment = (o: AttachmentId): string => `vlan-bridge ${networkTag(o.network)} ${containerField(o.containerId)} ${o.ifname}`;
+export const comment = (o: AttachmentId): string =>
+  `vlan-bridge ${networkTag(o.network)} ${containerField(o.containerId)} ${o.ifname}`;
 
 /** The owner named by a comment, when it is one of ours for `network`; `containerId` as containerField gives it. */
 export function parseComment(text: string, network: string): { containerId: string; ifname: string } | null {

@@ -1,7 +1,15 @@
 // The bridge: reused when it exists, created when it does not (concurrent ADDs may race to create it).
 import { CniError, Code } from '../cni/errors.js';
 import type { NetConf } from '../cni/config.js';
-import { createBridge, getLink, isErrno, setLink, writeSysctl, type Link, type NetlinkSocket } from '../kernel/index.js';
+import {
+  createBridge,
+  getLink,
+  isErrno,
+  setLink,
+  writeSysctl,
+  type Link,
+  type NetlinkSocket,
+} from '../kernel/index.js';
 import { kernelFailure, step } from './errors.js';
 import { usesVlans, vlanFiltering, vlanIntent } from './vlans.js';
 
@@ -15,21 +23,31 @@ function vlanKey(conf: NetConf): string {
  * or a config without VLAN keys (the untagged network).
  */
 function noVlanFiltering(conf: NetConf): CniError {
-  return new CniError(Code.KernelFeature, `this kernel has no bridge VLAN filtering, which ${vlanKey(conf)} needs`,
-    `kernel option CONFIG_BRIDGE_VLAN_FILTERING, needed by config key ${vlanKey(conf)}: run on a kernel built with it, or leave out vlan and vlanTrunk (the untagged network)`);
+  return new CniError(
+    Code.KernelFeature,
+    `this kernel has no bridge VLAN filtering, which ${vlanKey(conf)} needs`,
+    `kernel option CONFIG_BRIDGE_VLAN_FILTERING, needed by config key ${vlanKey(conf)}: run on a kernel built with it, or leave out vlan and vlanTrunk (the untagged network)`,
+  );
 }
 
 function checkExisting(br: Link, conf: NetConf): void {
   if (br.kind !== 'bridge') {
-    throw new CniError(Code.BridgeConflict, `"${conf.bridge}" exists but is not a bridge`, `found a device of kind ${br.kind ?? 'unknown'}`);
+    throw new CniError(
+      Code.BridgeConflict,
+      `"${conf.bridge}" exists but is not a bridge`,
+      `found a device of kind ${br.kind ?? 'unknown'}`,
+    );
   }
   // Decision: a VLAN config on a bridge without VLAN filtering would give no isolation at all (every VLAN entry
   // is ignored), and turning filtering on would change switching for every other port and the uplink. Refuse.
   const filtering = vlanFiltering(br);
   if (usesVlans(vlanIntent(conf)) && filtering !== 'on') {
     if (filtering === 'unsupported') throw noVlanFiltering(conf);
-    throw new CniError(Code.BridgeConflict, `bridge "${conf.bridge}" has VLAN filtering off: ${vlanKey(conf)} would not be isolated`,
-      `turn it on (ip link set ${conf.bridge} type bridge vlan_filtering 1; this changes switching for every port), or delete the bridge and let vlan-bridge create it`);
+    throw new CniError(
+      Code.BridgeConflict,
+      `bridge "${conf.bridge}" has VLAN filtering off: ${vlanKey(conf)} would not be isolated`,
+      `turn it on (ip link set ${conf.bridge} type bridge vlan_filtering 1; this changes switching for every port), or delete the bridge and let vlan-bridge create it`,
+    );
   }
 }
 
@@ -45,7 +63,11 @@ export function ensureBridge(host: NetlinkSocket, conf: NetConf): Link {
   let br = inspectBridge(host, conf);
   if (!br) {
     try {
-      br = createBridge(host, { name: conf.bridge, mtu: conf.mtu || undefined, vlanFiltering: usesVlans(vlanIntent(conf)) || undefined });
+      br = createBridge(host, {
+        name: conf.bridge,
+        mtu: conf.mtu || undefined,
+        vlanFiltering: usesVlans(vlanIntent(conf)) || undefined,
+      });
       try {
         writeSysctl(null, `net/ipv6/conf/${conf.bridge}/accept_ra`, '0');
       } catch {

@@ -5,7 +5,19 @@
 import { CniError, Code } from '../cni/errors.js';
 import type { Ctx } from '../cni/context.js';
 import type { CheckRequest } from '../cni/env.js';
-import { Netns, RT_SCOPE_UNIVERSE, RT_TABLE_MAIN, getLink, listAddresses, listLinks, listRoutes, nsidOf, openNetlink, portVlans, type Link } from '../kernel/index.js';
+import {
+  Netns,
+  RT_SCOPE_UNIVERSE,
+  RT_TABLE_MAIN,
+  getLink,
+  listAddresses,
+  listLinks,
+  listRoutes,
+  nsidOf,
+  openNetlink,
+  portVlans,
+  type Link,
+} from '../kernel/index.js';
 import { familyOf, parseCidr } from '../ip.js';
 import { ipamCall, ipamCheck } from '../ipam/delegate.js';
 import { attachmentOf, isHostVethOf } from './attachment.js';
@@ -17,7 +29,8 @@ import { expectedPortVlans, formatVlans, normalizeVlans, usesVlans, vlanIntent }
 
 export async function cmdCheck(req: CheckRequest, ctx: Ctx): Promise<void> {
   const { conf, prevResult: prev } = ctx;
-  if (!prev) throw new CniError(Code.InvalidConfig, 'invalid network configuration', 'prevResult: required for CHECK (missing)');
+  if (!prev)
+    throw new CniError(Code.InvalidConfig, 'invalid network configuration', 'prevResult: required for CHECK (missing)');
   if (conf.hasIpam) ipamCheck(ipamCall(req, ctx));
 
   // Each difference: what differs (named in msg) and what was expected and found (in details).
@@ -37,14 +50,19 @@ export async function cmdCheck(req: CheckRequest, ctx: Ctx): Promise<void> {
     if (conf.promiscMode) expect(`bridge "${br.name}" promiscuous`, true, br.promisc);
 
     const container = getLink(podSock, req.ifname);
-    if (!container) throw new CniError(Code.CheckMismatch, `CHECK: interface "${req.ifname}" does not exist in ${req.netns}`);
+    if (!container)
+      throw new CniError(Code.CheckMismatch, `CHECK: interface "${req.ifname}" does not exist in ${req.netns}`);
     expect(`"${req.ifname}" kind`, 'veth', container.kind);
 
     // The host end: the container end's peer, which must carry our alias and sit on the bridge.
     const hostLinks = step('list host links', () => listLinks(host));
     const id = attachmentOf(conf.name, req);
     const hostVeth = hostLinks.find((l: Link) => isHostVethOf(l, id));
-    if (!hostVeth) throw new CniError(Code.CheckMismatch, `CHECK: no host veth for ${req.containerId}/${req.ifname} on network "${conf.name}"`);
+    if (!hostVeth)
+      throw new CniError(
+        Code.CheckMismatch,
+        `CHECK: no host veth for ${req.containerId}/${req.ifname} on network "${conf.name}"`,
+      );
     expect(`"${req.ifname}" peer index`, hostVeth.index, container.peerIndex);
     // The peer index means something only in the namespace the kernel names for the peer (IFLA_LINK_NETNSID, in
     // the pod's numbering): it must be the host's, or a pair with both ends in the pod would pass.
@@ -56,7 +74,10 @@ export async function cmdCheck(req: CheckRequest, ctx: Ctx): Promise<void> {
       self.close();
     }
     if (container.linkNetnsId === undefined || container.linkNetnsId !== hostId) {
-      differ(`"${req.ifname}" peer namespace`, `expected the host's, found ${container.linkNetnsId === undefined ? 'the pod itself' : `namespace id ${container.linkNetnsId}`}`);
+      differ(
+        `"${req.ifname}" peer namespace`,
+        `expected the host's, found ${container.linkNetnsId === undefined ? 'the pod itself' : `namespace id ${container.linkNetnsId}`}`,
+      );
     }
     expect(`"${hostVeth.name}" master`, br.name, hostVeth.master ? getLink(host, hostVeth.master)?.name : undefined);
 
@@ -68,7 +89,8 @@ export async function cmdCheck(req: CheckRequest, ctx: Ctx): Promise<void> {
     // so the pod's side is compared with prevResult, and with the request only when prevResult says nothing.
     const mac = prevContainer?.mac?.toLowerCase() ?? requestedMac(req, ctx);
     if (mac) expect(`"${req.ifname}" MAC`, mac, container.mac);
-    if (prevIfaces.some((i) => i.name === hostVeth.name) === false) differ('prevResult', `expected host veth "${hostVeth.name}" listed, missing`);
+    if (prevIfaces.some((i) => i.name === hostVeth.name) === false)
+      differ('prevResult', `expected host veth "${hostVeth.name}" listed, missing`);
 
     // Our end of the pair is ours alone: it carries the configured (or inherited) MTU. The pod's end is checked
     // against prevResult when it records an MTU (1.1.0 results), since a later plugin may set its own.
@@ -83,7 +105,8 @@ export async function cmdCheck(req: CheckRequest, ctx: Ctx): Promise<void> {
       const d = br.bridge?.defaultPvid ?? 1;
       const want = expectedPortVlans(intent, d ? [{ min: d, max: d, pvid: true, untagged: true }] : []);
       const got = normalizeVlans(portVlans(host, hostVeth.index));
-      if (formatVlans(want) !== formatVlans(got)) differ(`"${hostVeth.name}" VLANs`, `expected ${formatVlans(want)}, found ${formatVlans(got)}`);
+      if (formatVlans(want) !== formatVlans(got))
+        differ(`"${hostVeth.name}" VLANs`, `expected ${formatVlans(want)}, found ${formatVlans(got)}`);
     }
 
     // Addresses and routes of prevResult (later chained plugins may add more: only ours must be there).
@@ -92,7 +115,11 @@ export async function cmdCheck(req: CheckRequest, ctx: Ctx): Promise<void> {
       if (ip.interface !== undefined && prevIfaces[ip.interface]?.name !== req.ifname) continue;
       const { ip: addr, prefix, family } = parseCidr(ip.address);
       const same = addrs.filter((a) => a.family === family && a.scope === RT_SCOPE_UNIVERSE).map((a) => a.cidr);
-      if (!same.includes(`${addr}/${prefix}`)) differ(`"${req.ifname}" address`, `expected ${ip.address}, ${same.length ? `found ${same.join(', ')}` : 'missing'}`);
+      if (!same.includes(`${addr}/${prefix}`))
+        differ(
+          `"${req.ifname}" address`,
+          `expected ${ip.address}, ${same.length ? `found ${same.join(', ')}` : 'missing'}`,
+        );
     }
     for (const r of prev.routes ?? []) {
       const fam = familyOf(parseCidr(r.dst).ip);
@@ -110,7 +137,10 @@ export async function cmdCheck(req: CheckRequest, ctx: Ctx): Promise<void> {
   }
   if (diffs.length > 0) {
     const whats = [...new Set(diffs.map((d) => d.what))];
-    const msg = whats.length === 1 ? `CHECK failed: ${whats[0]} not as configured` : `CHECK failed: ${whats.length} things not as configured: ${whats.join(', ')}`;
+    const msg =
+      whats.length === 1
+        ? `CHECK failed: ${whats[0]} not as configured`
+        : `CHECK failed: ${whats.length} things not as configured: ${whats.join(', ')}`;
     throw new CniError(Code.CheckMismatch, msg, diffs.map((d) => `${d.what}: ${d.text}`).join('; '));
   }
 }

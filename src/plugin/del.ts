@@ -3,7 +3,18 @@
 // both go even when the netns is already gone.
 import type { Ctx } from '../cni/context.js';
 import type { DelRequest } from '../cni/env.js';
-import { Netns, NetnsError, deleteLink, getLink, isErrno, listLinks, nsidOf, openNetlink, type Link, type NetlinkSocket } from '../kernel/index.js';
+import {
+  Netns,
+  NetnsError,
+  deleteLink,
+  getLink,
+  isErrno,
+  listLinks,
+  nsidOf,
+  openNetlink,
+  type Link,
+  type NetlinkSocket,
+} from '../kernel/index.js';
 import { ipamCall, ipamDel } from '../ipam/delegate.js';
 import { teardownAttachment } from '../firewall/index.js';
 import { attachmentOf, isHostVethOf, parseAlias } from './attachment.js';
@@ -86,7 +97,8 @@ export async function cmdDel(req: DelRequest, ctx: Ctx): Promise<void> {
   failures.attempt('open netlink socket', () => (host = openNetlink(null)));
   if (host) {
     const h = host;
-    if (req.netns) failures.attempt(`delete "${req.ifname}" in ${req.netns}`, () => deletePodEnd(h, req.netns!, req, ctx));
+    if (req.netns)
+      failures.attempt(`delete "${req.ifname}" in ${req.netns}`, () => deletePodEnd(h, req.netns!, req, ctx));
     failures.attempt('delete the host veth', () => deleteHostEnd(h, req, ctx));
     h.close();
   }

@@ -8,10 +8,14 @@ import { KernelError, NetnsError, RuntimeEnvError } from '../kernel/index.js';
  */
 export function kernelFailure(what: string, err: unknown): CniError {
   if (err instanceof CniError) return err;
-  if (err instanceof RuntimeEnvError) return new CniError(Code.RuntimeEnv, `the plugin's own environment is unusable: ${err.message}`, '', { cause: err });
+  if (err instanceof RuntimeEnvError)
+    return new CniError(Code.RuntimeEnv, `the plugin's own environment is unusable: ${err.message}`, '', {
+      cause: err,
+    });
   if (err instanceof NetnsError) return new CniError(Code.Netns, `${what}: ${err.message}`, '', { cause: err });
   if (err instanceof KernelError) {
-    if (err.code === 'ETIMEDOUT') return new CniError(Code.TryAgainLater, `${what}: ${err.message}`, '', { cause: err });
+    if (err.code === 'ETIMEDOUT')
+      return new CniError(Code.TryAgainLater, `${what}: ${err.message}`, '', { cause: err });
     return new CniError(Code.Kernel, `${what}: ${err.message}`, `errno ${err.code}`, { cause: err });
   }
   return new CniError(Code.Internal, `${what}: ${(err as Error)?.message ?? String(err)}`, '', { cause: err });

@@ -36,6 +36,10 @@ export class Failures {
   toError(what: string): CniError | null {
     if (this.list.length === 0) return null;
     if (this.list.length === 1) return this.list[0]!.error;
-    return new CniError(this.list[0]!.error.code, `${what} failed in ${this.list.length} steps`, this.lines().join('; '));
+    return new CniError(
+      this.list[0]!.error.code,
+      `${what} failed in ${this.list.length} steps`,
+      this.lines().join('; '),
+    );
   }
 }

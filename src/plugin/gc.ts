@@ -22,7 +22,13 @@ export async function cmdGc(req: GcRequest, ctx: Ctx, valid: Attachment[]): Prom
     try {
       for (const l of listLinks(host)) {
         const a = parseAlias(l.alias);
-        if (!a || l.kind !== 'veth' || isGatewayLink(a, l.linkNetnsId !== undefined) || !aliasMatchesNetwork(a, ctx.conf.name)) continue;
+        if (
+          !a ||
+          l.kind !== 'veth' ||
+          isGatewayLink(a, l.linkNetnsId !== undefined) ||
+          !aliasMatchesNetwork(a, ctx.conf.name)
+        )
+          continue;
         if (keep.has(`${a.containerId}\n${a.ifname}`)) continue;
         failures.attempt(`delete "${l.name}"`, () => {
           try {

@@ -11,7 +11,9 @@ import { cmdGc } from './gc.js';
 import { cmdStatus } from './status.js';
 
 /** Each command, followed by a debug line saying what loading the native addon cost (bench/ reads it). */
-function reporting<Q, R, X extends unknown[]>(fn: (req: Q, ctx: Ctx, ...rest: X) => Promise<R>): (req: Q, ctx: Ctx, ...rest: X) => Promise<R> {
+function reporting<Q, R, X extends unknown[]>(
+  fn: (req: Q, ctx: Ctx, ...rest: X) => Promise<R>,
+): (req: Q, ctx: Ctx, ...rest: X) => Promise<R> {
   return async (req, ctx, ...rest) => {
     try {
       return await fn(req, ctx, ...rest);
@@ -19,7 +21,9 @@ function reporting<Q, R, X extends unknown[]>(fn: (req: Q, ctx: Ctx, ...rest: X)
       const n = nativeLoadCost();
       if (n) {
         const f = (ms: number) => ms.toFixed(2);
-        ctx.log.debug(`native addon: ${n.extracted ? 'written and verified' : 'found and verified'} in ${f(n.fileMs)} ms, dlopen ${f(n.dlopenMs)} ms, libc bound in ${f(n.bindMs)} ms`);
+        ctx.log.debug(
+          `native addon: ${n.extracted ? 'written and verified' : 'found and verified'} in ${f(n.fileMs)} ms, dlopen ${f(n.dlopenMs)} ms, libc bound in ${f(n.bindMs)} ms`,
+        );
       }
     }
   };
@@ -31,11 +35,16 @@ function reporting<Q, R, X extends unknown[]>(fn: (req: Q, ctx: Ctx, ...rest: X)
  * code 8 and message. Read in containernetworking/cni pkg/skel/skel.go at tag v1.3.0 (pluginMain): skel checks ADD
  * and DEL (not CHECK), but only after the plugin's function has run; here nothing is done first. Throws CniError 8.
  */
-function guardNetns<Q extends { netns?: string }, R>(fn: (req: Q, ctx: Ctx) => Promise<R>): (req: Q, ctx: Ctx) => Promise<R> {
+function guardNetns<Q extends { netns?: string }, R>(
+  fn: (req: Q, ctx: Ctx) => Promise<R>,
+): (req: Q, ctx: Ctx) => Promise<R> {
   return async (req, ctx) => {
     if (req.netns !== undefined && !netnsOverride(ctx.env) && isCurrentNetns(req.netns)) {
-      throw new CniError(Code.InvalidNetns, "plugin's netns and netns from CNI_NETNS should not be the same",
-        `CNI_NETNS ${show(req.netns)} is the plugin's own network namespace; set CNI_NETNS_OVERRIDE=1 if that is meant`);
+      throw new CniError(
+        Code.InvalidNetns,
+        "plugin's netns and netns from CNI_NETNS should not be the same",
+        `CNI_NETNS ${show(req.netns)} is the plugin's own network namespace; set CNI_NETNS_OVERRIDE=1 if that is meant`,
+      );
     }
     return fn(req, ctx);
   };

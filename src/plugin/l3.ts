@@ -4,11 +4,30 @@ import { CniError, Code } from '../cni/errors.js';
 import type { NetConf } from '../cni/config.js';
 import type { Result } from '../cni/result.js';
 import {
-  Netns, addAddress, addRoute, createVeth, delAddress, deleteLink, getLink, listAddresses, listLinks, portVlans, setLink, writeSysctl,
-  type Link, type NetlinkSocket,
+  Netns,
+  addAddress,
+  addRoute,
+  createVeth,
+  delAddress,
+  deleteLink,
+  getLink,
+  listAddresses,
+  listLinks,
+  portVlans,
+  setLink,
+  writeSysctl,
+  type Link,
+  type NetlinkSocket,
 } from '../kernel/index.js';
 import { familyOf, firstHost, parseCidr, sameSubnet } from '../ip.js';
-import { GATEWAY_ID, aliasMatchesNetwork, formatAlias, isGatewayLink, parseAlias, type AttachmentId } from './attachment.js';
+import {
+  GATEWAY_ID,
+  aliasMatchesNetwork,
+  formatAlias,
+  isGatewayLink,
+  parseAlias,
+  type AttachmentId,
+} from './attachment.js';
 import type { Undo } from './undo.js';
 import { step } from './errors.js';
 import { applyPortVlans } from './vlans.js';
@@ -21,8 +40,14 @@ import { MAX_IFNAME } from '../cni/names.js';
 function othersOnBridge(host: NetlinkSocket, br: Link, id: AttachmentId): boolean {
   return listLinks(host).some((l) => {
     const a = parseAlias(l.alias);
-    return l.kind === 'veth' && l.master === br.index && a !== null && !isGatewayLink(a, l.linkNetnsId !== undefined) && aliasMatchesNetwork(a, id.network)
-      && !(a.containerId === id.containerId && a.ifname === id.ifname);
+    return (
+      l.kind === 'veth' &&
+      l.master === br.index &&
+      a !== null &&
+      !isGatewayLink(a, l.linkNetnsId !== undefined) &&
+      aliasMatchesNetwork(a, id.network) &&
+      !(a.containerId === id.containerId && a.ifname === id.ifname)
+    );
   });
 }
 
@@ -33,11 +58,17 @@ function othersOnBridge(host: NetlinkSocket, br: Link, id: AttachmentId): boolea
 function ensureAddress(s: L3Setup, link: Link, cidr: string): void {
   const { host, undo } = s;
   const want = parseCidr(cidr);
-  const existing = step(`list addresses of "${link.name}"`, () => listAddresses(host, { index: link.index, family: want.family }));
+  const existing = step(`list addresses of "${link.name}"`, () =>
+    listAddresses(host, { index: link.index, family: want.family }),
+  );
   if (existing.some((a) => a.ip === want.ip && a.prefix === want.prefix)) return;
   for (const a of existing.filter((x) => sameSubnet(x.cidr, cidr))) {
     if (!s.conf.forceAddress) {
-      throw new CniError(Code.BridgeConflict, `"${link.name}" already has address ${a.cidr}, different from gateway ${cidr}`, 'set forceAddress to replace it');
+      throw new CniError(
+        Code.BridgeConflict,
+        `"${link.name}" already has address ${a.cidr}, different from gateway ${cidr}`,
+        'set forceAddress to replace it',
+      );
     }
     step(`remove ${a.cidr} from "${link.name}"`, () => delAddress(host, link.index, a.cidr));
     undo.push(`put ${a.cidr} back on "${link.name}"`, () => addAddress(host, link.index, a.cidr, { replace: true }));
@@ -58,13 +89,18 @@ function vlanGateway(s: L3Setup): Link {
   const { host, br, conf, undo } = s;
   const name = `${br.name}.${conf.vlan}`;
   if (Buffer.byteLength(name) > MAX_IFNAME) {
-    throw new CniError(Code.InvalidConfig, 'invalid network configuration', `isGateway: gateway interface name "${name}" would exceed ${MAX_IFNAME} bytes (bridge + "." + vlan)`);
+    throw new CniError(
+      Code.InvalidConfig,
+      'invalid network configuration',
+      `isGateway: gateway interface name "${name}" would exceed ${MAX_IFNAME} bytes (bridge + "." + vlan)`,
+    );
   }
   const peerName = `vgw${br.index.toString(16)}v${conf.vlan}`.slice(0, MAX_IFNAME);
   let gw = step(`look up "${name}"`, () => getLink(host, name));
   let peer = step(`look up "${peerName}"`, () => getLink(host, peerName));
   if (!gw || !peer || gw.peerIndex !== peer.index) {
-    for (const half of [gw, peer]) if (half) step(`delete the incomplete gateway half "${half.name}"`, () => deleteLink(host, half.index));
+    for (const half of [gw, peer])
+      if (half) step(`delete the incomplete gateway half "${half.name}"`, () => deleteLink(host, half.index));
     // Registered before the request: the pair may exist even when the request's read-back fails.
     undo.push(`delete gateway interface "${name}"`, () => {
       const made = getLink(host, peerName);
@@ -73,7 +109,12 @@ function vlanGateway(s: L3Setup): Link {
     const self = Netns.current();
     try {
       peer = step(`create gateway interface "${name}"`, () =>
-        createVeth(host, { name: peerName, mtu: s.uplinkMtu, master: br.index }, { name, netnsFd: self.fd, mtu: s.uplinkMtu }));
+        createVeth(
+          host,
+          { name: peerName, mtu: s.uplinkMtu, master: br.index },
+          { name, netnsFd: self.fd, mtu: s.uplinkMtu },
+        ),
+      );
     } finally {
       self.close();
     }
@@ -82,11 +123,22 @@ function vlanGateway(s: L3Setup): Link {
   }
   const p = peer;
   if (p.master !== br.index || parseAlias(p.alias)?.containerId !== GATEWAY_ID) {
-    step(`connect "${p.name}" to "${br.name}"`, () => setLink(host, p.index, { master: br.index, alias: formatAlias({ network: conf.name, containerId: GATEWAY_ID, ifname: name }) }));
+    step(`connect "${p.name}" to "${br.name}"`, () =>
+      setLink(host, p.index, {
+        master: br.index,
+        alias: formatAlias({ network: conf.name, containerId: GATEWAY_ID, ifname: name }),
+      }),
+    );
   }
   const current = step(`read VLANs of "${p.name}"`, () => portVlans(host, p.index));
   if (!current.some((v) => v.min <= conf.vlan && conf.vlan <= v.max && v.pvid && v.untagged)) {
-    step(`set VLAN ${conf.vlan} on "${p.name}"`, () => applyPortVlans(host, p.index, { vlan: conf.vlan, trunkRanges: [], preserveDefaultVlan: conf.preserveDefaultVlan }));
+    step(`set VLAN ${conf.vlan} on "${p.name}"`, () =>
+      applyPortVlans(host, p.index, {
+        vlan: conf.vlan,
+        trunkRanges: [],
+        preserveDefaultVlan: conf.preserveDefaultVlan,
+      }),
+    );
   }
   const g = gw;
   if (!p.up) step(`set "${p.name}" up`, () => setLink(host, p.index, { up: true }));
@@ -151,13 +203,24 @@ export function setupL3(s: L3Setup): void {
     }
   }
   for (const ip of ips) {
-    step(`add ${ip.address} to "${s.ifname}"`, () => addAddress(s.podSock, s.container.index, ip.address, { noDad: !conf.enabledad }));
+    step(`add ${ip.address} to "${s.ifname}"`, () =>
+      addAddress(s.podSock, s.container.index, ip.address, { noDad: !conf.enabledad }),
+    );
   }
   for (const r of routes) {
     const fam = familyOf(parseCidr(r.dst).ip);
     const gw = r.gw ?? ips.find((ip) => familyOf(parseCidr(ip.address).ip) === fam && ip.gateway)?.gateway;
     step(`add route ${r.dst}${gw ? ` via ${gw}` : ''} in the pod`, () =>
-      addRoute(s.podSock, { dst: r.dst, gw, oif: s.container.index, mtu: r.mtu, advmss: r.advmss, priority: r.priority, table: r.table }));
+      addRoute(s.podSock, {
+        dst: r.dst,
+        gw,
+        oif: s.container.index,
+        mtu: r.mtu,
+        advmss: r.advmss,
+        priority: r.priority,
+        table: r.table,
+      }),
+    );
   }
 
   if (!conf.isGateway) return;

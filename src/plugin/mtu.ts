@@ -15,9 +15,15 @@ export function podMtu(configured: number, bridge: Link, links: readonly Link[])
   const inherited = inheritedMtu(bridge, links);
   if (!configured) return inherited;
   if (configured > inherited) {
-    const of = uplinksOf(bridge, links).length > 0 ? `the uplink MTU ${inherited} of bridge "${bridge.name}"` : `bridge "${bridge.name}" MTU ${inherited}`;
-    throw new CniError(Code.BridgeConflict, `mtu ${configured} exceeds ${of}`,
-      'frames above the uplink MTU would be dropped: raise the uplink MTU or lower "mtu" (0 inherits the uplink\'s)');
+    const of =
+      uplinksOf(bridge, links).length > 0
+        ? `the uplink MTU ${inherited} of bridge "${bridge.name}"`
+        : `bridge "${bridge.name}" MTU ${inherited}`;
+    throw new CniError(
+      Code.BridgeConflict,
+      `mtu ${configured} exceeds ${of}`,
+      'frames above the uplink MTU would be dropped: raise the uplink MTU or lower "mtu" (0 inherits the uplink\'s)',
+    );
   }
   return configured;
 }

@@ -125,7 +125,11 @@ export function normalizeVlans(ranges: readonly VlanRange[]): VlanRange[] {
 
 export function formatVlans(ranges: readonly VlanRange[]): string {
   if (ranges.length === 0) return 'none';
-  return ranges.map((r) => `${r.min === r.max ? r.min : `${r.min}-${r.max}`}${r.pvid ? ' PVID' : ''}${r.untagged ? ' untagged' : ''}`).join(', ');
+  return ranges
+    .map(
+      (r) => `${r.min === r.max ? r.min : `${r.min}-${r.max}`}${r.pvid ? ' PVID' : ''}${r.untagged ? ' untagged' : ''}`,
+    )
+    .join(', ');
 }
 
 /**

@@ -16,10 +16,16 @@ export async function waitForwarding(host: NetlinkSocket, index: number, name: s
     if (Date.now() >= deadline) {
       if (l.operstate === 'up') {
         // STP on the bridge holds new ports in listening/learning for ~30 s: that is the operator's choice.
-        log.warn(`bridge port "${name}" is ${l.port?.state ?? 'unknown'} after ${LIMIT_MS} ms (STP?); not waiting longer`);
+        log.warn(
+          `bridge port "${name}" is ${l.port?.state ?? 'unknown'} after ${LIMIT_MS} ms (STP?); not waiting longer`,
+        );
         return;
       }
-      throw new CniError(Code.Kernel, `bridge port "${name}" did not come up within ${LIMIT_MS} ms`, `operstate ${l.operstate}`);
+      throw new CniError(
+        Code.Kernel,
+        `bridge port "${name}" did not come up within ${LIMIT_MS} ms`,
+        `operstate ${l.operstate}`,
+      );
     }
     await new Promise((r) => setTimeout(r, POLL_MS));
   }

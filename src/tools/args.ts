@@ -16,7 +16,8 @@ export function parseOptions(argv: string[], options: Options): Values {
 }
 
 export function intOption(name: string, raw: string, min: number, max: number): number {
-  if (!/^\d+$/.test(raw)) throw new UsageError(`--${name} must be an integer from ${min} to ${max} (got ${JSON.stringify(raw)})`);
+  if (!/^\d+$/.test(raw))
+    throw new UsageError(`--${name} must be an integer from ${min} to ${max} (got ${JSON.stringify(raw)})`);
   const n = Number(raw);
   if (n < min || n > max) throw new UsageError(`--${name} must be an integer from ${min} to ${max} (got ${n})`);
   return n;

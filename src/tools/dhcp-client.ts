@@ -3,7 +3,15 @@
 // after the call, so the main thread stays inside the namespace (enterNetns) until the socket is listening.
 import dgram from 'node:dgram';
 import { enterNetns, type Netns } from '../kernel/index.js';
-import { CLIENT_PORT, DhcpFormatError, SERVER_PORT, parsePacket, readAnswer, type Answer, type MessageTypeName } from './dhcp-packet.js';
+import {
+  CLIENT_PORT,
+  DhcpFormatError,
+  SERVER_PORT,
+  parsePacket,
+  readAnswer,
+  type Answer,
+  type MessageTypeName,
+} from './dhcp-packet.js';
 import { Exit, ToolError, asToolError } from './errors.js';
 
 /** Retransmission delays (RFC 2131 4.1 backs off exponentially; these start shorter, for an interactive tool). */
@@ -25,7 +33,10 @@ export interface Exchange {
 }
 
 export class DhcpClient {
-  private constructor(private readonly sock: dgram.Socket, private readonly debug: (msg: string) => void) {}
+  private constructor(
+    private readonly sock: dgram.Socket,
+    private readonly debug: (msg: string) => void,
+  ) {}
 
   static async open(ns: Netns, debug: (msg: string) => void): Promise<DhcpClient> {
     const leave = enterNetns(ns);
@@ -53,7 +64,9 @@ export class DhcpClient {
   }
 
   private send(buf: Buffer, dest: string): Promise<void> {
-    return new Promise((resolve, reject) => this.sock.send(buf, SERVER_PORT, dest, (err) => (err ? reject(err) : resolve())));
+    return new Promise((resolve, reject) =>
+      this.sock.send(buf, SERVER_PORT, dest, (err) => (err ? reject(err) : resolve())),
+    );
   }
 
   /** Sends a message that gets no answer (a RELEASE); resolves once it left. */
@@ -82,7 +95,7 @@ export class DhcpClient {
         let answer: Answer;
         try {
           const p = parsePacket(msg);
-          if (p.op !== 2 || p.xid !== (x.xid >>> 0) || p.chaddr !== x.mac.toLowerCase()) return; // someone else's
+          if (p.op !== 2 || p.xid !== x.xid >>> 0 || p.chaddr !== x.mac.toLowerCase()) return; // someone else's
           answer = readAnswer(p);
         } catch (err) {
           if (err instanceof DhcpFormatError) {
@@ -98,14 +111,24 @@ export class DhcpClient {
         }
         this.debug(`DHCP${answer.type} from ${answer.server ?? from.address}`);
         if (answer.type === 'NAK') {
-          finish(new ToolError(Exit.BadAnswer, `${answer.server ?? from.address} refused the ${x.what} (DHCPNAK${answer.message ? `: ${answer.message}` : ''})`));
+          finish(
+            new ToolError(
+              Exit.BadAnswer,
+              `${answer.server ?? from.address} refused the ${x.what} (DHCPNAK${answer.message ? `: ${answer.message}` : ''})`,
+            ),
+          );
         } else if (x.accept.includes(answer.type)) {
           finish(undefined, answer);
         }
       };
       const transmit = () => {
         if (Date.now() >= deadline) {
-          finish(new ToolError(Exit.NoAnswer, `no answer to ${sent} ${x.what}${sent === 1 ? '' : 's'} sent to ${x.dest} within ${((deadline - started) / 1000).toFixed(1)} s`));
+          finish(
+            new ToolError(
+              Exit.NoAnswer,
+              `no answer to ${sent} ${x.what}${sent === 1 ? '' : 's'} sent to ${x.dest} within ${((deadline - started) / 1000).toFixed(1)} s`,
+            ),
+          );
           return;
         }
         const secs = Math.floor((Date.now() - started) / 1000);

@@ -6,7 +6,16 @@
 // Addresses and masks are src/ip.ts's.
 import { bytesToIp, ipv4ToBytes, maskPrefix, subnetOf } from '../ip.js';
 
-export const MessageType = { DISCOVER: 1, OFFER: 2, REQUEST: 3, DECLINE: 4, ACK: 5, NAK: 6, RELEASE: 7, INFORM: 8 } as const;
+export const MessageType = {
+  DISCOVER: 1,
+  OFFER: 2,
+  REQUEST: 3,
+  DECLINE: 4,
+  ACK: 5,
+  NAK: 6,
+  RELEASE: 7,
+  INFORM: 8,
+} as const;
 export type MessageTypeName = keyof typeof MessageType;
 
 export const Option = {
@@ -52,13 +61,13 @@ export class DhcpFormatError extends Error {
   }
 }
 
-
 /** The IPv4 address in the 4 bytes at `off`. */
 const bufToIp = (b: Buffer, off = 0): string => bytesToIp(b.subarray(off, off + 4));
 
 export function macToBuf(mac: string): Buffer {
   const parts = mac.split(/[:-]/);
-  if (parts.length !== 6 || parts.some((p) => !/^[0-9a-fA-F]{2}$/.test(p))) throw new Error(`not a MAC address: ${JSON.stringify(mac)}`);
+  if (parts.length !== 6 || parts.some((p) => !/^[0-9a-fA-F]{2}$/.test(p)))
+    throw new Error(`not a MAC address: ${JSON.stringify(mac)}`);
   return Buffer.from(parts.map((p) => parseInt(p, 16)));
 }
 
@@ -173,7 +182,10 @@ export function parsePacket(buf: Buffer): Packet {
     yiaddr: bufToIp(buf, 16),
     siaddr: bufToIp(buf, 20),
     giaddr: bufToIp(buf, 24),
-    chaddr: htype === HTYPE_ETHERNET && hlen === 6 ? Array.from(buf.subarray(28, 34), (x) => x.toString(16).padStart(2, '0')).join(':') : '',
+    chaddr:
+      htype === HTYPE_ETHERNET && hlen === 6
+        ? Array.from(buf.subarray(28, 34), (x) => x.toString(16).padStart(2, '0')).join(':')
+        : '',
     options,
   };
 }
@@ -202,7 +214,8 @@ export interface Answer {
 
 function ipList(b: Buffer | undefined, code: number): string[] {
   if (!b) return [];
-  if (b.length === 0 || b.length % 4 !== 0) throw new DhcpFormatError(`option ${code} must hold IPv4 addresses (got ${b.length} bytes)`);
+  if (b.length === 0 || b.length % 4 !== 0)
+    throw new DhcpFormatError(`option ${code} must hold IPv4 addresses (got ${b.length} bytes)`);
   const out: string[] = [];
   for (let i = 0; i < b.length; i += 4) out.push(bufToIp(b, i));
   return out;
@@ -220,7 +233,10 @@ function uint(b: Buffer | undefined, code: number, size: 2 | 4): number | undefi
   return size === 2 ? b.readUInt16BE(0) : b.readUInt32BE(0);
 }
 
-const NAMES = Object.fromEntries(Object.entries(MessageType).map(([k, v]) => [v, k])) as Record<number, MessageTypeName>;
+const NAMES = Object.fromEntries(Object.entries(MessageType).map(([k, v]) => [v, k])) as Record<
+  number,
+  MessageTypeName
+>;
 
 /**
  * Decodes a BOOTREPLY into the fields discover reports. A malformed message type, server identifier, subnet mask
@@ -242,8 +258,14 @@ export function readAnswer(p: Packet): Answer {
       return undefined;
     }
   };
-  const a: Answer = { type: NAMES[t[0]!]!, address: p.yiaddr, routers: ipList(p.options.get(Option.ROUTER), Option.ROUTER), dns: soft(() => ipList(p.options.get(Option.DNS), Option.DNS)) ?? [] };
-  const server = oneIp(p.options.get(Option.SERVER_ID), Option.SERVER_ID) ?? (p.siaddr !== '0.0.0.0' ? p.siaddr : undefined);
+  const a: Answer = {
+    type: NAMES[t[0]!]!,
+    address: p.yiaddr,
+    routers: ipList(p.options.get(Option.ROUTER), Option.ROUTER),
+    dns: soft(() => ipList(p.options.get(Option.DNS), Option.DNS)) ?? [],
+  };
+  const server =
+    oneIp(p.options.get(Option.SERVER_ID), Option.SERVER_ID) ?? (p.siaddr !== '0.0.0.0' ? p.siaddr : undefined);
   if (server) a.server = server;
   const mask = oneIp(p.options.get(Option.SUBNET_MASK), Option.SUBNET_MASK);
   if (mask) a.subnetMask = mask;

@@ -22,7 +22,8 @@ import { Exit, Interrupted, ToolError, UsageError, asToolError, step } from './e
 import { ping } from './ping.js';
 import { createProbe, probeBridge, waitForwarding, type Probe } from './probe.js';
 
-export const DISCOVER_USAGE = 'vlan-bridge discover --bridge <br> --vlan <id> [--server <ip> [--address <ip/prefix> [--gateway <ip>]]] [--timeout <s>] [--ping]';
+export const DISCOVER_USAGE =
+  'vlan-bridge discover --bridge <br> --vlan <id> [--server <ip> [--address <ip/prefix> [--gateway <ip>]]] [--timeout <s>] [--ping]';
 const BROADCAST = '255.255.255.255';
 const DEFAULT_TIMEOUT_S = 10;
 
@@ -41,32 +42,51 @@ export interface DiscoverArgs {
 
 export function parseDiscoverArgs(argv: string[]): DiscoverArgs {
   const v = parseOptions(argv, {
-    bridge: { type: 'string' }, vlan: { type: 'string' }, server: { type: 'string' }, address: { type: 'string' },
-    timeout: { type: 'string' }, ping: { type: 'boolean' }, gateway: { type: 'string' },
+    bridge: { type: 'string' },
+    vlan: { type: 'string' },
+    server: { type: 'string' },
+    address: { type: 'string' },
+    timeout: { type: 'string' },
+    ping: { type: 'boolean' },
+    gateway: { type: 'string' },
   });
   const missing = ['bridge', 'vlan'].filter((k) => v[k] === undefined);
   if (missing.length) throw new UsageError(`missing ${missing.map((k) => `--${k}`).join(' and ')}`);
   const bridge = v.bridge as string;
-  if (!/^[^\s/:]{1,15}$/.test(bridge)) throw new UsageError(`--bridge must be an interface name (got ${JSON.stringify(bridge)})`);
-  const a: DiscoverArgs = { bridge, vlan: intOption('vlan', v.vlan as string, 0, 4094), timeoutMs: DEFAULT_TIMEOUT_S * 1000, ping: v.ping === true };
+  if (!/^[^\s/:]{1,15}$/.test(bridge))
+    throw new UsageError(`--bridge must be an interface name (got ${JSON.stringify(bridge)})`);
+  const a: DiscoverArgs = {
+    bridge,
+    vlan: intOption('vlan', v.vlan as string, 0, 4094),
+    timeoutMs: DEFAULT_TIMEOUT_S * 1000,
+    ping: v.ping === true,
+  };
   if (v.server !== undefined) a.server = ipv4Option('server', v.server as string);
   if (v.address !== undefined) {
     if (!a.server) throw new UsageError('--address is the source of a DHCPINFORM: it needs --server');
     const [ip, prefix, ...rest] = (v.address as string).split('/');
-    if (prefix === undefined || rest.length) throw new UsageError(`--address must be ip/prefix (got ${JSON.stringify(v.address)})`);
+    if (prefix === undefined || rest.length)
+      throw new UsageError(`--address must be ip/prefix (got ${JSON.stringify(v.address)})`);
     a.address = { ip: ipv4Option('address', ip!), prefix: intOption('address prefix', prefix, 1, 32) };
   }
   if (v.gateway !== undefined) {
-    if (!a.address) throw new UsageError('--gateway routes from --address: it needs --address (a lease brings its own router)');
+    if (!a.address)
+      throw new UsageError('--gateway routes from --address: it needs --address (a lease brings its own router)');
     a.gateway = ipv4Option('gateway', v.gateway as string);
-    if (!sameSubnet(`${a.gateway}/32`, `${a.address.ip}/${a.address.prefix}`)) throw new UsageError(`--gateway ${a.gateway} is not in ${a.address.ip}/${a.address.prefix}`);
+    if (!sameSubnet(`${a.gateway}/32`, `${a.address.ip}/${a.address.prefix}`))
+      throw new UsageError(`--gateway ${a.gateway} is not in ${a.address.ip}/${a.address.prefix}`);
   }
   if (a.address && a.server && !a.gateway && !sameSubnet(`${a.server}/32`, `${a.address.ip}/${a.address.prefix}`)) {
-    throw new UsageError(`--server ${a.server} is not in ${a.address.ip}/${a.address.prefix}: give --gateway, the router towards it (a relay's address on this VLAN)`);
+    throw new UsageError(
+      `--server ${a.server} is not in ${a.address.ip}/${a.address.prefix}: give --gateway, the router towards it (a relay's address on this VLAN)`,
+    );
   }
   if (v.timeout !== undefined) {
     const t = Number(v.timeout);
-    if (!/^\d+(\.\d+)?$/.test(v.timeout as string) || t <= 0 || t > 3600) throw new UsageError(`--timeout must be seconds, more than 0 and at most 3600 (got ${JSON.stringify(v.timeout)})`);
+    if (!/^\d+(\.\d+)?$/.test(v.timeout as string) || t <= 0 || t > 3600)
+      throw new UsageError(
+        `--timeout must be seconds, more than 0 and at most 3600 (got ${JSON.stringify(v.timeout)})`,
+      );
     a.timeoutMs = Math.round(t * 1000);
   }
   return a;
@@ -95,14 +115,24 @@ export interface DiscoverResult {
 }
 
 /** The report, from the answers in order of authority: INFORM's ACK, then the lease's ACK, then the OFFER. */
-export function summarize(a: DiscoverArgs, answers: { inform?: Answer; ack?: Answer; offer?: Answer }, address: string | null): DiscoverResult {
+export function summarize(
+  a: DiscoverArgs,
+  answers: { inform?: Answer; ack?: Answer; offer?: Answer },
+  address: string | null,
+): DiscoverResult {
   const ordered = [answers.inform, answers.ack, answers.offer].filter((x): x is Answer => x !== undefined);
-  const first = <T>(pick: (x: Answer) => T | undefined): T | undefined => ordered.map(pick).find((x) => x !== undefined);
+  const first = <T>(pick: (x: Answer) => T | undefined): T | undefined =>
+    ordered.map(pick).find((x) => x !== undefined);
   const mask = first((x) => x.subnetMask);
   const gateway = first((x) => (x.routers.length ? x.routers[0] : undefined)) ?? null;
-  if (!mask) throw new ToolError(Exit.BadAnswer, 'the DHCP answer has no subnet mask (option 1): the CIDR cannot be derived');
+  if (!mask)
+    throw new ToolError(Exit.BadAnswer, 'the DHCP answer has no subnet mask (option 1): the CIDR cannot be derived');
   const base = gateway ?? address;
-  if (!base) throw new ToolError(Exit.BadAnswer, 'the DHCP answer has neither a router (option 3) nor an address to apply the subnet mask to');
+  if (!base)
+    throw new ToolError(
+      Exit.BadAnswer,
+      'the DHCP answer has neither a router (option 3) nor an address to apply the subnet mask to',
+    );
   let cidr: string;
   try {
     cidr = cidrOf(base, mask);
@@ -138,26 +168,53 @@ interface Ctx {
   signal: AbortSignal;
 }
 
-function request(c: Ctx, spec: Omit<RequestSpec, 'mac' | 'secs' | 'maxMessageSize'>, x: Omit<Exchange, 'build' | 'xid' | 'mac'>): Promise<Answer> {
+function request(
+  c: Ctx,
+  spec: Omit<RequestSpec, 'mac' | 'secs' | 'maxMessageSize'>,
+  x: Omit<Exchange, 'build' | 'xid' | 'mac'>,
+): Promise<Answer> {
   const full = { ...spec, mac: c.probe.mac, maxMessageSize: Math.max(576, c.probe.mtu - 28) };
-  return c.client.exchange({ ...x, xid: spec.xid, mac: c.probe.mac, build: (secs) => buildRequest({ ...full, secs }) }, c.deadline, c.signal);
+  return c.client.exchange(
+    { ...x, xid: spec.xid, mac: c.probe.mac, build: (secs) => buildRequest({ ...full, secs }) },
+    c.deadline,
+    c.signal,
+  );
 }
 
 /** Everything after the probe exists: the DHCP exchanges, the address, the ping, the release. */
-async function converse(a: DiscoverArgs, c: Ctx, debug: (m: string) => void): Promise<{ result: DiscoverResult; exit: number }> {
+async function converse(
+  a: DiscoverArgs,
+  c: Ctx,
+  debug: (m: string) => void,
+): Promise<{ result: DiscoverResult; exit: number }> {
   const answers: { inform?: Answer; ack?: Answer; offer?: Answer } = {};
   let address: { ip: string; prefix: number } | undefined = a.address;
   let lease: { ip: string; server: string } | undefined;
   if (!address) {
     const id = xid();
-    const offer = await request(c, { type: 'DISCOVER', xid: id, broadcast: true }, { dest: BROADCAST, accept: ['OFFER'], server: a.server, what: 'DHCPDISCOVER' });
+    const offer = await request(
+      c,
+      { type: 'DISCOVER', xid: id, broadcast: true },
+      { dest: BROADCAST, accept: ['OFFER'], server: a.server, what: 'DHCPDISCOVER' },
+    );
     answers.offer = offer;
     if (a.ping || a.server) {
-      if (!offer.subnetMask) throw new ToolError(Exit.BadAnswer, `the DHCPOFFER from ${offer.server ?? 'the server'} has no subnet mask (option 1)`);
-      if (!offer.server) throw new ToolError(Exit.BadAnswer, 'the DHCPOFFER has no server identifier (option 54) to request the lease from');
+      if (!offer.subnetMask)
+        throw new ToolError(
+          Exit.BadAnswer,
+          `the DHCPOFFER from ${offer.server ?? 'the server'} has no subnet mask (option 1)`,
+        );
+      if (!offer.server)
+        throw new ToolError(
+          Exit.BadAnswer,
+          'the DHCPOFFER has no server identifier (option 54) to request the lease from',
+        );
       const server = offer.server;
-      answers.ack = await request(c, { type: 'REQUEST', xid: id, broadcast: true, requestedIp: offer.address, serverId: server },
-        { dest: BROADCAST, accept: ['ACK'], server, what: 'DHCPREQUEST' });
+      answers.ack = await request(
+        c,
+        { type: 'REQUEST', xid: id, broadcast: true, requestedIp: offer.address, serverId: server },
+        { dest: BROADCAST, accept: ['ACK'], server, what: 'DHCPREQUEST' },
+      );
       lease = { ip: answers.ack.address, server };
     }
   }
@@ -177,14 +234,23 @@ async function converse(a: DiscoverArgs, c: Ctx, debug: (m: string) => void): Pr
     }
     if (address) {
       const { ip, prefix } = address;
-      step(`add ${ip}/${prefix} to the probe`, () => addAddress(c.probe.sock, c.probe.ifindex, `${ip}/${prefix}`, { noDad: true }));
+      step(`add ${ip}/${prefix} to the probe`, () =>
+        addAddress(c.probe.sock, c.probe.ifindex, `${ip}/${prefix}`, { noDad: true }),
+      );
       const gw = answers.ack?.routers[0] ?? a.gateway;
       // An off-link server (behind a relay) and the RELEASE need the gateway as the probe's default route.
-      if (gw && !unusable) step(`route the probe through ${gw}`, () => addRoute(c.probe.sock, { dst: '0.0.0.0/0', gw, oif: c.probe.ifindex }, { replace: true }));
+      if (gw && !unusable)
+        step(`route the probe through ${gw}`, () =>
+          addRoute(c.probe.sock, { dst: '0.0.0.0/0', gw, oif: c.probe.ifindex }, { replace: true }),
+        );
     }
     if (unusable) throw unusable;
     if (a.server) {
-      answers.inform = await request(c, { type: 'INFORM', xid: xid(), ciaddr: address!.ip }, { dest: a.server, accept: ['ACK'], what: 'DHCPINFORM' });
+      answers.inform = await request(
+        c,
+        { type: 'INFORM', xid: xid(), ciaddr: address!.ip },
+        { dest: a.server, accept: ['ACK'], what: 'DHCPINFORM' },
+      );
     }
     const result = summarize(a, answers, address?.ip ?? answers.offer?.address ?? null);
     let exit: number = Exit.Ok;
@@ -194,7 +260,11 @@ async function converse(a: DiscoverArgs, c: Ctx, debug: (m: string) => void): Pr
         exit = Exit.GatewayDown;
       } else {
         const p = await ping(c.probe.ns, result.gateway, c.signal);
-        result.ping = { gateway: result.gateway, reachable: p.reachable, ...(p.rttMs !== undefined ? { rttMs: p.rttMs } : {}) };
+        result.ping = {
+          gateway: result.gateway,
+          reachable: p.reachable,
+          ...(p.rttMs !== undefined ? { rttMs: p.rttMs } : {}),
+        };
         if (!p.reachable) exit = Exit.GatewayDown;
       }
     }
@@ -203,7 +273,13 @@ async function converse(a: DiscoverArgs, c: Ctx, debug: (m: string) => void): Pr
     // Give the lease back, interrupted or not (the probe still exists here): unicast to its server (RFC 2131
     // 4.4.6). Left to expire, every interrupted run would hold an address of a small pool for a lease time.
     if (lease) {
-      const release = buildRequest({ type: 'RELEASE', xid: xid(), mac: c.probe.mac, ciaddr: lease.ip, serverId: lease.server });
+      const release = buildRequest({
+        type: 'RELEASE',
+        xid: xid(),
+        mac: c.probe.mac,
+        ciaddr: lease.ip,
+        serverId: lease.server,
+      });
       try {
         await c.client.fire(release, lease.server);
         // The first packet to a server not yet in the neighbour table waits for ARP: let it leave.
@@ -216,7 +292,11 @@ async function converse(a: DiscoverArgs, c: Ctx, debug: (m: string) => void): Pr
   }
 }
 
-export async function discover(a: DiscoverArgs, signal: AbortSignal, debug: (m: string) => void): Promise<{ result: DiscoverResult; exit: number }> {
+export async function discover(
+  a: DiscoverArgs,
+  signal: AbortSignal,
+  debug: (m: string) => void,
+): Promise<{ result: DiscoverResult; exit: number }> {
   const host = step('open a netlink socket', () => openNetlink(null));
   let probe: Probe | undefined;
   let client: DhcpClient | undefined;
@@ -245,17 +325,22 @@ export async function runDiscover(argv: string[]): Promise<number> {
   };
   const ac = new AbortController();
   // SIGHUP too: an operator's ssh session that drops must not leave the probe behind.
-  const handlers = (['SIGHUP', 'SIGINT', 'SIGTERM'] as const).map((sig) => [sig, () => ac.abort(new Interrupted(sig))] as const);
+  const handlers = (['SIGHUP', 'SIGINT', 'SIGTERM'] as const).map(
+    (sig) => [sig, () => ac.abort(new Interrupted(sig))] as const,
+  );
   for (const [sig, h] of handlers) process.on(sig, h);
   try {
     const args = parseDiscoverArgs(argv);
     const { result, exit } = await discover(args, ac.signal, debug);
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-    if (exit === Exit.GatewayDown) process.stderr.write(`vlan-bridge discover: gateway ${result.gateway ?? '(none offered)'} did not answer\n`);
+    if (exit === Exit.GatewayDown)
+      process.stderr.write(`vlan-bridge discover: gateway ${result.gateway ?? '(none offered)'} did not answer\n`);
     return exit;
   } catch (err) {
     const e = asToolError('discover', ac.signal.aborted ? ac.signal.reason : err);
-    process.stderr.write(`vlan-bridge discover: ${e.message}\n${e.exit === Exit.Usage ? `usage: ${DISCOVER_USAGE}\n` : ''}`);
+    process.stderr.write(
+      `vlan-bridge discover: ${e.message}\n${e.exit === Exit.Usage ? `usage: ${DISCOVER_USAGE}\n` : ''}`,
+    );
     return e.exit;
   } finally {
     for (const [sig, h] of handlers) process.off(sig, h);

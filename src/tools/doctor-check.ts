@@ -91,7 +91,14 @@ export function vidList(vids: Iterable<number>): string {
 }
 
 function port(l: Link, vlans: Map<number, VlanRange[]>): PortReport {
-  return { name: l.name, kind: l.kind ?? 'device', mtu: l.mtu, up: l.up, carrier: l.lowerUp, vlans: vlans.get(l.index) ?? [] };
+  return {
+    name: l.name,
+    kind: l.kind ?? 'device',
+    mtu: l.mtu,
+    up: l.up,
+    carrier: l.lowerUp,
+    vlans: vlans.get(l.index) ?? [],
+  };
 }
 
 function pod(l: Link, s: NodeSnapshot): PodReport | null {
@@ -101,10 +108,19 @@ function pod(l: Link, s: NodeSnapshot): PodReport | null {
   let namespace: PodReport['namespace'] = 'unknown';
   if (l.peerIndex === undefined) namespace = 'gone';
   else if (id !== null && s.liveNsids) namespace = s.liveNsids.has(id) ? 'alive' : 'gone';
-  return { ...port(l, s.vlans), network: a.network, containerId: a.containerId, ifname: a.ifname, peerNetnsId: id, namespace };
+  return {
+    ...port(l, s.vlans),
+    network: a.network,
+    containerId: a.containerId,
+    ifname: a.ifname,
+    peerNetnsId: id,
+    namespace,
+  };
 }
 
-/** The bridge end of a VLAN gateway pair: our alias with the gateway mark (plugin/attachment.ts), its peer on the host. */
+/**
+ * The bridge end of a VLAN gateway pair: our alias with the gateway mark (plugin/attachment.ts), its peer on the host.
+ */
 function isGatewayPort(l: Link): boolean {
   const a = parseAlias(l.alias);
   return a !== null && isGatewayLink(a, l.linkNetnsId !== undefined);
@@ -116,11 +132,21 @@ const who = (p: PodReport) => `${p.name} (${p.network}/${p.containerId}/${p.ifna
 function podHealth(p: PodReport, bridge: string | undefined, add: (f: Finding) => void): void {
   const at = { ...(bridge ? { bridge } : {}), port: p.name };
   if (p.namespace === 'gone') {
-    add({ severity: 'warning', code: 'namespace-gone', ...at, message: `${who(p)}: the pod's network namespace ${p.peerNetnsId === null ? 'is unknown (no peer)' : `(id ${p.peerNetnsId}) has no process and no mount point left`}: a GC candidate` });
+    add({
+      severity: 'warning',
+      code: 'namespace-gone',
+      ...at,
+      message: `${who(p)}: the pod's network namespace ${p.peerNetnsId === null ? 'is unknown (no peer)' : `(id ${p.peerNetnsId}) has no process and no mount point left`}: a GC candidate`,
+    });
   } else if (!p.up) {
     add({ severity: 'warning', code: 'port-down', ...at, message: `${who(p)} is down on the host side` });
   } else if (!p.carrier) {
-    add({ severity: 'warning', code: 'carrier-down', ...at, message: `${who(p)} has no carrier: the pod's side is down (a stopped pod, a GC candidate, or disableContainerInterface)` });
+    add({
+      severity: 'warning',
+      code: 'carrier-down',
+      ...at,
+      message: `${who(p)} has no carrier: the pod's side is down (a stopped pod, a GC candidate, or disableContainerInterface)`,
+    });
   }
 }
 
@@ -128,10 +154,22 @@ function checkBridge(b: BridgeReport, add: (f: Finding) => void): void {
   const at = { bridge: b.name };
   if (!b.up) add({ severity: 'error', code: 'bridge-down', ...at, message: `bridge ${b.name} is down` });
   for (const u of b.uplinks) {
-    if (!u.up || !u.carrier) add({ severity: 'error', code: 'uplink-down', ...at, port: u.name, message: `uplink ${u.name} is ${u.up ? 'without carrier' : 'down'}: traffic to and from the network stops here` });
+    if (!u.up || !u.carrier)
+      add({
+        severity: 'error',
+        code: 'uplink-down',
+        ...at,
+        port: u.name,
+        message: `uplink ${u.name} is ${u.up ? 'without carrier' : 'down'}: traffic to and from the network stops here`,
+      });
   }
   if (b.pods.length > 0 && b.uplinks.length === 0) {
-    add({ severity: 'warning', code: 'no-uplink', ...at, message: `bridge ${b.name} has pods but no uplink: their traffic never leaves this node` });
+    add({
+      severity: 'warning',
+      code: 'no-uplink',
+      ...at,
+      message: `bridge ${b.name} has pods but no uplink: their traffic never leaves this node`,
+    });
   }
 
   // VLANs (meaningful only with VLAN filtering). `native` is the bridge's default PVID, the VLAN a port joins
@@ -140,7 +178,12 @@ function checkBridge(b: BridgeReport, add: (f: Finding) => void): void {
   if (!b.vlanFiltering) {
     const tagged = b.pods.filter((p) => [...vlanFlagsByVid(p.vlans).keys()].some((v) => v !== native));
     if (tagged.length) {
-      add({ severity: 'error', code: 'vlan-filtering-off', ...at, message: `bridge ${b.name} has VLAN filtering off, so the VLANs of ${tagged.map((p) => p.name).join(', ')} isolate nothing` });
+      add({
+        severity: 'error',
+        code: 'vlan-filtering-off',
+        ...at,
+        message: `bridge ${b.name} has VLAN filtering off, so the VLANs of ${tagged.map((p) => p.name).join(', ')} isolate nothing`,
+      });
     }
   } else {
     const uplinkVids = b.uplinks.map((u) => vlanFlagsByVid(u.vlans));
@@ -149,12 +192,19 @@ function checkBridge(b: BridgeReport, add: (f: Finding) => void): void {
     // or the bridge itself does (an address on an 802.1q `<bridge>.<vid>` device), for a VLAN other than its default
     // one, which every bridge has.
     const gatewayVids = b.gateways.map((g) => vlanFlagsByVid(g.vlans));
-    const carried = (v: number) => uplinkVids.some((m) => m.has(v)) || (v !== native && (selfVids.has(v) || gatewayVids.some((m) => m.has(v))));
+    const carried = (v: number) =>
+      uplinkVids.some((m) => m.has(v)) || (v !== native && (selfVids.has(v) || gatewayVids.some((m) => m.has(v))));
     const untaggedPods: PodReport[] = [];
     for (const p of b.pods) {
       const vids = vlanFlagsByVid(p.vlans);
       if (vids.size === 0) {
-        add({ severity: 'error', code: 'no-vlan', ...at, port: p.name, message: `${who(p)} carries no VLAN: the bridge drops everything it sends` });
+        add({
+          severity: 'error',
+          code: 'no-vlan',
+          ...at,
+          port: p.name,
+          message: `${who(p)} carries no VLAN: the bridge drops everything it sends`,
+        });
         continue;
       }
       const pvid = [...vids].find(([, f]) => f.pvid)?.[0];
@@ -162,61 +212,139 @@ function checkBridge(b: BridgeReport, add: (f: Finding) => void): void {
         // Every port vlan-bridge makes has a native VLAN: `vlan`, or VID 1 on a trunk (src/plugin/vlans.ts), as the
         // reference since v1.8.0 except where `vlan` lies inside a trunk range (it re-adds it tagged). Without one,
         // the VM's untagged frames are dropped at the port.
-        add({ severity: 'warning', code: 'no-native-vlan', ...at, port: p.name, message: `${who(p)} carries VLAN ${vidList(vids.keys())} tagged but has no PVID: untagged frames from the pod are dropped (a trunk made before native VLAN 1; re-create the pod)` });
+        add({
+          severity: 'warning',
+          code: 'no-native-vlan',
+          ...at,
+          port: p.name,
+          message: `${who(p)} carries VLAN ${vidList(vids.keys())} tagged but has no PVID: untagged frames from the pod are dropped (a trunk made before native VLAN 1; re-create the pod)`,
+        });
       }
       if (native && pvid === native) untaggedPods.push(p);
       else if (native && vids.get(native)?.untagged) {
         // A warning, not an error: preserveDefaultVlan asks for exactly this, and doctor cannot see the config.
-        // The reference's leak (v1.1.1; v1.5.0-v1.7.1 by default; later ones with preserveDefaultVlan): the port keeps the default VLAN egress-untagged after its PVID moved to
+        // The reference's leak (v1.1.1; v1.5.0-v1.7.1 by default; later ones with preserveDefaultVlan): the port keeps
+        // the default VLAN egress-untagged after its PVID moved to
         // the pod's VLAN, so the uplink's untagged frames reach the pod untagged. The default VLAN carried
         // tagged is a trunk member the network asked for, not a leak.
         const others = [...vids.keys()].filter((v) => v !== native);
-        add({ severity: 'warning', code: 'vlan1-leak', ...at, port: p.name, message: `${who(p)} carries VLAN ${native} egress-untagged next to VLAN ${vidList(others)}: untagged frames from the uplink reach this VLAN pod (unless its network sets preserveDefaultVlan on purpose)` });
+        add({
+          severity: 'warning',
+          code: 'vlan1-leak',
+          ...at,
+          port: p.name,
+          message: `${who(p)} carries VLAN ${native} egress-untagged next to VLAN ${vidList(others)}: untagged frames from the uplink reach this VLAN pod (unless its network sets preserveDefaultVlan on purpose)`,
+        });
       }
       if (b.uplinks.length > 0) {
         const missing = [...vids.keys()].filter((v) => v !== native && !carried(v));
         if (missing.length) {
-          add({ severity: 'error', code: 'vlan-not-on-uplink', ...at, port: p.name, message: `${who(p)} is on VLAN ${vidList(missing)}, which no uplink of ${b.name} carries: that traffic goes nowhere` });
+          add({
+            severity: 'error',
+            code: 'vlan-not-on-uplink',
+            ...at,
+            port: p.name,
+            message: `${who(p)} is on VLAN ${vidList(missing)}, which no uplink of ${b.name} carries: that traffic goes nowhere`,
+          });
         }
       }
     }
     // Untagged traffic flows both ways only through an uplink that takes untagged frames into the default VLAN
     // (PVID) and sends that VLAN out untagged.
-    if (untaggedPods.length && b.uplinks.length > 0 && !uplinkVids.some((m) => m.get(native)?.untagged && m.get(native)?.pvid)) {
-      add({ severity: 'error', code: 'untagged-no-native', ...at, message: `${untaggedPods.map(who).join(', ')} ${untaggedPods.length === 1 ? 'is' : 'are'} on the untagged network (VLAN ${native}), but no uplink of ${b.name} has VLAN ${native} as its PVID, egress untagged` });
+    if (
+      untaggedPods.length &&
+      b.uplinks.length > 0 &&
+      !uplinkVids.some((m) => m.get(native)?.untagged && m.get(native)?.pvid)
+    ) {
+      add({
+        severity: 'error',
+        code: 'untagged-no-native',
+        ...at,
+        message: `${untaggedPods.map(who).join(', ')} ${untaggedPods.length === 1 ? 'is' : 'are'} on the untagged network (VLAN ${native}), but no uplink of ${b.name} has VLAN ${native} as its PVID, egress untagged`,
+      });
     }
   }
 
   // MTU: the uplink is the reference (it is what the wire takes), else the bridge.
   if (b.uplinks.length) {
     const mtus = [...new Set(b.uplinks.map((u) => u.mtu))];
-    if (mtus.length > 1) add({ severity: 'warning', code: 'mtu-mismatch', ...at, message: `uplinks of ${b.name} differ in MTU: ${b.uplinks.map((u) => `${u.name} ${u.mtu}`).join(', ')}` });
+    if (mtus.length > 1)
+      add({
+        severity: 'warning',
+        code: 'mtu-mismatch',
+        ...at,
+        message: `uplinks of ${b.name} differ in MTU: ${b.uplinks.map((u) => `${u.name} ${u.mtu}`).join(', ')}`,
+      });
   }
   const ref = b.uplinks.length ? Math.min(...b.uplinks.map((u) => u.mtu)) : b.mtu;
   const refName = b.uplinks.length ? `the uplink's ${ref}` : `the bridge's ${ref}`;
   if (b.uplinks.length && b.mtu !== ref) {
-    add(b.mtu > ref
-      ? { severity: 'error', code: 'mtu-mismatch', ...at, message: `bridge ${b.name} MTU ${b.mtu} is above ${refName}: larger frames are dropped on the way out` }
-      : { severity: 'warning', code: 'mtu-mismatch', ...at, message: `bridge ${b.name} MTU ${b.mtu} is below ${refName}: a port or a setting holds it down` });
+    add(
+      b.mtu > ref
+        ? {
+            severity: 'error',
+            code: 'mtu-mismatch',
+            ...at,
+            message: `bridge ${b.name} MTU ${b.mtu} is above ${refName}: larger frames are dropped on the way out`,
+          }
+        : {
+            severity: 'warning',
+            code: 'mtu-mismatch',
+            ...at,
+            message: `bridge ${b.name} MTU ${b.mtu} is below ${refName}: a port or a setting holds it down`,
+          },
+    );
   }
   for (const p of b.pods) {
-    if (p.mtu > ref) add({ severity: 'error', code: 'mtu-mismatch', ...at, port: p.name, message: `${who(p)} MTU ${p.mtu} is above ${refName}: larger frames from the pod are dropped` });
-    else if (p.mtu < ref) add({ severity: 'warning', code: 'mtu-mismatch', ...at, port: p.name, message: `${who(p)} MTU ${p.mtu} is below ${refName}` });
+    if (p.mtu > ref)
+      add({
+        severity: 'error',
+        code: 'mtu-mismatch',
+        ...at,
+        port: p.name,
+        message: `${who(p)} MTU ${p.mtu} is above ${refName}: larger frames from the pod are dropped`,
+      });
+    else if (p.mtu < ref)
+      add({
+        severity: 'warning',
+        code: 'mtu-mismatch',
+        ...at,
+        port: p.name,
+        message: `${who(p)} MTU ${p.mtu} is below ${refName}`,
+      });
   }
 
   for (const p of b.pods) podHealth(p, b.name, add);
   for (const pr of b.probes) {
-    if (!pr.running) add({ severity: 'warning', code: 'stale-probe', ...at, port: pr.name, message: `${pr.name} is a discover probe of process ${pr.pid}, which is gone: delete it` });
+    if (!pr.running)
+      add({
+        severity: 'warning',
+        code: 'stale-probe',
+        ...at,
+        port: pr.name,
+        message: `${pr.name} is a discover probe of process ${pr.pid}, which is gone: delete it`,
+      });
   }
 }
 
 export function diagnose(s: NodeSnapshot, only?: string): Report {
   const byIndex = new Map(s.links.map((l) => [l.index, l]));
   const bridges: BridgeReport[] = [];
-  for (const br of s.links.filter((l) => l.kind === 'bridge' && (!only || l.name === only)).sort((a, b) => a.name.localeCompare(b.name))) {
+  for (const br of s.links
+    .filter((l) => l.kind === 'bridge' && (!only || l.name === only))
+    .sort((a, b) => a.name.localeCompare(b.name))) {
     const b: BridgeReport = {
-      name: br.name, mtu: br.mtu, up: br.up, vlanFiltering: vlanFiltering(br) === 'on', defaultPvid: br.bridge?.defaultPvid ?? 1,
-      vlans: s.vlans.get(br.index) ?? [], uplinks: [], pods: [], probes: [], gateways: [], otherPorts: [],
+      name: br.name,
+      mtu: br.mtu,
+      up: br.up,
+      vlanFiltering: vlanFiltering(br) === 'on',
+      defaultPvid: br.bridge?.defaultPvid ?? 1,
+      vlans: s.vlans.get(br.index) ?? [],
+      uplinks: [],
+      pods: [],
+      probes: [],
+      gateways: [],
+      otherPorts: [],
     };
     for (const l of s.links.filter((x) => x.master === br.index).sort((a, c) => a.name.localeCompare(c.name))) {
       const p = pod(l, s);
@@ -230,18 +358,30 @@ export function diagnose(s: NodeSnapshot, only?: string): Report {
     }
     bridges.push(b);
   }
-  const unattached = only ? [] : s.links.filter((l) => !l.master || byIndex.get(l.master)?.kind !== 'bridge').map((l) => pod(l, s)).filter((p): p is PodReport => p !== null);
+  const unattached = only
+    ? []
+    : s.links
+        .filter((l) => !l.master || byIndex.get(l.master)?.kind !== 'bridge')
+        .map((l) => pod(l, s))
+        .filter((p): p is PodReport => p !== null);
 
   const findings: Finding[] = [];
   const add = (f: Finding) => findings.push(f);
   for (const b of bridges) checkBridge(b, add);
   for (const p of unattached) {
-    add({ severity: 'warning', code: 'not-on-bridge', port: p.name, message: `${who(p)} is attached to no bridge: a GC candidate` });
+    add({
+      severity: 'warning',
+      code: 'not-on-bridge',
+      port: p.name,
+      message: `${who(p)} is attached to no bridge: a GC candidate`,
+    });
     podHealth(p, undefined, add);
   }
   // Errors first, otherwise in the order found (bridges and ports by name).
   findings.sort((a, b) => (a.severity === b.severity ? 0 : a.severity === 'error' ? -1 : 1));
   const errors = findings.filter((f) => f.severity === 'error').length;
-  const notes = s.liveNsids ? [] : ["pods' namespaces not checked: doctor cannot see every process here (run it in the host's PID namespace)"];
+  const notes = s.liveNsids
+    ? []
+    : ["pods' namespaces not checked: doctor cannot see every process here (run it in the host's PID namespace)"];
   return { bridges, unattached, findings, notes, summary: { errors, warnings: findings.length - errors } };
 }

@@ -29,7 +29,8 @@ export function nsfsMounts(mountinfo: string): string[] {
     const [left, right] = line.split(' - ');
     if (!left || !right || right.split(' ')[0] !== 'nsfs') continue;
     const mountPoint = left.split(' ')[4];
-    if (mountPoint) out.push(mountPoint.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))));
+    if (mountPoint)
+      out.push(mountPoint.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))));
   }
   return out;
 }

@@ -19,16 +19,21 @@ export async function runDoctor(argv: string[]): Promise<number> {
   try {
     const v = parseOptions(argv, { bridge: { type: 'string' }, json: { type: 'boolean' } });
     const only = v.bridge as string | undefined;
-    if (only !== undefined && !/^[^\s/:]{1,15}$/.test(only)) throw new UsageError(`--bridge must be an interface name (got ${JSON.stringify(only)})`);
+    if (only !== undefined && !/^[^\s/:]{1,15}$/.test(only))
+      throw new UsageError(`--bridge must be an interface name (got ${JSON.stringify(only)})`);
     const sock = step('open a netlink socket', () => openNetlink(null));
     let report: Report;
     try {
       if (only) {
         const br = step(`look up bridge "${only}"`, () => getLink(sock, only));
         if (!br) throw new ToolError(Exit.Bridge, `bridge "${only}" does not exist`);
-        if (br.kind !== 'bridge') throw new ToolError(Exit.Bridge, `"${only}" is not a bridge (kind ${br.kind ?? 'unknown'})`);
+        if (br.kind !== 'bridge')
+          throw new ToolError(Exit.Bridge, `"${only}" is not a bridge (kind ${br.kind ?? 'unknown'})`);
       }
-      report = diagnose(step('read the node', () => readNode(sock)), only);
+      report = diagnose(
+        step('read the node', () => readNode(sock)),
+        only,
+      );
     } finally {
       sock.close();
     }
@@ -36,7 +41,9 @@ export async function runDoctor(argv: string[]): Promise<number> {
     return doctorExit(report);
   } catch (err) {
     const e = asToolError('doctor', err);
-    process.stderr.write(`vlan-bridge doctor: ${e.message}\n${e.exit === Exit.Usage ? `usage: ${DOCTOR_USAGE}\n` : ''}`);
+    process.stderr.write(
+      `vlan-bridge doctor: ${e.message}\n${e.exit === Exit.Usage ? `usage: ${DOCTOR_USAGE}\n` : ''}`,
+    );
     return e.exit;
   }
 }

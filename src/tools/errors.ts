@@ -28,7 +28,11 @@ export const Exit = {
 } as const;
 
 export class ToolError extends Error {
-  constructor(readonly exit: number, message: string, options?: { cause?: unknown }) {
+  constructor(
+    readonly exit: number,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
     super(message, options);
     this.name = 'ToolError';
   }
@@ -44,7 +48,10 @@ export class UsageError extends ToolError {
 /** Interrupted by a signal: the abort reason discover's steps see. */
 export class Interrupted extends ToolError {
   constructor(readonly signal: 'SIGHUP' | 'SIGINT' | 'SIGTERM') {
-    super(signal === 'SIGHUP' ? Exit.SigHup : signal === 'SIGINT' ? Exit.SigInt : Exit.SigTerm, `interrupted by ${signal}`);
+    super(
+      signal === 'SIGHUP' ? Exit.SigHup : signal === 'SIGINT' ? Exit.SigInt : Exit.SigTerm,
+      `interrupted by ${signal}`,
+    );
     this.name = 'Interrupted';
   }
 }
@@ -61,7 +68,11 @@ export function step<T>(what: string, fn: () => T): T {
 export function asToolError(what: string, err: unknown): ToolError {
   if (err instanceof ToolError) return err;
   // Kernel-layer errors, and Node's own system errors (a socket call that failed).
-  if (err instanceof KernelError || err instanceof NetnsError || typeof (err as NodeJS.ErrnoException)?.syscall === 'string') {
+  if (
+    err instanceof KernelError ||
+    err instanceof NetnsError ||
+    typeof (err as NodeJS.ErrnoException)?.syscall === 'string'
+  ) {
     return new ToolError(Exit.Kernel, `${what}: ${(err as Error).message}`, { cause: err });
   }
   return new ToolError(Exit.Internal, `${what}: ${(err as Error)?.message ?? String(err)}`, { cause: err });

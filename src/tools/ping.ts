@@ -60,7 +60,8 @@ export async function ping(ns: Netns, dst: string, signal: AbortSignal, tries = 
         const n = sock.receive(rx);
         if (n > 0) {
           const r = parseEchoReply(rx.subarray(0, n));
-          if (r && r.id === id && r.seq === seq) return { reachable: true, sent: seq, rttMs: Math.round((performance.now() - t0) * 100) / 100 };
+          if (r && r.id === id && r.seq === seq)
+            return { reachable: true, sent: seq, rttMs: Math.round((performance.now() - t0) * 100) / 100 };
           continue;
         }
         await new Promise((r) => setTimeout(r, 10));

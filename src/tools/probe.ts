@@ -7,8 +7,17 @@
 // normal exit leaves nothing behind even for an instant.
 import { randomBytes } from 'node:crypto';
 import {
-  Netns, addRoute, createVeth, deleteLink, getLink, isErrno, openNetlink, setLink, writeSysctl,
-  type Link, type NetlinkSocket,
+  Netns,
+  addRoute,
+  createVeth,
+  deleteLink,
+  getLink,
+  isErrno,
+  openNetlink,
+  setLink,
+  writeSysctl,
+  type Link,
+  type NetlinkSocket,
 } from '../kernel/index.js';
 import { applyPortVlans, vlanFiltering } from '../plugin/vlans.js';
 import { Exit, ToolError, step } from './errors.js';
@@ -35,10 +44,14 @@ export interface Probe {
 export function probeBridge(host: NetlinkSocket, name: string, vlan: number): Link {
   const br = step(`look up bridge "${name}"`, () => getLink(host, name));
   if (!br) throw new ToolError(Exit.Bridge, `bridge "${name}" does not exist`);
-  if (br.kind !== 'bridge') throw new ToolError(Exit.Bridge, `"${name}" is not a bridge (kind ${br.kind ?? 'unknown'})`);
+  if (br.kind !== 'bridge')
+    throw new ToolError(Exit.Bridge, `"${name}" is not a bridge (kind ${br.kind ?? 'unknown'})`);
   const filtering = vlanFiltering(br);
   if (vlan !== 0 && filtering === 'unsupported') {
-    throw new ToolError(Exit.Bridge, `this kernel has no bridge VLAN filtering (CONFIG_BRIDGE_VLAN_FILTERING): VLAN ${vlan} cannot exist on "${name}"`);
+    throw new ToolError(
+      Exit.Bridge,
+      `this kernel has no bridge VLAN filtering (CONFIG_BRIDGE_VLAN_FILTERING): VLAN ${vlan} cannot exist on "${name}"`,
+    );
   }
   if (vlan !== 0 && filtering === 'off') {
     throw new ToolError(Exit.Bridge, `bridge "${name}" has VLAN filtering off: VLAN ${vlan} does not exist on it`);
@@ -74,13 +87,19 @@ export function createProbe(host: NetlinkSocket, br: Link, vlan: number): Probe 
     sock = step('open a netlink socket in the discover namespace', () => openNetlink(ns));
     const hostName = `vbdisc${randomBytes(4).toString('hex')}`;
     const mtu = br.mtu;
-    const hostEnd = step(`create veth "${hostName}"`, () => createVeth(host, { name: hostName, mtu }, { name: PROBE_IFNAME, mtu, netnsFd: ns.fd }));
+    const hostEnd = step(`create veth "${hostName}"`, () =>
+      createVeth(host, { name: hostName, mtu }, { name: PROBE_IFNAME, mtu, netnsFd: ns.fd }),
+    );
     hostIndex = hostEnd.index;
     const index = hostEnd.index;
-    step(`connect "${hostName}" to bridge "${br.name}"`, () => setLink(host, index, { master: br.index, alias: `${PROBE_ALIAS_PREFIX}${process.pid}` }));
+    step(`connect "${hostName}" to bridge "${br.name}"`, () =>
+      setLink(host, index, { master: br.index, alias: `${PROBE_ALIAS_PREFIX}${process.pid}` }),
+    );
     if (vlan !== 0) {
       // The access port a VLAN pod gets, without the default VLAN.
-      step(`put "${hostName}" on VLAN ${vlan}`, () => applyPortVlans(host, index, { vlan, trunkRanges: [], preserveDefaultVlan: false }));
+      step(`put "${hostName}" on VLAN ${vlan}`, () =>
+        applyPortVlans(host, index, { vlan, trunkRanges: [], preserveDefaultVlan: false }),
+      );
     }
     const s = sock;
     const inner = step(`look up ${PROBE_IFNAME} in the discover namespace`, () => getLink(s, PROBE_IFNAME));
@@ -108,7 +127,13 @@ export function createProbe(host: NetlinkSocket, br: Link, vlan: number): Probe 
  * a new port spends 2 x forward_delay (15 s by default, 30 s at most) listening and learning: discover waits that
  * out before its --timeout starts, since no DHCP answer can come through sooner.
  */
-export async function waitForwarding(host: NetlinkSocket, p: Probe, signal: AbortSignal, limitMs = 3000, stpLimitMs = 61_000): Promise<void> {
+export async function waitForwarding(
+  host: NetlinkSocket,
+  p: Probe,
+  signal: AbortSignal,
+  limitMs = 3000,
+  stpLimitMs = 61_000,
+): Promise<void> {
   const start = Date.now();
   for (;;) {
     signal.throwIfAborted();
@@ -119,7 +144,10 @@ export async function waitForwarding(host: NetlinkSocket, p: Probe, signal: Abor
     const stp = state === 'listening' || state === 'learning';
     if (Date.now() - start >= (stp ? stpLimitMs : limitMs)) {
       if (stp || state === 'blocking') {
-        throw new ToolError(Exit.Bridge, `the probe's port on the bridge is still ${state} after ${Math.round((Date.now() - start) / 1000)} s (STP): no DHCP answer could reach it`);
+        throw new ToolError(
+          Exit.Bridge,
+          `the probe's port on the bridge is still ${state} after ${Math.round((Date.now() - start) / 1000)} s (STP): no DHCP answer could reach it`,
+        );
       }
       return; // not up yet for another reason: let DHCP try within --timeout
     }

@@ -22,8 +22,20 @@ freshNodeAndPod('vb-bounds-', (n, p, t) => {
   tmp = t;
 });
 
-const l2 = (extra: object = {}) => ({ cniVersion: '1.1.0', name: 'untagged', type: 'vlan-bridge', bridge: 'br-test', ipam: {}, ...extra });
-const hostLocal = (extra: object = {}) => l2({ cniVersion: '1.0.0', ipam: { type: 'host-local', subnet: '10.77.0.0/24', dataDir: path.join(tmp, 'ipam') }, ...extra });
+const l2 = (extra: object = {}) => ({
+  cniVersion: '1.1.0',
+  name: 'untagged',
+  type: 'vlan-bridge',
+  bridge: 'br-test',
+  ipam: {},
+  ...extra,
+});
+const hostLocal = (extra: object = {}) =>
+  l2({
+    cniVersion: '1.0.0',
+    ipam: { type: 'host-local', subnet: '10.77.0.0/24', dataDir: path.join(tmp, 'ipam') },
+    ...extra,
+  });
 const run = (c: Omit<CniCall, 'netns'> & { netns?: string | null }) =>
   cni(node.name, { ...c, netns: c.netns === null ? undefined : (c.netns ?? pod.path) } as CniCall);
 const names = (ns: TestNs) => ns.ipj<Array<{ ifname: string }>>('link', 'show').map((l) => l.ifname);
@@ -32,20 +44,36 @@ const fail = (r: ReturnType<typeof run>) => {
   expect(r.stdout.trim().split('\n')).toHaveLength(1);
   return r.json as { code: number; msg: string; details?: string };
 };
-const alive = (pid: number) => existsSync(`/proc/${pid}`) && !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+const alive = (pid: number) =>
+  existsSync(`/proc/${pid}`) && !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
 
 describe('every wait is bounded', () => {
   it('an IPAM plugin that ignores SIGTERM is killed after ipamTimeout plus the grace period; ADD fails with 104 and rolls back', () => {
     const pidfile = path.join(tmp, 'stubborn.pid');
     const t0 = Date.now();
-    const e = fail(run({ command: 'ADD', conf: l2({ ipam: { type: 'stubborn-ipam' }, ipamTimeout: 1 }), path: FAKE_PATH, env: { STUBBORN_PIDFILE: pidfile } }));
+    const e = fail(
+      run({
+        command: 'ADD',
+        conf: l2({ ipam: { type: 'stubborn-ipam' }, ipamTimeout: 1 }),
+        path: FAKE_PATH,
+        env: { STUBBORN_PIDFILE: pidfile },
+      }),
+    );
     const took = Date.now() - t0;
-    expect(e).toMatchObject({ code: 104, msg: 'IPAM plugin stubborn-ipam ADD timed out after 1 s (ipamTimeout)', details: 'stopped with SIGTERM, then SIGKILL 2 s later' });
+    expect(e).toMatchObject({
+      code: 104,
+      msg: 'IPAM plugin stubborn-ipam ADD timed out after 1 s (ipamTimeout)',
+      details: 'stopped with SIGTERM, then SIGKILL 2 s later',
+    });
     expect(took).toBeGreaterThanOrEqual(3000);
     expect(took).toBeLessThan(8000);
     expect(alive(Number(readFileSync(pidfile, 'utf8')))).toBe(false);
     expect(names(pod)).toEqual(['lo']);
-    expect(node.ipj<Array<{ linkinfo?: { info_kind?: string } }>>('link', 'show').filter((l) => l.linkinfo?.info_kind === 'veth')).toEqual([]);
+    expect(
+      node
+        .ipj<Array<{ linkinfo?: { info_kind?: string } }>>('link', 'show')
+        .filter((l) => l.linkinfo?.info_kind === 'veth'),
+    ).toEqual([]);
   });
 
   it('ipamTimeout must be a positive number of seconds (code 7)', () => {
@@ -58,9 +86,14 @@ describe('every wait is bounded', () => {
     const fifo = path.join(tmp, 'fifo');
     sh('mkfifo', fifo);
     const e = fail(run({ command: 'ADD', conf: l2(), netns: fifo }));
-    expect(e).toMatchObject({ code: 101, msg: `open network namespace ${fifo}: ${fifo}: a FIFO, not a network namespace` });
+    expect(e).toMatchObject({
+      code: 101,
+      msg: `open network namespace ${fifo}: ${fifo}: a FIFO, not a network namespace`,
+    });
     expect(names(node)).toEqual(['lo']);
-    expect(fail(run({ command: 'CHECK', conf: { ...l2(), prevResult: { cniVersion: '1.1.0' } }, netns: fifo })).code).toBe(101);
+    expect(
+      fail(run({ command: 'CHECK', conf: { ...l2(), prevResult: { cniVersion: '1.1.0' } }, netns: fifo })).code,
+    ).toBe(101);
     // DEL cleans the host side and succeeds: a DEL that always fails wedges the runtime's teardown.
     ok(run({ command: 'ADD', conf: l2() }));
     ok(run({ command: 'DEL', conf: l2(), netns: fifo }));
@@ -78,9 +111,18 @@ describe('hostile names create nothing', () => {
 
   it("CNI_IFNAME=$'rt\\xff1' is refused (code 4): no device named rt\\xEF\\xBF\\xBD1 appears", () => {
     ensureBuilt();
-    const env = { CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'c1', CNI_NETNS: pod.path, CNI_PATH, PATH: '/usr/sbin:/usr/bin:/sbin:/bin' };
-    const r = spawnSync('ip', ['netns', 'exec', node.name, '/bin/sh', '-c', `CNI_IFNAME=$(printf 'rt\\377\\061') exec "$0"`, BIN],
-      { env, input: JSON.stringify(l2()), encoding: 'utf8', timeout: 20_000 });
+    const env = {
+      CNI_COMMAND: 'ADD',
+      CNI_CONTAINERID: 'c1',
+      CNI_NETNS: pod.path,
+      CNI_PATH,
+      PATH: '/usr/sbin:/usr/bin:/sbin:/bin',
+    };
+    const r = spawnSync(
+      'ip',
+      ['netns', 'exec', node.name, '/bin/sh', '-c', `CNI_IFNAME=$(printf 'rt\\377\\061') exec "$0"`, BIN],
+      { env, input: JSON.stringify(l2()), encoding: 'utf8', timeout: 20_000 },
+    );
     expect(JSON.parse(r.stdout)).toMatchObject({ code: 4, msg: 'invalid environment' });
     expect(names(pod)).toEqual(['lo']);
     expect(names(node)).toEqual(['lo']);
@@ -92,7 +134,9 @@ describe("CNI_NETNS that is the plugin's own namespace", () => {
     const e = fail(run({ command: 'ADD', conf: hostLocal(), netns: '/proc/self/ns/net' }));
     expect(e).toMatchObject({ code: 8, msg: "plugin's netns and netns from CNI_NETNS should not be the same" });
     expect(names(node)).toEqual(['lo']);
-    const addrs = node.ipj<Array<{ addr_info: Array<{ local: string }> }>>('addr', 'show').flatMap((l) => l.addr_info.map((a) => a.local));
+    const addrs = node
+      .ipj<Array<{ addr_info: Array<{ local: string }> }>>('addr', 'show')
+      .flatMap((l) => l.addr_info.map((a) => a.local));
     expect(addrs.filter((a) => a !== '127.0.0.1' && a !== '::1')).toEqual([]);
     expect(sh('ip', '-n', node.name, 'route', 'show').trim()).toBe('');
   });
@@ -119,7 +163,11 @@ describe("the plugin's own environment", () => {
     chmodSync(dir, 0o777);
     const e = fail(run({ command: 'ADD', conf: l2(), env: { VLAN_BRIDGE_RUNTIME_DIR: dir } }));
     expect(e.code).toBe(110);
-    expect(e.msg).toMatch(new RegExp(`^the plugin's own environment is unusable: prepare the native addon in ${dir}: refusing native addon directory`));
+    expect(e.msg).toMatch(
+      new RegExp(
+        `^the plugin's own environment is unusable: prepare the native addon in ${dir}: refusing native addon directory`,
+      ),
+    );
     expect(e.msg).not.toContain('network namespace');
     const d = fail(run({ command: 'DEL', conf: l2(), env: { VLAN_BRIDGE_RUNTIME_DIR: dir } }));
     expect(d.code).toBe(110);
@@ -136,14 +184,19 @@ describe("the plugin's own environment", () => {
     sh('rm', path.join(dir, file));
     writeFileSync(path.join(dir, `${file}.1.tmp`), 'half-written');
     // In a new PID namespace the plugin is pid 1.
-    const r = spawnSync('ip', ['netns', 'exec', node.name, 'unshare', '--pid', '--fork', BIN], { env, input: conf, encoding: 'utf8', timeout: 20_000 });
+    const r = spawnSync('ip', ['netns', 'exec', node.name, 'unshare', '--pid', '--fork', BIN], {
+      env,
+      input: conf,
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
     expect(r.status, r.stdout).toBe(0);
     expect(sh('ls', dir).trim()).toBe(file);
   });
 });
 
 describe('DEL and GC touch only what is theirs', () => {
-  it('DEL leaves a pod veth whose peer is in the pod, even when a host veth on our bridge has the peer\'s index', () => {
+  it("DEL leaves a pod veth whose peer is in the pod, even when a host veth on our bridge has the peer's index", () => {
     pod.exec('ip', 'link', 'add', 'net1', 'index', '20', 'type', 'veth', 'peer', 'name', 'inner0', 'index', '21');
     node.exec('ip', 'link', 'add', 'br-test', 'type', 'bridge');
     node.exec('ip', 'link', 'add', 'hv21', 'index', '21', 'type', 'veth', 'peer', 'name', 'hv22', 'index', '22');
@@ -156,14 +209,17 @@ describe('DEL and GC touch only what is theirs', () => {
     expect(names(pod).sort()).toEqual(['inner0', 'lo', 'net1']);
   });
 
-  it('CHECK fails on a pod veth whose peer is in the pod, even when our host veth has the peer\'s index', () => {
+  it("CHECK fails on a pod veth whose peer is in the pod, even when our host veth has the peer's index", () => {
     pod.exec('ip', 'link', 'add', 'net1', 'index', '20', 'type', 'veth', 'peer', 'name', 'inner0', 'index', '21');
     pod.exec('ip', 'link', 'set', 'net1', 'up');
     node.exec('ip', 'link', 'add', 'br-test', 'type', 'bridge');
     node.exec('ip', 'link', 'add', 'hv21', 'index', '21', 'type', 'veth', 'peer', 'name', 'hv22', 'index', '22');
     node.exec('ip', 'link', 'set', 'hv21', 'master', 'br-test', 'alias', 'vlan-bridge:untagged:c1:net1');
     const mac = pod.ipj<Array<{ address: string }>>('link', 'show', 'net1')[0]!.address;
-    const prevResult = { cniVersion: '1.0.0', interfaces: [{ name: 'br-test' }, { name: 'hv21' }, { name: 'net1', mac, sandbox: pod.path }] };
+    const prevResult = {
+      cniVersion: '1.0.0',
+      interfaces: [{ name: 'br-test' }, { name: 'hv21' }, { name: 'net1', mac, sandbox: pod.path }],
+    };
     const r = run({ command: 'CHECK', conf: { ...l2(), cniVersion: '1.0.0', prevResult } });
     expect(r.code, r.stdout).not.toBe(0);
     expect(r.json).toMatchObject({ code: 105, msg: 'CHECK failed: "net1" peer namespace not as configured' });

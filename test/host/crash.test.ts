@@ -28,13 +28,22 @@ beforeAll(() => {
 afterAll(deleteAllNetns);
 
 const conf = (backend: 'iptables' | 'nftables') => ({
-  cniVersion: '1.0.0', name: `kill-${backend}`, type: 'vlan-bridge', bridge: 'br-kill',
-  ipMasq: true, ipMasqBackend: backend, macspoofchk: true,
+  cniVersion: '1.0.0',
+  name: `kill-${backend}`,
+  type: 'vlan-bridge',
+  bridge: 'br-kill',
+  ipMasq: true,
+  ipMasqBackend: backend,
+  macspoofchk: true,
   ipam: { type: 'host-local', subnet: '10.83.0.0/24', dataDir: path.join(tmp, 'ipam') },
 });
 
 function env(c: CniCall): Record<string, string> {
-  const e: Record<string, string> = { CNI_COMMAND: c.command, CNI_PATH: CNI_PATH, PATH: '/usr/sbin:/usr/bin:/sbin:/bin' };
+  const e: Record<string, string> = {
+    CNI_COMMAND: c.command,
+    CNI_PATH: CNI_PATH,
+    PATH: '/usr/sbin:/usr/bin:/sbin:/bin',
+  };
   if (c.command !== 'GC') {
     e.CNI_CONTAINERID = c.containerId ?? 'c1';
     e.CNI_IFNAME = c.ifname ?? 'net1';
@@ -44,28 +53,58 @@ function env(c: CniCall): Record<string, string> {
 }
 
 /** The plugin under strace in `node`: killed at the `n`th call of `sys` (n >= 1), or just traced (n = 0). */
-function traced(c: CniCall, sys: Syscall, n: number): { status: number | null; signal: NodeJS.Signals | null; stdout: string; calls: number; spawns: number } {
+function traced(
+  c: CniCall,
+  sys: Syscall,
+  n: number,
+): { status: number | null; signal: NodeJS.Signals | null; stdout: string; calls: number; spawns: number } {
   const log = path.join(tmp, 'strace.log');
   const inject = n > 0 ? ['-e', `inject=${sys}:signal=KILL:when=${n}`] : [];
   const r = spawnSync('ip', ['netns', 'exec', node.name, 'strace', '-o', log, '-e', `trace=${sys}`, ...inject, BIN], {
-    input: JSON.stringify(c.conf), env: env(c), encoding: 'utf8', timeout: 60_000,
+    input: JSON.stringify(c.conf),
+    env: env(c),
+    encoding: 'utf8',
+    timeout: 60_000,
   });
   const lines = spawnSync('cat', [log], { encoding: 'utf8' }).stdout.split('\n');
   const calls = lines.filter((l) => l.startsWith(`${sys}(`));
-  return { status: r.status, signal: r.signal, stdout: r.stdout, calls: calls.length, spawns: calls.filter((l) => l.includes('CLONE_VFORK')).length };
+  return {
+    status: r.status,
+    signal: r.signal,
+    stdout: r.stdout,
+    calls: calls.length,
+    spawns: calls.filter((l) => l.includes('CLONE_VFORK')).length,
+  };
 }
 
 /** Everything of the attachments in `pods` that can be left behind, as one comparable description. */
 function leftovers(c: ReturnType<typeof conf>, pods: TestNs[]): Record<string, unknown> {
   const veths = node.ipj<Array<{ ifname: string }>>('link', 'show', 'type', 'veth').map((l) => l.ifname);
-  const podLinks = pods.map((p) => p.ipj<Array<{ ifname: string }>>('link', 'show').map((l) => l.ifname).filter((n) => n !== 'lo'));
+  const podLinks = pods.map((p) =>
+    p
+      .ipj<Array<{ ifname: string }>>('link', 'show')
+      .map((l) => l.ifname)
+      .filter((n) => n !== 'lo'),
+  );
   const dir = path.join(c.ipam.dataDir, c.name);
   const reservations = existsSync(dir) ? readdirSync(dir).filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f)) : [];
-  const nat = node.exec('iptables', '-w', '-t', 'nat', '-S').split('\n').filter((l) => /VB-|vlan-bridge/.test(l));
-  const nft = node.exec('nft', 'list', 'ruleset').split('\n').filter((l) => /comment "vlan-bridge/.test(l));
+  const nat = node
+    .exec('iptables', '-w', '-t', 'nat', '-S')
+    .split('\n')
+    .filter((l) => /VB-|vlan-bridge/.test(l));
+  const nft = node
+    .exec('nft', 'list', 'ruleset')
+    .split('\n')
+    .filter((l) => /comment "vlan-bridge/.test(l));
   return { veths, podLinks, reservations, nat, nft };
 }
-const NOTHING = (pods: number) => ({ veths: [], podLinks: Array.from({ length: pods }, () => []), reservations: [], nat: [], nft: [] });
+const NOTHING = (pods: number) => ({
+  veths: [],
+  podLinks: Array.from({ length: pods }, () => []),
+  reservations: [],
+  nat: [],
+  nft: [],
+});
 
 /** How many calls of each kind a normal run of `c` makes (the run is then undone by `undo`). */
 function countCalls(c: CniCall, undo: () => void): Record<Syscall | 'programs', number> {
@@ -94,8 +133,18 @@ function killed(r: ReturnType<typeof traced>, what: string): boolean {
 describe.each(['iptables', 'nftables'] as const)('killed with host-local, ipMasq (%s) and macspoofchk', (backend) => {
   let pod: TestNs;
   const c = conf(backend);
-  const add = (containerId = 'c1', ns = () => pod): CniCall => ({ command: 'ADD', conf: c, containerId, netns: ns().path });
-  const del = (containerId = 'c1', ns = () => pod): CniCall => ({ command: 'DEL', conf: c, containerId, netns: ns().path });
+  const add = (containerId = 'c1', ns = () => pod): CniCall => ({
+    command: 'ADD',
+    conf: c,
+    containerId,
+    netns: ns().path,
+  });
+  const del = (containerId = 'c1', ns = () => pod): CniCall => ({
+    command: 'DEL',
+    conf: c,
+    containerId,
+    netns: ns().path,
+  });
   const run = (call: CniCall) => cni(node.name, call);
 
   beforeAll(() => {
@@ -146,7 +195,10 @@ describe.each(['iptables', 'nftables'] as const)('killed with host-local, ipMasq
 
   it('GC killed at every step: the next GC removes the stale attachment and keeps the valid one', () => {
     const pod2 = makeNetns('vbp');
-    const gc: CniCall = { command: 'GC', conf: { ...c, cniVersion: '1.1.0', 'cni.dev/valid-attachments': [{ containerID: 'keep', ifname: 'net1' }] } };
+    const gc: CniCall = {
+      command: 'GC',
+      conf: { ...c, cniVersion: '1.1.0', 'cni.dev/valid-attachments': [{ containerID: 'keep', ifname: 'net1' }] },
+    };
     // Debian's host-local (v1.1.1) does not speak 1.1.0: GC is forwarded to it only when it does, so both runs
     // below leave the stale reservation to the runtime's DEL; what GC must remove is ours.
     const stale = () => {
@@ -176,7 +228,10 @@ describe.each(['iptables', 'nftables'] as const)('killed with host-local, ipMasq
   it('ADD killed at random moments: DEL leaves nothing', async () => {
     for (let i = 0; i < 8; i++) {
       const delay = Math.floor(Math.random() * 120);
-      const p = spawn('ip', ['netns', 'exec', node.name, BIN], { env: env(add()), stdio: ['pipe', 'ignore', 'ignore'] });
+      const p = spawn('ip', ['netns', 'exec', node.name, BIN], {
+        env: env(add()),
+        stdio: ['pipe', 'ignore', 'ignore'],
+      });
       const closed = new Promise((r) => p.on('close', r));
       p.stdin.end(JSON.stringify(c));
       await new Promise((r) => setTimeout(r, delay));

@@ -4,8 +4,25 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
-  IcmpSocket, KernelError, NetnsError, Netns, addAddress, addRoute, createBridge, createVeth, delAddress, deleteLink, getLink,
-  inNetns, listAddresses, listLinks, listRoutes, openNetlink, setBridgePort, setLink, writeSysctl,
+  IcmpSocket,
+  KernelError,
+  NetnsError,
+  Netns,
+  addAddress,
+  addRoute,
+  createBridge,
+  createVeth,
+  delAddress,
+  deleteLink,
+  getLink,
+  inNetns,
+  listAddresses,
+  listLinks,
+  listRoutes,
+  openNetlink,
+  setBridgePort,
+  setLink,
+  writeSysctl,
   type NetlinkSocket,
 } from '../../src/kernel/index.js';
 import { buildEchoRequest, parseEchoReply } from '../../src/tools/ping.js';
@@ -44,7 +61,10 @@ describe('namespaces', () => {
     const dir = mkdtempSync(join(tmpdir(), 'vbt-'));
     writeFileSync(join(dir, 'plain'), 'x');
     const cases: Array<[string, string]> = [
-      [join(dir, 'nope'), 'missing'], [join(dir, 'plain'), 'not-netns'], ['/proc/self/ns/uts', 'not-netns'], [`${dir}/plain/x`, 'missing'],
+      [join(dir, 'nope'), 'missing'],
+      [join(dir, 'plain'), 'not-netns'],
+      ['/proc/self/ns/uts', 'not-netns'],
+      [`${dir}/plain/x`, 'missing'],
     ];
     for (const [path, kind] of cases) {
       let err: unknown;
@@ -65,7 +85,11 @@ describe('namespaces', () => {
     expect(inside).not.toBe(self);
     expect(inside).toBe(`net:[${statSync(podNs.path).ino}]`);
     expect(readlinkSync('/proc/thread-self/ns/net')).toBe(self);
-    expect(() => inNetns(pod, () => { throw new Error('inside'); })).toThrow('inside');
+    expect(() =>
+      inNetns(pod, () => {
+        throw new Error('inside');
+      }),
+    ).toThrow('inside');
     expect(readlinkSync('/proc/thread-self/ns/net')).toBe(self);
     // Nested: back to the outer namespace, then home.
     const [outer, afterInner] = inNetns(host, () => {
@@ -84,7 +108,11 @@ describe('namespaces', () => {
 
   it('binds a socket to its namespace for good', () => {
     podNs.exec('ip', 'link', 'add', 'only-here', 'type', 'bridge');
-    expect(listLinks(ps).map((l) => l.name).sort()).toEqual(['lo', 'only-here']);
+    expect(
+      listLinks(ps)
+        .map((l) => l.name)
+        .sort(),
+    ).toEqual(['lo', 'only-here']);
     expect(listLinks(hs).map((l) => l.name)).toEqual(['lo']);
   });
 
@@ -110,7 +138,13 @@ describe('namespaces', () => {
 describe('links', () => {
   it('creates a bridge with an MTU and reads it back', () => {
     const br = createBridge(hs, { name: 'mgmt-br', mtu: 9000 });
-    expect(br).toMatchObject({ name: 'mgmt-br', kind: 'bridge', mtu: 9000, up: false, bridge: { vlanFiltering: false } });
+    expect(br).toMatchObject({
+      name: 'mgmt-br',
+      kind: 'bridge',
+      mtu: 9000,
+      up: false,
+      bridge: { vlanFiltering: false },
+    });
     const [ip] = hostNs.ipj('link', 'show', 'mgmt-br');
     expect(ip).toMatchObject({ ifname: 'mgmt-br', mtu: 9000, ifindex: br.index, linkinfo: { info_kind: 'bridge' } });
     expect(getLink(hs, br.index)?.name).toBe('mgmt-br');
@@ -129,10 +163,19 @@ describe('links', () => {
   });
 
   it('creates a veth with its peer placed and named directly in another namespace', () => {
-    const v = createVeth(hs, { name: 'veth01234567', mtu: 1400 }, { name: 'net1', netnsFd: pod.fd, mtu: 1400, mac: '02:aa:bb:cc:dd:01' });
+    const v = createVeth(
+      hs,
+      { name: 'veth01234567', mtu: 1400 },
+      { name: 'net1', netnsFd: pod.fd, mtu: 1400, mac: '02:aa:bb:cc:dd:01' },
+    );
     expect(v).toMatchObject({ name: 'veth01234567', kind: 'veth', mtu: 1400 });
     const [peer] = podNs.ipj('link', 'show', 'net1');
-    expect(peer).toMatchObject({ ifname: 'net1', mtu: 1400, address: '02:aa:bb:cc:dd:01', linkinfo: { info_kind: 'veth' } });
+    expect(peer).toMatchObject({
+      ifname: 'net1',
+      mtu: 1400,
+      address: '02:aa:bb:cc:dd:01',
+      linkinfo: { info_kind: 'veth' },
+    });
     expect(v.peerIndex).toBe(peer.ifindex);
     expect(getLink(ps, 'net1')?.peerIndex).toBe(v.index);
     expect(hostNs.ipj('link', 'show').map((l: { ifname: string }) => l.ifname)).not.toContain('net1');
@@ -140,7 +183,9 @@ describe('links', () => {
 
   it('refuses a veth whose peer name is taken in the target namespace, leaving nothing behind', () => {
     podNs.exec('ip', 'link', 'add', 'net1', 'type', 'bridge');
-    expect(kernelError(() => createVeth(hs, { name: 'vethaa' }, { name: 'net1', netnsFd: pod.fd })).code).toBe('EEXIST');
+    expect(kernelError(() => createVeth(hs, { name: 'vethaa' }, { name: 'net1', netnsFd: pod.fd })).code).toBe(
+      'EEXIST',
+    );
     expect(getLink(hs, 'vethaa')).toBeNull();
   });
 
@@ -155,7 +200,12 @@ describe('links', () => {
     const [b] = hostNs.ipj('link', 'show', 'br0');
     expect(b.flags).toEqual(expect.arrayContaining(['UP', 'PROMISC']));
     expect(getLink(hs, 'br0')).toMatchObject({ promisc: true, up: true });
-    expect(getLink(hs, 'vethbb')).toMatchObject({ master: br.index, alias: 'net/c1/eth0', mac: '02:00:00:00:00:07', port: { hairpin: false, isolated: false } });
+    expect(getLink(hs, 'vethbb')).toMatchObject({
+      master: br.index,
+      alias: 'net/c1/eth0',
+      mac: '02:00:00:00:00:07',
+      port: { hairpin: false, isolated: false },
+    });
     setLink(hs, v.index, { up: false, master: 0 });
     expect(getLink(hs, 'vethbb')).toMatchObject({ up: false });
     expect(getLink(hs, 'vethbb')?.master).toBeUndefined();
@@ -210,9 +260,20 @@ describe('addresses and routes', () => {
     addAddress(ps, idx, '10.1.0.5/24');
     addAddress(ps, idx, 'fd00:10::5/64', { noDad: true });
     const [l] = podNs.ipj('addr', 'show', 'eth0');
-    const got = l.addr_info.map((a: { local: string; prefixlen: number; broadcast?: string }) => [a.local, a.prefixlen, a.broadcast]);
-    expect(got).toEqual(expect.arrayContaining([['10.1.0.5', 24, '10.1.0.255'], ['fd00:10::5', 64, undefined]]));
-    expect(listAddresses(ps, { index: idx }).map((a) => a.cidr)).toEqual(expect.arrayContaining(['10.1.0.5/24', 'fd00:10::5/64']));
+    const got = l.addr_info.map((a: { local: string; prefixlen: number; broadcast?: string }) => [
+      a.local,
+      a.prefixlen,
+      a.broadcast,
+    ]);
+    expect(got).toEqual(
+      expect.arrayContaining([
+        ['10.1.0.5', 24, '10.1.0.255'],
+        ['fd00:10::5', 64, undefined],
+      ]),
+    );
+    expect(listAddresses(ps, { index: idx }).map((a) => a.cidr)).toEqual(
+      expect.arrayContaining(['10.1.0.5/24', 'fd00:10::5/64']),
+    );
     expect(kernelError(() => addAddress(ps, idx, '10.1.0.5/24')).code).toBe('EEXIST');
     addAddress(ps, idx, '10.1.0.5/24', { replace: true });
     delAddress(ps, idx, '10.1.0.5/24');
@@ -228,18 +289,26 @@ describe('addresses and routes', () => {
     addRoute(ps, { dst: '0.0.0.0/0', gw: '10.1.0.1', oif: idx });
     addRoute(ps, { dst: '::/0', gw: 'fd00:10::1', oif: idx, mtu: 1400 });
     const v4 = podNs.ipj('route', 'show');
-    expect(v4).toEqual(expect.arrayContaining([
-      expect.objectContaining({ dst: 'default', gateway: '10.1.0.1', dev: 'eth0' }),
-      expect.objectContaining({ dst: '192.168.77.0/24', dev: 'eth0', scope: 'link' }),
-    ]));
+    expect(v4).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ dst: 'default', gateway: '10.1.0.1', dev: 'eth0' }),
+        expect.objectContaining({ dst: '192.168.77.0/24', dev: 'eth0', scope: 'link' }),
+      ]),
+    );
     const v6 = podNs.ipj('-6', 'route', 'show');
-    expect(v6).toEqual(expect.arrayContaining([expect.objectContaining({ dst: 'default', gateway: 'fd00:10::1', dev: 'eth0' })]));
+    expect(v6).toEqual(
+      expect.arrayContaining([expect.objectContaining({ dst: 'default', gateway: 'fd00:10::1', dev: 'eth0' })]),
+    );
     const mine = listRoutes(ps, 4);
-    expect(mine).toEqual(expect.arrayContaining([
-      expect.objectContaining({ dst: '0.0.0.0/0', gw: '10.1.0.1', oif: idx, scope: 'universe' }),
-      expect.objectContaining({ dst: '192.168.77.0/24', oif: idx, scope: 'link' }),
-    ]));
-    expect(listRoutes(ps, 6)).toEqual(expect.arrayContaining([expect.objectContaining({ dst: '::/0', gw: 'fd00:10::1', mtu: 1400 })]));
+    expect(mine).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ dst: '0.0.0.0/0', gw: '10.1.0.1', oif: idx, scope: 'universe' }),
+        expect.objectContaining({ dst: '192.168.77.0/24', oif: idx, scope: 'link' }),
+      ]),
+    );
+    expect(listRoutes(ps, 6)).toEqual(
+      expect.arrayContaining([expect.objectContaining({ dst: '::/0', gw: 'fd00:10::1', mtu: 1400 })]),
+    );
     expect(kernelError(() => addRoute(ps, { dst: '0.0.0.0/0', gw: '10.1.0.1', oif: idx })).code).toBe('EEXIST');
     podNs.exec('ip', 'route', 'del', 'default', 'via', '10.1.0.1');
     expect(listRoutes(ps, 4).find((r) => r.dst === '0.0.0.0/0')).toBeUndefined();

@@ -85,7 +85,16 @@ function driver(c: DriverCall): DriverReply {
     }
   }
   if (c.command !== 'VERSION') {
-    argv.push('-container-id', c.containerId ?? 'c1', '-netns', pod.path, '-ifname', c.ifname ?? 'net1', '-cache-dir', path.join(tmp, 'cache'));
+    argv.push(
+      '-container-id',
+      c.containerId ?? 'c1',
+      '-netns',
+      pod.path,
+      '-ifname',
+      c.ifname ?? 'net1',
+      '-cache-dir',
+      path.join(tmp, 'cache'),
+    );
   }
   if (c.args) {
     const f = path.join(tmp, 'args.json');
@@ -102,7 +111,13 @@ function driver(c: DriverCall): DriverReply {
   });
   const text = r.stdout.trim();
   const pe = /^libcni-driver: plugin error: (.*)$/m.exec(r.stderr);
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr, json: text ? JSON.parse(text) : undefined, pluginError: pe ? JSON.parse(pe[1]!) : undefined };
+  return {
+    code: r.status,
+    stdout: r.stdout,
+    stderr: r.stderr,
+    json: text ? JSON.parse(text) : undefined,
+    pluginError: pe ? JSON.parse(pe[1]!) : undefined,
+  };
 }
 
 function ok(r: DriverReply): any {
@@ -114,7 +129,16 @@ function failed(r: DriverReply): DriverReply {
   return r;
 }
 
-type Link = { ifname: string; address: string; mtu: number; master?: string; ifalias?: string; flags: string[]; linkinfo?: any; addr_info?: any[] };
+type Link = {
+  ifname: string;
+  address: string;
+  mtu: number;
+  master?: string;
+  ifalias?: string;
+  flags: string[];
+  linkinfo?: any;
+  addr_info?: any[];
+};
 const links = (ns: TestNs) => ns.ipj<Link[]>('link', 'show');
 const vethsOf = (ns: TestNs) => links(ns).filter((l) => l.linkinfo?.info_kind === 'veth');
 const sysctl = (ns: TestNs, key: string) => ns.exec('cat', `/proc/sys/${key.replaceAll('.', '/')}`).trim();
@@ -134,12 +158,19 @@ function expectNothingLeft(cid = 'c1', ifname = 'net1') {
 describe.each(VERSIONS)('libcni at cniVersion %s', (v) => {
   it('[vlan-bridge, tuning]: ADD chains our result into tuning, CHECK passes, DEL removes everything', () => {
     const tunedMac = '02:7a:00:00:00:01';
-    const list = conflist(v, [ours(), { type: 'tuning', sysctl: { 'net.ipv4.conf.net1.arp_ignore': '1' }, mac: tunedMac }]);
+    const list = conflist(v, [
+      ours(),
+      { type: 'tuning', sysctl: { 'net.ipv4.conf.net1.arp_ignore': '1' }, mac: tunedMac },
+    ]);
     const res = ok(driver({ command: 'ADD', conflist: list }));
 
     // The chain's final result: tuning received our prevResult and rewrote the container interface's MAC in it.
     expect(res.cniVersion).toBe(v);
-    expect(res.interfaces.map((i: { name: string }) => i.name)).toEqual([BRIDGE, expect.stringMatching(/^veth[0-9a-f]{11}$/), 'net1']);
+    expect(res.interfaces.map((i: { name: string }) => i.name)).toEqual([
+      BRIDGE,
+      expect.stringMatching(/^veth[0-9a-f]{11}$/),
+      'net1',
+    ]);
     expect(res.interfaces[2]).toMatchObject({ name: 'net1', mac: tunedMac, sandbox: pod.path });
     expect(res.ips).toBeUndefined();
     const [c] = pod.ipj<Link[]>('link', 'show', 'net1');
@@ -151,11 +182,20 @@ describe.each(VERSIONS)('libcni at cniVersion %s', (v) => {
 
     // libcni cached what it printed (the prevResult CHECK and DEL get, as under /var/lib/cni/results on a node).
     const cached = JSON.parse(readFileSync(cacheFile('c1', 'net1'), 'utf8'));
-    expect(cached).toMatchObject({ kind: 'cniCacheV1', containerId: 'c1', ifName: 'net1', networkName: NET, result: res });
+    expect(cached).toMatchObject({
+      kind: 'cniCacheV1',
+      containerId: 'c1',
+      ifName: 'net1',
+      networkName: NET,
+      result: res,
+    });
     expect(ok(driver({ command: 'CACHED', conflist: list }))).toEqual(res);
 
     if (checkAllowed(v)) ok(driver({ command: 'CHECK', conflist: list }));
-    else expect(failed(driver({ command: 'CHECK', conflist: list })).stderr).toContain(`configuration version "${v}" does not support the CHECK command`);
+    else
+      expect(failed(driver({ command: 'CHECK', conflist: list })).stderr).toContain(
+        `configuration version "${v}" does not support the CHECK command`,
+      );
 
     ok(driver({ command: 'DEL', conflist: list }));
     expectNothingLeft();
@@ -212,18 +252,72 @@ describe.each(VERSIONS)('libcni at cniVersion %s', (v) => {
     ];
     const declared = conflist(v, [ours({ capabilities: { mac: true } })]);
     const undeclared = conflist(v, [ours()]);
-    const a = ok(driver({ command: 'ADD', conflist: declared, containerId: 'ca', ifname: 'net1', args, capabilityArgs: { mac: rcMac } }));
-    const b = ok(driver({ command: 'ADD', conflist: undeclared, containerId: 'cb', ifname: 'net2', args, capabilityArgs: { mac: rcMac } }));
+    const a = ok(
+      driver({
+        command: 'ADD',
+        conflist: declared,
+        containerId: 'ca',
+        ifname: 'net1',
+        args,
+        capabilityArgs: { mac: rcMac },
+      }),
+    );
+    const b = ok(
+      driver({
+        command: 'ADD',
+        conflist: undeclared,
+        containerId: 'cb',
+        ifname: 'net2',
+        args,
+        capabilityArgs: { mac: rcMac },
+      }),
+    );
     expect(a.interfaces[2].mac).toBe(rcMac);
     expect(b.interfaces[2].mac).toBe(argsMac);
     expect(pod.ipj<Link[]>('link', 'show', 'net1')[0]!.address).toBe(rcMac);
     expect(pod.ipj<Link[]>('link', 'show', 'net2')[0]!.address).toBe(argsMac);
     if (checkAllowed(v)) {
-      ok(driver({ command: 'CHECK', conflist: declared, containerId: 'ca', ifname: 'net1', args, capabilityArgs: { mac: rcMac } }));
-      ok(driver({ command: 'CHECK', conflist: undeclared, containerId: 'cb', ifname: 'net2', args, capabilityArgs: { mac: rcMac } }));
+      ok(
+        driver({
+          command: 'CHECK',
+          conflist: declared,
+          containerId: 'ca',
+          ifname: 'net1',
+          args,
+          capabilityArgs: { mac: rcMac },
+        }),
+      );
+      ok(
+        driver({
+          command: 'CHECK',
+          conflist: undeclared,
+          containerId: 'cb',
+          ifname: 'net2',
+          args,
+          capabilityArgs: { mac: rcMac },
+        }),
+      );
     }
-    ok(driver({ command: 'DEL', conflist: declared, containerId: 'ca', ifname: 'net1', args, capabilityArgs: { mac: rcMac } }));
-    ok(driver({ command: 'DEL', conflist: undeclared, containerId: 'cb', ifname: 'net2', args, capabilityArgs: { mac: rcMac } }));
+    ok(
+      driver({
+        command: 'DEL',
+        conflist: declared,
+        containerId: 'ca',
+        ifname: 'net1',
+        args,
+        capabilityArgs: { mac: rcMac },
+      }),
+    );
+    ok(
+      driver({
+        command: 'DEL',
+        conflist: undeclared,
+        containerId: 'cb',
+        ifname: 'net2',
+        args,
+        capabilityArgs: { mac: rcMac },
+      }),
+    );
     expectNothingLeft('ca', 'net1');
     expect(existsSync(cacheFile('cb', 'net2'))).toBe(false);
   });
@@ -235,9 +329,15 @@ describe.each(VERSIONS)('libcni at cniVersion %s', (v) => {
     ]);
     const call = { conflist: list, capabilityArgs: { ips: ['10.99.0.5/24'] } };
     const res = ok(driver({ command: 'ADD', ...call }));
-    expect(res.ips).toEqual([{ ...(v.startsWith('0.') ? { version: '4' } : {}), interface: 2, address: '10.99.0.5/24' }]);
-    const addrs = pod.ipj<Link[]>('addr', 'show', 'net1')[0]!.addr_info!.filter((a: { family: string }) => a.family === 'inet');
-    expect(addrs.map((a: { local: string; prefixlen: number }) => `${a.local}/${a.prefixlen}`)).toEqual(['10.99.0.5/24']);
+    expect(res.ips).toEqual([
+      { ...(v.startsWith('0.') ? { version: '4' } : {}), interface: 2, address: '10.99.0.5/24' },
+    ]);
+    const addrs = pod
+      .ipj<Link[]>('addr', 'show', 'net1')[0]!
+      .addr_info!.filter((a: { family: string }) => a.family === 'inet');
+    expect(addrs.map((a: { local: string; prefixlen: number }) => `${a.local}/${a.prefixlen}`)).toEqual([
+      '10.99.0.5/24',
+    ]);
     if (checkAllowed(v)) ok(driver({ command: 'CHECK', ...call }));
     ok(driver({ command: 'DEL', ...call }));
     expectNothingLeft();
@@ -264,7 +364,11 @@ describe.each(VERSIONS)('libcni at cniVersion %s', (v) => {
     expect(vethsOf(node)).toEqual([]);
     // Unlike the reference, DEL leaves an interface that is not this attachment's (here: the one that made
     // ADD fail, as another Multus network with the same interface name would).
-    expect(links(pod).map((l) => l.ifname).sort()).toEqual(['lo', 'net1', 'other0']);
+    expect(
+      links(pod)
+        .map((l) => l.ifname)
+        .sort(),
+    ).toEqual(['lo', 'net1', 'other0']);
   });
 
   it('libcni validates the config list against our VERSION answer', () => {

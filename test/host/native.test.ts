@@ -21,7 +21,9 @@ const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 function status(dir: string, extraEnv: Record<string, string> = {}) {
   const conf = JSON.stringify({ cniVersion: '1.1.0', name: 'n', type: 'vlan-bridge', bridge: 'br-x' });
   return spawnSync('ip', ['netns', 'exec', node.name, BIN], {
-    input: conf, encoding: 'utf8', env: { CNI_COMMAND: 'STATUS', CNI_PATH: '/usr/lib/cni', VLAN_BRIDGE_RUNTIME_DIR: dir, ...extraEnv },
+    input: conf,
+    encoding: 'utf8',
+    env: { CNI_COMMAND: 'STATUS', CNI_PATH: '/usr/lib/cni', VLAN_BRIDGE_RUNTIME_DIR: dir, ...extraEnv },
   });
 }
 
@@ -43,7 +45,8 @@ describe('native addon extraction', () => {
 
   it('says in its debug log what loading the addon cost: written the first time, found after (bench/ reads it)', () => {
     const dir = path.join(mkdtempSync(path.join(tmpdir(), 'vb-native-')), 'rt');
-    const line = /native addon: (written|found) and verified in (\d+\.\d\d) ms, dlopen (\d+\.\d\d) ms, libc bound in (\d+\.\d\d) ms/;
+    const line =
+      /native addon: (written|found) and verified in (\d+\.\d\d) ms, dlopen (\d+\.\d\d) ms, libc bound in (\d+\.\d\d) ms/;
     const first = status(dir, { VLAN_BRIDGE_DEBUG: '1' });
     expect(first.status, first.stdout).toBe(0);
     expect(first.stderr).toMatch(line);

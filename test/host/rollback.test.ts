@@ -22,22 +22,39 @@ afterAll(deleteAllNetns);
 
 describe.each(['iptables', 'nftables'] as const)('a failed ADD undoes every step (ipMasq with %s)', (backend) => {
   const conf = {
-    cniVersion: '1.0.0', name: `rb-${backend}`, type: 'vlan-bridge', bridge: 'br-rb', isGateway: true, isDefaultGateway: true,
-    ipMasq: true, ipMasqBackend: backend, macspoofchk: true,
+    cniVersion: '1.0.0',
+    name: `rb-${backend}`,
+    type: 'vlan-bridge',
+    bridge: 'br-rb',
+    isGateway: true,
+    isDefaultGateway: true,
+    ipMasq: true,
+    ipMasqBackend: backend,
+    macspoofchk: true,
     ipam: { type: 'host-local', subnet: '10.84.0.0/24', dataDir: path.join(tmp, 'ipam') },
   };
   const env = (command: string) => ({
-    CNI_COMMAND: command, CNI_CONTAINERID: 'c1', CNI_IFNAME: 'net1', CNI_NETNS: pod.path, CNI_PATH, PATH: '/usr/sbin:/usr/bin:/sbin:/bin',
+    CNI_COMMAND: command,
+    CNI_CONTAINERID: 'c1',
+    CNI_IFNAME: 'net1',
+    CNI_NETNS: pod.path,
+    CNI_PATH,
+    PATH: '/usr/sbin:/usr/bin:/sbin:/bin',
   });
   const leftovers = () => {
     const dir = path.join(tmp, 'ipam', conf.name);
-    const br = node.ipj<Array<{ addr_info: Array<{ local: string; scope: string }> }>>('addr', 'show').find((l: any) => l.ifname === 'br-rb');
+    const br = node
+      .ipj<Array<{ addr_info: Array<{ local: string; scope: string }> }>>('addr', 'show')
+      .find((l: any) => l.ifname === 'br-rb');
     return {
       veths: node.ipj<Array<{ ifname: string }>>('link', 'show', 'type', 'veth').map((l) => l.ifname),
       pod: pod.ipj<Array<{ ifname: string }>>('link', 'show').map((l) => l.ifname),
       reservations: existsSync(dir) ? readdirSync(dir).filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f)) : [],
       bridgeAddresses: (br?.addr_info ?? []).filter((a) => a.scope === 'global').map((a) => a.local),
-      rules: [...node.exec('iptables', '-w', '-t', 'nat', '-S').split('\n'), ...node.exec('nft', 'list', 'ruleset').split('\n')].filter((l) => /vlan-bridge/.test(l)),
+      rules: [
+        ...node.exec('iptables', '-w', '-t', 'nat', '-S').split('\n'),
+        ...node.exec('nft', 'list', 'ruleset').split('\n'),
+      ].filter((l) => /vlan-bridge/.test(l)),
     };
   };
 

@@ -30,8 +30,13 @@ let checked = false;
 export function ensureBuilt(): void {
   if (checked) return;
   if (needsBuild()) {
-    const r = spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'build.mjs')], { cwd: ROOT, encoding: 'utf8', timeout: 180_000 });
-    if (r.status !== 0) throw new Error(`node scripts/build.mjs failed (${r.status ?? r.signal}):\n${r.stdout}\n${r.stderr}`);
+    const r = spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'build.mjs')], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      timeout: 180_000,
+    });
+    if (r.status !== 0)
+      throw new Error(`node scripts/build.mjs failed (${r.status ?? r.signal}):\n${r.stdout}\n${r.stderr}`);
   }
   checked = true;
 }

@@ -26,7 +26,12 @@ export interface CniReply {
 export const CNI_PATH = '/usr/lib/cni';
 
 function envOf(c: CniCall): Record<string, string> {
-  const env: Record<string, string> = { CNI_COMMAND: c.command, CNI_PATH: c.path ?? CNI_PATH, PATH: '/usr/sbin:/usr/bin:/sbin:/bin', ...c.env };
+  const env: Record<string, string> = {
+    CNI_COMMAND: c.command,
+    CNI_PATH: c.path ?? CNI_PATH,
+    PATH: '/usr/sbin:/usr/bin:/sbin:/bin',
+    ...c.env,
+  };
   if (c.command !== 'GC' && c.command !== 'STATUS' && c.command !== 'VERSION') {
     env.CNI_CONTAINERID = c.containerId ?? 'c1';
     env.CNI_IFNAME = c.ifname ?? 'net1';
@@ -67,6 +72,7 @@ export function cniAsync(node: string, c: CniCall): Promise<CniReply> {
 
 /** Asserts success and returns the parsed result (throws with the CNI error otherwise). */
 export function ok(r: CniReply): any {
-  if (r.code !== 0) throw new Error(`plugin failed (exit ${r.code}): ${r.stdout}${r.stderr ? `\nstderr: ${r.stderr}` : ''}`);
+  if (r.code !== 0)
+    throw new Error(`plugin failed (exit ${r.code}): ${r.stdout}${r.stderr ? `\nstderr: ${r.stderr}` : ''}`);
   return r.json;
 }

@@ -102,7 +102,9 @@ export function buildHarvesterNode(node: TestNs, sw: TestNs, opts: HarvesterNode
 
   // Node: the cables first (their switch ends land in the switch namespace), then bond, bridge and VLANs the way
   // Harvester's network controller sets them up.
-  sh(node, `
+  sh(
+    node,
+    `
     ${noIpv6}
     ip link add ${NICS[0]} mtu ${mtu} type veth peer name ${SWITCH_PORTS[0]} mtu ${mtu} netns ${sw.name}
     ip link add ${NICS[1]} mtu ${mtu} type veth peer name ${SWITCH_PORTS[1]} mtu ${mtu} netns ${sw.name}
@@ -117,7 +119,8 @@ export function buildHarvesterNode(node: TestNs, sw: TestNs, opts: HarvesterNode
     for l in ${NICS.join(' ')} ${BOND} ${BRIDGE}; do ip link set "$l" up; done
     bridge vlan add dev ${BOND} vid 1 pvid untagged master
     bridge vlan add dev ${BOND} vid 100 master
-    bridge vlan add dev ${BOND} vid 200 master`);
+    bridge vlan add dev ${BOND} vid 200 master`,
+  );
 
   const nets = {} as HarvesterNode['nets'];
   for (const n of NETS) {
@@ -135,15 +138,21 @@ export function buildHarvesterNode(node: TestNs, sw: TestNs, opts: HarvesterNode
   // Switch: a plain bridge joining both cables (a VLAN-unaware switch passes tagged frames through), 802.1q
   // subinterfaces on it for 100 and 200, and the untagged network on the bridge itself.
   const list = Object.values(nets);
-  sh(sw, `
+  sh(
+    sw,
+    `
     ${noIpv6}
     ip link add ${SWITCH_BRIDGE} mtu ${mtu} type bridge
     ip link set ${SWITCH_PORTS[0]} master ${SWITCH_BRIDGE}
     ip link set ${SWITCH_PORTS[1]} master ${SWITCH_BRIDGE}
     ip link set ${SWITCH_BRIDGE} mtu ${mtu}
-    ${list.filter((n) => n.vid !== null).map((n) => `ip link add link ${SWITCH_BRIDGE} name ${n.dev} mtu ${mtu} type vlan id ${n.vid}`).join('\n')}
+    ${list
+      .filter((n) => n.vid !== null)
+      .map((n) => `ip link add link ${SWITCH_BRIDGE} name ${n.dev} mtu ${mtu} type vlan id ${n.vid}`)
+      .join('\n')}
     for l in ${SWITCH_PORTS.join(' ')} ${list.map((n) => n.dev).join(' ')}; do ip link set "$l" up; done
-    ${list.map((n) => `ip addr add ${n.gateway}/${n.prefixLen} dev ${n.dev}`).join('\n')}`);
+    ${list.map((n) => `ip addr add ${n.gateway}/${n.prefixLen} dev ${n.dev}`).join('\n')}`,
+  );
 
   const handle: HarvesterNode = {
     node,
@@ -173,13 +182,20 @@ export function buildHarvesterNode(node: TestNs, sw: TestNs, opts: HarvesterNode
     try {
       // dnsmasq daemonizes only once its sockets are bound (its parent reports startup errors), so a server is
       // ready when this returns. --no-ping: by default dnsmasq pings an address for 3 s before offering it.
-      sh(sw, list.map((n) => [
-        'dnsmasq --conf-file=/dev/null --port=0 --bind-interfaces --except-interface=lo',
-        `--interface=${n.dev} --dhcp-range=${n.prefix}.${n.pool[0]},${n.prefix}.${n.pool[1]},255.255.255.0,1h`,
-        `--dhcp-option=option:router,${n.gateway} --no-ping --dhcp-authoritative`,
-        `--dhcp-leasefile=${n.leaseFile} --pid-file=${n.pidFile} --log-dhcp --log-facility=${n.logFile}`,
-        '--user=root --group=root',
-      ].join(' ')).join('\n'));
+      sh(
+        sw,
+        list
+          .map((n) =>
+            [
+              'dnsmasq --conf-file=/dev/null --port=0 --bind-interfaces --except-interface=lo',
+              `--interface=${n.dev} --dhcp-range=${n.prefix}.${n.pool[0]},${n.prefix}.${n.pool[1]},255.255.255.0,1h`,
+              `--dhcp-option=option:router,${n.gateway} --no-ping --dhcp-authoritative`,
+              `--dhcp-leasefile=${n.leaseFile} --pid-file=${n.pidFile} --log-dhcp --log-facility=${n.logFile}`,
+              '--user=root --group=root',
+            ].join(' '),
+          )
+          .join('\n'),
+      );
       for (const n of list) {
         if (!existsSync(n.pidFile)) throw new Error(`dnsmasq for ${n.name} wrote no pid file ${n.pidFile}`);
       }

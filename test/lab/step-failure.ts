@@ -48,11 +48,17 @@ export async function failEachStep(o: {
     if (++count === failAt) throw new KernelError(`${op} (failure injected at step ${count})`, 5);
   };
   const spies = [
-    vi.spyOn(NetlinkSocket.prototype, 'request').mockImplementation(function (this: NetlinkSocket, ...a: Parameters<NetlinkSocket['request']>) {
+    vi.spyOn(NetlinkSocket.prototype, 'request').mockImplementation(function (
+      this: NetlinkSocket,
+      ...a: Parameters<NetlinkSocket['request']>
+    ) {
       inject(a[3]);
       return request.apply(this, a);
     }),
-    vi.spyOn(NetlinkSocket.prototype, 'dump').mockImplementation(function (this: NetlinkSocket, ...a: Parameters<NetlinkSocket['dump']>) {
+    vi.spyOn(NetlinkSocket.prototype, 'dump').mockImplementation(function (
+      this: NetlinkSocket,
+      ...a: Parameters<NetlinkSocket['dump']>
+    ) {
       inject(a[2]);
       return dump.apply(this, a);
     }),
@@ -75,7 +81,10 @@ export async function failEachStep(o: {
       } else {
         await o.undo();
       }
-      expect(o.leftovers(), `ADD with step ${n} of ${steps} failing (${r.code === 0 ? 'ADD still succeeded' : JSON.parse(r.stdout).msg})`).toEqual(o.clean);
+      expect(
+        o.leftovers(),
+        `ADD with step ${n} of ${steps} failing (${r.code === 0 ? 'ADD still succeeded' : JSON.parse(r.stdout).msg})`,
+      ).toEqual(o.clean);
     }
     return { steps, failedAdds };
   } finally {

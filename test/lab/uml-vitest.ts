@@ -64,7 +64,8 @@ interface JsonFileResult {
 }
 
 /**
- * Runs `vitest run` inside UML on `files` (paths relative to the repo root, or absolute). With no files it runs the guest config's
+ * Runs `vitest run` inside UML on `files` (paths relative to the repo root, or absolute). With no files it runs the
+ * guest config's
  * default include (test/uml/guest/**\/*.guest.test.ts); with files, exactly those files are included, wherever
  * they live (the config reads VB_GUEST_INCLUDE).
  */
@@ -176,9 +177,14 @@ export async function expectGuestFilePasses(file: string, tests: number, timeout
     fs.copyFileSync(BIN, bin);
     const report = await runGuestVitest([file], { timeoutMs, env: { VB_PLUGIN_BIN: bin } });
     expectGuestPassed(report);
-    const wrong = report.tests.filter((t) => t.file !== file || t.status !== 'passed').map((t) => `${t.status} ${t.file} ${t.fullName}`);
+    const wrong = report.tests
+      .filter((t) => t.file !== file || t.status !== 'passed')
+      .map((t) => `${t.status} ${t.file} ${t.fullName}`);
     if (wrong.length) throw new Error(`guest tests not passed or from another file:\n${wrong.join('\n')}`);
-    if (report.passed !== tests) throw new Error(`${file}: ${report.passed} tests passed, expected exactly ${tests} (update the count when adding tests)`);
+    if (report.passed !== tests)
+      throw new Error(
+        `${file}: ${report.passed} tests passed, expected exactly ${tests} (update the count when adding tests)`,
+      );
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
   }

@@ -37,7 +37,10 @@ function conf(cniVersion: string, extra: Record<string, unknown> = {}): Record<s
   return { cniVersion, name: 'parity', type: 'bridge', bridge: BR, ipam: {}, ...extra };
 }
 
-/** Harvester's node (REFERENCE.md section 3), UML only: mgmt-br with VLAN filtering and promisc, bond uplink with 100/200. */
+/**
+ * Harvester's node (REFERENCE.md section 3), UML only: mgmt-br with VLAN filtering and promisc, bond uplink with
+ * 100/200.
+ */
 const HARVESTER_NODE = `
   ip link add mgmt-br type bridge vlan_filtering 1
   ip link add mgmt-bo type bond mode active-backup
@@ -161,7 +164,11 @@ export const CASES: ParityCase[] = [
     title: 'ADD fails in IPAM: host-local range already full',
     kernel: 'host',
     config: conf('1.0.0', {
-      ipam: { type: 'host-local', ranges: [[{ subnet: '10.77.0.0/24', rangeStart: '10.77.0.10', rangeEnd: '10.77.0.10' }]], dataDir: '@DATADIR@' },
+      ipam: {
+        type: 'host-local',
+        ranges: [[{ subnet: '10.77.0.0/24', rangeStart: '10.77.0.10', rangeEnd: '10.77.0.10' }]],
+        dataDir: '@DATADIR@',
+      },
     }),
     nodePrep: `ip link add ${BR} type bridge && ip link set ${BR} up`,
     ipamFiles: { 'parity/10.77.0.10': 'other-container\nnet1' },
@@ -172,7 +179,15 @@ export const CASES: ParityCase[] = [
     title: 'L3: host-local, isDefaultGateway (1.0.0)',
     kernel: 'host',
     config: conf('1.0.0', { isDefaultGateway: true, ipam: hostLocal }),
-    ours: { add: 'ok', 'result.ips': '10.77.0.2/24 gw 10.77.0.1 if 2', 'l3.bridge': '10.77.0.1/24', 'l3.pod-default': 'via 10.77.0.1', 'l3.gateway-on': 'br-par', 'l3.ping-gateway': 'reaches it', check: 'ok' },
+    ours: {
+      add: 'ok',
+      'result.ips': '10.77.0.2/24 gw 10.77.0.1 if 2',
+      'l3.bridge': '10.77.0.1/24',
+      'l3.pod-default': 'via 10.77.0.1',
+      'l3.gateway-on': 'br-par',
+      'l3.ping-gateway': 'reaches it',
+      check: 'ok',
+    },
   },
 
   // ---- user-mode Linux (bridge VLAN filtering) ----
@@ -230,7 +245,13 @@ export const CASES: ParityCase[] = [
     kernel: 'uml',
     config: nad('1.0.0', { vlan: 100, isGateway: true, isDefaultGateway: true, ipam: hostLocal }),
     nodePrep: HARVESTER_NODE,
-    ours: { add: 'ok', 'port.vlans': '100 PVID untagged', 'l3.gateway-on': 'mgmt-br.100', 'l3.ping-gateway': 'reaches it', check: 'ok' },
+    ours: {
+      add: 'ok',
+      'port.vlans': '100 PVID untagged',
+      'l3.gateway-on': 'mgmt-br.100',
+      'l3.ping-gateway': 'reaches it',
+      check: 'ok',
+    },
   },
   {
     name: 'vlan-new-bridge',

@@ -101,15 +101,24 @@ function links(ns: TestNs): LinkJ[] {
 
 /** `bridge -j vlan show dev X` as "1 PVID untagged, 100-200, 300" (ranges merged, flags lower case). */
 function portVlans(ns: TestNs, dev: string): string {
-  const all = ns.bridgej<Array<{ ifname: string; vlans?: Array<{ vlan: number; vlanEnd?: number; flags?: string[] }> }>>('vlan', 'show', 'dev', dev) ?? [];
+  const all =
+    ns.bridgej<Array<{ ifname: string; vlans?: Array<{ vlan: number; vlanEnd?: number; flags?: string[] }> }>>(
+      'vlan',
+      'show',
+      'dev',
+      dev,
+    ) ?? [];
   const vids: Array<[number, string]> = [];
   for (const v of all.find((e) => e.ifname === dev)?.vlans ?? []) {
-    const f = (v.flags ?? []).map((x) => (x === 'Egress Untagged' ? 'untagged' : x)).sort().join(' ');
+    const f = (v.flags ?? [])
+      .map((x) => (x === 'Egress Untagged' ? 'untagged' : x))
+      .sort()
+      .join(' ');
     for (let vid = v.vlan; vid <= (v.vlanEnd ?? v.vlan); vid++) vids.push([vid, f]);
   }
   vids.sort((a, b) => a[0] - b[0]);
   const out: string[] = [];
-  for (let i = 0; i < vids.length; ) {
+  for (let i = 0; i < vids.length;) {
     let j = i;
     while (j + 1 < vids.length && vids[j + 1]![0] === vids[j]![0] + 1 && vids[j + 1]![1] === vids[i]![1]) j++;
     const range = j > i ? `${vids[i]![0]}-${vids[j]![0]}` : `${vids[i]![0]}`;
@@ -120,12 +129,23 @@ function portVlans(ns: TestNs, dev: string): string {
 }
 
 function ipv4Addrs(ns: TestNs, dev: string): string {
-  const [l] = ns.ipj<Array<{ addr_info?: Array<{ family: string; local: string; prefixlen: number; scope: string }> }>>('addr', 'show', 'dev', dev) ?? [];
-  const a = (l?.addr_info ?? []).filter((x) => x.family === 'inet' && x.scope === 'global').map((x) => `${x.local}/${x.prefixlen}`);
+  const [l] =
+    ns.ipj<Array<{ addr_info?: Array<{ family: string; local: string; prefixlen: number; scope: string }> }>>(
+      'addr',
+      'show',
+      'dev',
+      dev,
+    ) ?? [];
+  const a = (l?.addr_info ?? [])
+    .filter((x) => x.family === 'inet' && x.scope === 'global')
+    .map((x) => `${x.local}/${x.prefixlen}`);
   return a.length ? a.sort().join(', ') : 'none';
 }
 
-/** New links (vs `before`) in node and pod, new IPAM allocations, links gone: "node: veth* (veth); pod: net1 (veth)" or "none". */
+/**
+ * New links (vs `before`) in node and pod, new IPAM allocations, links gone: "node: veth* (veth); pod: net1 (veth)" or
+ * "none".
+ */
 function leftovers(node: TestNs, pod: TestNs, before: Snapshot, dataDir: string, ignore: string[] = []): string {
   const now = snapshot(node, pod, dataDir);
   const parts: string[] = [];
@@ -137,7 +157,10 @@ function leftovers(node: TestNs, pod: TestNs, before: Snapshot, dataDir: string,
   if (p.length) parts.push(`pod: ${p.join(', ')}`);
   if (i.length) parts.push(`IPAM allocation: ${i.join(', ')}`);
   // Links that were there before ADD and are gone (e.g. a pod interface that was not ours).
-  const gone = [...before.node.filter((x) => !now.node.includes(x)).map((x) => `node ${x}`), ...before.pod.filter((x) => !now.pod.includes(x)).map((x) => `pod ${x}`)];
+  const gone = [
+    ...before.node.filter((x) => !now.node.includes(x)).map((x) => `node ${x}`),
+    ...before.pod.filter((x) => !now.pod.includes(x)).map((x) => `pod ${x}`),
+  ];
   if (gone.length) parts.push(`removed: ${gone.join(', ')}`);
   return parts.length ? parts.join('; ') : 'none';
 }
@@ -149,7 +172,10 @@ interface Snapshot {
 }
 
 function snapshot(node: TestNs, pod: TestNs, dataDir: string): Snapshot {
-  const names = (ns: TestNs) => links(ns).map((l) => `${mask(l.ifname)} (${l.linkinfo?.info_kind ?? 'device'})`).sort();
+  const names = (ns: TestNs) =>
+    links(ns)
+      .map((l) => `${mask(l.ifname)} (${l.linkinfo?.info_kind ?? 'device'})`)
+      .sort();
   const ipam: string[] = [];
   const walk = (d: string) => {
     let entries: string[];
@@ -171,7 +197,8 @@ function snapshot(node: TestNs, pod: TestNs, dataDir: string): Snapshot {
 function substitute(v: unknown, dataDir: string): unknown {
   if (typeof v === 'string') return v.replaceAll('@DATADIR@', dataDir);
   if (Array.isArray(v)) return v.map((x) => substitute(x, dataDir));
-  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, substitute(x, dataDir)]));
+  if (v && typeof v === 'object')
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, substitute(x, dataDir)]));
   return v;
 }
 
@@ -197,7 +224,11 @@ export function observe(c: ParityCase, plugin: PluginUnderTest, opts: ObserveOpt
   mkdirSync(tmpRoot, { recursive: true });
   const dataDir = mkdtempSync(path.join(tmpRoot, 'vb-parity-'));
   const scrub = (s: string) =>
-    mask(s).replaceAll(dataDir, '<datadir>').replaceAll(pod.path, '<pod netns>').replaceAll(node.name, '<node>').replaceAll(pod.name, '<pod>');
+    mask(s)
+      .replaceAll(dataDir, '<datadir>')
+      .replaceAll(pod.path, '<pod netns>')
+      .replaceAll(node.name, '<node>')
+      .replaceAll(pod.name, '<pod>');
   try {
     for (const [rel, text] of Object.entries(c.ipamFiles ?? {})) {
       mkdirSync(path.dirname(path.join(dataDir, rel)), { recursive: true });
@@ -220,7 +251,12 @@ export function observe(c: ParityCase, plugin: PluginUnderTest, opts: ObserveOpt
         PATH: '/usr/sbin:/usr/bin:/sbin:/bin',
       };
       if (c.args) env.CNI_ARGS = c.args;
-      const r = spawnSync('ip', ['netns', 'exec', node.name, plugin.bin], { input: JSON.stringify(conf), env, encoding: 'utf8', timeout: 60_000 });
+      const r = spawnSync('ip', ['netns', 'exec', node.name, plugin.bin], {
+        input: JSON.stringify(conf),
+        env,
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
       let json: any;
       try {
         json = r.stdout.trim() ? JSON.parse(r.stdout) : undefined;
@@ -239,14 +275,25 @@ export function observe(c: ParityCase, plugin: PluginUnderTest, opts: ObserveOpt
     record('add', add);
     if (add.exit === 0) {
       const res = add.json ?? {};
-      fields['result.keys'] = Object.keys(res).filter((k) => k !== 'cniVersion').sort().join(', ') || 'none';
-      fields['result.interfaces'] = (res.interfaces ?? [])
-        .map((i: Record<string, unknown>) => {
-          const keys = Object.keys(i).filter((k) => k !== 'name').sort().map((k) => (k === 'sandbox' && i.sandbox !== pod.path ? `sandbox=${String(i.sandbox)}` : k));
-          return `${mask(String(i.name))}{${keys.join(',')}}`;
-        })
-        .join(' ') || 'none';
-      const ips = (res.ips ?? []).map((i: any) => `${i.address}${i.gateway ? ` gw ${i.gateway}` : ''}${i.interface !== undefined ? ` if ${i.interface}` : ''}`);
+      fields['result.keys'] =
+        Object.keys(res)
+          .filter((k) => k !== 'cniVersion')
+          .sort()
+          .join(', ') || 'none';
+      fields['result.interfaces'] =
+        (res.interfaces ?? [])
+          .map((i: Record<string, unknown>) => {
+            const keys = Object.keys(i)
+              .filter((k) => k !== 'name')
+              .sort()
+              .map((k) => (k === 'sandbox' && i.sandbox !== pod.path ? `sandbox=${String(i.sandbox)}` : k));
+            return `${mask(String(i.name))}{${keys.join(',')}}`;
+          })
+          .join(' ') || 'none';
+      const ips = (res.ips ?? []).map(
+        (i: any) =>
+          `${i.address}${i.gateway ? ` gw ${i.gateway}` : ''}${i.interface !== undefined ? ` if ${i.interface}` : ''}`,
+      );
       fields['result.ips'] = ips.length ? ips.join(', ') : 'none';
       const routes = (res.routes ?? []).map((r: any) => `${r.dst}${r.gw ? ` via ${r.gw}` : ''}`);
       fields['result.routes'] = routes.length ? routes.join(', ') : 'none';
@@ -262,8 +309,11 @@ export function observe(c: ParityCase, plugin: PluginUnderTest, opts: ObserveOpt
       fields['mtu.bridge'] = br ? String(br.mtu) : 'no bridge';
       const resultMac = (res.interfaces ?? []).find((i: any) => i.name === 'net1' && i.sandbox)?.mac;
       if (cont) {
-        if (c.mac) fields['container.mac'] = cont.address === c.mac ? 'requested' : `not the requested one (${cont.address})`;
-        else fields['container.mac'] = cont.address === resultMac ? 'as in result' : `not as in result (${cont.address} vs ${resultMac})`;
+        if (c.mac)
+          fields['container.mac'] = cont.address === c.mac ? 'requested' : `not the requested one (${cont.address})`;
+        else
+          fields['container.mac'] =
+            cont.address === resultMac ? 'as in result' : `not as in result (${cont.address} vs ${resultMac})`;
         fields['container.state'] = cont.flags.includes('UP') ? 'up' : 'down';
       }
       if (port) {
@@ -280,13 +330,23 @@ export function observe(c: ParityCase, plugin: PluginUnderTest, opts: ObserveOpt
       if (l3) {
         if (br) fields['l3.bridge'] = ipv4Addrs(node, bridge);
         if (cont) fields['l3.pod'] = ipv4Addrs(pod, 'net1');
-        const routes = pod.ipj<Array<{ dst: string; gateway?: string; dev?: string }>>('-4', 'route', 'show', 'default') ?? [];
-        fields['l3.pod-default'] = routes.map((r) => `via ${r.gateway ?? '-'}${r.dev && r.dev !== 'net1' ? ` dev ${r.dev}` : ''}`).join(', ') || 'none';
+        const routes =
+          pod.ipj<Array<{ dst: string; gateway?: string; dev?: string }>>('-4', 'route', 'show', 'default') ?? [];
+        fields['l3.pod-default'] =
+          routes.map((r) => `via ${r.gateway ?? '-'}${r.dev && r.dev !== 'net1' ? ` dev ${r.dev}` : ''}`).join(', ') ||
+          'none';
         const gw: string | undefined = (res.ips ?? []).find((i: any) => i.gateway)?.gateway;
         if (gw) {
           const all = node.ipj<Array<{ ifname: string; addr_info?: Array<{ local: string }> }>>('addr', 'show') ?? [];
-          fields['l3.gateway-on'] = all.filter((l) => (l.addr_info ?? []).some((a) => a.local === gw)).map((l) => mask(l.ifname)).join(', ') || 'nowhere';
-          const ping = spawnSync('ip', ['netns', 'exec', pod.name, 'ping', '-c', '3', '-i', '0.2', '-W', '2', gw], { encoding: 'utf8', timeout: 10_000 });
+          fields['l3.gateway-on'] =
+            all
+              .filter((l) => (l.addr_info ?? []).some((a) => a.local === gw))
+              .map((l) => mask(l.ifname))
+              .join(', ') || 'nowhere';
+          const ping = spawnSync('ip', ['netns', 'exec', pod.name, 'ping', '-c', '3', '-i', '0.2', '-W', '2', gw], {
+            encoding: 'utf8',
+            timeout: 10_000,
+          });
           fields['l3.ping-gateway'] = ping.status === 0 ? 'reaches it' : 'no answer';
         }
       }

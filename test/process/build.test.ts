@@ -1,7 +1,17 @@
 // The built single executable bin/vlan-bridge: it runs with nothing around it (no environment, no node on
 // PATH, no node_modules reachable from its cwd) and carries koffi.node as an SEA asset.
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants, mkdtempSync, openSync, readFileSync, readSync, closeSync, rmSync, statSync } from 'node:fs';
+import {
+  accessSync,
+  constants,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  readSync,
+  closeSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -104,7 +114,14 @@ describe('bin/vlan-bridge (single executable)', () => {
 
   it('takes NODE_OPTIONS from its environment: V8 options there stop it before any output (exit 14), others pass', () => {
     // Documented in the README: a runtime that passes NODE_OPTIONS to CNI plugins must not carry V8 options.
-    const run = (nodeOptions: string) => spawnSync(bin, [], { env: { CNI_COMMAND: 'VERSION', NODE_OPTIONS: nodeOptions }, cwd, input: '{"cniVersion":"1.0.0"}', encoding: 'utf8', timeout: 10_000 });
+    const run = (nodeOptions: string) =>
+      spawnSync(bin, [], {
+        env: { CNI_COMMAND: 'VERSION', NODE_OPTIONS: nodeOptions },
+        cwd,
+        input: '{"cniVersion":"1.0.0"}',
+        encoding: 'utf8',
+        timeout: 10_000,
+      });
     const v8 = run('--max-old-space-size=100');
     expect(v8.status).toBe(14);
     expect(v8.stdout).toBe('');

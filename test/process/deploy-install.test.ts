@@ -4,7 +4,17 @@
 // behind even when killed, and fails clearly on bad input. Stand-in plugins print the about line the real one does.
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, linkSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  linkSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -44,7 +54,12 @@ function plugin(version: string, padding = 4096, mode = 0o755): string {
 }
 
 function install(...args: string[]) {
-  const r = spawnSync('bash', [...UMASKED, ...args], { env: ENV, encoding: 'utf8', timeout: 60_000, stdio: ['ignore', 'pipe', 'pipe'] });
+  const r = spawnSync('bash', [...UMASKED, ...args], {
+    env: ENV,
+    encoding: 'utf8',
+    timeout: 60_000,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr, log: r.stdout + r.stderr };
 }
 
@@ -75,7 +90,11 @@ describe('deploy/install.sh', () => {
     expect(r.stdout).toContain(`found ${target()} with the same sha256: already up to date, nothing to do`);
     expect(r.stdout).not.toContain('copying');
     const after = statSync(target());
-    expect({ ino: after.ino, mtime: after.mtimeMs, ctime: after.ctimeMs }).toEqual({ ino: before.ino, mtime: before.mtimeMs, ctime: before.ctimeMs });
+    expect({ ino: after.ino, mtime: after.mtimeMs, ctime: after.ctimeMs }).toEqual({
+      ino: before.ino,
+      mtime: before.mtimeMs,
+      ctime: before.ctimeMs,
+    });
     expect(listing()).toEqual(['vlan-bridge']);
   });
 
@@ -182,7 +201,10 @@ describe('deploy/install.sh', () => {
     const next = plugin('2.0.0', 64 << 20);
     const newSum = sha256(next);
 
-    const child = spawn('bash', [...UMASKED, '--src', next, '--dest', dest], { env: ENV, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('bash', [...UMASKED, '--src', next, '--dest', dest], {
+      env: ENV,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     // 'close': the process has exited and its output has been read to the end.
     const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
@@ -208,13 +230,21 @@ describe('deploy/install.sh', () => {
 
   it('two runs at once on one directory: one installs, the other waits for it and finds the file up to date', async () => {
     const file = plugin('1.0.0', 16 << 20);
-    const run = () => new Promise<{ code: number | null; out: string }>((resolve) => {
-      const child = spawn('bash', [...UMASKED, '--src', file, '--dest', dest], { env: ENV, stdio: ['ignore', 'pipe', 'pipe'] });
-      let out = '';
-      child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-      child.stderr.on('data', (d: Buffer) => { out += d.toString(); });
-      child.on('close', (code) => resolve({ code, out }));
-    });
+    const run = () =>
+      new Promise<{ code: number | null; out: string }>((resolve) => {
+        const child = spawn('bash', [...UMASKED, '--src', file, '--dest', dest], {
+          env: ENV,
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        let out = '';
+        child.stdout.on('data', (d: Buffer) => {
+          out += d.toString();
+        });
+        child.stderr.on('data', (d: Buffer) => {
+          out += d.toString();
+        });
+        child.on('close', (code) => resolve({ code, out }));
+      });
     const results = await Promise.all([run(), run()]);
     expect(results.map((r) => r.code)).toEqual([0, 0]);
     expect(results.filter((r) => r.out.includes(': installed,'))).toHaveLength(1);
@@ -232,7 +262,11 @@ describe("deploy/daemonset.yaml's main container", () => {
     const [cmd, ...args] = ds.spec.template.spec.containers[0]!.command;
     expect(cmd).toBe('/bin/bash');
     // Its own process group, so that whatever happens nothing it started outlives the test.
-    const child = spawn('bash', ['--norc', '--noprofile', ...args], { env: ENV, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const child = spawn('bash', ['--norc', '--noprofile', ...args], {
+      env: ENV,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
     try {
       // 'close' comes only once every holder of the stdout pipe is gone: a leftover `sleep` would hold it open.
       const closed = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));

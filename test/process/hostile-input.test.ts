@@ -17,30 +17,44 @@ function run(env: Record<string, string>, stdin: string | Buffer) {
 
 /** Runs the executable through sh, so that an environment value can hold bytes that are not UTF-8. */
 function runRaw(assign: string, stdin: string) {
-  const r = spawnSync('/bin/sh', ['-c', `${assign} exec "$0"`, BIN], { env: { CNI_COMMAND: 'ADD', ...attach }, input: stdin, encoding: 'utf8', timeout: 20_000 });
+  const r = spawnSync('/bin/sh', ['-c', `${assign} exec "$0"`, BIN], {
+    env: { CNI_COMMAND: 'ADD', ...attach },
+    input: stdin,
+    encoding: 'utf8',
+    timeout: 20_000,
+  });
   return { status: r.status, json: JSON.parse(r.stdout), stderr: r.stderr };
 }
 
 describe('hostile input to bin/vlan-bridge', () => {
-  it.each(['mtu', 'args', 'runtimeConfig', 'vlanTrunk', 'dns', 'prevResult'])('100,000 nested arrays under %s: code 6 for ADD and DEL, no stack trace', (key) => {
-    const stdin = `{"cniVersion":"1.1.0","name":"net","type":"vlan-bridge","${key}":${nested(100_000)}}`;
-    for (const command of ['ADD', 'DEL']) {
-      const r = run({ CNI_COMMAND: command, ...attach }, stdin);
-      expect(r.status).toBe(1);
-      expect(r.docs).toHaveLength(1);
-      expect(r.json).toMatchObject({ code: 6, msg: 'network configuration is nested too deeply' });
-      expect(r.stderr).toBe('');
-    }
-  });
+  it.each(['mtu', 'args', 'runtimeConfig', 'vlanTrunk', 'dns', 'prevResult'])(
+    '100,000 nested arrays under %s: code 6 for ADD and DEL, no stack trace',
+    (key) => {
+      const stdin = `{"cniVersion":"1.1.0","name":"net","type":"vlan-bridge","${key}":${nested(100_000)}}`;
+      for (const command of ['ADD', 'DEL']) {
+        const r = run({ CNI_COMMAND: command, ...attach }, stdin);
+        expect(r.status).toBe(1);
+        expect(r.docs).toHaveLength(1);
+        expect(r.json).toMatchObject({ code: 6, msg: 'network configuration is nested too deeply' });
+        expect(r.stderr).toBe('');
+      }
+    },
+  );
 
   it('CNI_IFNAME=rtééééééé (9 characters, 16 bytes) is code 4 before anything is opened', () => {
-    const r = run({ CNI_COMMAND: 'ADD', ...attach, CNI_IFNAME: 'rtééééééé' }, JSON.stringify({ cniVersion: '1.1.0', name: 'net' }));
+    const r = run(
+      { CNI_COMMAND: 'ADD', ...attach, CNI_IFNAME: 'rtééééééé' },
+      JSON.stringify({ cniVersion: '1.1.0', name: 'net' }),
+    );
     expect(r.json).toMatchObject({ code: 4, msg: 'invalid environment' });
     expect(r.json.details).toContain('longer than 15 bytes');
   });
 
   it('a bridge of 16 bytes is code 7', () => {
-    const r = run({ CNI_COMMAND: 'ADD', ...attach }, JSON.stringify({ cniVersion: '1.1.0', name: 'net', bridge: 'brééééééé' }));
+    const r = run(
+      { CNI_COMMAND: 'ADD', ...attach },
+      JSON.stringify({ cniVersion: '1.1.0', name: 'net', bridge: 'brééééééé' }),
+    );
     expect(r.json).toMatchObject({ code: 7 });
     expect(r.json.details).toContain('bridge: interface name is longer than 15 bytes');
   });
@@ -59,7 +73,11 @@ describe('hostile input to bin/vlan-bridge', () => {
   });
 
   it('a config whose bytes are not UTF-8 is code 6; VERSION still answers', () => {
-    const bad = Buffer.concat([Buffer.from('{"cniVersion":"1.1.0","name":"net","bridge":"br'), Buffer.from([0xff]), Buffer.from('1"}')]);
+    const bad = Buffer.concat([
+      Buffer.from('{"cniVersion":"1.1.0","name":"net","bridge":"br'),
+      Buffer.from([0xff]),
+      Buffer.from('1"}'),
+    ]);
     const r = run({ CNI_COMMAND: 'ADD', ...attach }, bad);
     expect(r.json).toMatchObject({ code: 6, msg: 'network configuration is not valid UTF-8' });
     const v = run({ CNI_COMMAND: 'VERSION' }, bad);

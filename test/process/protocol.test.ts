@@ -11,7 +11,13 @@ const attach = { CNI_CONTAINERID: 'c1', CNI_NETNS: '/run/netns/none', CNI_IFNAME
 function run(env: Record<string, string>, stdin: string) {
   const r = spawnSync(BIN, [], { env, input: stdin, encoding: 'utf8', cwd: '/' });
   const docs = r.stdout.split('\n').filter((l) => l.trim() !== '');
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr, docs, json: docs.length === 1 ? JSON.parse(docs[0]!) : undefined };
+  return {
+    status: r.status,
+    stdout: r.stdout,
+    stderr: r.stderr,
+    docs,
+    json: docs.length === 1 ? JSON.parse(docs[0]!) : undefined,
+  };
 }
 
 describe('bin/vlan-bridge as a process', () => {
@@ -31,8 +37,13 @@ describe('bin/vlan-bridge as a process', () => {
   });
 
   it('reports every config problem with its path and value', () => {
-    const r = run({ CNI_COMMAND: 'ADD', ...attach }, JSON.stringify({ cniVersion: '1.0.0', name: 'x', vlan: 'ten', mtu: 5 }));
-    expect(r.json.details).toBe('mtu: must be 0 (inherit) or 68-65535 (got 5); vlan: Invalid input: expected number, received string (got "ten")');
+    const r = run(
+      { CNI_COMMAND: 'ADD', ...attach },
+      JSON.stringify({ cniVersion: '1.0.0', name: 'x', vlan: 'ten', mtu: 5 }),
+    );
+    expect(r.json.details).toBe(
+      'mtu: must be 0 (inherit) or 68-65535 (got 5); vlan: Invalid input: expected number, received string (got "ten")',
+    );
   });
 
   it('a missing variable is code 4 naming it', () => {
@@ -53,6 +64,8 @@ describe('bin/vlan-bridge as a process', () => {
     const r = run({}, '');
     expect(r.status).toBe(0);
     expect(r.stdout).toBe('');
-    expect(r.stderr).toMatch(/^CNI vlan-bridge plugin \d+\.\d+\.\d+\nCNI protocol versions supported: 0\.1\.0, 0\.2\.0, 0\.3\.0, 0\.3\.1, 0\.4\.0, 1\.0\.0, 1\.1\.0\n$/);
+    expect(r.stderr).toMatch(
+      /^CNI vlan-bridge plugin \d+\.\d+\.\d+\nCNI protocol versions supported: 0\.1\.0, 0\.2\.0, 0\.3\.0, 0\.3\.1, 0\.4\.0, 1\.0\.0, 1\.1\.0\n$/,
+    );
   });
 });

@@ -5,7 +5,11 @@ import { ROOT, ensureBuilt } from '../lab/binary.js';
 
 it('the demo attaches pods on VLAN 100, VLAN 200 and untagged, proves the ping matrix, CHECK and DEL', () => {
   ensureBuilt();
-  const r = spawnSync(process.execPath, ['node_modules/tsx/dist/cli.mjs', 'demo/demo.ts'], { cwd: ROOT, encoding: 'utf8', timeout: 280_000 });
+  const r = spawnSync(process.execPath, ['node_modules/tsx/dist/cli.mjs', 'demo/demo.ts'], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: 280_000,
+  });
   expect(r.status, `${r.stdout}\n${r.stderr}`).toBe(0);
   expect(r.stdout).toMatch(/DHCP vm-a: 10\.100\.0\.\d+ from 10\.100\.0\.1/);
   expect(r.stdout).toMatch(/DHCP vm-c: 10\.200\.0\.\d+ from 10\.200\.0\.1/);

@@ -11,7 +11,8 @@ const track = (r: UmlResult): UmlResult => (dirs.push(r.dir), r);
 afterAll(() => dirs.forEach(removeUmlDir));
 
 // Diagnostics for a failed expectation: the script output, then the end of the kernel console.
-const why = (r: UmlResult): string => `output:\n${r.output}\nconsole tail:\n${r.consoleLog.split('\n').slice(-15).join('\n')}`;
+const why = (r: UmlResult): string =>
+  `output:\n${r.output}\nconsole tail:\n${r.consoleLog.split('\n').slice(-15).join('\n')}`;
 
 describe('runInUml', () => {
   it('gives the guest a VLAN-filtering bridge, 802.1q and an active-backup bond', async () => {
@@ -35,7 +36,11 @@ echo done`,
     expect(r.output).toContain(`CWD=${REPO_ROOT} MARK=it's marked`);
     expect(r.output.trim().endsWith('done')).toBe(true);
     // The guest wrote into the work dir through hostfs: the host reads the same file.
-    type Link = { ifname: string; master?: string; linkinfo?: { info_kind?: string; info_data?: Record<string, unknown> } };
+    type Link = {
+      ifname: string;
+      master?: string;
+      linkinfo?: { info_kind?: string; info_data?: Record<string, unknown> };
+    };
     const links = JSON.parse(fs.readFileSync(`${r.dir}/links.json`, 'utf8')) as Link[];
     const by = (n: string) => links.find((l) => l.ifname === n);
     expect(by('br0')?.linkinfo?.info_kind).toBe('bridge');
@@ -95,7 +100,9 @@ describe('runGuestVitest', () => {
     const failed = r.tests.find((t) => t.status === 'failed');
     expect(failed?.fullName).toBe('fails on purpose in the guest');
     expect(failed?.failureMessages.join('\n')).toContain('deliberate failure marker');
-    expect(() => expectGuestPassed(r)).toThrow(/FAILED .*fails on purpose in the guest[\s\S]*deliberate failure marker/);
+    expect(() => expectGuestPassed(r)).toThrow(
+      /FAILED .*fails on purpose in the guest[\s\S]*deliberate failure marker/,
+    );
   });
 
   it('treats a run that executed no test as a failure', async () => {

@@ -44,16 +44,25 @@ interface Row {
   field: Field;
   ours: string;
   reference: string;
-  /** 'same'; 'documented' (listed); 'consequence' (one side has no value because ADD went differently); 'undocumented'. */
+  /**
+   * 'same'; 'documented' (listed); 'consequence' (one side has no value because ADD went differently); 'undocumented'.
+   */
   verdict: 'same' | 'documented' | 'consequence' | 'undocumented';
   reasonIds?: string[];
 }
 
 const documented: Documented = JSON.parse(readFileSync(path.join(ROOT, 'test/parity/documented.json'), 'utf8'));
 const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
-const headings = readme.split('\n').filter((l) => /^#{1,6} /.test(l)).map((l) => l.replace(/^#+ /, '').trim());
+const headings = readme
+  .split('\n')
+  .filter((l) => /^#{1,6} /.test(l))
+  .map((l) => l.replace(/^#+ /, '').trim());
 const squash = (s: string) => s.replace(/\s+/g, ' ').trim();
-const slug = (h: string) => h.toLowerCase().replace(/[^a-z0-9 _-]/g, '').replace(/ /g, '-');
+const slug = (h: string) =>
+  h
+    .toLowerCase()
+    .replace(/[^a-z0-9 _-]/g, '')
+    .replace(/ /g, '-');
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'vb-parity-host-'));
 let guest: GuestReport | undefined;
@@ -76,7 +85,14 @@ function compare(c: ParityCase, ours: Observation, ref: Observation): Row[] {
       else verdict = 'undocumented';
     }
     const ids = listed[field];
-    out.push({ case: c.name, field, ours: a, reference: b, verdict, ...(a !== b && ids ? { reasonIds: [ids].flat() } : {}) });
+    out.push({
+      case: c.name,
+      field,
+      ours: a,
+      reference: b,
+      verdict,
+      ...(a !== b && ids ? { reasonIds: [ids].flat() } : {}),
+    });
   }
   return out;
 }
@@ -84,7 +100,8 @@ function compare(c: ParityCase, ours: Observation, ref: Observation): Row[] {
 const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 
 function markdown(): string {
-  const byCase = (name: string, id: 'ours' | 'reference') => observations.find((o) => o.case === name && o.plugin === id);
+  const byCase = (name: string, id: 'ours' | 'reference') =>
+    observations.find((o) => o.case === name && o.plugin === id);
   const usedReasons = [...new Set(rows.flatMap((r) => r.reasonIds ?? []))];
   const lines: string[] = [
     '# Parity with the reference bridge plugin',
@@ -98,7 +115,7 @@ function markdown(): string {
     'reason in `test/parity/documented.json` or follows from a different ADD outcome; the test fails otherwise, and',
     'also when a listed difference no longer exists.',
     '',
-    "No binary of the current reference (v1.8.0 or later) runs here: Debian ships v1.1.1. What the current reference",
+    'No binary of the current reference (v1.8.0 or later) runs here: Debian ships v1.1.1. What the current reference',
     'does is therefore taken from its source, tags v1.8.0 and v1.9.1 of containernetworking/plugins',
     '(`plugins/main/bridge/bridge.go` unless another file is named), and given under each reason below as',
     '"Current reference (from source)". Where it differs from v1.1.1 (trunks and their native VLAN 1, `vlan` with',
@@ -120,10 +137,18 @@ function markdown(): string {
     const diff = r.verdict !== 'same';
     const v = (s: string) => (diff ? `**${cell(s)}**` : cell(s));
     const why =
-      r.verdict === 'same' ? 'same'
-      : r.verdict === 'consequence' ? 'follows from `add`'
-      : r.verdict === 'undocumented' ? '**UNDOCUMENTED**'
-      : r.reasonIds!.map((id) => `[${id}](#${slug(id)})${documented.reasons[id]?.quote === undefined ? ' (README: not yet)' : ''}`).join(', ');
+      r.verdict === 'same'
+        ? 'same'
+        : r.verdict === 'consequence'
+          ? 'follows from `add`'
+          : r.verdict === 'undocumented'
+            ? '**UNDOCUMENTED**'
+            : r
+                .reasonIds!.map(
+                  (id) =>
+                    `[${id}](#${slug(id)})${documented.reasons[id]?.quote === undefined ? ' (README: not yet)' : ''}`,
+                )
+                .join(', ');
     lines.push(`| \`${r.case}\` | ${r.field} | ${v(r.ours)} | ${v(r.reference)} | ${why} |`);
   }
   lines.push('', '## Reasons', '');
@@ -131,9 +156,23 @@ function markdown(): string {
     const rs = documented.reasons[id];
     if (!rs) continue;
     const where = `README: [${rs.readme}](../README.md#${slug(rs.readme)})`;
-    lines.push(`### ${id}`, '', `${rs.reason} ${where}${rs.quote ? `: "${rs.quote}"` : ' (not written in the README yet)'}.`, '', `Current reference (from source): ${rs.current}`, '');
+    lines.push(
+      `### ${id}`,
+      '',
+      `${rs.reason} ${where}${rs.quote ? `: "${rs.quote}"` : ' (not written in the README yet)'}.`,
+      '',
+      `Current reference (from source): ${rs.current}`,
+      '',
+    );
   }
-  lines.push('## Error messages', '', 'Messages of failed commands (context only, never compared).', '', '| case | command | ours | reference |', '| --- | --- | --- | --- |');
+  lines.push(
+    '## Error messages',
+    '',
+    'Messages of failed commands (context only, never compared).',
+    '',
+    '| case | command | ours | reference |',
+    '| --- | --- | --- | --- |',
+  );
   for (const c of CASES) {
     const [o, r] = [byCase(c.name, 'ours'), byCase(c.name, 'reference')];
     for (const f of FIELDS) {
@@ -151,13 +190,18 @@ beforeAll(async () => {
   const bin = path.join(tmp, 'vlan-bridge');
   copyFileSync(BIN, bin);
   try {
-    referenceVersion = execFileSync('dpkg-query', ['-W', '-f=${Version}', 'containernetworking-plugins'], { encoding: 'utf8' }).trim();
+    referenceVersion = execFileSync('dpkg-query', ['-W', '-f=${Version}', 'containernetworking-plugins'], {
+      encoding: 'utf8',
+    }).trim();
   } catch {
     // not from dpkg
   }
   const guestOut = path.join(tmp, 'uml-observations.json');
   // UML boots while the host-kernel cases run (synchronously) here.
-  const pending = runGuestVitest([GUEST_FILE], { timeoutMs: 240_000, env: { VB_PLUGIN_BIN: bin, VB_PARITY_OUT: guestOut } });
+  const pending = runGuestVitest([GUEST_FILE], {
+    timeoutMs: 240_000,
+    env: { VB_PLUGIN_BIN: bin, VB_PARITY_OUT: guestOut },
+  });
   for (const c of CASES.filter((x) => x.kernel === 'host')) {
     observations.push(observe(c, { id: 'ours', bin }, { tmpDir: tmp }));
     observations.push(observe(c, { id: 'reference', bin: REFERENCE_BIN }, { tmpDir: tmp }));
@@ -177,7 +221,11 @@ beforeAll(async () => {
   mkdirSync(path.dirname(DOC), { recursive: true });
   writeFileSync(DOC, markdown());
   mkdirSync(path.dirname(JSON_OUT), { recursive: true });
-  writeFileSync(JSON_OUT, JSON.stringify({ referenceVersion, cases: CASES, observations, rows, guestDurationMs: guest.durationMs }, null, 1) + '\n');
+  writeFileSync(
+    JSON_OUT,
+    JSON.stringify({ referenceVersion, cases: CASES, observations, rows, guestDurationMs: guest.durationMs }, null, 1) +
+      '\n',
+  );
 }, 290_000);
 
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -186,13 +234,17 @@ describe('parity with the reference bridge plugin', () => {
   it('observed every case through both plugins (the UML guest passed)', () => {
     expectGuestPassed(guest!);
     const missing = CASES.flatMap((c) =>
-      (['ours', 'reference'] as const).filter((p) => !observations.some((o) => o.case === c.name && o.plugin === p)).map((p) => `${c.name}/${p}`),
+      (['ours', 'reference'] as const)
+        .filter((p) => !observations.some((o) => o.case === c.name && o.plugin === p))
+        .map((p) => `${c.name}/${p}`),
     );
     expect(missing).toEqual([]);
   });
 
   it('every difference is listed in test/parity/documented.json (or follows from a different ADD outcome)', () => {
-    const bad = rows.filter((r) => r.verdict === 'undocumented').map((r) => `${r.case} ${r.field}: ours ${JSON.stringify(r.ours)}, reference ${JSON.stringify(r.reference)}`);
+    const bad = rows
+      .filter((r) => r.verdict === 'undocumented')
+      .map((r) => `${r.case} ${r.field}: ours ${JSON.stringify(r.ours)}, reference ${JSON.stringify(r.reference)}`);
     expect(bad, `see ${path.relative(ROOT, DOC)}`).toEqual([]);
   });
 
@@ -202,7 +254,8 @@ describe('parity with the reference bridge plugin', () => {
       if (!CASES.some((c) => c.name === name)) stale.push(`${name}: no such case`);
       for (const field of Object.keys(fields)) {
         const row = rows.find((r) => r.case === name && r.field === field);
-        if (!row || row.verdict !== 'documented') stale.push(`${name} ${field}: ${row ? `both ${JSON.stringify(row.ours)}` : 'not observed'}`);
+        if (!row || row.verdict !== 'documented')
+          stale.push(`${name} ${field}: ${row ? `both ${JSON.stringify(row.ours)}` : 'not observed'}`);
       }
     }
     expect(stale).toEqual([]);
@@ -216,10 +269,13 @@ describe('parity with the reference bridge plugin', () => {
       if (!used.has(id)) problems.push(`${id}: not used by any difference`);
       if (!rs.current?.trim()) problems.push(`${id}: says nothing of the current reference (v1.8.0/v1.9.1 source)`);
       if (!headings.includes(rs.readme)) problems.push(`${id}: README has no section "${rs.readme}"`);
-      if (rs.quote !== undefined && !squash(readme).includes(squash(rs.quote))) problems.push(`${id}: README does not say "${rs.quote}"`);
+      if (rs.quote !== undefined && !squash(readme).includes(squash(rs.quote)))
+        problems.push(`${id}: README does not say "${rs.quote}"`);
     }
     expect(problems).toEqual([]);
-    const todo = Object.entries(documented.reasons).filter(([, rs]) => rs.quote === undefined).map(([id]) => id);
+    const todo = Object.entries(documented.reasons)
+      .filter(([, rs]) => rs.quote === undefined)
+      .map(([id]) => id);
     if (todo.length) console.warn(`parity: reasons not written in the README yet: ${todo.join(', ')}`);
   });
 
@@ -229,7 +285,10 @@ describe('parity with the reference bridge plugin', () => {
       const o = observations.find((x) => x.case === c.name && x.plugin === 'ours');
       for (const [f, want] of Object.entries(c.ours)) {
         const got = o?.fields[f as Field];
-        if (got !== want) bad.push(`${c.name} ${f}: expected ${JSON.stringify(want)}, got ${JSON.stringify(got)}${o?.notes[f as Field] ? ` (${o.notes[f as Field]})` : ''}`);
+        if (got !== want)
+          bad.push(
+            `${c.name} ${f}: expected ${JSON.stringify(want)}, got ${JSON.stringify(got)}${o?.notes[f as Field] ? ` (${o.notes[f as Field]})` : ''}`,
+          );
       }
     }
     expect(bad).toEqual([]);

@@ -12,12 +12,18 @@ describe('parseCniArgs', () => {
   });
 
   it('reads what Multus sends, repeated keys included (last wins, as LoadArgs)', () => {
-    const raw = 'IgnoreUnknown=true;K8S_POD_NAMESPACE=default;K8S_POD_NAME=virt-launcher-vm1-abcde;'
-      + 'K8S_POD_INFRA_CONTAINER_ID=0123abcd;K8S_POD_UID=11-22;IgnoreUnknown=1;MAC=02:00:00:00:00:01;MAC=02:00:00:00:00:02;IP=10.1.0.5/24';
+    const raw =
+      'IgnoreUnknown=true;K8S_POD_NAMESPACE=default;K8S_POD_NAME=virt-launcher-vm1-abcde;' +
+      'K8S_POD_INFRA_CONTAINER_ID=0123abcd;K8S_POD_UID=11-22;IgnoreUnknown=1;MAC=02:00:00:00:00:01;MAC=02:00:00:00:00:02;IP=10.1.0.5/24';
     const a = parseCniArgs(raw);
     expect(a).toMatchObject({
-      ignoreUnknown: true, k8sPodNamespace: 'default', k8sPodName: 'virt-launcher-vm1-abcde',
-      k8sPodInfraContainerId: '0123abcd', k8sPodUid: '11-22', mac: '02:00:00:00:00:02', ip: '10.1.0.5/24',
+      ignoreUnknown: true,
+      k8sPodNamespace: 'default',
+      k8sPodName: 'virt-launcher-vm1-abcde',
+      k8sPodInfraContainerId: '0123abcd',
+      k8sPodUid: '11-22',
+      mac: '02:00:00:00:00:02',
+      ip: '10.1.0.5/24',
     });
     expect(a.pairs).toHaveLength(9);
   });

@@ -21,9 +21,23 @@ function details(conf: unknown): string[] {
 describe('parseNetConf defaults', () => {
   it('fills every default of the reference plugin, and ipamTimeout (ours)', () => {
     expect(parseNetConf(base)).toEqual({
-      ...base, bridge: 'cni0', mtu: 0, vlan: 0, preserveDefaultVlan: false, promiscMode: false, hairpinMode: false,
-      portIsolation: false, isGateway: false, isDefaultGateway: false, forceAddress: false, ipMasq: false,
-      macspoofchk: false, enabledad: false, disableContainerInterface: false, ipam: {}, hasIpam: false,
+      ...base,
+      bridge: 'cni0',
+      mtu: 0,
+      vlan: 0,
+      preserveDefaultVlan: false,
+      promiscMode: false,
+      hairpinMode: false,
+      portIsolation: false,
+      isGateway: false,
+      isDefaultGateway: false,
+      forceAddress: false,
+      ipMasq: false,
+      macspoofchk: false,
+      enabledad: false,
+      disableContainerInterface: false,
+      ipam: {},
+      hasIpam: false,
       ipamTimeout: 45,
     });
   });
@@ -44,20 +58,50 @@ describe('parseNetConf defaults', () => {
 // Every key, one accepted and one rejected value, with the exact detail line.
 const cases: Array<[string, unknown, unknown, string]> = [
   ['name', 'net-1.a_b', 'bad name', 'name: must match ^[a-zA-Z0-9][a-zA-Z0-9_.-]*$ (got "bad name")'],
-  ['bridge', 'mgmt-br', 'this-is-too-long0', 'bridge: interface name is longer than 15 bytes (17 bytes in UTF-8) (got "this-is-too-long0")'],
+  [
+    'bridge',
+    'mgmt-br',
+    'this-is-too-long0',
+    'bridge: interface name is longer than 15 bytes (17 bytes in UTF-8) (got "this-is-too-long0")',
+  ],
   ['mtu', 9000, 67, 'mtu: must be 0 (inherit) or 68-65535 (got 67)'],
   ['mtu', 0, 65536, 'mtu: must be 0 (inherit) or 68-65535 (got 65536)'],
   ['mtu', 68, 1500.5, 'mtu: Invalid input: expected int, received number (got 1500.5)'],
   ['vlan', 4094, 4095, 'vlan: Too big: expected number to be <=4094 (got 4095)'],
   ['vlan', 0, -1, 'vlan: Too small: expected number to be >=0 (got -1)'],
   ['vlan', 100, '100', 'vlan: Invalid input: expected number, received string (got "100")'],
-  ['vlanTrunk', [{ id: 1 }, { minID: 2, maxID: 4094 }], [{ id: 0 }], 'vlanTrunk[0].id: Too small: expected number to be >=1 (got 0)'],
-  ['vlanTrunk', [{ id: 4094 }], [{ maxID: 4095, minID: 1 }], 'vlanTrunk[0].maxID: Too big: expected number to be <=4094 (got 4095)'],
-  ['vlanTrunk', [{ id: 5, minID: 10, maxID: 20 }], [{ minID: 10 }], 'vlanTrunk[0]: minID and maxID must be set together (got {"minID":10})'],
-  ['vlanTrunk', [{ minID: 7, maxID: 7 }], [{ minID: 8, maxID: 7 }], 'vlanTrunk[0]: minID must not exceed maxID (got {"minID":8,"maxID":7})'],
+  [
+    'vlanTrunk',
+    [{ id: 1 }, { minID: 2, maxID: 4094 }],
+    [{ id: 0 }],
+    'vlanTrunk[0].id: Too small: expected number to be >=1 (got 0)',
+  ],
+  [
+    'vlanTrunk',
+    [{ id: 4094 }],
+    [{ maxID: 4095, minID: 1 }],
+    'vlanTrunk[0].maxID: Too big: expected number to be <=4094 (got 4095)',
+  ],
+  [
+    'vlanTrunk',
+    [{ id: 5, minID: 10, maxID: 20 }],
+    [{ minID: 10 }],
+    'vlanTrunk[0]: minID and maxID must be set together (got {"minID":10})',
+  ],
+  [
+    'vlanTrunk',
+    [{ minID: 7, maxID: 7 }],
+    [{ minID: 8, maxID: 7 }],
+    'vlanTrunk[0]: minID must not exceed maxID (got {"minID":8,"maxID":7})',
+  ],
   ['vlanTrunk', [], [{ ID: 5 }], 'vlanTrunk[0]: entry needs "id" or "minID"/"maxID" (got {"ID":5})'],
   ['vlanTrunk', [], { id: 5 }, 'vlanTrunk: Invalid input: expected array, received object (got {"id":5})'],
-  ['preserveDefaultVlan', true, 'true', 'preserveDefaultVlan: Invalid input: expected boolean, received string (got "true")'],
+  [
+    'preserveDefaultVlan',
+    true,
+    'true',
+    'preserveDefaultVlan: Invalid input: expected boolean, received string (got "true")',
+  ],
   ['promiscMode', true, 1, 'promiscMode: Invalid input: expected boolean, received number (got 1)'],
   ['hairpinMode', true, null, 'hairpinMode: Invalid input: expected boolean, received null (got null)'],
   ['portIsolation', true, 'yes', 'portIsolation: Invalid input: expected boolean, received string (got "yes")'],
@@ -65,17 +109,57 @@ const cases: Array<[string, unknown, unknown, string]> = [
   ['isDefaultGateway', true, 0, 'isDefaultGateway: Invalid input: expected boolean, received number (got 0)'],
   ['forceAddress', true, 0, 'forceAddress: Invalid input: expected boolean, received number (got 0)'],
   ['ipMasq', true, 0, 'ipMasq: Invalid input: expected boolean, received number (got 0)'],
-  ['ipMasqBackend', 'nftables', 'pf', 'ipMasqBackend: Invalid option: expected one of "iptables"|"nftables" (got "pf")'],
+  [
+    'ipMasqBackend',
+    'nftables',
+    'pf',
+    'ipMasqBackend: Invalid option: expected one of "iptables"|"nftables" (got "pf")',
+  ],
   ['macspoofchk', true, 0, 'macspoofchk: Invalid input: expected boolean, received number (got 0)'],
   ['enabledad', true, 0, 'enabledad: Invalid input: expected boolean, received number (got 0)'],
-  ['disableContainerInterface', true, 0, 'disableContainerInterface: Invalid input: expected boolean, received number (got 0)'],
-  ['ipam', { type: 'static', addresses: [] }, 'host-local', 'ipam: Invalid input: expected object, received string (got "host-local")'],
+  [
+    'disableContainerInterface',
+    true,
+    0,
+    'disableContainerInterface: Invalid input: expected boolean, received number (got 0)',
+  ],
+  [
+    'ipam',
+    { type: 'static', addresses: [] },
+    'host-local',
+    'ipam: Invalid input: expected object, received string (got "host-local")',
+  ],
   ['ipam', {}, { type: 5 }, 'ipam.type: Invalid input: expected string, received number (got 5)'],
-  ['dns', { nameservers: ['10.0.0.1'] }, { nameservers: '10.0.0.1' }, 'dns.nameservers: Invalid input: expected array, received string (got "10.0.0.1")'],
-  ['args', { cni: { mac: '02:00:00:00:00:01' } }, { cni: { mac: 'xx' } }, 'args.cni.mac: not a 48-bit MAC address (aa:bb:cc:dd:ee:ff) (got "xx")'],
-  ['args', { cni: { ips: ['10.0.0.5/24'] } }, { cni: { ips: '10.0.0.5/24' } }, 'args.cni.ips: Invalid input: expected array, received string (got "10.0.0.5/24")'],
-  ['runtimeConfig', { mac: '02-00-00-00-00-01' }, { mac: 'ff:ff:ff:ff:ff:ff' }, 'runtimeConfig.mac: a multicast MAC cannot be an interface address (got "ff:ff:ff:ff:ff:ff")'],
-  ['runtimeConfig', { mac: '0a:00:00:00:00:01' }, { mac: '00:00:00:00:00:00' }, 'runtimeConfig.mac: the all-zero MAC cannot be an interface address (got "00:00:00:00:00:00")'],
+  [
+    'dns',
+    { nameservers: ['10.0.0.1'] },
+    { nameservers: '10.0.0.1' },
+    'dns.nameservers: Invalid input: expected array, received string (got "10.0.0.1")',
+  ],
+  [
+    'args',
+    { cni: { mac: '02:00:00:00:00:01' } },
+    { cni: { mac: 'xx' } },
+    'args.cni.mac: not a 48-bit MAC address (aa:bb:cc:dd:ee:ff) (got "xx")',
+  ],
+  [
+    'args',
+    { cni: { ips: ['10.0.0.5/24'] } },
+    { cni: { ips: '10.0.0.5/24' } },
+    'args.cni.ips: Invalid input: expected array, received string (got "10.0.0.5/24")',
+  ],
+  [
+    'runtimeConfig',
+    { mac: '02-00-00-00-00-01' },
+    { mac: 'ff:ff:ff:ff:ff:ff' },
+    'runtimeConfig.mac: a multicast MAC cannot be an interface address (got "ff:ff:ff:ff:ff:ff")',
+  ],
+  [
+    'runtimeConfig',
+    { mac: '0a:00:00:00:00:01' },
+    { mac: '00:00:00:00:00:00' },
+    'runtimeConfig.mac: the all-zero MAC cannot be an interface address (got "00:00:00:00:00:00")',
+  ],
   ['cniVersion', '0.3.1', 3, 'cniVersion: Invalid input: expected string, received number (got 3)'],
   ['type', 'bridge', {}, 'type: Invalid input: expected string, received object (got {})'],
 ];
@@ -93,14 +177,25 @@ describe('parseNetConf per key', () => {
   });
 
   it('refuses promiscMode with hairpinMode, and IPAM with disableContainerInterface', () => {
-    expect(details({ ...base, promiscMode: true, hairpinMode: true })).toEqual(['hairpinMode: cannot be set together with promiscMode (got true)']);
-    expect(details({ ...base, disableContainerInterface: true, ipam: { type: 'host-local' } }))
-      .toEqual(['disableContainerInterface: cannot be set together with IPAM (ipam.type "host-local") (got true)']);
+    expect(details({ ...base, promiscMode: true, hairpinMode: true })).toEqual([
+      'hairpinMode: cannot be set together with promiscMode (got true)',
+    ]);
+    expect(details({ ...base, disableContainerInterface: true, ipam: { type: 'host-local' } })).toEqual([
+      'disableContainerInterface: cannot be set together with IPAM (ipam.type "host-local") (got true)',
+    ]);
     expect(() => parseNetConf({ ...base, disableContainerInterface: true, ipam: {} })).not.toThrow();
   });
 
   it('reports every problem at once, cross-field ones included', () => {
-    const lines = details({ ...base, name: '', mtu: 1, vlan: 9999, promiscMode: true, hairpinMode: true, vlanTrunk: [{ minID: 3 }] });
+    const lines = details({
+      ...base,
+      name: '',
+      mtu: 1,
+      vlan: 9999,
+      promiscMode: true,
+      hairpinMode: true,
+      vlanTrunk: [{ minID: 3 }],
+    });
     expect(lines.map((l) => l.split(':')[0])).toEqual(['name', 'mtu', 'vlan', 'vlanTrunk[0]', 'hairpinMode']);
   });
 
@@ -109,7 +204,9 @@ describe('parseNetConf per key', () => {
   });
 
   it('normalizes MACs to lower case with colons', () => {
-    expect(parseNetConf({ ...base, runtimeConfig: { mac: '0A-58-0A-F4-00-05' } }).runtimeConfig?.mac).toBe('0a:58:0a:f4:00:05');
+    expect(parseNetConf({ ...base, runtimeConfig: { mac: '0A-58-0A-F4-00-05' } }).runtimeConfig?.mac).toBe(
+      '0a:58:0a:f4:00:05',
+    );
   });
 });
 

@@ -13,14 +13,20 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '.
 const DEPLOY = path.join(ROOT, 'deploy');
 
 type Obj = Record<string, unknown>;
-interface Manifest { file: string; index: number; doc: Obj }
+interface Manifest {
+  file: string;
+  index: number;
+  doc: Obj;
+}
 
 function yamlFiles(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
-    const p = path.join(dir, e.name);
-    if (e.isDirectory()) return yamlFiles(p);
-    return /\.ya?ml$/.test(e.name) ? [p] : [];
-  }).sort();
+  return readdirSync(dir, { withFileTypes: true })
+    .flatMap((e) => {
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) return yamlFiles(p);
+      return /\.ya?ml$/.test(e.name) ? [p] : [];
+    })
+    .sort();
 }
 
 /** Every document of a multi-document YAML file; a parse error or warning fails the test. */
@@ -36,32 +42,50 @@ function load(file: string): Obj[] {
 }
 
 const FILES = yamlFiles(DEPLOY);
-const MANIFESTS: Manifest[] = FILES.flatMap((file) => load(file).map((doc, index) => ({ file: path.relative(ROOT, file), index, doc })));
+const MANIFESTS: Manifest[] = FILES.flatMap((file) =>
+  load(file).map((doc, index) => ({ file: path.relative(ROOT, file), index, doc })),
+);
 
-const meta = (doc: Obj) => (doc.metadata ?? {}) as { name?: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+const meta = (doc: Obj) =>
+  (doc.metadata ?? {}) as {
+    name?: string;
+    namespace?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+  };
 const ofKind = (kind: string) => MANIFESTS.filter((m) => m.doc.kind === kind);
 
 describe('deploy/ manifests', () => {
   it('are there: a DaemonSet and the four kinds of network', () => {
-    expect(FILES.map((f) => path.relative(ROOT, f))).toEqual(expect.arrayContaining([
-      'deploy/daemonset.yaml', 'deploy/nad-vlan100.yaml', 'deploy/nad-untagged.yaml', 'deploy/nad-trunk.yaml',
-      'deploy/nad-storagenetwork.yaml',
-    ]));
+    expect(FILES.map((f) => path.relative(ROOT, f))).toEqual(
+      expect.arrayContaining([
+        'deploy/daemonset.yaml',
+        'deploy/nad-vlan100.yaml',
+        'deploy/nad-untagged.yaml',
+        'deploy/nad-trunk.yaml',
+        'deploy/nad-storagenetwork.yaml',
+      ]),
+    );
   });
 
-  it.each(FILES.map((f) => [path.relative(ROOT, f), f]))('%s parses, and each document has apiVersion, kind and metadata.name', (_rel, file) => {
-    const docs = load(file);
-    expect(docs.length).toBeGreaterThan(0);
-    for (const doc of docs) {
-      expect(typeof doc.apiVersion, 'apiVersion').toBe('string');
-      expect(typeof doc.kind, 'kind').toBe('string');
-      expect(meta(doc).name, 'metadata.name').toMatch(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/);
-    }
-  });
+  it.each(FILES.map((f) => [path.relative(ROOT, f), f]))(
+    '%s parses, and each document has apiVersion, kind and metadata.name',
+    (_rel, file) => {
+      const docs = load(file);
+      expect(docs.length).toBeGreaterThan(0);
+      for (const doc of docs) {
+        expect(typeof doc.apiVersion, 'apiVersion').toBe('string');
+        expect(typeof doc.kind, 'kind').toBe('string');
+        expect(meta(doc).name, 'metadata.name').toMatch(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/);
+      }
+    },
+  );
 
   it('reads every document of a multi-document file', () => {
     // The loader itself, so that a second document in any file above is not silently ignored.
-    const docs = parseAllDocuments('apiVersion: v1\nkind: A\nmetadata: {name: a}\n---\napiVersion: v1\nkind: B\nmetadata: {name: b}\n');
+    const docs = parseAllDocuments(
+      'apiVersion: v1\nkind: A\nmetadata: {name: a}\n---\napiVersion: v1\nkind: B\nmetadata: {name: b}\n',
+    );
     expect(Array.isArray(docs) && docs.map((d) => d.toJS().kind)).toEqual(['A', 'B']);
   });
 });
@@ -72,9 +96,15 @@ describe('deploy/ manifests', () => {
 // The keys Harvester's network controller defines under network.harvesterhci.io/ (harvester/network-controller-
 // harvester, pkg/utils/labels.go). A key outside this list would be one Harvester does not read.
 const HARVESTER_KEYS = new Set([
-  'network.harvesterhci.io/vlan-id', 'network.harvesterhci.io/last-vlan-id', 'network.harvesterhci.io/vlanconfig',
-  'network.harvesterhci.io/clusternetwork', 'network.harvesterhci.io/last-clusternetwork', 'network.harvesterhci.io/node',
-  'network.harvesterhci.io/type', 'network.harvesterhci.io/ready', 'network.harvesterhci.io/route',
+  'network.harvesterhci.io/vlan-id',
+  'network.harvesterhci.io/last-vlan-id',
+  'network.harvesterhci.io/vlanconfig',
+  'network.harvesterhci.io/clusternetwork',
+  'network.harvesterhci.io/last-clusternetwork',
+  'network.harvesterhci.io/node',
+  'network.harvesterhci.io/type',
+  'network.harvesterhci.io/ready',
+  'network.harvesterhci.io/route',
   'network.harvesterhci.io/matched-nodes',
 ]);
 const STORAGE_ANNOTATION = 'storage-network.settings.harvesterhci.io';
@@ -110,52 +140,62 @@ describe('deploy/nad-*.yaml', () => {
     }
   });
 
-  it.each(NADS.map((m) => [`${m.file}#${m.index}`, m.doc]))('%s: spec.config passes parseNetConf and is shaped as Harvester writes it', (_id, nad) => {
-    const spec = nad.spec as { config?: unknown };
-    expect(typeof spec.config).toBe('string');
-    const raw = JSON.parse(spec.config as string) as Obj;
-    const conf = parseNetConf(delegateConfig(nad));
-    expect(conf.type).toBe('vlan-bridge');
-    expect(conf.bridge).toBe('mgmt-br');
-    expect(raw.cniVersion).toBe('0.3.1');
-    expect(raw.promiscMode).toBe(true);
-    expect(raw).toHaveProperty('ipam');
-    // Harvester's webhook patches `mtu` in; a config written by hand leaves it out (0: the bridge's MTU).
-    expect(raw).not.toHaveProperty('mtu');
-    if (raw.name !== undefined) expect(raw.name).toBe(meta(nad).name);
-    if (!conf.hasIpam) expect(raw.ipam).toEqual({});
-  });
+  it.each(NADS.map((m) => [`${m.file}#${m.index}`, m.doc]))(
+    '%s: spec.config passes parseNetConf and is shaped as Harvester writes it',
+    (_id, nad) => {
+      const spec = nad.spec as { config?: unknown };
+      expect(typeof spec.config).toBe('string');
+      const raw = JSON.parse(spec.config as string) as Obj;
+      const conf = parseNetConf(delegateConfig(nad));
+      expect(conf.type).toBe('vlan-bridge');
+      expect(conf.bridge).toBe('mgmt-br');
+      expect(raw.cniVersion).toBe('0.3.1');
+      expect(raw.promiscMode).toBe(true);
+      expect(raw).toHaveProperty('ipam');
+      // Harvester's webhook patches `mtu` in; a config written by hand leaves it out (0: the bridge's MTU).
+      expect(raw).not.toHaveProperty('mtu');
+      if (raw.name !== undefined) expect(raw.name).toBe(meta(nad).name);
+      if (!conf.hasIpam) expect(raw.ipam).toEqual({});
+    },
+  );
 
-  it.each(NADS.map((m) => [`${m.file}#${m.index}`, m.doc]))('%s: Harvester labels and annotations agree with the config', (_id, nad) => {
-    const c = delegateConfig(nad);
-    const { labels = {}, annotations = {} } = meta(nad);
-    for (const key of [...Object.keys(labels), ...Object.keys(annotations)]) {
-      if (key.startsWith('network.harvesterhci.io/')) expect(HARVESTER_KEYS, key).toContain(key);
-    }
-    expect(labels['network.harvesterhci.io/clusternetwork']).toBe(String(c.bridge).replace(/-br$/, ''));
-    expect(labels['network.harvesterhci.io/type']).toBe(harvesterType(c));
-    expect(['true', 'false']).toContain(labels['network.harvesterhci.io/ready']);
-    if (harvesterType(c) === 'L2VlanNetwork') expect(labels['network.harvesterhci.io/vlan-id']).toBe(String(c.vlan));
-    else expect(labels).not.toHaveProperty(['network.harvesterhci.io/vlan-id']);
+  it.each(NADS.map((m) => [`${m.file}#${m.index}`, m.doc]))(
+    '%s: Harvester labels and annotations agree with the config',
+    (_id, nad) => {
+      const c = delegateConfig(nad);
+      const { labels = {}, annotations = {} } = meta(nad);
+      for (const key of [...Object.keys(labels), ...Object.keys(annotations)]) {
+        if (key.startsWith('network.harvesterhci.io/')) expect(HARVESTER_KEYS, key).toContain(key);
+      }
+      expect(labels['network.harvesterhci.io/clusternetwork']).toBe(String(c.bridge).replace(/-br$/, ''));
+      expect(labels['network.harvesterhci.io/type']).toBe(harvesterType(c));
+      expect(['true', 'false']).toContain(labels['network.harvesterhci.io/ready']);
+      if (harvesterType(c) === 'L2VlanNetwork') expect(labels['network.harvesterhci.io/vlan-id']).toBe(String(c.vlan));
+      else expect(labels).not.toHaveProperty(['network.harvesterhci.io/vlan-id']);
 
-    const route = annotations['network.harvesterhci.io/route'];
-    if (route === undefined) return;
-    // A route belongs to a VLAN network only (Harvester drops it when the VLAN goes to 0), and is checked by its
-    // webhook as NewLayer3NetworkConf does: a known mode, and for manual a CIDR and a gateway address.
-    expect(harvesterType(c)).toBe('L2VlanNetwork');
-    const r = JSON.parse(route) as { mode?: string; cidr?: string; gateway?: string };
-    expect(['auto', 'manual']).toContain(r.mode);
-    if (r.mode === 'manual') {
-      expect(r.cidr).toMatch(/^(\d{1,3}\.){3}\d{1,3}\/([1-9]|[12]\d|3[0-2])$/);
-      expect(r.gateway).toMatch(/^(\d{1,3}\.){3}\d{1,3}$/);
-    }
-  });
+      const route = annotations['network.harvesterhci.io/route'];
+      if (route === undefined) return;
+      // A route belongs to a VLAN network only (Harvester drops it when the VLAN goes to 0), and is checked by its
+      // webhook as NewLayer3NetworkConf does: a known mode, and for manual a CIDR and a gateway address.
+      expect(harvesterType(c)).toBe('L2VlanNetwork');
+      const r = JSON.parse(route) as { mode?: string; cidr?: string; gateway?: string };
+      expect(['auto', 'manual']).toContain(r.mode);
+      if (r.mode === 'manual') {
+        expect(r.cidr).toMatch(/^(\d{1,3}\.){3}\d{1,3}\/([1-9]|[12]\d|3[0-2])$/);
+        expect(r.gateway).toMatch(/^(\d{1,3}\.){3}\d{1,3}$/);
+      }
+    },
+  );
 
   it('vlan100: an access VLAN, L2 only', () => {
     const nad = byName('vlan100');
     const c = parseNetConf(delegateConfig(nad));
-    expect({ vlan: c.vlan, trunk: vlanIntent(c).trunkRanges, hasIpam: c.hasIpam, preserveDefaultVlan: c.preserveDefaultVlan })
-      .toEqual({ vlan: 100, trunk: [], hasIpam: false, preserveDefaultVlan: false });
+    expect({
+      vlan: c.vlan,
+      trunk: vlanIntent(c).trunkRanges,
+      hasIpam: c.hasIpam,
+      preserveDefaultVlan: c.preserveDefaultVlan,
+    }).toEqual({ vlan: 100, trunk: [], hasIpam: false, preserveDefaultVlan: false });
     expect(meta(nad).annotations).toHaveProperty(['network.harvesterhci.io/route']);
   });
 
@@ -165,7 +205,11 @@ describe('deploy/nad-*.yaml', () => {
     expect(raw).not.toHaveProperty('vlan');
     expect(raw).not.toHaveProperty('vlanTrunk');
     const c = parseNetConf(delegateConfig(nad));
-    expect({ vlan: c.vlan, trunk: vlanIntent(c).trunkRanges, hasIpam: c.hasIpam }).toEqual({ vlan: 0, trunk: [], hasIpam: false });
+    expect({ vlan: c.vlan, trunk: vlanIntent(c).trunkRanges, hasIpam: c.hasIpam }).toEqual({
+      vlan: 0,
+      trunk: [],
+      hasIpam: false,
+    });
   });
 
   it('trunk: vlan 0 and vlanTrunk ranges (the native VLAN of the port is then VID 1)', () => {
@@ -173,8 +217,20 @@ describe('deploy/nad-*.yaml', () => {
     const raw = JSON.parse((nad.spec as { config: string }).config) as Obj;
     expect(raw.vlan).toBe(0);
     const c = parseNetConf(delegateConfig(nad));
-    expect({ vlan: c.vlan, trunk: vlanIntent(c).trunkRanges, hasIpam: c.hasIpam, preserveDefaultVlan: c.preserveDefaultVlan })
-      .toEqual({ vlan: 0, trunk: [[100, 200], [300, 300]], hasIpam: false, preserveDefaultVlan: false });
+    expect({
+      vlan: c.vlan,
+      trunk: vlanIntent(c).trunkRanges,
+      hasIpam: c.hasIpam,
+      preserveDefaultVlan: c.preserveDefaultVlan,
+    }).toEqual({
+      vlan: 0,
+      trunk: [
+        [100, 200],
+        [300, 300],
+      ],
+      hasIpam: false,
+      preserveDefaultVlan: false,
+    });
   });
 
   it('storage network: a VLAN with whereabouts IPAM, where and as Harvester creates it', () => {
@@ -199,15 +255,22 @@ describe('deploy/nad-*.yaml', () => {
 // The DaemonSet
 
 interface Container {
-  name: string; image?: string; command?: string[]; args?: string[];
+  name: string;
+  image?: string;
+  command?: string[];
+  args?: string[];
   resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
   securityContext?: Obj;
   volumeMounts?: Array<{ name: string; mountPath: string; readOnly?: boolean }>;
 }
 interface PodSpec {
-  hostNetwork?: boolean; hostPID?: boolean; automountServiceAccountToken?: boolean; nodeSelector?: Record<string, string>;
+  hostNetwork?: boolean;
+  hostPID?: boolean;
+  automountServiceAccountToken?: boolean;
+  nodeSelector?: Record<string, string>;
   tolerations?: Array<{ key?: string; operator?: string; effect?: string }>;
-  initContainers?: Container[]; containers: Container[];
+  initContainers?: Container[];
+  containers: Container[];
   volumes?: Array<{ name: string; hostPath?: { path: string; type?: string } }>;
   securityContext?: Obj;
 }
@@ -275,7 +338,10 @@ describe('deploy/daemonset.yaml', () => {
     expect(pod.securityContext).toMatchObject({ seccompProfile: { type: 'RuntimeDefault' } });
     for (const c of all) {
       expect(c.securityContext, c.name).toMatchObject({
-        privileged: false, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] },
+        privileged: false,
+        allowPrivilegeEscalation: false,
+        readOnlyRootFilesystem: true,
+        capabilities: { drop: ['ALL'] },
       });
       expect((c.securityContext!.capabilities as Obj).add, c.name).toBeUndefined();
       // Only the installer is root (the directory is root's); the rest runs as nobody.

@@ -5,11 +5,19 @@ import { CniError } from '../../src/cni/errors.js';
 import type { Env } from '../../src/cni/env.js';
 import { SUPPORTED_VERSIONS } from '../../src/cni/versions.js';
 
-const attach: Env = { CNI_CONTAINERID: 'c1', CNI_NETNS: '/var/run/netns/c1', CNI_IFNAME: 'net1', CNI_PATH: '/opt/cni/bin' };
+const attach: Env = {
+  CNI_CONTAINERID: 'c1',
+  CNI_NETNS: '/var/run/netns/c1',
+  CNI_IFNAME: 'net1',
+  CNI_PATH: '/opt/cni/bin',
+};
 const l3Result = {
   cniVersion: '1.1.0',
-  interfaces: [{ name: 'mgmt-br', mac: '02:00:00:00:00:aa' }, { name: 'veth0011aabb', mac: '02:00:00:00:00:bb' },
-    { name: 'net1', mac: '02:00:00:00:00:cc', sandbox: '/var/run/netns/c1', mtu: 9000 }],
+  interfaces: [
+    { name: 'mgmt-br', mac: '02:00:00:00:00:aa' },
+    { name: 'veth0011aabb', mac: '02:00:00:00:00:bb' },
+    { name: 'net1', mac: '02:00:00:00:00:cc', sandbox: '/var/run/netns/c1', mtu: 9000 },
+  ],
   ips: [{ address: '10.1.0.5/24', gateway: '10.1.0.1', interface: 2 }],
   routes: [{ dst: '0.0.0.0/0', gw: '10.1.0.1' }],
 };
@@ -28,15 +36,25 @@ function fakeHandlers(over: Partial<Handlers> = {}): Handlers {
 async function call(env: Env, stdin: string | object, h: Handlers = fakeHandlers()) {
   const out: string[] = [];
   const err: string[] = [];
-  const code = await dispatch({
-    env, readStdin: () => (typeof stdin === 'string' ? stdin : JSON.stringify(stdin)),
-    stdout: (s) => out.push(s), stderr: (s) => err.push(s),
-  }, h);
+  const code = await dispatch(
+    {
+      env,
+      readStdin: () => (typeof stdin === 'string' ? stdin : JSON.stringify(stdin)),
+      stdout: (s) => out.push(s),
+      stderr: (s) => err.push(s),
+    },
+    h,
+  );
   const stdout = out.join('');
   return { code, stdout, stderr: err.join(''), json: stdout ? JSON.parse(stdout) : undefined, h };
 }
 
-const conf = (v: string | undefined, extra: object = {}) => ({ ...(v ? { cniVersion: v } : {}), name: 'net', type: 'vlan-bridge', ...extra });
+const conf = (v: string | undefined, extra: object = {}) => ({
+  ...(v ? { cniVersion: v } : {}),
+  name: 'net',
+  type: 'vlan-bridge',
+  ...extra,
+});
 
 describe('dispatch', () => {
   it('prints the about line to stderr and exits 0 without CNI_COMMAND', async () => {
@@ -47,7 +65,10 @@ describe('dispatch', () => {
   });
 
   it.each([
-    ['{"cniVersion":"0.4.0"}', '0.4.0'], ['', '1.1.0'], ['garbage', '1.1.0'], ['{"cniVersion":"9.9.9"}', '9.9.9'],
+    ['{"cniVersion":"0.4.0"}', '0.4.0'],
+    ['', '1.1.0'],
+    ['garbage', '1.1.0'],
+    ['{"cniVersion":"9.9.9"}', '9.9.9'],
   ])('VERSION with stdin %j answers %s without calling a handler', async (stdin, v) => {
     const r = await call({ CNI_COMMAND: 'VERSION' }, stdin);
     expect(r.code).toBe(0);
@@ -57,8 +78,10 @@ describe('dispatch', () => {
   });
 
   it.each([
-    ['', 6, 'no network configuration on stdin'], ['{', 6, 'network configuration is not valid JSON'],
-    ['[1,2]', 6, 'network configuration must be a JSON object'], ['"x"', 6, 'network configuration must be a JSON object'],
+    ['', 6, 'no network configuration on stdin'],
+    ['{', 6, 'network configuration is not valid JSON'],
+    ['[1,2]', 6, 'network configuration must be a JSON object'],
+    ['"x"', 6, 'network configuration must be a JSON object'],
   ])('stdin %j is error %i', async (stdin, code, msg) => {
     const r = await call({ CNI_COMMAND: 'ADD', ...attach }, stdin);
     expect(r.code).toBe(1);
@@ -73,7 +96,12 @@ describe('dispatch', () => {
 
   it('stamps errors with the config version when it is one we speak', async () => {
     const r = await call({ CNI_COMMAND: 'ADD', ...attach }, conf('0.3.1', { vlan: 5000 }));
-    expect(r.json).toEqual({ cniVersion: '0.3.1', code: 7, msg: 'invalid network configuration', details: 'vlan: Too big: expected number to be <=4094 (got 5000)' });
+    expect(r.json).toEqual({
+      cniVersion: '0.3.1',
+      code: 7,
+      msg: 'invalid network configuration',
+      details: 'vlan: Too big: expected number to be <=4094 (got 5000)',
+    });
   });
 
   it.each([['2.0.0'], ['0.5.0'], ['banana']])('refuses cniVersion %s with code 1', async (v) => {
@@ -83,7 +111,12 @@ describe('dispatch', () => {
   });
 
   it.each([
-    ['CHECK', '0.3.1', 1], ['CHECK', '0.4.0', 0], ['STATUS', '1.0.0', 1], ['STATUS', '1.1.0', 0], ['GC', '1.0.0', 1], ['GC', '1.1.0', 0],
+    ['CHECK', '0.3.1', 1],
+    ['CHECK', '0.4.0', 0],
+    ['STATUS', '1.0.0', 1],
+    ['STATUS', '1.1.0', 0],
+    ['GC', '1.0.0', 1],
+    ['GC', '1.1.0', 0],
     ['CHECK', undefined, 1],
   ])('%s with cniVersion %s exits %i', async (cmd, v, code) => {
     const r = await call({ CNI_COMMAND: cmd, ...attach }, conf(v));
@@ -95,8 +128,22 @@ describe('dispatch', () => {
   it.each([
     ['1.1.0', { ...l3Result }],
     ['1.0.0', { ...l3Result, cniVersion: '1.0.0' }],
-    ['0.4.0', { cniVersion: '0.4.0', interfaces: l3Result.interfaces.map(({ mtu: _m, ...i }) => i), ips: [{ ...l3Result.ips[0], version: '4' }], routes: l3Result.routes }],
-    ['0.2.0', { cniVersion: '0.2.0', ip4: { ip: '10.1.0.5/24', gateway: '10.1.0.1', routes: [{ dst: '0.0.0.0/0', gw: '10.1.0.1' }] } }],
+    [
+      '0.4.0',
+      {
+        cniVersion: '0.4.0',
+        interfaces: l3Result.interfaces.map(({ mtu: _m, ...i }) => i),
+        ips: [{ ...l3Result.ips[0], version: '4' }],
+        routes: l3Result.routes,
+      },
+    ],
+    [
+      '0.2.0',
+      {
+        cniVersion: '0.2.0',
+        ip4: { ip: '10.1.0.5/24', gateway: '10.1.0.1', routes: [{ dst: '0.0.0.0/0', gw: '10.1.0.1' }] },
+      },
+    ],
   ])('ADD prints the result converted to %s', async (v, expected) => {
     const r = await call({ CNI_COMMAND: 'ADD', ...attach }, conf(v, { ipam: { type: 'host-local' } }));
     expect(r.code).toBe(0);
@@ -111,11 +158,17 @@ describe('dispatch', () => {
   });
 
   it('undoes an ADD whose result cannot be printed in the config version', async () => {
-    const h = fakeHandlers({ add: async () => ({ cniVersion: '1.1.0', interfaces: [{ name: 'net1', sandbox: '/x' }] }) });
+    const h = fakeHandlers({
+      add: async () => ({ cniVersion: '1.1.0', interfaces: [{ name: 'net1', sandbox: '/x' }] }),
+    });
     const r = await call({ CNI_COMMAND: 'ADD', ...attach }, conf('0.2.0', { ipam: { type: 'host-local' } }), h);
     expect(r.json).toMatchObject({ code: 107, msg: 'cannot convert: no valid IP addresses' });
     expect(h.del).toHaveBeenCalledTimes(1);
-    expect((h.del as ReturnType<typeof vi.fn>).mock.calls[0]![0]).toMatchObject({ command: 'DEL', containerId: 'c1', ifname: 'net1' });
+    expect((h.del as ReturnType<typeof vi.fn>).mock.calls[0]![0]).toMatchObject({
+      command: 'DEL',
+      containerId: 'c1',
+      ifname: 'net1',
+    });
   });
 
   it('passes typed requests and the raw config to handlers', async () => {
@@ -133,8 +186,13 @@ describe('dispatch', () => {
     const prev = { cniVersion: '0.3.1', ips: [{ version: '4', address: '10.1.0.5/24' }] };
     const ok = await call({ CNI_COMMAND: 'CHECK', ...attach }, conf('0.4.0', { prevResult: prev }));
     expect(ok.code).toBe(0);
-    expect((ok.h.check as ReturnType<typeof vi.fn>).mock.calls[0]![1].prevResult.ips).toEqual([{ address: '10.1.0.5/24' }]);
-    const bad = await call({ CNI_COMMAND: 'CHECK', ...attach }, conf('0.4.0', { prevResult: { ips: [{ address: 'nope' }] } }));
+    expect((ok.h.check as ReturnType<typeof vi.fn>).mock.calls[0]![1].prevResult.ips).toEqual([
+      { address: '10.1.0.5/24' },
+    ]);
+    const bad = await call(
+      { CNI_COMMAND: 'CHECK', ...attach },
+      conf('0.4.0', { prevResult: { ips: [{ address: 'nope' }] } }),
+    );
     expect(bad.json.code).toBe(7);
     expect(bad.json.details).toContain('prevResult.ips[0].address');
   });
@@ -144,7 +202,10 @@ describe('dispatch', () => {
     const ok = await call({ CNI_COMMAND: 'GC', CNI_PATH: '/x' }, conf('1.1.0', { 'cni.dev/valid-attachments': list }));
     expect(ok.code).toBe(0);
     expect((ok.h.gc as ReturnType<typeof vi.fn>).mock.calls[0]![2]).toEqual(list);
-    const bad = await call({ CNI_COMMAND: 'GC', CNI_PATH: '/x' }, conf('1.1.0', { 'cni.dev/valid-attachments': [{ containerID: 1 }] }));
+    const bad = await call(
+      { CNI_COMMAND: 'GC', CNI_PATH: '/x' },
+      conf('1.1.0', { 'cni.dev/valid-attachments': [{ containerID: 1 }] }),
+    );
     expect(bad.json).toMatchObject({ code: 7 });
     expect(bad.json.details).toMatch(/^cni\.dev\/valid-attachments\[0\]: /);
   });
@@ -152,7 +213,10 @@ describe('dispatch', () => {
   it('applies rules relating keys to ADD and CHECK, not to DEL, STATUS or GC (a refused ADD can still be deleted)', async () => {
     const bad = conf('1.1.0', { promiscMode: true, hairpinMode: true });
     const add = await call({ CNI_COMMAND: 'ADD', ...attach }, bad);
-    expect(add.json).toMatchObject({ code: 7, details: 'hairpinMode: cannot be set together with promiscMode (got true)' });
+    expect(add.json).toMatchObject({
+      code: 7,
+      details: 'hairpinMode: cannot be set together with promiscMode (got true)',
+    });
     const check = await call({ CNI_COMMAND: 'CHECK', ...attach }, bad);
     expect(check.json).toMatchObject({ code: 7 });
     for (const cmd of ['DEL', 'STATUS', 'GC']) {
@@ -160,17 +224,27 @@ describe('dispatch', () => {
       expect(r.code, cmd).toBe(0);
     }
     // Type and range errors still fail every command.
-    expect((await call({ CNI_COMMAND: 'DEL', ...attach }, conf('1.1.0', { vlan: 5000 }))).json).toMatchObject({ code: 7 });
+    expect((await call({ CNI_COMMAND: 'DEL', ...attach }, conf('1.1.0', { vlan: 5000 }))).json).toMatchObject({
+      code: 7,
+    });
   });
 
   it('passes a handler CniError through with its code and details', async () => {
-    const h = fakeHandlers({ add: async () => { throw new CniError(11, 'busy', 'lock held'); } });
+    const h = fakeHandlers({
+      add: async () => {
+        throw new CniError(11, 'busy', 'lock held');
+      },
+    });
     const r = await call({ CNI_COMMAND: 'ADD', ...attach }, conf('1.0.0'), h);
     expect(r.json).toEqual({ cniVersion: '1.0.0', code: 11, msg: 'busy', details: 'lock held' });
   });
 
   it('turns anything unexpected into 999 with its message, stack only on stderr', async () => {
-    const h = fakeHandlers({ del: async () => { throw new TypeError('boom'); } });
+    const h = fakeHandlers({
+      del: async () => {
+        throw new TypeError('boom');
+      },
+    });
     const r = await call({ CNI_COMMAND: 'DEL', ...attach }, conf('1.0.0'), h);
     expect(r.code).toBe(1);
     expect(r.json).toEqual({ cniVersion: '1.0.0', code: 999, msg: 'boom' });

@@ -4,7 +4,11 @@ import { CniError } from '../../src/cni/errors.js';
 import { thrown } from '../lab/thrown.js';
 
 const full: Env = {
-  CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'abc123', CNI_NETNS: '/var/run/netns/x', CNI_IFNAME: 'net1', CNI_PATH: '/opt/cni/bin:/usr/lib/cni',
+  CNI_COMMAND: 'ADD',
+  CNI_CONTAINERID: 'abc123',
+  CNI_NETNS: '/var/run/netns/x',
+  CNI_IFNAME: 'net1',
+  CNI_PATH: '/opt/cni/bin:/usr/lib/cni',
 };
 
 const errorOf = (env: Env): CniError => thrown(CniError, () => parseEnv(env));
@@ -12,8 +16,12 @@ const errorOf = (env: Env): CniError => thrown(CniError, () => parseEnv(env));
 describe('parseEnv', () => {
   it('parses a full ADD into a typed request', () => {
     expect(parseEnv(full)).toEqual({
-      command: 'ADD', containerId: 'abc123', netns: '/var/run/netns/x', ifname: 'net1',
-      path: ['/opt/cni/bin', '/usr/lib/cni'], args: { ignoreUnknown: false, pairs: [] },
+      command: 'ADD',
+      containerId: 'abc123',
+      netns: '/var/run/netns/x',
+      ifname: 'net1',
+      path: ['/opt/cni/bin', '/usr/lib/cni'],
+      args: { ignoreUnknown: false, pairs: [] },
     });
   });
 
@@ -48,17 +56,22 @@ describe('parseEnv', () => {
     expect(e.details).toContain('CNI_COMMAND');
   });
 
-  it.each([
-    ['-starts-with-dash'], ['has space'], ['semi;colon'], ['_under'],
-  ])('rejects container ID %j', (id) => {
+  it.each([['-starts-with-dash'], ['has space'], ['semi;colon'], ['_under']])('rejects container ID %j', (id) => {
     const e = errorOf({ ...full, CNI_CONTAINERID: id });
     expect(e.code).toBe(4);
-    expect(e.details).toBe(`CNI_CONTAINERID: invalid characters, must match ^[a-zA-Z0-9][a-zA-Z0-9_.-]*$ (got ${JSON.stringify(id)})`);
+    expect(e.details).toBe(
+      `CNI_CONTAINERID: invalid characters, must match ^[a-zA-Z0-9][a-zA-Z0-9_.-]*$ (got ${JSON.stringify(id)})`,
+    );
   });
 
   it.each([
-    ['a234567890123456', 'longer than 15'], ['.', 'is . or ..'], ['..', 'is . or ..'],
-    ['a/b', 'contains /'], ['a:b', 'contains /'], ['a b', 'contains /'], ['a\tb', 'contains /'],
+    ['a234567890123456', 'longer than 15'],
+    ['.', 'is . or ..'],
+    ['..', 'is . or ..'],
+    ['a/b', 'contains /'],
+    ['a:b', 'contains /'],
+    ['a b', 'contains /'],
+    ['a\tb', 'contains /'],
   ])('rejects ifname %j', (ifname, why) => {
     const e = errorOf({ ...full, CNI_IFNAME: ifname });
     expect(e.code).toBe(4);

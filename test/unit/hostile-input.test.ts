@@ -12,7 +12,12 @@ import { MAX_JSON_DEPTH, jsonTooDeep, valueTooDeep } from '../../src/cni/depth.j
 import { ifnameProblem } from '../../src/cni/names.js';
 import { thrown } from '../lab/thrown.js';
 
-const attach: Env = { CNI_CONTAINERID: 'c1', CNI_NETNS: '/var/run/netns/c1', CNI_IFNAME: 'net1', CNI_PATH: '/opt/cni/bin' };
+const attach: Env = {
+  CNI_CONTAINERID: 'c1',
+  CNI_NETNS: '/var/run/netns/c1',
+  CNI_IFNAME: 'net1',
+  CNI_PATH: '/opt/cni/bin',
+};
 const base = { cniVersion: '1.1.0', name: 'net', type: 'vlan-bridge' };
 const nested = (n: number) => `${'['.repeat(n)}${']'.repeat(n)}`;
 
@@ -30,15 +35,22 @@ async function call(env: Env, stdin: string | (() => string)) {
   const out: string[] = [];
   const err: string[] = [];
   const h = handlers();
-  const code = await dispatch({
-    env, readStdin: typeof stdin === 'string' ? () => stdin : stdin, stdout: (s) => out.push(s), stderr: (s) => err.push(s),
-  }, h);
+  const code = await dispatch(
+    {
+      env,
+      readStdin: typeof stdin === 'string' ? () => stdin : stdin,
+      stdout: (s) => out.push(s),
+      stderr: (s) => err.push(s),
+    },
+    h,
+  );
   return { code, json: JSON.parse(out.join('') || 'null'), stderr: err.join(''), h };
 }
 
 describe('nesting depth', () => {
   it.each(['mtu', 'args', 'runtimeConfig', 'vlanTrunk', 'dns', 'prevResult'])(
-    '100,000 nested arrays under %s: code 6 for ADD and DEL, no stack trace, no handler called', async (key) => {
+    '100,000 nested arrays under %s: code 6 for ADD and DEL, no stack trace, no handler called',
+    async (key) => {
       const stdin = `{"cniVersion":"1.1.0","name":"net","type":"vlan-bridge","${key}":${nested(100_000)}}`;
       for (const command of ['ADD', 'DEL', 'CHECK', 'GC', 'STATUS']) {
         const r = await call({ CNI_COMMAND: command, ...attach }, stdin);
@@ -48,7 +60,8 @@ describe('nesting depth', () => {
         expect(r.h.add).not.toHaveBeenCalled();
         expect(r.h.del).not.toHaveBeenCalled();
       }
-    });
+    },
+  );
 
   it(`accepts ${MAX_JSON_DEPTH} levels and refuses ${MAX_JSON_DEPTH + 1}`, async () => {
     // The config object itself is one level: an unknown key holds the rest.
@@ -81,18 +94,22 @@ describe('names are limited in bytes', () => {
     expect(e.details).toBe('CNI_IFNAME: interface name is longer than 15 bytes (16 bytes in UTF-8) (got "rtééééééé")');
   });
 
-  it('a container ID too long for the host veth\'s ifalias is code 4 for ADD and CHECK; DEL takes any', () => {
+  it("a container ID too long for the host veth's ifalias is code 4 for ADD and CHECK; DEL takes any", () => {
     const id = `c${'0'.repeat(MAX_CONTAINER_ID)}`;
     for (const command of ['ADD', 'CHECK']) {
       const e = thrown(CniError, () => parseEnv({ CNI_COMMAND: command, ...attach, CNI_CONTAINERID: id }));
       expect(e.code).toBe(4);
-      expect(e.details).toMatch(new RegExp(`^CNI_CONTAINERID: longer than ${MAX_CONTAINER_ID} bytes \\(${MAX_CONTAINER_ID + 1}\\)`));
+      expect(e.details).toMatch(
+        new RegExp(`^CNI_CONTAINERID: longer than ${MAX_CONTAINER_ID} bytes \\(${MAX_CONTAINER_ID + 1}\\)`),
+      );
     }
     expect(parseEnv({ CNI_COMMAND: 'DEL', ...attach, CNI_CONTAINERID: id })).toMatchObject({ containerId: id });
-    expect(parseEnv({ CNI_COMMAND: 'ADD', ...attach, CNI_CONTAINERID: id.slice(1) })).toMatchObject({ containerId: id.slice(1) });
+    expect(parseEnv({ CNI_COMMAND: 'ADD', ...attach, CNI_CONTAINERID: id.slice(1) })).toMatchObject({
+      containerId: id.slice(1),
+    });
   });
 
-  it('firewall comments stay within nft\'s 128 bytes for the longest container ID', () => {
+  it("firewall comments stay within nft's 128 bytes for the longest container ID", () => {
     const long = `c${'0'.repeat(MAX_CONTAINER_ID - 1)}`;
     const c = comment({ network: 'n'.repeat(200), containerId: long, ifname: 'a23456789012345' });
     expect(Buffer.byteLength(c)).toBeLessThanOrEqual(128);
@@ -116,7 +133,9 @@ describe('names are limited in bytes', () => {
     const conf = { ...base, bridge: 'brééééé', vlan: 100, isGateway: true, ipam: { type: 'host-local' } };
     const e = thrown(CniError, () => parseNetConf(conf));
     expect(e.code).toBe(7);
-    expect(e.details).toBe('isGateway: gateway interface name "brééééé.100" (bridge + "." + vlan) would be longer than 15 bytes (got true)');
+    expect(e.details).toBe(
+      'isGateway: gateway interface name "brééééé.100" (bridge + "." + vlan) would be longer than 15 bytes (got true)',
+    );
     expect(() => parseNetConf({ ...conf, bridge: 'brééééé', vlan: 10 })).not.toThrow(); // 15 bytes
   });
 });
@@ -143,7 +162,10 @@ describe('bytes that are not UTF-8', () => {
     const bad = () => {
       throw new CniError(6, 'network configuration is not valid UTF-8');
     };
-    expect((await call({ CNI_COMMAND: 'ADD', ...attach }, bad)).json).toMatchObject({ code: 6, msg: 'network configuration is not valid UTF-8' });
+    expect((await call({ CNI_COMMAND: 'ADD', ...attach }, bad)).json).toMatchObject({
+      code: 6,
+      msg: 'network configuration is not valid UTF-8',
+    });
     const v = await call({ CNI_COMMAND: 'VERSION' }, bad);
     expect(v.code).toBe(0);
     expect(v.json.cniVersion).toBe('1.1.0');
@@ -152,8 +174,18 @@ describe('bytes that are not UTF-8', () => {
 
 describe('CNI_NETNS_OVERRIDE', () => {
   it('is "true" in any case or "1", as libcni skel reads it', () => {
-    expect(['true', 'TRUE', 'True', '1'].map((v) => netnsOverride({ CNI_NETNS_OVERRIDE: v }))).toEqual([true, true, true, true]);
-    expect(['', '0', 'yes', 'false'].map((v) => netnsOverride({ CNI_NETNS_OVERRIDE: v }))).toEqual([false, false, false, false]);
+    expect(['true', 'TRUE', 'True', '1'].map((v) => netnsOverride({ CNI_NETNS_OVERRIDE: v }))).toEqual([
+      true,
+      true,
+      true,
+      true,
+    ]);
+    expect(['', '0', 'yes', 'false'].map((v) => netnsOverride({ CNI_NETNS_OVERRIDE: v }))).toEqual([
+      false,
+      false,
+      false,
+      false,
+    ]);
     expect(netnsOverride({})).toBe(false);
   });
 });

@@ -1,6 +1,16 @@
 // src/ip.ts: the one IP module (its validators are tested with the results in result.test.ts).
 import { describe, expect, it } from 'vitest';
-import { bytesToIp, familyOf, firstHost, ipToBytes, ipv4ToBytes, maskPrefix, parseCidr, sameSubnet, subnetOf } from '../../src/ip.js';
+import {
+  bytesToIp,
+  familyOf,
+  firstHost,
+  ipToBytes,
+  ipv4ToBytes,
+  maskPrefix,
+  parseCidr,
+  sameSubnet,
+  subnetOf,
+} from '../../src/ip.js';
 
 describe('addresses as bytes', () => {
   it.each([

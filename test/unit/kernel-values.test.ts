@@ -7,7 +7,7 @@ import { AF_BRIDGE, IFF_UP } from '../../src/kernel/netlink/constants.js';
 import { IFINFOMSG_LEN, ifinfomsg } from '../../src/kernel/netlink/headers.js';
 
 describe('errno names', () => {
-  it.each(Object.entries(E))('%s is the C library\'s', (name, value) => {
+  it.each(Object.entries(E))("%s is the C library's", (name, value) => {
     expect(value).toBe(constants.errno[name as keyof typeof constants.errno]);
   });
 });

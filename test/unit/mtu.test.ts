@@ -6,18 +6,32 @@ import type { Link } from '../../src/kernel/index.js';
 import { podMtu } from '../../src/plugin/mtu.js';
 import { inheritedMtu, isUplink, uplinksOf } from '../../src/plugin/uplink.js';
 
-const link = (index: number, kind: string | undefined, mtu: number, master?: number): Link =>
-  ({ index, name: `l${index}`, kind, mtu, master, up: true, lowerUp: true, promisc: false, operstate: 'up' });
+const link = (index: number, kind: string | undefined, mtu: number, master?: number): Link => ({
+  index,
+  name: `l${index}`,
+  kind,
+  mtu,
+  master,
+  up: true,
+  lowerUp: true,
+  promisc: false,
+  operstate: 'up',
+});
 const BR = link(1, 'bridge', 1400);
 
 describe('uplinks', () => {
   it.each([
-    ['bond', true], ['vxlan', true], [undefined, true], ['vlan', true], ['veth', false], ['tun', false],
+    ['bond', true],
+    ['vxlan', true],
+    [undefined, true],
+    ['vlan', true],
+    ['veth', false],
+    ['tun', false],
   ] as Array<[string | undefined, boolean]>)('a port of kind %s is an uplink: %s', (kind, want) => {
     expect(isUplink(link(2, kind, 1500, 1))).toBe(want);
   });
 
-  it('counts only the bridge\'s own ports', () => {
+  it("counts only the bridge's own ports", () => {
     const links = [BR, link(2, 'bond', 9000, 1), link(3, 'bond', 9000, 7), link(4, 'veth', 1500, 1)];
     expect(uplinksOf(BR, links).map((l) => l.index)).toEqual([2]);
   });
@@ -28,8 +42,8 @@ describe('inherited MTU', () => {
     ['one uplink: its MTU, whatever the bridge says', [link(2, 'bond', 9000, 1)], 9000],
     ['several uplinks: the smallest', [link(2, 'bond', 9000, 1), link(3, undefined, 8000, 1)], 8000],
     ['pods and taps do not count', [link(2, 'bond', 9000, 1), link(3, 'veth', 1300, 1), link(4, 'tun', 1200, 1)], 9000],
-    ['no uplink: the bridge\'s own', [link(3, 'veth', 1300, 1)], 1400],
-    ['no port at all: the bridge\'s own', [], 1400],
+    ["no uplink: the bridge's own", [link(3, 'veth', 1300, 1)], 1400],
+    ["no port at all: the bridge's own", [], 1400],
   ] as Array<[string, Link[], number]>)('%s', (_what, ports, want) => {
     expect(inheritedMtu(BR, [BR, ...ports])).toBe(want);
   });
@@ -37,13 +51,13 @@ describe('inherited MTU', () => {
 
 describe('podMtu', () => {
   const links = [BR, link(2, 'bond', 9000, 1)];
-  it('0 inherits, an explicit mtu up to the uplink\'s is used as given', () => {
+  it("0 inherits, an explicit mtu up to the uplink's is used as given", () => {
     expect(podMtu(0, BR, links)).toBe(9000);
     expect(podMtu(1500, BR, links)).toBe(1500);
     expect(podMtu(9000, BR, links)).toBe(9000); // above the lowered bridge (1400), not above the uplink
   });
 
-  it('above the uplink\'s MTU is code 103 naming both', () => {
+  it("above the uplink's MTU is code 103 naming both", () => {
     let err: unknown;
     try {
       podMtu(9001, BR, links);

@@ -22,7 +22,12 @@ function msg(type: number, flags: number, seq: number, payload: Buffer): Buffer 
 const ack = (seq: number, errno = 0, text?: string) => {
   const p = Buffer.alloc(20);
   p.writeInt32LE(-errno, 0);
-  return msg(C.NLMSG_ERROR, text ? C.NLM_F_ACK_TLVS : 0, seq, text ? Buffer.concat([p, attr(C.NLMSGERR_ATTR_MSG, Buffer.from(`${text}\0`))]) : p);
+  return msg(
+    C.NLMSG_ERROR,
+    text ? C.NLM_F_ACK_TLVS : 0,
+    seq,
+    text ? Buffer.concat([p, attr(C.NLMSGERR_ATTR_MSG, Buffer.from(`${text}\0`))]) : p,
+  );
 };
 const done = (seq: number, flags = 0) => msg(C.NLMSG_DONE, C.NLM_F_MULTI | flags, seq, Buffer.alloc(4));
 const link = (seq: number, index: number, flags = 0) => {
@@ -36,7 +41,13 @@ function fakeLibc(replies: Reply[]): Libc & { sent: number } {
   const queue: Buffer[] = [];
   const fake = {
     sent: 0,
-    socket: () => 7, bind: () => 0, setsockopt: () => 0, close: () => 0, setns: () => 0, ioctl: () => 0, errno: () => 11,
+    socket: () => 7,
+    bind: () => 0,
+    setsockopt: () => 0,
+    close: () => 0,
+    setns: () => 0,
+    ioctl: () => 0,
+    errno: () => 11,
     send: (_fd: number, b: Buffer, len: number) => {
       const next = replies[fake.sent++];
       if (next) queue.push(...next(b.readUInt32LE(8)));
@@ -60,14 +71,18 @@ describe('NetlinkSocket', () => {
 
   it('turns a kernel error into a KernelError with the extended-ACK text', () => {
     const libc = fakeLibc([(seq) => [ack(seq, 17, 'Bridge already exists')]]);
-    const e = thrown(KernelError, () => NetlinkSocket.open(libc).request(C.RTM_NEWLINK, 0, Buffer.alloc(16), 'create bridge "br0"'));
+    const e = thrown(KernelError, () =>
+      NetlinkSocket.open(libc).request(C.RTM_NEWLINK, 0, Buffer.alloc(16), 'create bridge "br0"'),
+    );
     expect(e.code).toBe('EEXIST');
     expect(e.extack).toBe('Bridge already exists');
     expect(e.message).toBe('create bridge "br0": file already exists (EEXIST): Bridge already exists');
   });
 
   it('collects a multipart dump across datagrams until NLMSG_DONE', () => {
-    const libc = fakeLibc([(seq) => [Buffer.concat([link(seq, 1), link(seq, 2)]), Buffer.concat([link(seq, 3), done(seq)])]]);
+    const libc = fakeLibc([
+      (seq) => [Buffer.concat([link(seq, 1), link(seq, 2)]), Buffer.concat([link(seq, 3), done(seq)])],
+    ]);
     const msgs = NetlinkSocket.open(libc).dump(C.RTM_GETLINK, Buffer.alloc(16), 'list links');
     expect(msgs.map((m) => m.data.readInt32LE(4))).toEqual([1, 2, 3]);
   });
@@ -83,7 +98,9 @@ describe('NetlinkSocket', () => {
   });
 
   it('reports no answer as a timeout', () => {
-    const e = thrown(KernelError, () => NetlinkSocket.open(fakeLibc([])).request(C.RTM_GETLINK, 0, Buffer.alloc(16), 'get link'));
+    const e = thrown(KernelError, () =>
+      NetlinkSocket.open(fakeLibc([])).request(C.RTM_GETLINK, 0, Buffer.alloc(16), 'get link'),
+    );
     expect(e.code).toBe('ETIMEDOUT');
   });
 });

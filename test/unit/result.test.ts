@@ -342,7 +342,10 @@ describe('convertResult: a full result to every version', () => {
     const r: Result = {
       cniVersion: '1.1.0',
       ips: [{ address: 'fd00::5/64' }],
-      routes: [{ dst: '0.0.0.0/0', gw: '10.0.0.1' }, { dst: '::/0', gw: 'fd00::1' }],
+      routes: [
+        { dst: '0.0.0.0/0', gw: '10.0.0.1' },
+        { dst: '::/0', gw: 'fd00::1' },
+      ],
     };
     expect(convertResult(r, '0.2.0')).toEqual({
       cniVersion: '0.2.0',

@@ -2,7 +2,13 @@
 // (mask applied to the router), the report's precedence between answers, options, and ICMP echo.
 import { describe, expect, it } from 'vitest';
 import {
-  DhcpFormatError, REQUESTED_OPTIONS, buildRequest, cidrOf, maskToPrefix, parsePacket, readAnswer,
+  DhcpFormatError,
+  REQUESTED_OPTIONS,
+  buildRequest,
+  cidrOf,
+  maskToPrefix,
+  parsePacket,
+  readAnswer,
 } from '../../src/tools/dhcp-packet.js';
 import { parseDiscoverArgs, summarize, type DiscoverArgs } from '../../src/tools/discover.js';
 import { Exit, ToolError, UsageError } from '../../src/tools/errors.js';
@@ -24,7 +30,15 @@ function optionsOf(p: Buffer): Array<[number, number[]]> {
 }
 
 /** A server's BOOTREPLY: fixed part, cookie, then raw option bytes as given. */
-function reply(opts: { xid?: number; yiaddr?: string; siaddr?: string; options: number[]; sname?: number[]; file?: number[]; cookie?: number }): Buffer {
+function reply(opts: {
+  xid?: number;
+  yiaddr?: string;
+  siaddr?: string;
+  options: number[];
+  sname?: number[];
+  file?: number[];
+  cookie?: number;
+}): Buffer {
   const b = Buffer.alloc(240);
   b[0] = 2;
   b[1] = 1;
@@ -40,20 +54,67 @@ function reply(opts: { xid?: number; yiaddr?: string; siaddr?: string; options: 
 }
 
 const OFFER_OPTIONS = [
-  53, 1, 2, // OFFER
-  54, 4, 10, 100, 0, 1, // server id
-  51, 4, 0, 0, 0x0e, 0x10, // lease 3600
-  1, 4, 255, 255, 255, 0, // mask
-  3, 8, 10, 100, 0, 1, 10, 100, 0, 2, // two routers
-  6, 8, 10, 100, 0, 53, 8, 8, 8, 8, // two DNS servers
-  26, 2, 0x05, 0x78, // MTU 1400
-  15, 7, ...Buffer.from('example'), // domain
+  53,
+  1,
+  2, // OFFER
+  54,
+  4,
+  10,
+  100,
+  0,
+  1, // server id
+  51,
+  4,
+  0,
+  0,
+  0x0e,
+  0x10, // lease 3600
+  1,
+  4,
+  255,
+  255,
+  255,
+  0, // mask
+  3,
+  8,
+  10,
+  100,
+  0,
+  1,
+  10,
+  100,
+  0,
+  2, // two routers
+  6,
+  8,
+  10,
+  100,
+  0,
+  53,
+  8,
+  8,
+  8,
+  8, // two DNS servers
+  26,
+  2,
+  0x05,
+  0x78, // MTU 1400
+  15,
+  7,
+  ...Buffer.from('example'), // domain
   255,
 ];
 
 describe('DHCP requests', () => {
   it('DISCOVER: BOOTREQUEST header, broadcast flag, chaddr, cookie, options in order, padded to 300 bytes', () => {
-    const p = buildRequest({ type: 'DISCOVER', xid: 0xdeadbeef, mac: MAC, secs: 3, broadcast: true, maxMessageSize: 1472 });
+    const p = buildRequest({
+      type: 'DISCOVER',
+      xid: 0xdeadbeef,
+      mac: MAC,
+      secs: 3,
+      broadcast: true,
+      maxMessageSize: 1472,
+    });
     expect(p.length).toBe(300);
     expect([p[0], p[1], p[2], p[3]]).toEqual([1, 1, 6, 0]);
     expect(p.readUInt32BE(4)).toBe(0xdeadbeef);
@@ -73,7 +134,14 @@ describe('DHCP requests', () => {
   });
 
   it('REQUEST selecting an offer carries the requested address and the chosen server', () => {
-    const p = buildRequest({ type: 'REQUEST', xid: 1, mac: MAC, broadcast: true, requestedIp: '10.100.0.57', serverId: '10.100.0.1' });
+    const p = buildRequest({
+      type: 'REQUEST',
+      xid: 1,
+      mac: MAC,
+      broadcast: true,
+      requestedIp: '10.100.0.57',
+      serverId: '10.100.0.1',
+    });
     const o = new Map(optionsOf(p));
     expect(o.get(53)).toEqual([3]);
     expect(o.get(50)).toEqual([10, 100, 0, 57]);
@@ -110,13 +178,22 @@ describe('DHCP answers', () => {
     const p = parsePacket(reply({ options: OFFER_OPTIONS }));
     expect(p).toMatchObject({ op: 2, xid: 0x11223344, chaddr: MAC, yiaddr: '10.100.0.57' });
     expect(readAnswer(p)).toEqual({
-      type: 'OFFER', address: '10.100.0.57', server: '10.100.0.1', subnetMask: '255.255.255.0',
-      routers: ['10.100.0.1', '10.100.0.2'], dns: ['10.100.0.53', '8.8.8.8'], mtu: 1400, leaseTime: 3600, domain: 'example',
+      type: 'OFFER',
+      address: '10.100.0.57',
+      server: '10.100.0.1',
+      subnetMask: '255.255.255.0',
+      routers: ['10.100.0.1', '10.100.0.2'],
+      dns: ['10.100.0.53', '8.8.8.8'],
+      mtu: 1400,
+      leaseTime: 3600,
+      domain: 'example',
     });
   });
 
   it('skips PAD bytes one at a time and stops at END', () => {
-    const a = readAnswer(parsePacket(reply({ options: [0, 0, 53, 1, 5, 0, 1, 4, 255, 255, 0, 0, 255, 3, 4, 9, 9, 9, 9] })));
+    const a = readAnswer(
+      parsePacket(reply({ options: [0, 0, 53, 1, 5, 0, 1, 4, 255, 255, 0, 0, 255, 3, 4, 9, 9, 9, 9] })),
+    );
     expect(a.type).toBe('ACK');
     expect(a.subnetMask).toBe('255.255.0.0');
     expect(a.routers).toEqual([]); // after END: ignored
@@ -128,7 +205,13 @@ describe('DHCP answers', () => {
   });
 
   it('reads options from file and sname when option 52 says they are overloaded', () => {
-    const p = parsePacket(reply({ options: [53, 1, 2, 52, 1, 3, 255], file: [1, 4, 255, 255, 255, 128, 255], sname: [3, 4, 10, 0, 0, 129, 255] }));
+    const p = parsePacket(
+      reply({
+        options: [53, 1, 2, 52, 1, 3, 255],
+        file: [1, 4, 255, 255, 255, 128, 255],
+        sname: [3, 4, 10, 0, 0, 129, 255],
+      }),
+    );
     expect(readAnswer(p)).toMatchObject({ subnetMask: '255.255.255.128', routers: ['10.0.0.129'] });
   });
 
@@ -139,7 +222,9 @@ describe('DHCP answers', () => {
 
   it('ignores an MTU below 68, reads a NAK message', () => {
     expect(readAnswer(parsePacket(reply({ options: [53, 1, 2, 26, 2, 0, 20, 255] }))).mtu).toBeUndefined();
-    expect(readAnswer(parsePacket(reply({ options: [53, 1, 6, 56, 8, ...Buffer.from('no lease'), 255] })))).toMatchObject({ type: 'NAK', message: 'no lease' });
+    expect(
+      readAnswer(parsePacket(reply({ options: [53, 1, 6, 56, 8, ...Buffer.from('no lease'), 255] }))),
+    ).toMatchObject({ type: 'NAK', message: 'no lease' });
   });
 
   it.each([
@@ -162,9 +247,22 @@ describe('DHCP answers', () => {
   });
 
   it('leaves out malformed options it can do without (DNS, MTU, broadcast, lease times) and names them', () => {
-    const a = readAnswer(parsePacket(reply({ options: [53, 1, 2, 1, 4, 255, 255, 255, 0, 3, 4, 10, 0, 0, 1, 6, 3, 1, 2, 3, 26, 3, 5, 220, 0, 51, 2, 0, 1, 28, 0, 58, 1, 9, 255] })));
+    const a = readAnswer(
+      parsePacket(
+        reply({
+          options: [
+            53, 1, 2, 1, 4, 255, 255, 255, 0, 3, 4, 10, 0, 0, 1, 6, 3, 1, 2, 3, 26, 3, 5, 220, 0, 51, 2, 0, 1, 28, 0,
+            58, 1, 9, 255,
+          ],
+        }),
+      ),
+    );
     expect(a).toEqual({
-      type: 'OFFER', address: '10.100.0.57', subnetMask: '255.255.255.0', routers: ['10.0.0.1'], dns: [],
+      type: 'OFFER',
+      address: '10.100.0.57',
+      subnetMask: '255.255.255.0',
+      routers: ['10.0.0.1'],
+      dns: [],
       ignored: [
         'option 6 must hold IPv4 addresses (got 3 bytes): ignored',
         'option 26 must be 2 bytes (got 3): ignored',
@@ -207,14 +305,25 @@ describe('the discover report', () => {
   it('applies the mask to the router (Harvester auto mode), not to the offered address', () => {
     const o = { ...offer, routers: ['10.100.1.1'], subnetMask: '255.255.254.0' };
     expect(summarize(args, { offer: o }, o.address)).toEqual({
-      bridge: 'mgmt-br', vlan: 100, method: 'discover', cidr: '10.100.0.0/23', gateway: '10.100.1.1', server: '10.100.0.1',
-      leaseTime: 3600, dns: ['10.100.0.53', '8.8.8.8'], mtu: 1400, domain: 'example', address: '10.100.0.57',
+      bridge: 'mgmt-br',
+      vlan: 100,
+      method: 'discover',
+      cidr: '10.100.0.0/23',
+      gateway: '10.100.1.1',
+      server: '10.100.0.1',
+      leaseTime: 3600,
+      dns: ['10.100.0.53', '8.8.8.8'],
+      mtu: 1400,
+      domain: 'example',
+      address: '10.100.0.57',
     });
   });
 
   it('names the options left out of the answers, once each', () => {
     const bad = { ...offer, ignored: ['option 26 must be 2 bytes (got 3): ignored'] };
-    expect(summarize(args, { offer: bad, ack: bad }, bad.address).ignored).toEqual(['option 26 must be 2 bytes (got 3): ignored']);
+    expect(summarize(args, { offer: bad, ack: bad }, bad.address).ignored).toEqual([
+      'option 26 must be 2 bytes (got 3): ignored',
+    ]);
     expect(summarize(args, { offer }, offer.address)).not.toHaveProperty('ignored');
   });
 
@@ -225,14 +334,39 @@ describe('the discover report', () => {
   });
 
   it('prefers what the INFORM answer says, keeps the lease time of the offer, omits MTU when not offered', () => {
-    const inform = { type: 'ACK' as const, address: '0.0.0.0', server: '10.100.0.2', subnetMask: '255.255.0.0', routers: ['10.100.0.254'], dns: [] };
-    const r = summarize({ ...args, server: '10.100.0.2' }, { inform, offer: { ...offer, mtu: undefined } }, '10.100.0.57');
-    expect(r).toMatchObject({ method: 'inform', cidr: '10.100.0.0/16', gateway: '10.100.0.254', server: '10.100.0.2', leaseTime: 3600, dns: ['10.100.0.53', '8.8.8.8'] });
+    const inform = {
+      type: 'ACK' as const,
+      address: '0.0.0.0',
+      server: '10.100.0.2',
+      subnetMask: '255.255.0.0',
+      routers: ['10.100.0.254'],
+      dns: [],
+    };
+    const r = summarize(
+      { ...args, server: '10.100.0.2' },
+      { inform, offer: { ...offer, mtu: undefined } },
+      '10.100.0.57',
+    );
+    expect(r).toMatchObject({
+      method: 'inform',
+      cidr: '10.100.0.0/16',
+      gateway: '10.100.0.254',
+      server: '10.100.0.2',
+      leaseTime: 3600,
+      dns: ['10.100.0.53', '8.8.8.8'],
+    });
     expect(r).not.toHaveProperty('mtu');
   });
 
   it('an INFORM alone has no lease time', () => {
-    const inform = { type: 'ACK' as const, address: '0.0.0.0', server: '10.100.0.2', subnetMask: '255.255.255.0', routers: ['10.100.0.1'], dns: [] };
+    const inform = {
+      type: 'ACK' as const,
+      address: '0.0.0.0',
+      server: '10.100.0.2',
+      subnetMask: '255.255.255.0',
+      routers: ['10.100.0.1'],
+      dns: [],
+    };
     expect(summarize({ ...args, server: '10.100.0.2' }, { inform }, '10.100.0.9').leaseTime).toBeNull();
   });
 
@@ -251,13 +385,50 @@ describe('the discover report', () => {
 
 describe('discover options', () => {
   it('reads bridge, VLAN, server, address, timeout and ping', () => {
-    expect(parseDiscoverArgs(['--bridge', 'mgmt-br', '--vlan', '100'])).toEqual({ bridge: 'mgmt-br', vlan: 100, timeoutMs: 10_000, ping: false });
-    expect(parseDiscoverArgs(['--bridge=mgmt-br', '--vlan=0', '--server', '10.0.0.2', '--address', '10.0.0.9/24', '--timeout', '2.5', '--ping'])).toEqual({
-      bridge: 'mgmt-br', vlan: 0, server: '10.0.0.2', address: { ip: '10.0.0.9', prefix: 24 }, timeoutMs: 2500, ping: true,
+    expect(parseDiscoverArgs(['--bridge', 'mgmt-br', '--vlan', '100'])).toEqual({
+      bridge: 'mgmt-br',
+      vlan: 100,
+      timeoutMs: 10_000,
+      ping: false,
+    });
+    expect(
+      parseDiscoverArgs([
+        '--bridge=mgmt-br',
+        '--vlan=0',
+        '--server',
+        '10.0.0.2',
+        '--address',
+        '10.0.0.9/24',
+        '--timeout',
+        '2.5',
+        '--ping',
+      ]),
+    ).toEqual({
+      bridge: 'mgmt-br',
+      vlan: 0,
+      server: '10.0.0.2',
+      address: { ip: '10.0.0.9', prefix: 24 },
+      timeoutMs: 2500,
+      ping: true,
     });
     // A server behind a router (a relay's address on this VLAN): --gateway, in the address's subnet.
-    expect(parseDiscoverArgs(['--bridge', 'br', '--vlan', '5', '--server', '10.9.9.9', '--address', '10.0.0.9/24', '--gateway', '10.0.0.1'])).toMatchObject({
-      server: '10.9.9.9', address: { ip: '10.0.0.9', prefix: 24 }, gateway: '10.0.0.1',
+    expect(
+      parseDiscoverArgs([
+        '--bridge',
+        'br',
+        '--vlan',
+        '5',
+        '--server',
+        '10.9.9.9',
+        '--address',
+        '10.0.0.9/24',
+        '--gateway',
+        '10.0.0.1',
+      ]),
+    ).toMatchObject({
+      server: '10.9.9.9',
+      address: { ip: '10.0.0.9', prefix: 24 },
+      gateway: '10.0.0.1',
     });
   });
 
@@ -271,8 +442,14 @@ describe('discover options', () => {
     [['--bridge', 'br', '--vlan', '5', '--server', '10.0.0.256'], /--server must be an IPv4 address/],
     [['--bridge', 'br', '--vlan', '5', '--address', '10.0.0.9/24'], /needs --server/],
     [['--bridge', 'br', '--vlan', '5', '--server', '10.0.0.1', '--address', '10.0.0.9'], /ip\/prefix/],
-    [['--bridge', 'br', '--vlan', '5', '--server', '10.9.9.9', '--address', '10.0.0.9/24'], /--server 10\.9\.9\.9 is not in 10\.0\.0\.9\/24: give --gateway/],
-    [['--bridge', 'br', '--vlan', '5', '--server', '10.9.9.9', '--address', '10.0.0.9/24', '--gateway', '10.1.0.1'], /--gateway 10\.1\.0\.1 is not in 10\.0\.0\.9\/24/],
+    [
+      ['--bridge', 'br', '--vlan', '5', '--server', '10.9.9.9', '--address', '10.0.0.9/24'],
+      /--server 10\.9\.9\.9 is not in 10\.0\.0\.9\/24: give --gateway/,
+    ],
+    [
+      ['--bridge', 'br', '--vlan', '5', '--server', '10.9.9.9', '--address', '10.0.0.9/24', '--gateway', '10.1.0.1'],
+      /--gateway 10\.1\.0\.1 is not in 10\.0\.0\.9\/24/,
+    ],
     [['--bridge', 'br', '--vlan', '5', '--gateway', '10.0.0.1'], /--gateway routes from --address/],
     [['--bridge', 'a-name-longer-than-15', '--vlan', '5'], /--bridge/],
     [['--bridge', 'br', '--vlan', '5', '--bogus'], /Unknown option '--bogus'/],

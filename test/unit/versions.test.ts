@@ -94,7 +94,14 @@ describe('command gates', () => {
     ['1.0.0', true, false],
     ['1.1.0', true, true],
   ])('%s: CHECK %s, STATUS/GC %s', (v, check, statusGc) => {
-    const allows = (command: string) => { try { requireCommandSupported(command, v); return true; } catch { return false; } };
+    const allows = (command: string) => {
+      try {
+        requireCommandSupported(command, v);
+        return true;
+      } catch {
+        return false;
+      }
+    };
     expect(allows('CHECK')).toBe(check);
     expect(allows('STATUS')).toBe(statusGc);
     expect(allows('GC')).toBe(statusGc);

@@ -3,19 +3,49 @@
 // "reference v1.8.0+" follow plugins/main/bridge/bridge.go `setupVeth` at tags v1.8.0 and v1.9.1.
 import { describe, expect, it } from 'vitest';
 import type { VlanRange } from '../../src/kernel/index.js';
-import { expectedPortVlans, formatVlans, mergeTrunk, nativeVid, planPortVlans, type VlanIntent } from '../../src/plugin/vlans.js';
+import {
+  expectedPortVlans,
+  formatVlans,
+  mergeTrunk,
+  nativeVid,
+  planPortVlans,
+  type VlanIntent,
+} from '../../src/plugin/vlans.js';
 
-const intent = (vlan: number, trunkRanges: Array<[number, number]> = [], preserveDefaultVlan = false): VlanIntent => ({ vlan, trunkRanges, preserveDefaultVlan });
+const intent = (vlan: number, trunkRanges: Array<[number, number]> = [], preserveDefaultVlan = false): VlanIntent => ({
+  vlan,
+  trunkRanges,
+  preserveDefaultVlan,
+});
 const DEFAULT_1: VlanRange[] = [{ min: 1, max: 1, pvid: true, untagged: true }];
 
 describe('expected port VLANs on a bridge whose default PVID is 1', () => {
   const cases: Array<[string, VlanIntent, string]> = [
     ['untagged network: the bridge default stays', intent(0), '1 PVID untagged'],
     ['access 100: no VLAN 1 (Harvester #8816)', intent(100), '100 PVID untagged'],
-    ['access 100 preserving the default: 1 untagged, 100 native', intent(100, [], true), '1 untagged, 100 PVID untagged'],
-    ['trunk 66-88, no vlan: VID 1 native (reference v1.8.0+, Harvester trunk)', intent(0, [[66, 88]]), '1 PVID untagged, 66-88'],
-    ['trunk 66-88, no vlan, preserveDefaultVlan: VID 1 native all the same', intent(0, [[66, 88]], true), '1 PVID untagged, 66-88'],
-    ['trunk 100-200 and 300 with vlan 150: 150 native, split out of the range', intent(150, [[100, 200], [300, 300]]), '100-149, 150 PVID untagged, 151-200, 300'],
+    [
+      'access 100 preserving the default: 1 untagged, 100 native',
+      intent(100, [], true),
+      '1 untagged, 100 PVID untagged',
+    ],
+    [
+      'trunk 66-88, no vlan: VID 1 native (reference v1.8.0+, Harvester trunk)',
+      intent(0, [[66, 88]]),
+      '1 PVID untagged, 66-88',
+    ],
+    [
+      'trunk 66-88, no vlan, preserveDefaultVlan: VID 1 native all the same',
+      intent(0, [[66, 88]], true),
+      '1 PVID untagged, 66-88',
+    ],
+    [
+      'trunk 100-200 and 300 with vlan 150: 150 native, split out of the range',
+      intent(150, [
+        [100, 200],
+        [300, 300],
+      ]),
+      '100-149, 150 PVID untagged, 151-200, 300',
+    ],
     ['trunk containing VID 1, no vlan: 1 stays native', intent(0, [[1, 10]]), '1 PVID untagged, 2-10'],
     ['trunk with vlan 5 outside it: 5 native, no VLAN 1', intent(5, [[10, 20]]), '5 PVID untagged, 10-20'],
     ['full trunk 2-4094: VID 1 native', intent(0, [[2, 4094]]), '1 PVID untagged, 2-4094'],
@@ -39,7 +69,10 @@ describe('the plan', () => {
   it('removes what the port had unless preserveDefaultVlan, and adds the native VLAN last in one request', () => {
     expect(planPortVlans(intent(0, [[66, 88]]), DEFAULT_1)).toEqual({
       remove: [{ min: 1, max: 1 }],
-      add: [{ min: 66, max: 88 }, { min: 1, max: 1, pvid: true, untagged: true }],
+      add: [
+        { min: 66, max: 88 },
+        { min: 1, max: 1, pvid: true, untagged: true },
+      ],
     });
     expect(planPortVlans(intent(0, [[66, 88]], true), DEFAULT_1).remove).toEqual([]);
   });
@@ -63,8 +96,20 @@ describe('mergeTrunk: vlanTrunk entries as sorted, merged ranges', () => {
     [[{ id: 100 }], [[100, 100]]],
     [[{ minID: 2, maxID: 4094 }], [[2, 4094]]],
     [[{ id: 5 }, { id: 4 }, { id: 6 }], [[4, 6]]],
-    [[{ minID: 10, maxID: 20 }, { minID: 15, maxID: 30 }, { id: 40 }], [[10, 30], [40, 40]]],
-    [[{ id: 7, minID: 1, maxID: 3 }], [[1, 3], [7, 7]]],
+    [
+      [{ minID: 10, maxID: 20 }, { minID: 15, maxID: 30 }, { id: 40 }],
+      [
+        [10, 30],
+        [40, 40],
+      ],
+    ],
+    [
+      [{ id: 7, minID: 1, maxID: 3 }],
+      [
+        [1, 3],
+        [7, 7],
+      ],
+    ],
     [[{ minID: 100, maxID: 200 }, { id: 150 }, { id: 201 }], [[100, 201]]],
     [[], []],
   ])('%j -> %j', (entries, ranges) => {

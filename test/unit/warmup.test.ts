@@ -7,9 +7,15 @@ describe('snapshot warm-up', () => {
   it('sends ADD, DEL and CHECK through every kind of config, then VERSION and two bad requests', async () => {
     const done = await warmUp();
     const failed = done.filter((d) => d.code !== 0).map((d) => [d.what, JSON.parse(d.out).code]);
-    expect(failed).toEqual([['ADD invalid config', 7], ['ADD bad environment', 4]]);
+    expect(failed).toEqual([
+      ['ADD invalid config', 7],
+      ['ADD bad environment', 4],
+    ]);
     expect(done.map((d) => d.what.split(' ')[0])).toEqual([
-      ...['ADD', 'DEL', 'CHECK', 'ADD', 'DEL', 'ADD', 'DEL', 'CHECK', 'ADD', 'DEL', 'CHECK'], 'VERSION', 'ADD', 'ADD',
+      ...['ADD', 'DEL', 'CHECK', 'ADD', 'DEL', 'ADD', 'DEL', 'CHECK', 'ADD', 'DEL', 'CHECK'],
+      'VERSION',
+      'ADD',
+      'ADD',
     ]);
     // ADD results are converted to each config's version.
     const adds = done.filter((d) => d.what.startsWith('ADD') && d.code === 0).map((d) => JSON.parse(d.out).cniVersion);

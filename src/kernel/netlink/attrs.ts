@@ -54,5 +54,7 @@ export const readStr = (b: Buffer | undefined): string | undefined => {
   return b.toString('utf8', 0, nul === -1 ? b.length : nul);
 };
 export const readU8 = (b: Buffer | undefined): number | undefined => (b && b.length >= 1 ? b.readUInt8(0) : undefined);
-export const readU16 = (b: Buffer | undefined): number | undefined => (b && b.length >= 2 ? b.readUInt16LE(0) : undefined);
-export const readU32 = (b: Buffer | undefined): number | undefined => (b && b.length >= 4 ? b.readUInt32LE(0) : undefined);
+export const readU16 = (b: Buffer | undefined): number | undefined =>
+  b && b.length >= 2 ? b.readUInt16LE(0) : undefined;
+export const readU32 = (b: Buffer | undefined): number | undefined =>
+  b && b.length >= 4 ? b.readUInt32LE(0) : undefined;

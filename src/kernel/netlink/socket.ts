@@ -29,7 +29,10 @@ export class NetlinkSocket {
   private readonly rx = Buffer.allocUnsafe(RX_SIZE);
   private closed = false;
 
-  private constructor(private readonly libc: Libc, readonly fd: number) {}
+  private constructor(
+    private readonly libc: Libc,
+    readonly fd: number,
+  ) {}
 
   /** Opens a socket in the calling thread's current network namespace. */
   static open(libc: Libc, timeoutMs = 10_000): NetlinkSocket {
@@ -48,7 +51,8 @@ export class NetlinkSocket {
       const tv = Buffer.alloc(16);
       tv.writeBigInt64LE(BigInt(Math.floor(timeoutMs / 1000)), 0);
       tv.writeBigInt64LE(BigInt((timeoutMs % 1000) * 1000), 8);
-      if (libc.setsockopt(fd, C.SOL_SOCKET, C.SO_RCVTIMEO, tv, 16) < 0) throw new KernelError('setsockopt(SO_RCVTIMEO)', libc.errno());
+      if (libc.setsockopt(fd, C.SOL_SOCKET, C.SO_RCVTIMEO, tv, 16) < 0)
+        throw new KernelError('setsockopt(SO_RCVTIMEO)', libc.errno());
     } catch (err) {
       sock.close();
       throw err;

@@ -2,8 +2,18 @@
 // with `bridge -j vlan show` and `ip -j -d link`.
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
-  KernelError, Netns, addVlans, createBridge, createVeth, delVlans, dumpVlans, getLink, openNetlink, portVlans,
-  setLink, type NetlinkSocket,
+  KernelError,
+  Netns,
+  addVlans,
+  createBridge,
+  createVeth,
+  delVlans,
+  dumpVlans,
+  getLink,
+  openNetlink,
+  portVlans,
+  setLink,
+  type NetlinkSocket,
 } from '../../../src/kernel/index.js';
 import { deleteAllNetns, makeNetns, type TestNs } from '../../host/netns-fixture.js';
 
@@ -29,7 +39,9 @@ afterEach(() => {
 
 /** `bridge -j vlan show dev X` as [vid, flags[]] pairs, ranges expanded by iproute2 itself. */
 function shown(dev: string): Array<[number, string[]]> {
-  const all = hostNs.bridgej<Array<{ ifname: string; vlans: Array<{ vlan: number; vlanEnd?: number; flags?: string[] }> }>>('vlan', 'show', 'dev', dev);
+  const all = hostNs.bridgej<
+    Array<{ ifname: string; vlans: Array<{ vlan: number; vlanEnd?: number; flags?: string[] }> }>
+  >('vlan', 'show', 'dev', dev);
   const entry = all.find((e) => e.ifname === dev);
   const out: Array<[number, string[]]> = [];
   for (const v of entry?.vlans ?? []) {
@@ -79,21 +91,34 @@ describe('bridge VLAN filtering', () => {
     expect(vids).toHaveLength(4094);
     expect(vids[0]).toEqual([1, ['PVID', 'Egress Untagged']]);
     expect(vids.slice(1).every(([vid, flags], i) => vid === i + 2 && flags.length === 0)).toBe(true);
-    expect(portVlans(hs, idx)).toEqual([{ min: 1, max: 1, pvid: true, untagged: true }, { min: 2, max: 4094, pvid: false, untagged: false }]);
+    expect(portVlans(hs, idx)).toEqual([
+      { min: 1, max: 1, pvid: true, untagged: true },
+      { min: 2, max: 4094, pvid: false, untagged: false },
+    ]);
   });
 
   it('sends many ranges and a native VLAN in one request', () => {
     const idx = port();
     const sent = vi.spyOn(hs, 'request');
-    addVlans(hs, idx, [{ min: 10, max: 20 }, { min: 30, max: 30 }, { min: 40, max: 50 }, { min: 5, max: 5, pvid: true, untagged: true }]);
+    addVlans(hs, idx, [
+      { min: 10, max: 20 },
+      { min: 30, max: 30 },
+      { min: 40, max: 50 },
+      { min: 5, max: 5, pvid: true, untagged: true },
+    ]);
     expect(sent).toHaveBeenCalledTimes(1);
     sent.mockRestore();
     expect(portVlans(hs, idx)).toEqual([
-      { min: 1, max: 1, pvid: false, untagged: true }, { min: 5, max: 5, pvid: true, untagged: true },
-      { min: 10, max: 20, pvid: false, untagged: false }, { min: 30, max: 30, pvid: false, untagged: false },
+      { min: 1, max: 1, pvid: false, untagged: true },
+      { min: 5, max: 5, pvid: true, untagged: true },
+      { min: 10, max: 20, pvid: false, untagged: false },
+      { min: 30, max: 30, pvid: false, untagged: false },
       { min: 40, max: 50, pvid: false, untagged: false },
     ]);
-    delVlans(hs, idx, [{ min: 10, max: 20 }, { min: 1, max: 1 }]);
+    delVlans(hs, idx, [
+      { min: 10, max: 20 },
+      { min: 1, max: 1 },
+    ]);
     expect(shown('veth0').map(([v]) => v)).toEqual([5, 30, ...Array.from({ length: 11 }, (_, i) => 40 + i)]);
   });
 
@@ -101,7 +126,14 @@ describe('bridge VLAN filtering', () => {
     const br = createBridge(hs, { name: 'br0', vlanFiltering: true });
     addVlans(hs, br.index, [{ min: 100, max: 101 }], true);
     expect(shown('br0').map(([v]) => v)).toEqual([1, 100, 101]);
-    expect(dumpVlans(hs).get(br.index)?.map((r) => [r.min, r.max])).toEqual([[1, 1], [100, 101]]);
+    expect(
+      dumpVlans(hs)
+        .get(br.index)
+        ?.map((r) => [r.min, r.max]),
+    ).toEqual([
+      [1, 1],
+      [100, 101],
+    ]);
   });
 
   it('rejects VLANs on a device that is not a bridge port', () => {
@@ -124,7 +156,14 @@ describe('bridge VLAN filtering', () => {
     expect(getLink(hs, 'd0.100')?.kind).toBe('vlan');
     const br = createBridge(hs, { name: 'br0', vlanFiltering: true });
     setLink(hs, getLink(hs, 'mgmt-bo')!.index, { master: br.index });
-    addVlans(hs, getLink(hs, 'mgmt-bo')!.index, [{ min: 100, max: 100 }, { min: 200, max: 200 }]);
-    expect(shown('mgmt-bo')).toEqual([[1, ['PVID', 'Egress Untagged']], [100, []], [200, []]]);
+    addVlans(hs, getLink(hs, 'mgmt-bo')!.index, [
+      { min: 100, max: 100 },
+      { min: 200, max: 200 },
+    ]);
+    expect(shown('mgmt-bo')).toEqual([
+      [1, ['PVID', 'Egress Untagged']],
+      [100, []],
+      [200, []],
+    ]);
   });
 });

@@ -22,7 +22,12 @@ const CheckMismatch = 105;
 
 /** Runs the plugin in namespace `node` the way test/lab/cni.ts does, without ever building. */
 function cni(node: string, c: CniCall): CniReply {
-  const env: Record<string, string> = { CNI_COMMAND: c.command, CNI_PATH: c.path ?? CNI_PATH, PATH: '/usr/sbin:/usr/bin:/sbin:/bin', ...c.env };
+  const env: Record<string, string> = {
+    CNI_COMMAND: c.command,
+    CNI_PATH: c.path ?? CNI_PATH,
+    PATH: '/usr/sbin:/usr/bin:/sbin:/bin',
+    ...c.env,
+  };
   env.CNI_CONTAINERID = c.containerId ?? 'c1';
   env.CNI_IFNAME = c.ifname ?? 'net1';
   if (c.netns) env.CNI_NETNS = c.netns;
@@ -56,7 +61,13 @@ type Vid = [number, string[]];
 
 /** `bridge -j vlan show dev X` in the node namespace as [vid, flags[]] pairs, ranges expanded. */
 function vlansOf(dev: string): Vid[] {
-  const all = node.bridgej<Array<{ ifname: string; vlans?: Array<{ vlan: number; vlanEnd?: number; flags?: string[] }> }>>('vlan', 'show', 'dev', dev) ?? [];
+  const all =
+    node.bridgej<Array<{ ifname: string; vlans?: Array<{ vlan: number; vlanEnd?: number; flags?: string[] }> }>>(
+      'vlan',
+      'show',
+      'dev',
+      dev,
+    ) ?? [];
   const entry = all.find((e) => e.ifname === dev);
   const out: Vid[] = [];
   for (const v of entry?.vlans ?? []) {
@@ -81,7 +92,10 @@ function link(ns: TestNs, name: string): any {
 /** A Harvester-like node: mgmt-br (vlan_filtering 1, promisc), mgmt-bo active-backup over mgmt-nic0, VLANs 100/200. */
 function harvesterNode(ns: TestNs): void {
   // One shell for the whole setup: every process spawned from vitest costs ~0.1 s in the UML guest.
-  ns.exec('sh', '-ec', `
+  ns.exec(
+    'sh',
+    '-ec',
+    `
     ip link add mgmt-br type bridge vlan_filtering 1
     ip link add mgmt-bo type bond mode active-backup
     ip link add mgmt-nic0 type dummy
@@ -90,10 +104,15 @@ function harvesterNode(ns: TestNs): void {
     ip link set mgmt-br promisc on
     for l in mgmt-nic0 mgmt-bo mgmt-br; do ip link set "$l" up; done
     bridge vlan add dev mgmt-bo vid 100 master
-    bridge vlan add dev mgmt-bo vid 200 master`);
+    bridge vlan add dev mgmt-bo vid 200 master`,
+  );
 }
 
-const UPLINK_VLANS: Vid[] = [[1, ACCESS], [100, []], [200, []]];
+const UPLINK_VLANS: Vid[] = [
+  [1, ACCESS],
+  [100, []],
+  [200, []],
+];
 
 /** A NAD config as Harvester writes it, with the given version and extra keys. */
 function nad(cniVersion: string, extra: Record<string, unknown> = {}, name = 'vlan100'): Record<string, unknown> {
@@ -127,7 +146,8 @@ function add(conf: Record<string, unknown>, containerId = 'c1', ns: TestNs = pod
 }
 
 function del(conf: Record<string, unknown>, a: Attached, containerId = 'c1', ns: TestNs = pod): void {
-  const withPrev = conf.cniVersion === '0.3.0' || conf.cniVersion === '0.3.1' ? conf : { ...conf, prevResult: a.result };
+  const withPrev =
+    conf.cniVersion === '0.3.0' || conf.cniVersion === '0.3.1' ? conf : { ...conf, prevResult: a.result };
   ok(cni(node.name, { command: 'DEL', conf: withPrev, containerId, netns: ns.path, ifname: 'net1' }));
   expect(linkNames(node)).not.toContain(a.hostVeth);
   expect(linkNames(ns)).toEqual(['lo']);
@@ -185,7 +205,10 @@ describe('preserveDefaultVlan', () => {
     it(`keeps VLAN 1 (untagged, not PVID) next to 100 PVID untagged (${v})`, () => {
       const conf = nad(v, { vlan: 100, preserveDefaultVlan: true });
       const a = add(conf);
-      expect(vlansOf(a.hostVeth)).toEqual([[1, UNTAGGED], [100, ACCESS]]);
+      expect(vlansOf(a.hostVeth)).toEqual([
+        [1, UNTAGGED],
+        [100, ACCESS],
+      ]);
       del(conf, a);
     });
   }
@@ -218,7 +241,16 @@ describe('trunk', () => {
   }
 
   it('Harvester\'s trunk NAD (0.3.1, vlan 0, 66-88) reads "1 PVID Egress Untagged" plus 66-88 tagged, CHECK agrees', () => {
-    const raw = { cniVersion: '0.3.1', name: 'trunk66', type: 'bridge', bridge: 'mgmt-br', promiscMode: true, vlan: 0, vlanTrunk: [{ minID: 66, maxID: 88 }], ipam: {} };
+    const raw = {
+      cniVersion: '0.3.1',
+      name: 'trunk66',
+      type: 'bridge',
+      bridge: 'mgmt-br',
+      promiscMode: true,
+      vlan: 0,
+      vlanTrunk: [{ minID: 66, maxID: 88 }],
+      ipam: {},
+    };
     const a = add(raw);
     expect(vlansOf(a.hostVeth)).toEqual([[1, ACCESS], ...tagged(66, 88)]);
     const conf = { ...raw, cniVersion: '1.0.0' };
@@ -273,7 +305,11 @@ describe('bridge without VLAN filtering', () => {
 
   it('a trunk config fails with 103 too, and an untagged one succeeds on it', () => {
     const before = linkNames(node);
-    const r = cni(node.name, { command: 'ADD', conf: nad('1.0.0', { bridge: 'flat-br', vlanTrunk: [{ id: 300 }] }, 'trunk'), netns: pod.path });
+    const r = cni(node.name, {
+      command: 'ADD',
+      conf: nad('1.0.0', { bridge: 'flat-br', vlanTrunk: [{ id: 300 }] }, 'trunk'),
+      netns: pod.path,
+    });
     failed(r, BridgeConflict);
     expect(linkNames(node)).toEqual(before);
     expect(linkNames(pod)).toEqual(['lo']);
@@ -335,7 +371,10 @@ describe('CHECK', () => {
       expect(r.code, r.stdout + r.stderr).toBe(0);
       expect(r.stdout.trim()).toBe('');
       node.exec('bridge', 'vlan', 'add', 'dev', a.hostVeth, 'vid', '1', 'untagged');
-      expect(vlansOf(a.hostVeth)).toEqual([[1, UNTAGGED], [100, ACCESS]]);
+      expect(vlansOf(a.hostVeth)).toEqual([
+        [1, UNTAGGED],
+        [100, ACCESS],
+      ]);
       const text = failed(check(conf, a), CheckMismatch);
       expect(text).toContain(a.hostVeth);
       expect(text).toMatch(/VLAN/);
@@ -381,7 +420,11 @@ describe('CHECK', () => {
 
 describe('MTU with a 9000 bond uplink', () => {
   beforeEach(() => {
-    node.exec('sh', '-ec', 'ip link set mgmt-bo mtu 9000; ip link set mgmt-nic0 mtu 9000; ip link set mgmt-br mtu 9000');
+    node.exec(
+      'sh',
+      '-ec',
+      'ip link set mgmt-bo mtu 9000; ip link set mgmt-nic0 mtu 9000; ip link set mgmt-br mtu 9000',
+    );
     expect(link(node, 'mgmt-bo').mtu).toBe(9000);
     expect(link(node, 'mgmt-nic0').mtu).toBe(9000);
     expect(link(node, 'mgmt-br').mtu).toBe(9000);
@@ -423,15 +466,25 @@ describe('MTU with a 9000 bond uplink', () => {
 describe('L3 gateway on <bridge>.<vlan>', () => {
   it('isGateway with vlan 100 puts the gateway on mgmt-br.100, an access port of VLAN 100 only, and the pod reaches it', () => {
     const dataDir = `${process.env.UML_WORK_DIR ?? '/tmp'}/ipam-${process.pid}`;
-    const conf = nad('1.0.0', { vlan: 100, isGateway: true, ipam: { type: 'host-local', subnet: '10.100.0.0/24', dataDir } });
+    const conf = nad('1.0.0', {
+      vlan: 100,
+      isGateway: true,
+      ipam: { type: 'host-local', subnet: '10.100.0.0/24', dataDir },
+    });
     const result = ok(cni(node.name, { command: 'ADD', conf, containerId: 'c1', netns: pod.path, ifname: 'net1' }));
-    expect(result.ips).toEqual([{ address: expect.stringMatching(/^10\.100\.0\.\d+\/24$/), gateway: '10.100.0.1', interface: 2 }]);
+    expect(result.ips).toEqual([
+      { address: expect.stringMatching(/^10\.100\.0\.\d+\/24$/), gateway: '10.100.0.1', interface: 2 },
+    ]);
     const gw = link(node, 'mgmt-br.100');
     expect(gw.linkinfo.info_kind).toBe('veth');
     const [addrs] = node.ipj<any[]>('addr', 'show', 'mgmt-br.100');
-    expect(addrs.addr_info.map((a: { local: string; prefixlen: number }) => `${a.local}/${a.prefixlen}`)).toContain('10.100.0.1/24');
+    expect(addrs.addr_info.map((a: { local: string; prefixlen: number }) => `${a.local}/${a.prefixlen}`)).toContain(
+      '10.100.0.1/24',
+    );
     // Its peer is a bridge port carrying VLAN 100 as access VLAN and nothing else.
-    const peer = (node.ipj<any[]>('link', 'show') ?? []).find((l) => l.ifindex === gw.link_index || l.ifname === gw.link);
+    const peer = (node.ipj<any[]>('link', 'show') ?? []).find(
+      (l) => l.ifindex === gw.link_index || l.ifname === gw.link,
+    );
     expect(peer?.master).toBe('mgmt-br');
     expect(vlansOf(peer.ifname)).toEqual([[100, ACCESS]]);
     pod.exec('ping', '-c', '1', '-W', '2', '10.100.0.1');
@@ -446,16 +499,26 @@ describe('L3 gateway on <bridge>.<vlan>', () => {
     ok(cni(node.name, { command: 'GC', conf: { ...conf, cniVersion: '1.1.0', 'cni.dev/valid-attachments': [] } }));
     expect(linkNames(node)).toContain('mgmt-br.100');
     expect(linkNames(node)).toContain(peer.ifname);
-    expect(node.ipj<any[]>('link', 'show').filter((l) => l.ifalias?.includes(':c1:') || l.ifalias?.includes(':c2:'))).toEqual([]);
+    expect(
+      node.ipj<any[]>('link', 'show').filter((l) => l.ifalias?.includes(':c1:') || l.ifalias?.includes(':c2:')),
+    ).toEqual([]);
   });
 });
 
 describe('rollback of an L3 ADD on a VLAN (in-process, test/lab/step-failure.ts)', () => {
   it('a failed ADD removes the <bridge>.<vlan> gateway pair and the gateway address it made, at every kernel step', async () => {
     const dataDir = node.exec('mktemp', '-d').trim();
-    const conf = { ...nad('1.0.0', { vlan: 100, isGateway: true, isDefaultGateway: true }, 'l3vlan'), ipam: { type: 'host-local', subnet: '10.86.0.0/24', dataDir } };
+    const conf = {
+      ...nad('1.0.0', { vlan: 100, isGateway: true, isDefaultGateway: true }, 'l3vlan'),
+      ipam: { type: 'host-local', subnet: '10.86.0.0/24', dataDir },
+    };
     const env = (command: string) => ({
-      CNI_COMMAND: command, CNI_CONTAINERID: 'c1', CNI_IFNAME: 'net1', CNI_NETNS: pod.path, CNI_PATH, PATH: '/usr/sbin:/usr/bin:/sbin:/bin',
+      CNI_COMMAND: command,
+      CNI_CONTAINERID: 'c1',
+      CNI_IFNAME: 'net1',
+      CNI_NETNS: pod.path,
+      CNI_PATH,
+      PATH: '/usr/sbin:/usr/bin:/sbin:/bin',
     });
     const { steps, failedAdds } = await failEachStep({
       add: () => callInProcess(node.path, env('ADD'), conf),

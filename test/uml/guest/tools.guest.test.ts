@@ -38,7 +38,11 @@ interface Run {
 /** Runs `vlan-bridge <args>` in namespace `ns`, as an operator would (no CNI_* variables). */
 function tool(ns: TestNs, args: string[], timeout = 60_000): Run {
   const t0 = Date.now();
-  const r = spawnSync('ip', ['netns', 'exec', ns.name, PLUGIN, ...args], { encoding: 'utf8', timeout, env: { PATH: PATH_ENV } });
+  const r = spawnSync('ip', ['netns', 'exec', ns.name, PLUGIN, ...args], {
+    encoding: 'utf8',
+    timeout,
+    env: { PATH: PATH_ENV },
+  });
   let json: any;
   try {
     json = r.stdout.trim() ? JSON.parse(r.stdout) : undefined;
@@ -48,37 +52,67 @@ function tool(ns: TestNs, args: string[], timeout = 60_000): Run {
   return { code: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr, json, ms: Date.now() - t0 };
 }
 
-const why = (r: Run) => `exit ${r.code} (${r.signal ?? 'no signal'}) in ${r.ms} ms\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
+const why = (r: Run) =>
+  `exit ${r.code} (${r.signal ?? 'no signal'}) in ${r.ms} ms\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
 
 /** What must be back to how it was after every discover: the node's links and the namespace ids it knows. */
 function nodeState(ns: TestNs): { links: string[]; nsids: number[] } {
   const links = (ns.ipj<Array<{ ifname: string }>>('link', 'show') ?? []).map((l) => l.ifname).sort();
-  const nsids = (JSON.parse(ns.exec('ip', '-j', 'netns', 'list-id') || '[]') as Array<{ nsid: number }>).map((n) => n.nsid).sort((a, b) => a - b);
+  const nsids = (JSON.parse(ns.exec('ip', '-j', 'netns', 'list-id') || '[]') as Array<{ nsid: number }>)
+    .map((n) => n.nsid)
+    .sort((a, b) => a - b);
   return { links, nsids };
 }
 
 /** The probe's veth is deleted before discover exits; its namespace goes when the kernel's cleanup has run. */
 async function expectNothingLeft(ns: TestNs, before: { links: string[]; nsids: number[] }): Promise<void> {
   expect(nodeState(ns).links).toEqual(before.links);
-  await waitFor(() => JSON.stringify(nodeState(ns).nsids) === JSON.stringify(before.nsids), 'the probe namespace to be gone', 5000);
+  await waitFor(
+    () => JSON.stringify(nodeState(ns).nsids) === JSON.stringify(before.nsids),
+    'the probe namespace to be gone',
+    5000,
+  );
 }
 
 let hn: HarvesterNode;
 let baseline: { links: string[]; nsids: number[] };
 const extra: ChildProcess[] = [];
-const V300 = { dev: `${SWITCH_BRIDGE}.300`, gateway: '10.30.0.1', log: path.join(WORK, 'vlan300.log'), pid: path.join(WORK, 'vlan300.pid'), leases: path.join(WORK, 'vlan300.leases') };
-const V500 = { dev: `${SWITCH_BRIDGE}.500`, pid: path.join(WORK, 'vlan500.pid'), leases: path.join(WORK, 'vlan500.leases') };
+const V300 = {
+  dev: `${SWITCH_BRIDGE}.300`,
+  gateway: '10.30.0.1',
+  log: path.join(WORK, 'vlan300.log'),
+  pid: path.join(WORK, 'vlan300.pid'),
+  leases: path.join(WORK, 'vlan300.leases'),
+};
+const V500 = {
+  dev: `${SWITCH_BRIDGE}.500`,
+  pid: path.join(WORK, 'vlan500.pid'),
+  leases: path.join(WORK, 'vlan500.leases'),
+};
 
 beforeAll(() => {
-  for (const [tool, pkg] of [['dnsmasq', 'dnsmasq-base'], ['ip', 'iproute2']]) {
-    expect(spawnSync('sh', ['-c', `command -v ${tool}`]).status, `${tool} (Debian package ${pkg}) is missing: run make deps`).toBe(0);
+  for (const [tool, pkg] of [
+    ['dnsmasq', 'dnsmasq-base'],
+    ['ip', 'iproute2'],
+  ]) {
+    expect(
+      spawnSync('sh', ['-c', `command -v ${tool}`]).status,
+      `${tool} (Debian package ${pkg}) is missing: run make deps`,
+    ).toBe(0);
   }
   hn = buildHarvesterNode(makeNetns('vbn'), makeNetns('vbs'), { workDir: mkdtempSync(path.join(WORK, 'node-')) });
   // VLAN 300: a server that offers MTU 1400, DNS, a domain, a 10-minute lease and a router nobody answers for.
   // VLAN 400: carried by the bond, no server anywhere.
   // VLAN 500: a server whose subnet mask (option 1) is not contiguous.
-  hn.node.exec('sh', '-ec', `bridge vlan add dev ${BOND} vid 300 master; bridge vlan add dev ${BOND} vid 400 master; bridge vlan add dev ${BOND} vid 500 master`);
-  hn.sw.exec('sh', '-ec', `
+  hn.node.exec(
+    'sh',
+    '-ec',
+    `bridge vlan add dev ${BOND} vid 300 master; bridge vlan add dev ${BOND} vid 400 master; bridge vlan add dev ${BOND} vid 500 master`,
+  );
+  hn.sw.exec(
+    'sh',
+    '-ec',
+    `
     ip link add link ${SWITCH_BRIDGE} name ${V300.dev} type vlan id 300
     ip addr add ${V300.gateway}/24 dev ${V300.dev}
     ip link set ${V300.dev} up
@@ -93,7 +127,8 @@ beforeAll(() => {
     dnsmasq --conf-file=/dev/null --port=0 --bind-interfaces --except-interface=lo --interface=${V500.dev} \\
       --dhcp-range=10.50.0.50,10.50.0.99,255.255.255.0,1h --dhcp-option=option:router,10.50.0.1 \\
       --dhcp-option=option:netmask,255.255.0.255 --no-ping --dhcp-authoritative --dhcp-leasefile=${V500.leases} \\
-      --pid-file=${V500.pid} --user=root --group=root`);
+      --pid-file=${V500.pid} --user=root --group=root`,
+  );
   baseline = nodeState(hn.node);
 }, 60_000);
 
@@ -108,22 +143,34 @@ describe('discover', () => {
   it.each([
     ['vlan100', 100, '10.100.0'],
     ['vlan200', 200, '10.200.0'],
-  ] as const)('finds the CIDR and gateway of %s from its own server only, takes no lease, leaves nothing behind', async (net, vid, prefix) => {
-    const other = net === 'vlan100' ? 'vlan200' : 'vlan100';
-    const otherLog = hn.dhcpLog(other);
-    const r = tool(hn.node, ['discover', '--bridge', BRIDGE, '--vlan', String(vid), '--timeout', '10']);
-    expect(r.code, why(r)).toBe(0);
-    expect(r.json).toEqual({
-      bridge: BRIDGE, vlan: vid, method: 'discover', cidr: `${prefix}.0/24`, gateway: `${prefix}.1`, server: `${prefix}.1`,
-      leaseTime: 3600, dns: [], address: expect.stringMatching(new RegExp(`^${prefix.replace(/\./g, '\\.')}\\.([5-9]\\d)$`)),
-    });
-    expect(r.stderr).toBe('');
-    // Its own server saw the DISCOVER, the other VLAN's did not (the probe sits on that VLAN only).
-    expect(hn.dhcpLog(net)).toMatch(new RegExp(`DHCPOFFER\\(${hn.nets[net].dev.replace('.', '\\.')}\\) ${r.json.address.replace(/\./g, '\\.')}`));
-    expect(hn.dhcpLog(other)).toBe(otherLog);
-    expect(readFileSync(hn.nets[net].leaseFile, 'utf8')).not.toContain(r.json.address);
-    await expectNothingLeft(hn.node, baseline);
-  });
+  ] as const)(
+    'finds the CIDR and gateway of %s from its own server only, takes no lease, leaves nothing behind',
+    async (net, vid, prefix) => {
+      const other = net === 'vlan100' ? 'vlan200' : 'vlan100';
+      const otherLog = hn.dhcpLog(other);
+      const r = tool(hn.node, ['discover', '--bridge', BRIDGE, '--vlan', String(vid), '--timeout', '10']);
+      expect(r.code, why(r)).toBe(0);
+      expect(r.json).toEqual({
+        bridge: BRIDGE,
+        vlan: vid,
+        method: 'discover',
+        cidr: `${prefix}.0/24`,
+        gateway: `${prefix}.1`,
+        server: `${prefix}.1`,
+        leaseTime: 3600,
+        dns: [],
+        address: expect.stringMatching(new RegExp(`^${prefix.replace(/\./g, '\\.')}\\.([5-9]\\d)$`)),
+      });
+      expect(r.stderr).toBe('');
+      // Its own server saw the DISCOVER, the other VLAN's did not (the probe sits on that VLAN only).
+      expect(hn.dhcpLog(net)).toMatch(
+        new RegExp(`DHCPOFFER\\(${hn.nets[net].dev.replace('.', '\\.')}\\) ${r.json.address.replace(/\./g, '\\.')}`),
+      );
+      expect(hn.dhcpLog(other)).toBe(otherLog);
+      expect(readFileSync(hn.nets[net].leaseFile, 'utf8')).not.toContain(r.json.address);
+      await expectNothingLeft(hn.node, baseline);
+    },
+  );
 
   it('on the untagged network (--vlan 0) the probe keeps the default PVID and asks the untagged server', async () => {
     const r = tool(hn.node, ['discover', '--bridge', BRIDGE, '--vlan', '0', '--timeout', '10']);
@@ -136,8 +183,14 @@ describe('discover', () => {
     const r = tool(hn.node, ['discover', '--bridge', BRIDGE, '--vlan', '300', '--timeout', '10']);
     expect(r.code, why(r)).toBe(0);
     expect(r.json).toMatchObject({
-      vlan: 300, cidr: '10.30.0.0/24', gateway: '10.30.0.254', server: '10.30.0.1', leaseTime: 600,
-      dns: ['10.30.0.53', '10.30.0.54'], domain: 'lab.example', mtu: 1400,
+      vlan: 300,
+      cidr: '10.30.0.0/24',
+      gateway: '10.30.0.254',
+      server: '10.30.0.1',
+      leaseTime: 600,
+      dns: ['10.30.0.53', '10.30.0.54'],
+      domain: 'lab.example',
+      mtu: 1400,
     });
     await expectNothingLeft(hn.node, baseline);
   });
@@ -145,10 +198,18 @@ describe('discover', () => {
   it('--ping: leases an address, pings the gateway, releases the lease', async () => {
     const r = tool(hn.node, ['discover', '--bridge', BRIDGE, '--vlan', '100', '--ping', '--timeout', '10']);
     expect(r.code, why(r)).toBe(0);
-    expect(r.json).toMatchObject({ cidr: '10.100.0.0/24', gateway: '10.100.0.1', ping: { gateway: '10.100.0.1', reachable: true } });
+    expect(r.json).toMatchObject({
+      cidr: '10.100.0.0/24',
+      gateway: '10.100.0.1',
+      ping: { gateway: '10.100.0.1', reachable: true },
+    });
     const log = hn.dhcpLog('vlan100');
-    for (const m of ['DHCPREQUEST', 'DHCPACK', 'DHCPRELEASE']) expect(log).toContain(`${m}(${hn.nets.vlan100.dev}) ${r.json.address}`);
-    await waitFor(() => !readFileSync(hn.nets.vlan100.leaseFile, 'utf8').includes(r.json.address), 'the lease to be released');
+    for (const m of ['DHCPREQUEST', 'DHCPACK', 'DHCPRELEASE'])
+      expect(log).toContain(`${m}(${hn.nets.vlan100.dev}) ${r.json.address}`);
+    await waitFor(
+      () => !readFileSync(hn.nets.vlan100.leaseFile, 'utf8').includes(r.json.address),
+      'the lease to be released',
+    );
     await expectNothingLeft(hn.node, baseline);
   });
 
@@ -161,13 +222,47 @@ describe('discover', () => {
   });
 
   it('--server: a DHCPINFORM unicast to that server, from a leased address or from --address', async () => {
-    const a = tool(hn.node, ['discover', '--bridge', BRIDGE, '--vlan', '200', '--server', '10.200.0.1', '--timeout', '10']);
+    const a = tool(hn.node, [
+      'discover',
+      '--bridge',
+      BRIDGE,
+      '--vlan',
+      '200',
+      '--server',
+      '10.200.0.1',
+      '--timeout',
+      '10',
+    ]);
     expect(a.code, why(a)).toBe(0);
-    expect(a.json).toMatchObject({ method: 'inform', cidr: '10.200.0.0/24', gateway: '10.200.0.1', server: '10.200.0.1', leaseTime: 3600 });
+    expect(a.json).toMatchObject({
+      method: 'inform',
+      cidr: '10.200.0.0/24',
+      gateway: '10.200.0.1',
+      server: '10.200.0.1',
+      leaseTime: 3600,
+    });
     expect(hn.dhcpLog('vlan200')).toContain(`DHCPINFORM(${hn.nets.vlan200.dev}) ${a.json.address}`);
-    const b = tool(hn.node, ['discover', '--bridge', BRIDGE, '--vlan', '200', '--server', '10.200.0.1', '--address', '10.200.0.9/24', '--timeout', '10']);
+    const b = tool(hn.node, [
+      'discover',
+      '--bridge',
+      BRIDGE,
+      '--vlan',
+      '200',
+      '--server',
+      '10.200.0.1',
+      '--address',
+      '10.200.0.9/24',
+      '--timeout',
+      '10',
+    ]);
     expect(b.code, why(b)).toBe(0);
-    expect(b.json).toMatchObject({ method: 'inform', cidr: '10.200.0.0/24', gateway: '10.200.0.1', leaseTime: null, address: '10.200.0.9' });
+    expect(b.json).toMatchObject({
+      method: 'inform',
+      cidr: '10.200.0.0/24',
+      gateway: '10.200.0.1',
+      leaseTime: null,
+      address: '10.200.0.9',
+    });
     expect(hn.dhcpLog('vlan200')).toContain(`DHCPINFORM(${hn.nets.vlan200.dev}) 10.200.0.9`);
     await expectNothingLeft(hn.node, baseline);
   });
@@ -178,10 +273,39 @@ describe('discover', () => {
     const arpIgnore = `/proc/sys/net/ipv4/conf/${hn.nets.vlan200.dev}/arp_ignore`;
     hn.sw.exec('sh', '-ec', `echo 1 > ${arpIgnore}`);
     try {
-      const r = tool(hn.node, ['discover', '--bridge', BRIDGE, '--vlan', '200', '--server', '10.100.0.1', '--address', '10.200.0.9/24', '--gateway', '10.200.0.1', '--timeout', '5']);
+      const r = tool(hn.node, [
+        'discover',
+        '--bridge',
+        BRIDGE,
+        '--vlan',
+        '200',
+        '--server',
+        '10.100.0.1',
+        '--address',
+        '10.200.0.9/24',
+        '--gateway',
+        '10.200.0.1',
+        '--timeout',
+        '5',
+      ]);
       expect(r.code, why(r)).toBe(0);
-      expect(r.json).toMatchObject({ method: 'inform', address: '10.200.0.9', cidr: '10.200.0.0/24', gateway: '10.200.0.1' });
-      const refused = tool(hn.node, ['discover', '--bridge', BRIDGE, '--vlan', '200', '--server', '10.100.0.1', '--address', '10.200.0.9/24']);
+      expect(r.json).toMatchObject({
+        method: 'inform',
+        address: '10.200.0.9',
+        cidr: '10.200.0.0/24',
+        gateway: '10.200.0.1',
+      });
+      const refused = tool(hn.node, [
+        'discover',
+        '--bridge',
+        BRIDGE,
+        '--vlan',
+        '200',
+        '--server',
+        '10.100.0.1',
+        '--address',
+        '10.200.0.9/24',
+      ]);
       expect(refused.code, why(refused)).toBe(2);
       expect(refused.stderr).toMatch(/give --gateway/);
     } finally {
@@ -194,7 +318,9 @@ describe('discover', () => {
     const r = tool(hn.node, ['discover', '--bridge', BRIDGE, '--vlan', '400', '--timeout', '2']);
     expect(r.code, why(r)).toBe(5);
     expect(r.stdout).toBe('');
-    expect(r.stderr).toMatch(/^vlan-bridge discover: no answer to 1 DHCPDISCOVER sent to 255\.255\.255\.255 within 2\.0 s\n$/);
+    expect(r.stderr).toMatch(
+      /^vlan-bridge discover: no answer to 1 DHCPDISCOVER sent to 255\.255\.255\.255 within 2\.0 s\n$/,
+    );
     expect(r.ms).toBeLessThan(10_000);
     await expectNothingLeft(hn.node, baseline);
   });
@@ -214,7 +340,11 @@ describe('discover', () => {
     ['SIGINT', 130],
     ['SIGHUP', 129],
   ] as const)('killed with %s mid-discovery: removes its probe and exits %i', async (signal, code) => {
-    const p = spawn('ip', ['netns', 'exec', hn.node.name, PLUGIN, 'discover', '--bridge', BRIDGE, '--vlan', '400', '--timeout', '60'], { env: { PATH: PATH_ENV } });
+    const p = spawn(
+      'ip',
+      ['netns', 'exec', hn.node.name, PLUGIN, 'discover', '--bridge', BRIDGE, '--vlan', '400', '--timeout', '60'],
+      { env: { PATH: PATH_ENV } },
+    );
     extra.push(p);
     let stderr = '';
     p.stderr!.on('data', (d) => (stderr += d));
@@ -233,7 +363,24 @@ describe('discover', () => {
   });
 
   it('interrupted while holding a lease (--ping to a silent gateway): releases the lease, removes the probe', async () => {
-    const p = spawn('ip', ['netns', 'exec', hn.node.name, PLUGIN, 'discover', '--bridge', BRIDGE, '--vlan', '300', '--ping', '--timeout', '10'], { env: { PATH: PATH_ENV }, stdio: 'ignore' });
+    const p = spawn(
+      'ip',
+      [
+        'netns',
+        'exec',
+        hn.node.name,
+        PLUGIN,
+        'discover',
+        '--bridge',
+        BRIDGE,
+        '--vlan',
+        '300',
+        '--ping',
+        '--timeout',
+        '10',
+      ],
+      { env: { PATH: PATH_ENV }, stdio: 'ignore' },
+    );
     extra.push(p);
     const exited = new Promise<number | null>((resolve) => p.once('exit', (c) => resolve(c)));
     const leased = () => /10\.30\.0\.\d+/.exec(existsSync(V300.leases) ? readFileSync(V300.leases, 'utf8') : '')?.[0];
@@ -242,7 +389,11 @@ describe('discover', () => {
     const ip = leased()!;
     p.kill('SIGINT');
     expect(await exited).toBe(130);
-    await waitFor(() => !readFileSync(V300.leases, 'utf8').includes(`${ip} `), `the lease of ${ip} to be released`, 5000);
+    await waitFor(
+      () => !readFileSync(V300.leases, 'utf8').includes(`${ip} `),
+      `the lease of ${ip} to be released`,
+      5000,
+    );
     await expectNothingLeft(hn.node, baseline);
   });
 
@@ -251,7 +402,11 @@ describe('discover', () => {
     expect(r.code, why(r)).toBe(6);
     expect(r.stdout).toBe('');
     expect(r.stderr).toMatch(/subnet mask 255\.255\.0\.255 is not contiguous/);
-    await waitFor(() => !/10\.50\.0\.\d+/.test(readFileSync(V500.leases, 'utf8')), 'the VLAN 500 lease to be released', 5000);
+    await waitFor(
+      () => !/10\.50\.0\.\d+/.test(readFileSync(V500.leases, 'utf8')),
+      'the VLAN 500 lease to be released',
+      5000,
+    );
     await expectNothingLeft(hn.node, baseline);
   });
 
@@ -259,7 +414,11 @@ describe('discover', () => {
     hn.node.exec('ip', 'link', 'set', BRIDGE, 'type', 'bridge', 'forward_delay', '200', 'stp_state', '1');
     try {
       // The uplink goes through listening and learning too: wait until it forwards again.
-      await waitFor(() => hn.node.ipj<any[]>('link', 'show', BOND)[0].linkinfo?.info_slave_data?.state === 'forwarding', 'the bond to forward', 15_000);
+      await waitFor(
+        () => hn.node.ipj<any[]>('link', 'show', BOND)[0].linkinfo?.info_slave_data?.state === 'forwarding',
+        'the bond to forward',
+        15_000,
+      );
       const r = tool(hn.node, ['discover', '--bridge', BRIDGE, '--vlan', '100', '--timeout', '3']);
       expect(r.code, why(r)).toBe(0);
       expect(r.json).toMatchObject({ cidr: '10.100.0.0/24', gateway: '10.100.0.1' });
@@ -272,13 +431,21 @@ describe('discover', () => {
   });
 
   it('killed with SIGKILL: the kernel removes the probe with its namespace (nothing can be left)', async () => {
-    const p = spawn('ip', ['netns', 'exec', hn.node.name, PLUGIN, 'discover', '--bridge', BRIDGE, '--vlan', '400', '--timeout', '60'], { env: { PATH: PATH_ENV }, stdio: 'ignore' });
+    const p = spawn(
+      'ip',
+      ['netns', 'exec', hn.node.name, PLUGIN, 'discover', '--bridge', BRIDGE, '--vlan', '400', '--timeout', '60'],
+      { env: { PATH: PATH_ENV }, stdio: 'ignore' },
+    );
     extra.push(p);
     const exited = new Promise<void>((resolve) => p.once('exit', () => resolve()));
     await waitFor(() => nodeState(hn.node).links.some((l) => l.startsWith('vbdisc')), 'the probe veth');
     p.kill('SIGKILL');
     await exited;
-    await waitFor(() => !nodeState(hn.node).links.some((l) => l.startsWith('vbdisc')), 'the kernel to remove the probe', 5000);
+    await waitFor(
+      () => !nodeState(hn.node).links.some((l) => l.startsWith('vbdisc')),
+      'the kernel to remove the probe',
+      5000,
+    );
     await expectNothingLeft(hn.node, baseline);
   });
 });
@@ -288,8 +455,20 @@ describe('doctor', () => {
   function attach(node: TestNs, name: string, containerId: string): TestNs {
     const pod = makeNetns('vbp');
     const conf = readFileSync(path.join(CONF_DIR, `${name}.json`), 'utf8');
-    const env = { CNI_COMMAND: 'ADD', CNI_CONTAINERID: containerId, CNI_NETNS: pod.path, CNI_IFNAME: 'net1', CNI_PATH, PATH: PATH_ENV };
-    const r = spawnSync('ip', ['netns', 'exec', node.name, PLUGIN], { input: conf, env, encoding: 'utf8', timeout: 60_000 });
+    const env = {
+      CNI_COMMAND: 'ADD',
+      CNI_CONTAINERID: containerId,
+      CNI_NETNS: pod.path,
+      CNI_IFNAME: 'net1',
+      CNI_PATH,
+      PATH: PATH_ENV,
+    };
+    const r = spawnSync('ip', ['netns', 'exec', node.name, PLUGIN], {
+      input: conf,
+      env,
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
     expect(r.status, `ADD ${name}: ${r.stdout}${r.stderr}`).toBe(0);
     return pod;
   }
@@ -305,13 +484,31 @@ describe('doctor', () => {
     expect(r.json.summary).toEqual({ errors: 0, warnings: 0 });
     const [br] = r.json.bridges;
     expect(br).toMatchObject({ name: BRIDGE, vlanFiltering: true, defaultPvid: 1, mtu: 1500, up: true });
-    expect(br.uplinks).toEqual([{
-      name: BOND, kind: 'bond', mtu: 1500, up: true, carrier: true,
-      vlans: [{ min: 1, max: 1, pvid: true, untagged: true }, { min: 100, max: 100, pvid: false, untagged: false },
-        { min: 200, max: 200, pvid: false, untagged: false }, { min: 300, max: 300, pvid: false, untagged: false },
-        { min: 400, max: 400, pvid: false, untagged: false }, { min: 500, max: 500, pvid: false, untagged: false }],
-    }]);
-    const pods = br.pods.map((p: any) => [p.network, p.containerId, p.ifname, p.vlans.map((v: any) => `${v.min}${v.pvid ? 'P' : ''}${v.untagged ? 'U' : ''}`).join(','), p.namespace, p.mtu]);
+    expect(br.uplinks).toEqual([
+      {
+        name: BOND,
+        kind: 'bond',
+        mtu: 1500,
+        up: true,
+        carrier: true,
+        vlans: [
+          { min: 1, max: 1, pvid: true, untagged: true },
+          { min: 100, max: 100, pvid: false, untagged: false },
+          { min: 200, max: 200, pvid: false, untagged: false },
+          { min: 300, max: 300, pvid: false, untagged: false },
+          { min: 400, max: 400, pvid: false, untagged: false },
+          { min: 500, max: 500, pvid: false, untagged: false },
+        ],
+      },
+    ]);
+    const pods = br.pods.map((p: any) => [
+      p.network,
+      p.containerId,
+      p.ifname,
+      p.vlans.map((v: any) => `${v.min}${v.pvid ? 'P' : ''}${v.untagged ? 'U' : ''}`).join(','),
+      p.namespace,
+      p.mtu,
+    ]);
     expect(pods.sort()).toEqual([
       ['untagged', 'doc-c', 'net1', '1PU', 'alive', 1500],
       ['vlan100', 'doc-a', 'net1', '100PU', 'alive', 1500],
@@ -319,7 +516,9 @@ describe('doctor', () => {
     ]);
     const t = tool(hn.node, ['doctor', '--bridge', BRIDGE]);
     expect(t.code, why(t)).toBe(0);
-    expect(t.stdout).toMatch(/^BRIDGE\s+MTU\s+STATE\s+VLAN-FILTERING\s+DEFAULT-PVID\s+UPLINKS\nmgmt-br\s+1500\s+up\s+on\s+1\s+mgmt-bo \(bond\)\n/);
+    expect(t.stdout).toMatch(
+      /^BRIDGE\s+MTU\s+STATE\s+VLAN-FILTERING\s+DEFAULT-PVID\s+UPLINKS\nmgmt-br\s+1500\s+up\s+on\s+1\s+mgmt-bo \(bond\)\n/,
+    );
     expect(t.stdout).toMatch(/veth[0-9a-f]{11}\s+pod\s+1500\s+up\s+100 PVID untagged\s+vlan100\/doc-a\/net1/);
     expect(t.stdout).toMatch(/no problems found\n$/);
   });
@@ -331,7 +530,12 @@ describe('doctor', () => {
     const pods: TestNs[] = [];
 
     /** A bridge with VLAN filtering and a dummy uplink; `uplinkVlans` replaces the uplink's default VLAN 1. */
-    const bridgeScript = (br: string, uplink: string, uplinkVlans: string, o: { mtu?: number; filtering?: 0 | 1 } = {}) => `
+    const bridgeScript = (
+      br: string,
+      uplink: string,
+      uplinkVlans: string,
+      o: { mtu?: number; filtering?: 0 | 1 } = {},
+    ) => `
       ip link add ${br} type bridge vlan_filtering ${o.filtering ?? 1}
       ip link add ${uplink} ${o.mtu ? `mtu ${o.mtu}` : ''} type dummy
       ip link set ${uplink} master ${br}
@@ -339,7 +543,14 @@ describe('doctor', () => {
       ip link set ${uplink} up; ip link set ${br} up`;
 
     /** A pod namespace and a host veth with the plugin's alias on `br`; `vlans` replaces the port's default VLAN 1. */
-    const podScript = (pod: TestNs, veth: string, br: string, network: string, vlans: string, o: { mtu?: number; podDown?: boolean } = {}) => `
+    const podScript = (
+      pod: TestNs,
+      veth: string,
+      br: string,
+      network: string,
+      vlans: string,
+      o: { mtu?: number; podDown?: boolean } = {},
+    ) => `
       ip link add ${veth} ${o.mtu ? `mtu ${o.mtu}` : ''} type veth peer name net1 netns ${pod.name} ${o.mtu ? `mtu ${o.mtu}` : ''}
       ip link set ${veth} master ${br}
       ip link set ${veth} alias vlan-bridge:${network}:ctr-${veth}:net1
@@ -354,33 +565,91 @@ describe('doctor', () => {
         pods.push(p);
         return p;
       };
-      const [leak, novlan, untag, big, small, gone, down, nofilter] = [pod(), pod(), pod(), pod(), pod(), pod(), pod(), pod()];
-      sick.exec('sh', '-ec', [
-        // VLAN 1 leaking onto a VLAN 100 port.
-        bridgeScript('br-leak', 'up-leak', 'bridge vlan add dev up-leak vid 100 master'),
-        podScript(leak!, 'vleak', 'br-leak', 'vlan100', 'bridge vlan add dev vleak vid 100 pvid untagged master'),
-        // A pod on VLAN 300, which the uplink does not carry.
-        bridgeScript('br-novlan', 'up-novlan', 'bridge vlan add dev up-novlan vid 100 master'),
-        podScript(novlan!, 'vnovlan', 'br-novlan', 'vlan300', 'bridge vlan del dev vnovlan vid 1 master; bridge vlan add dev vnovlan vid 300 pvid untagged master'),
-        // An untagged pod; the uplink carries VLAN 100 tagged and no untagged VLAN.
-        bridgeScript('br-untag', 'up-untag', 'bridge vlan del dev up-untag vid 1 master; bridge vlan add dev up-untag vid 100 master'),
-        podScript(untag!, 'vuntag', 'br-untag', 'untagged', ''),
-        // MTU: uplink 1500, one pod above it, one below.
-        bridgeScript('br-mtu', 'up-mtu', 'bridge vlan add dev up-mtu vid 100 master', { mtu: 1500 }),
-        podScript(big!, 'vbig', 'br-mtu', 'vlan100', 'bridge vlan del dev vbig vid 1 master; bridge vlan add dev vbig vid 100 pvid untagged master', { mtu: 9000 }),
-        podScript(small!, 'vsmall', 'br-mtu', 'vlan100', 'bridge vlan del dev vsmall vid 1 master; bridge vlan add dev vsmall vid 100 pvid untagged master', { mtu: 1400 }),
-        // GC candidates: a pod whose namespace will be gone, a pod whose side is down, a probe of a dead discover.
-        bridgeScript('br-gc', 'up-gc', 'bridge vlan add dev up-gc vid 100 master'),
-        podScript(gone!, 'vgone', 'br-gc', 'vlan100', 'bridge vlan del dev vgone vid 1 master; bridge vlan add dev vgone vid 100 pvid untagged master'),
-        podScript(down!, 'vdown', 'br-gc', 'vlan100', 'bridge vlan del dev vdown vid 1 master; bridge vlan add dev vdown vid 100 pvid untagged master', { podDown: true }),
-        'ip link add vbdiscdead type veth peer name vbdiscpeer',
-        'ip link set vbdiscdead master br-gc; ip link set vbdiscdead alias vlan-bridge-discover:999999; ip link set vbdiscdead up; ip link set vbdiscpeer up',
-        // VLAN entries on a bridge that does not filter.
-        bridgeScript('br-nofilter', 'up-nofilter', '', { filtering: 0 }),
-        podScript(nofilter!, 'vnofilter', 'br-nofilter', 'vlan100', 'bridge vlan del dev vnofilter vid 1 master; bridge vlan add dev vnofilter vid 100 pvid untagged master'),
-      ].join('\n'));
+      const [leak, novlan, untag, big, small, gone, down, nofilter] = [
+        pod(),
+        pod(),
+        pod(),
+        pod(),
+        pod(),
+        pod(),
+        pod(),
+        pod(),
+      ];
+      sick.exec(
+        'sh',
+        '-ec',
+        [
+          // VLAN 1 leaking onto a VLAN 100 port.
+          bridgeScript('br-leak', 'up-leak', 'bridge vlan add dev up-leak vid 100 master'),
+          podScript(leak!, 'vleak', 'br-leak', 'vlan100', 'bridge vlan add dev vleak vid 100 pvid untagged master'),
+          // A pod on VLAN 300, which the uplink does not carry.
+          bridgeScript('br-novlan', 'up-novlan', 'bridge vlan add dev up-novlan vid 100 master'),
+          podScript(
+            novlan!,
+            'vnovlan',
+            'br-novlan',
+            'vlan300',
+            'bridge vlan del dev vnovlan vid 1 master; bridge vlan add dev vnovlan vid 300 pvid untagged master',
+          ),
+          // An untagged pod; the uplink carries VLAN 100 tagged and no untagged VLAN.
+          bridgeScript(
+            'br-untag',
+            'up-untag',
+            'bridge vlan del dev up-untag vid 1 master; bridge vlan add dev up-untag vid 100 master',
+          ),
+          podScript(untag!, 'vuntag', 'br-untag', 'untagged', ''),
+          // MTU: uplink 1500, one pod above it, one below.
+          bridgeScript('br-mtu', 'up-mtu', 'bridge vlan add dev up-mtu vid 100 master', { mtu: 1500 }),
+          podScript(
+            big!,
+            'vbig',
+            'br-mtu',
+            'vlan100',
+            'bridge vlan del dev vbig vid 1 master; bridge vlan add dev vbig vid 100 pvid untagged master',
+            { mtu: 9000 },
+          ),
+          podScript(
+            small!,
+            'vsmall',
+            'br-mtu',
+            'vlan100',
+            'bridge vlan del dev vsmall vid 1 master; bridge vlan add dev vsmall vid 100 pvid untagged master',
+            { mtu: 1400 },
+          ),
+          // GC candidates: a pod whose namespace will be gone, a pod whose side is down, a probe of a dead discover.
+          bridgeScript('br-gc', 'up-gc', 'bridge vlan add dev up-gc vid 100 master'),
+          podScript(
+            gone!,
+            'vgone',
+            'br-gc',
+            'vlan100',
+            'bridge vlan del dev vgone vid 1 master; bridge vlan add dev vgone vid 100 pvid untagged master',
+          ),
+          podScript(
+            down!,
+            'vdown',
+            'br-gc',
+            'vlan100',
+            'bridge vlan del dev vdown vid 1 master; bridge vlan add dev vdown vid 100 pvid untagged master',
+            { podDown: true },
+          ),
+          'ip link add vbdiscdead type veth peer name vbdiscpeer',
+          'ip link set vbdiscdead master br-gc; ip link set vbdiscdead alias vlan-bridge-discover:999999; ip link set vbdiscdead up; ip link set vbdiscpeer up',
+          // VLAN entries on a bridge that does not filter.
+          bridgeScript('br-nofilter', 'up-nofilter', '', { filtering: 0 }),
+          podScript(
+            nofilter!,
+            'vnofilter',
+            'br-nofilter',
+            'vlan100',
+            'bridge vlan del dev vnofilter vid 1 master; bridge vlan add dev vnofilter vid 100 pvid untagged master',
+          ),
+        ].join('\n'),
+      );
       // vgone's namespace: nothing lives in it and its mount point goes; only a leaked fd keeps it (and the veth).
-      holder = spawn('sh', ['-c', `exec 9<${gone!.path}; echo held; exec sleep 600`], { stdio: ['ignore', 'pipe', 'ignore'] });
+      holder = spawn('sh', ['-c', `exec 9<${gone!.path}; echo held; exec sleep 600`], {
+        stdio: ['ignore', 'pipe', 'ignore'],
+      });
       extra.push(holder);
       await new Promise<void>((resolve) => holder.stdout!.once('data', () => resolve()));
       spawnSync('ip', ['netns', 'del', gone!.name]);
@@ -390,11 +659,21 @@ describe('doctor', () => {
 
     afterAll(() => holder?.kill('SIGKILL'));
 
-    const findings = (bridge: string) => report.json.findings.filter((f: any) => f.bridge === bridge).map((f: any) => `${f.severity} ${f.code} ${f.port ?? ''}`.trim());
+    const findings = (bridge: string) =>
+      report.json.findings
+        .filter((f: any) => f.bridge === bridge)
+        .map((f: any) => `${f.severity} ${f.code} ${f.port ?? ''}`.trim());
 
     it('exits 9 (errors) and reports every bridge', () => {
       expect(report.code, why(report)).toBe(9);
-      expect(report.json.bridges.map((b: any) => b.name)).toEqual(['br-gc', 'br-leak', 'br-mtu', 'br-nofilter', 'br-novlan', 'br-untag']);
+      expect(report.json.bridges.map((b: any) => b.name)).toEqual([
+        'br-gc',
+        'br-leak',
+        'br-mtu',
+        'br-nofilter',
+        'br-novlan',
+        'br-untag',
+      ]);
     });
 
     it('flags VLAN 1 leaking onto a VLAN port', () => {
@@ -403,7 +682,9 @@ describe('doctor', () => {
 
     it('flags a VLAN on a pod port that no uplink carries', () => {
       expect(findings('br-novlan')).toEqual(['error vlan-not-on-uplink vnovlan']);
-      expect(report.json.findings.find((f: any) => f.port === 'vnovlan').message).toMatch(/VLAN 300, which no uplink of br-novlan carries/);
+      expect(report.json.findings.find((f: any) => f.port === 'vnovlan').message).toMatch(
+        /VLAN 300, which no uplink of br-novlan carries/,
+      );
     });
 
     it('flags untagged pods on a bridge whose uplink has no untagged VLAN', () => {
@@ -412,11 +693,19 @@ describe('doctor', () => {
 
     it('flags MTU mismatches between uplink, bridge and veths', () => {
       // The bridge follows its smallest port (1400), below the uplink's 1500; vbig (9000) is above it.
-      expect(findings('br-mtu')).toEqual(['error mtu-mismatch vbig', 'warning mtu-mismatch', 'warning mtu-mismatch vsmall']);
+      expect(findings('br-mtu')).toEqual([
+        'error mtu-mismatch vbig',
+        'warning mtu-mismatch',
+        'warning mtu-mismatch vsmall',
+      ]);
     });
 
     it('flags host veths whose namespace is gone, whose pod side is down, and a leftover discover probe', () => {
-      expect(findings('br-gc')).toEqual(['warning carrier-down vdown', 'warning namespace-gone vgone', 'warning stale-probe vbdiscdead']);
+      expect(findings('br-gc')).toEqual([
+        'warning carrier-down vdown',
+        'warning namespace-gone vgone',
+        'warning stale-probe vbdiscdead',
+      ]);
       const gc = report.json.bridges.find((b: any) => b.name === 'br-gc');
       expect(gc.pods.find((p: any) => p.name === 'vgone').namespace).toBe('gone');
       expect(gc.pods.find((p: any) => p.name === 'vdown').namespace).toBe('alive');

@@ -14,7 +14,15 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN } from '../../lab/binary.js';
 import { CNI_PATH } from '../../lab/cni.js';
-import { BOND, BRIDGE, NICS, SWITCH_BRIDGE, SWITCH_PORTS, buildHarvesterNode, type HarvesterNode } from '../../lab/harvester-node.js';
+import {
+  BOND,
+  BRIDGE,
+  NICS,
+  SWITCH_BRIDGE,
+  SWITCH_PORTS,
+  buildHarvesterNode,
+  type HarvesterNode,
+} from '../../lab/harvester-node.js';
 import { deleteAllNetns, makeNetns, type TestNs } from '../../host/netns-fixture.js';
 import { sleep, waitFor } from '../../lab/wait.js';
 
@@ -23,7 +31,12 @@ const CONF_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../
 const WORK = mkdtempSync(path.join(process.env.UML_WORK_DIR ?? os.tmpdir(), 'traffic-'));
 
 // The tools this file drives, with the Debian package that provides each (`make deps` installs them).
-const TOOLS: Array<[string, string]> = [['ping', 'iputils-ping'], ['tcpdump', 'tcpdump'], ['busybox', 'busybox'], ['dnsmasq', 'dnsmasq-base']];
+const TOOLS: Array<[string, string]> = [
+  ['ping', 'iputils-ping'],
+  ['tcpdump', 'tcpdump'],
+  ['busybox', 'busybox'],
+  ['dnsmasq', 'dnsmasq-base'],
+];
 
 /** A config from conf-examples/, as the file has it, plus `extra` keys. */
 function confExample(name: string, extra: Record<string, unknown> = {}): Record<string, any> {
@@ -50,10 +63,19 @@ function attach(node: TestNs, role: string, conf: Record<string, any>): Pod {
   const ns = makeNetns('vbp');
   ns.exec('sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=1', 'net.ipv6.conf.default.disable_ipv6=1');
   const env = {
-    CNI_COMMAND: 'ADD', CNI_CONTAINERID: `traffic-${role}`, CNI_NETNS: ns.path, CNI_IFNAME: 'net1', CNI_PATH,
+    CNI_COMMAND: 'ADD',
+    CNI_CONTAINERID: `traffic-${role}`,
+    CNI_NETNS: ns.path,
+    CNI_IFNAME: 'net1',
+    CNI_PATH,
     PATH: '/usr/sbin:/usr/bin:/sbin:/bin',
   };
-  const r = spawnSync('ip', ['netns', 'exec', node.name, PLUGIN], { input: JSON.stringify(conf), env, encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync('ip', ['netns', 'exec', node.name, PLUGIN], {
+    input: JSON.stringify(conf),
+    env,
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
   const why = `ADD ${role} (${JSON.stringify(conf)}): exit ${r.status}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
   expect(r.status, why).toBe(0);
   const result = JSON.parse(r.stdout);
@@ -104,7 +126,9 @@ interface Capture {
 
 /** Starts tcpdump on a pod's net1 and returns once it is capturing. */
 async function capture(pod: Pod): Promise<Capture> {
-  const p = spawn('ip', ['netns', 'exec', pod.ns.name, 'tcpdump', '-i', 'net1', '-nn', '-e', '-t', '-l'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const p = spawn('ip', ['netns', 'exec', pod.ns.name, 'tcpdump', '-i', 'net1', '-nn', '-e', '-t', '-l'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   let err = '';
   let exited = false;
@@ -127,7 +151,10 @@ async function capture(pod: Pod): Promise<Capture> {
 
 /** The sender of a captured frame: ARP's sender address, or an IPv4 packet's source address. */
 function sender(line: string): string | undefined {
-  const m = /tell (\d+\.\d+\.\d+\.\d+)/.exec(line) ?? /Reply (\d+\.\d+\.\d+\.\d+) is-at/.exec(line) ?? /length \d+: (\d+\.\d+\.\d+\.\d+)/.exec(line);
+  const m =
+    /tell (\d+\.\d+\.\d+\.\d+)/.exec(line) ??
+    /Reply (\d+\.\d+\.\d+\.\d+) is-at/.exec(line) ??
+    /length \d+: (\d+\.\d+\.\d+\.\d+)/.exec(line);
   return m?.[1];
 }
 
@@ -149,7 +176,13 @@ const count = (lines: string[], re: RegExp) => lines.filter((l) => re.test(l)).l
 
 type Vid = [number, string[]];
 function vlansOf(node: TestNs, dev: string): Vid[] {
-  const all = node.bridgej<Array<{ ifname: string; vlans?: Array<{ vlan: number; vlanEnd?: number; flags?: string[] }> }>>('vlan', 'show', 'dev', dev) ?? [];
+  const all =
+    node.bridgej<Array<{ ifname: string; vlans?: Array<{ vlan: number; vlanEnd?: number; flags?: string[] }> }>>(
+      'vlan',
+      'show',
+      'dev',
+      dev,
+    ) ?? [];
   const out: Vid[] = [];
   for (const v of all.find((e) => e.ifname === dev)?.vlans ?? []) {
     for (let vid = v.vlan; vid <= (v.vlanEnd ?? v.vlan); vid++) out.push([vid, [...(v.flags ?? [])].sort()]);
@@ -164,7 +197,8 @@ function rxPackets(ns: TestNs, dev: string): number {
 
 beforeAll(() => {
   const missing = TOOLS.filter(([t]) => spawnSync('sh', ['-c', `command -v ${t}`]).status !== 0);
-  if (missing.length) throw new Error(`missing ${missing.map(([t, p]) => `${t} (Debian package ${p})`).join(', ')}: run \`make deps\``);
+  if (missing.length)
+    throw new Error(`missing ${missing.map(([t, p]) => `${t} (Debian package ${p})`).join(', ')}: run \`make deps\``);
 });
 
 describe('a Harvester node with a 1500 uplink', () => {
@@ -193,13 +227,17 @@ describe('a Harvester node with a 1500 uplink', () => {
     b1.ns.exec('sh', '-ec', 'ip addr add 10.200.0.13/24 dev net1; ip addr add 10.50.0.13/24 dev net1');
     u1.ns.exec('sh', '-ec', 'ip addr add 10.1.0.14/24 dev net1; ip addr add 10.50.0.14/24 dev net1');
     pd.ns.exec('sh', '-ec', 'ip addr add 10.100.0.16/24 dev net1');
-    t1.ns.exec('sh', '-ec', `
+    t1.ns.exec(
+      'sh',
+      '-ec',
+      `
       ip link add link net1 name net1.100 type vlan id 100
       ip link add link net1 name net1.200 type vlan id 200
       ip link set net1.100 up; ip link set net1.200 up
       ip addr add 10.100.0.15/24 dev net1.100
       ip addr add 10.200.0.15/24 dev net1.200
-      ip addr add 10.1.0.15/24 dev net1`);
+      ip addr add 10.1.0.15/24 dev net1`,
+    );
   }, 120_000);
 
   afterAll(() => {
@@ -214,9 +252,17 @@ describe('a Harvester node with a 1500 uplink', () => {
     expect(vlansOf(node, b1.hostVeth)).toEqual([[200, ACCESS]]);
     expect(vlansOf(node, u1.hostVeth)).toEqual([[1, ACCESS]]);
     expect(vlansOf(node, t1.hostVeth)).toEqual([[1, ACCESS], ...Array.from({ length: 101 }, (_, i) => [100 + i, []])]);
-    expect(vlansOf(node, pd.hostVeth)).toEqual([[1, ['Egress Untagged']], [100, ACCESS]]);
-    expect(vlansOf(node, BOND)).toEqual([[1, ACCESS], [100, []], [200, []]]);
-    for (const p of [a1, a2, b1, u1, t1, pd]) expect(node.ipj<any[]>('link', 'show', p.hostVeth)[0].master).toBe(BRIDGE);
+    expect(vlansOf(node, pd.hostVeth)).toEqual([
+      [1, ['Egress Untagged']],
+      [100, ACCESS],
+    ]);
+    expect(vlansOf(node, BOND)).toEqual([
+      [1, ACCESS],
+      [100, []],
+      [200, []],
+    ]);
+    for (const p of [a1, a2, b1, u1, t1, pd])
+      expect(node.ipj<any[]>('link', 'show', p.hostVeth)[0].master).toBe(BRIDGE);
   });
 
   it('two pods on VLAN 100 reach each other and the VLAN 100 gateway; the VLAN 200 pod reaches its own', () => {
@@ -279,7 +325,13 @@ describe('a Harvester node with a 1500 uplink', () => {
     ping(u1, '10.50.0.11', [], 1);
     const lp = await cp.stop();
     expect(count(lp, /10\.1\.0\.1 > 10\.1\.0\.255: ICMP echo request/), lp.join('\n')).toBe(3);
-    expect(count(lp, new RegExp(`^${u1.mac} > ff:ff:ff:ff:ff:ff, ethertype ARP.*who-has 10\\.50\\.0\\.11 tell 10\\.50\\.0\\.14`)), lp.join('\n')).toBeGreaterThanOrEqual(1);
+    expect(
+      count(
+        lp,
+        new RegExp(`^${u1.mac} > ff:ff:ff:ff:ff:ff, ethertype ARP.*who-has 10\\.50\\.0\\.11 tell 10\\.50\\.0\\.14`),
+      ),
+      lp.join('\n'),
+    ).toBeGreaterThanOrEqual(1);
     expectReach(pd, hn.nets.vlan100.gateway);
     expectReach(pd, '10.100.0.11');
   });
@@ -295,10 +347,14 @@ describe('a Harvester node with a 1500 uplink', () => {
     expectReach(t1, '10.1.0.14');
   });
 
-  describe('DHCP: each pod gets a lease from its own network\'s server only', () => {
+  describe("DHCP: each pod gets a lease from its own network's server only", () => {
     const script = path.join(WORK, 'udhcpc.sh');
     beforeAll(() => {
-      writeFileSync(script, '#!/bin/sh\n[ "$1" = bound ] && echo "LEASE ip=$ip subnet=$subnet router=$router serverid=$serverid"\nexit 0\n', { mode: 0o755 });
+      writeFileSync(
+        script,
+        '#!/bin/sh\n[ "$1" = bound ] && echo "LEASE ip=$ip subnet=$subnet router=$router serverid=$serverid"\nexit 0\n',
+        { mode: 0o755 },
+      );
     });
 
     const cases: Array<[string, () => Pod, 'vlan100' | 'vlan200' | 'untagged']> = [
@@ -310,11 +366,30 @@ describe('a Harvester node with a 1500 uplink', () => {
       it(`${title} (udhcpc on net1): address in the ${own} pool, router and server are the ${own} gateway`, () => {
         const pod = podOf();
         const net = hn.nets[own];
-        const r = run(pod.ns, ['busybox', 'udhcpc', '-i', 'net1', '-f', '-q', '-n', '-t', '4', '-T', '1', '-s', script]);
+        const r = run(pod.ns, [
+          'busybox',
+          'udhcpc',
+          '-i',
+          'net1',
+          '-f',
+          '-q',
+          '-n',
+          '-t',
+          '4',
+          '-T',
+          '1',
+          '-s',
+          script,
+        ]);
         expect(r.code, r.out).toBe(0);
         const line = r.out.split('\n').find((l) => l.startsWith('LEASE '));
         expect(line, r.out).toBeDefined();
-        const lease = Object.fromEntries(line!.slice(6).split(' ').map((kv) => kv.split('=') as [string, string]));
+        const lease = Object.fromEntries(
+          line!
+            .slice(6)
+            .split(' ')
+            .map((kv) => kv.split('=') as [string, string]),
+        );
         expect(lease.ip).toMatch(new RegExp(`^${net.prefix.replace(/\./g, '\\.')}\\.\\d+$`));
         const host = Number(lease.ip!.split('.')[3]);
         expect(host).toBeGreaterThanOrEqual(net.pool[0]);
@@ -335,10 +410,15 @@ describe('a Harvester node with a 1500 uplink', () => {
 
   describe('bond failover (last: it changes the uplink)', () => {
     const everyone = (): Array<[Pod, string]> => [
-      [a1, '10.100.0.12'], [a1, hn.nets.vlan100.gateway], [b1, hn.nets.vlan200.gateway], [u1, hn.nets.untagged.gateway], [t1, hn.nets.vlan200.gateway],
+      [a1, '10.100.0.12'],
+      [a1, hn.nets.vlan100.gateway],
+      [b1, hn.nets.vlan200.gateway],
+      [u1, hn.nets.untagged.gateway],
+      [t1, hn.nets.vlan200.gateway],
     ];
     const other = (nic: string) => NICS.find((n) => n !== nic)!;
-    const miiUp = (nic: string) => hn.node.ipj<any[]>('link', 'show', nic)[0]?.linkinfo?.info_slave_data?.mii_status === 'UP';
+    const miiUp = (nic: string) =>
+      hn.node.ipj<any[]>('link', 'show', nic)[0]?.linkinfo?.info_slave_data?.mii_status === 'UP';
 
     async function failOver(cut: () => void, restore: () => void): Promise<void> {
       const active = hn.activeSlave()!;
@@ -382,7 +462,11 @@ describe('a Harvester node with a 9000 uplink', () => {
 
   beforeAll(async () => {
     // No DHCP here: only the MTU is under test.
-    hn = buildHarvesterNode(makeNetns('vbn'), makeNetns('vbs'), { mtu: 9000, dhcp: false, workDir: mkdtempSync(path.join(WORK, 'n9000-')) });
+    hn = buildHarvesterNode(makeNetns('vbn'), makeNetns('vbs'), {
+      mtu: 9000,
+      dhcp: false,
+      workDir: mkdtempSync(path.join(WORK, 'n9000-')),
+    });
     await waitFor(() => hn.activeSlave() !== undefined, 'the bond to pick an active slave');
     j1 = attach(hn.node, 'j1', confExample('vlan100'));
     j2 = attach(hn.node, 'j2', confExample('vlan100'));
@@ -399,7 +483,8 @@ describe('a Harvester node with a 9000 uplink', () => {
     expect(j1.conf).not.toHaveProperty('mtu');
     const mtu = (ns: TestNs, dev: string) => ns.ipj<any[]>('link', 'show', dev)[0].mtu;
     for (const dev of [...NICS, BOND, BRIDGE]) expect(mtu(hn.node, dev), dev).toBe(9000);
-    for (const dev of [...SWITCH_PORTS, SWITCH_BRIDGE, hn.nets.vlan100.dev, hn.nets.vlan200.dev]) expect(mtu(hn.sw, dev), dev).toBe(9000);
+    for (const dev of [...SWITCH_PORTS, SWITCH_BRIDGE, hn.nets.vlan100.dev, hn.nets.vlan200.dev])
+      expect(mtu(hn.sw, dev), dev).toBe(9000);
     for (const p of [j1, j2]) {
       expect(mtu(hn.node, p.hostVeth)).toBe(9000);
       expect(mtu(p.ns, 'net1')).toBe(9000);
@@ -408,7 +493,12 @@ describe('a Harvester node with a 9000 uplink', () => {
 
   it('an 8972-byte ping with DF set passes between the two VLAN 100 pods and to the switch gateway', () => {
     const big = ['-M', 'do', '-s', '8972'];
-    for (const [p, dst] of [[j1, '10.100.0.22'], [j2, '10.100.0.21'], [j1, hn.nets.vlan100.gateway], [j2, hn.nets.vlan100.gateway]] as const) {
+    for (const [p, dst] of [
+      [j1, '10.100.0.22'],
+      [j2, '10.100.0.21'],
+      [j1, hn.nets.vlan100.gateway],
+      [j2, hn.nets.vlan100.gateway],
+    ] as const) {
       const r = ping(p, dst, big);
       expect(r.code, `${p.role} -> ${dst}:\n${r.out}`).toBe(0);
       expect(r.out).toContain(`8980 bytes from ${dst}`);
