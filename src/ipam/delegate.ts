@@ -12,7 +12,6 @@ import { parseResult, type Result } from '../cni/result.js';
 import { SUPPORTED_VERSIONS, compareVersions, effectiveVersion } from '../cni/versions.js';
 import { SpawnError, spawnBounded } from '../kernel/spawn.js';
 
-/** Between SIGTERM and SIGKILL for an IPAM plugin that overran `ipamTimeout`. */
 /** The IPAM call of a request: the config's ipam.type, CNI_PATH, the environment and the config as received. */
 export function ipamCall(req: { path: string[] }, ctx: Ctx): IpamCall {
   return {
@@ -24,6 +23,7 @@ export function ipamCall(req: { path: string[] }, ctx: Ctx): IpamCall {
   };
 }
 
+/** Between SIGTERM and SIGKILL (ms) for an IPAM plugin that overran `ipamTimeout`. */
 export const IPAM_GRACE_MS = 2000;
 
 /**

@@ -20,7 +20,7 @@ import {
 } from '../kernel/index.js';
 import { familyOf, parseCidr } from '../ip.js';
 import { ipamCall, ipamCheck } from '../ipam/delegate.js';
-import { attachmentOf, isHostVethOf } from './attachment.js';
+import { attachmentOf, formatAlias, isHostVethOf, parseAlias } from './attachment.js';
 import { openPodNetns, requestedMac } from './pod.js';
 import { inspectBridge } from './bridge.js';
 import { inheritedMtu } from './uplink.js';
@@ -63,6 +63,8 @@ export async function cmdCheck(req: CheckRequest, ctx: Ctx): Promise<void> {
         Code.CheckMismatch,
         `CHECK: no host veth for ${req.containerId}/${req.ifname} on network "${conf.name}"`,
       );
+    // Found by its name only: an ADD that never finished (it sets the alias right after creating the pair).
+    if (!parseAlias(hostVeth.alias)) expect(`"${hostVeth.name}" alias`, formatAlias(id), hostVeth.alias);
     expect(`"${req.ifname}" peer index`, hostVeth.index, container.peerIndex);
     // The peer index means something only in the namespace the kernel names for the peer (IFLA_LINK_NETNSID, in
     // the pod's numbering): it must be the host's, or a pair with both ends in the pod would pass.

@@ -133,11 +133,16 @@ function vlanGateway(s: L3Setup): Link {
   const current = step(`read VLANs of "${p.name}"`, () => portVlans(host, p.index));
   if (!current.some((v) => v.min <= conf.vlan && conf.vlan <= v.max && v.pvid && v.untagged)) {
     step(`set VLAN ${conf.vlan} on "${p.name}"`, () =>
-      applyPortVlans(host, p.index, {
-        vlan: conf.vlan,
-        trunkRanges: [],
-        preserveDefaultVlan: conf.preserveDefaultVlan,
-      }),
+      applyPortVlans(
+        host,
+        p.index,
+        {
+          vlan: conf.vlan,
+          trunkRanges: [],
+          preserveDefaultVlan: conf.preserveDefaultVlan,
+        },
+        current,
+      ),
     );
   }
   const g = gw;

@@ -134,10 +134,16 @@ export function formatVlans(ranges: readonly VlanRange[]): string {
 
 /**
  * Applies the rule to a port (a pod's fresh host veth, a gateway or probe veth): reads what it carries, removes that
- * unless preserved, and adds the plan in one request. Throws KernelError from the kernel layer.
+ * unless preserved (`current`: what the caller read already), and adds the plan in one request. Throws
+ * KernelError from the kernel layer.
  */
-export function applyPortVlans(sock: NetlinkSocket, index: number, intent: VlanIntent): void {
-  const plan = planPortVlans(intent, portVlans(sock, index));
+export function applyPortVlans(
+  sock: NetlinkSocket,
+  index: number,
+  intent: VlanIntent,
+  current: readonly VlanRange[] = portVlans(sock, index),
+): void {
+  const plan = planPortVlans(intent, current);
   delVlans(sock, index, plan.remove);
   addVlans(sock, index, plan.add);
 }

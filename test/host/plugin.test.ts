@@ -427,6 +427,12 @@ describe('CHECK', () => {
       (v: string) => node.exec('ip', 'link', 'set', v, 'type', 'bridge_slave', 'isolated', 'on'),
       'isolated: expected false, found true',
     ],
+    // An unlabelled host veth is what a killed ADD leaves: found by its name, but not a finished attachment.
+    [
+      'alias',
+      (v: string) => node.exec('ip', 'link', 'set', v, 'alias', ''),
+      'alias: expected "vlan-bridge:untagged:c1:net1", missing',
+    ],
   ])('detects %s drift', (_n, drift, text) => {
     const a = added();
     drift(a.veth);
