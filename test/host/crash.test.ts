@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, ensureBuilt } from '../lab/binary.js';
-import { CNI_PATH, cni, ok, type CniCall } from '../lab/cni.js';
+import { cni, envOf, ok, type CniCall } from '../lab/cni.js';
 import { deleteAllNetns, makeNetns, type TestNs } from './netns-fixture.js';
 
 type Syscall = 'sendto' | 'clone3' | 'wait4';
@@ -38,20 +38,6 @@ const conf = (backend: 'iptables' | 'nftables') => ({
   ipam: { type: 'host-local', subnet: '10.83.0.0/24', dataDir: path.join(tmp, 'ipam') },
 });
 
-function env(c: CniCall): Record<string, string> {
-  const e: Record<string, string> = {
-    CNI_COMMAND: c.command,
-    CNI_PATH: CNI_PATH,
-    PATH: '/usr/sbin:/usr/bin:/sbin:/bin',
-  };
-  if (c.command !== 'GC') {
-    e.CNI_CONTAINERID = c.containerId ?? 'c1';
-    e.CNI_IFNAME = c.ifname ?? 'net1';
-  }
-  if (c.netns) e.CNI_NETNS = c.netns;
-  return e;
-}
-
 /** The plugin under strace in `node`: killed at the `n`th call of `sys` (n >= 1), or just traced (n = 0). */
 function traced(
   c: CniCall,
@@ -62,7 +48,7 @@ function traced(
   const inject = n > 0 ? ['-e', `inject=${sys}:signal=KILL:when=${n}`] : [];
   const r = spawnSync('ip', ['netns', 'exec', node.name, 'strace', '-o', log, '-e', `trace=${sys}`, ...inject, BIN], {
     input: JSON.stringify(c.conf),
-    env: env(c),
+    env: envOf(c),
     encoding: 'utf8',
     timeout: 60_000,
   });
@@ -229,7 +215,7 @@ describe.each(['iptables', 'nftables'] as const)('killed with host-local, ipMasq
     for (let i = 0; i < 8; i++) {
       const delay = Math.floor(Math.random() * 120);
       const p = spawn('ip', ['netns', 'exec', node.name, BIN], {
-        env: env(add()),
+        env: envOf(add()),
         stdio: ['pipe', 'ignore', 'ignore'],
       });
       const closed = new Promise((r) => p.on('close', r));

@@ -61,3 +61,17 @@ export function freshNodeAndPod(tmpPrefix: string, set: (node: TestNs, pod: Test
   beforeEach(() => set(makeNetns('vbn'), makeNetns('vbp'), mkdtempSync(path.join(tmpdir(), tmpPrefix))));
   afterEach(deleteAllNetns);
 }
+
+/** A VLAN on a bridge port: [vid, flags as `bridge vlan` prints them, sorted]. */
+export type BridgeVlan = [number, string[]];
+
+/** `bridge -j vlan show dev <dev>` in namespace `ns`, ranges expanded to one entry per VID. */
+export function bridgeVlans(ns: TestNs, dev: string): BridgeVlan[] {
+  type Entry = { ifname: string; vlans?: Array<{ vlan: number; vlanEnd?: number; flags?: string[] }> };
+  const all = ns.bridgej<Entry[]>('vlan', 'show', 'dev', dev) ?? [];
+  const out: BridgeVlan[] = [];
+  for (const v of all.find((e) => e.ifname === dev)?.vlans ?? []) {
+    for (let vid = v.vlan; vid <= (v.vlanEnd ?? v.vlan); vid++) out.push([vid, [...(v.flags ?? [])].sort()]);
+  }
+  return out;
+}

@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CNI_PATH } from '../lab/cni.js';
+import { envOf } from '../lab/cni.js';
 import { callInProcess, failEachStep } from '../lab/step-failure.js';
 import { deleteAllNetns, makeNetns, type TestNs } from './netns-fixture.js';
 
@@ -33,14 +33,7 @@ describe.each(['iptables', 'nftables'] as const)('a failed ADD undoes every step
     macspoofchk: true,
     ipam: { type: 'host-local', subnet: '10.84.0.0/24', dataDir: path.join(tmp, 'ipam') },
   };
-  const env = (command: string) => ({
-    CNI_COMMAND: command,
-    CNI_CONTAINERID: 'c1',
-    CNI_IFNAME: 'net1',
-    CNI_NETNS: pod.path,
-    CNI_PATH,
-    PATH: '/usr/sbin:/usr/bin:/sbin:/bin',
-  });
+  const env = (command: string) => envOf({ command, conf, netns: pod.path });
   const leftovers = () => {
     const dir = path.join(tmp, 'ipam', conf.name);
     const br = node

@@ -25,7 +25,8 @@ export interface CniReply {
 
 export const CNI_PATH = '/usr/lib/cni';
 
-function envOf(c: CniCall): Record<string, string> {
+/** The environment a runtime gives the plugin for call `c` (CNI spec: which CNI_* each command has). */
+export function envOf(c: CniCall): Record<string, string> {
   const env: Record<string, string> = {
     CNI_COMMAND: c.command,
     CNI_PATH: c.path ?? CNI_PATH,

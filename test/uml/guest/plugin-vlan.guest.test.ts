@@ -6,12 +6,12 @@
 // The guest never builds: the host test (test/uml/plugin-vlan.host.test.ts) runs ensureBuilt() and hands over a
 // private copy of the binary in VB_PLUGIN_BIN, so a concurrent rebuild of bin/ on the host cannot swap it mid-run.
 // That is also why this file calls the binary with its own runner instead of test/lab/cni.ts's cni(), which would
-// rebuild in the guest whenever src/ is newer than bin/. The environment it sets is the same as cni()'s.
+// rebuild in the guest whenever src/ is newer than bin/. The environment is cni()'s own (envOf).
 import { spawnSync } from 'node:child_process';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BIN } from '../../lab/binary.js';
-import { CNI_PATH, ok, type CniCall, type CniReply } from '../../lab/cni.js';
-import { deleteAllNetns, makeNetns, type TestNs } from '../../host/netns-fixture.js';
+import { envOf, ok, type CniCall, type CniReply } from '../../lab/cni.js';
+import { bridgeVlans, deleteAllNetns, makeNetns, type BridgeVlan, type TestNs } from '../../host/netns-fixture.js';
 import { callInProcess, failEachStep } from '../../lab/step-failure.js';
 
 const PLUGIN = process.env.VB_PLUGIN_BIN || BIN;
@@ -22,16 +22,7 @@ const CheckMismatch = 105;
 
 /** Runs the plugin in namespace `node` the way test/lab/cni.ts does, without ever building. */
 function cni(node: string, c: CniCall): CniReply {
-  const env: Record<string, string> = {
-    CNI_COMMAND: c.command,
-    CNI_PATH: c.path ?? CNI_PATH,
-    PATH: '/usr/sbin:/usr/bin:/sbin:/bin',
-    ...c.env,
-  };
-  env.CNI_CONTAINERID = c.containerId ?? 'c1';
-  env.CNI_IFNAME = c.ifname ?? 'net1';
-  if (c.netns) env.CNI_NETNS = c.netns;
-  if (c.args) env.CNI_ARGS = c.args;
+  const env = envOf(c);
   const input = typeof c.conf === 'string' ? c.conf : JSON.stringify(c.conf);
   const r = spawnSync('ip', ['netns', 'exec', node, PLUGIN], { input, env, encoding: 'utf8', timeout: 60_000 });
   const text = (r.stdout ?? '').trim();
@@ -57,24 +48,10 @@ function failed(r: CniReply, code: number): string {
 let node: TestNs;
 let pod: TestNs;
 
-type Vid = [number, string[]];
+type Vid = BridgeVlan;
 
-/** `bridge -j vlan show dev X` in the node namespace as [vid, flags[]] pairs, ranges expanded. */
-function vlansOf(dev: string): Vid[] {
-  const all =
-    node.bridgej<Array<{ ifname: string; vlans?: Array<{ vlan: number; vlanEnd?: number; flags?: string[] }> }>>(
-      'vlan',
-      'show',
-      'dev',
-      dev,
-    ) ?? [];
-  const entry = all.find((e) => e.ifname === dev);
-  const out: Vid[] = [];
-  for (const v of entry?.vlans ?? []) {
-    for (let vid = v.vlan; vid <= (v.vlanEnd ?? v.vlan); vid++) out.push([vid, [...(v.flags ?? [])].sort()]);
-  }
-  return out;
-}
+/** The port's VLANs in the node namespace (netns-fixture's bridgeVlans). */
+const vlansOf = (dev: string): Vid[] => bridgeVlans(node, dev);
 
 const ACCESS: string[] = ['Egress Untagged', 'PVID'];
 const UNTAGGED: string[] = ['Egress Untagged'];
@@ -512,14 +489,7 @@ describe('rollback of an L3 ADD on a VLAN (in-process, test/lab/step-failure.ts)
       ...nad('1.0.0', { vlan: 100, isGateway: true, isDefaultGateway: true }, 'l3vlan'),
       ipam: { type: 'host-local', subnet: '10.86.0.0/24', dataDir },
     };
-    const env = (command: string) => ({
-      CNI_COMMAND: command,
-      CNI_CONTAINERID: 'c1',
-      CNI_IFNAME: 'net1',
-      CNI_NETNS: pod.path,
-      CNI_PATH,
-      PATH: '/usr/sbin:/usr/bin:/sbin:/bin',
-    });
+    const env = (command: string) => envOf({ command, conf, netns: pod.path });
     const { steps, failedAdds } = await failEachStep({
       add: () => callInProcess(node.path, env('ADD'), conf),
       undo: async () => {

@@ -23,7 +23,7 @@ import {
   buildHarvesterNode,
   type HarvesterNode,
 } from '../../lab/harvester-node.js';
-import { deleteAllNetns, makeNetns, type TestNs } from '../../host/netns-fixture.js';
+import { bridgeVlans, deleteAllNetns, makeNetns, type TestNs } from '../../host/netns-fixture.js';
 import { sleep, waitFor } from '../../lab/wait.js';
 
 const PLUGIN = process.env.VB_PLUGIN_BIN || BIN;
@@ -174,21 +174,7 @@ function foreign(lines: string[], macs: string[], prefixes: string[]): string[] 
 
 const count = (lines: string[], re: RegExp) => lines.filter((l) => re.test(l)).length;
 
-type Vid = [number, string[]];
-function vlansOf(node: TestNs, dev: string): Vid[] {
-  const all =
-    node.bridgej<Array<{ ifname: string; vlans?: Array<{ vlan: number; vlanEnd?: number; flags?: string[] }> }>>(
-      'vlan',
-      'show',
-      'dev',
-      dev,
-    ) ?? [];
-  const out: Vid[] = [];
-  for (const v of all.find((e) => e.ifname === dev)?.vlans ?? []) {
-    for (let vid = v.vlan; vid <= (v.vlanEnd ?? v.vlan); vid++) out.push([vid, [...(v.flags ?? [])].sort()]);
-  }
-  return out;
-}
+const vlansOf = bridgeVlans;
 const ACCESS = ['Egress Untagged', 'PVID'];
 
 function rxPackets(ns: TestNs, dev: string): number {
