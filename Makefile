@@ -4,6 +4,10 @@ SHELL := /bin/bash
 PREFIX ?= /opt/cni/bin
 DESTDIR ?=
 BIN := bin/vlan-bridge
+# The tests run under the Bun that builds the executable (the pinned npm package), so in-process kernel tests
+# exercise the bun:ffi code that ships.
+BUN := node_modules/@oven/bun-linux-x64/bin/bun
+VITEST := $(BUN) --bun node_modules/vitest/vitest.mjs
 # Debian packages the tests use: kmod for the UML kernel's modules (scripts/uml-kernel.sh fetches that kernel,
 # Debian unstable's user-mode-linux, into build/uml-kernel, and patchelf points it at unstable's libc beside it),
 # iproute2 to read the kernel back independently, the reference plugins (side by side, host-local/static IPAM),
@@ -48,19 +52,19 @@ test: lint build
 	node test/run.mjs
 
 test-unit:
-	npx vitest run --project unit
+	$(VITEST) run --project unit
 
 test-host: build
-	npx vitest run --project host
+	$(VITEST) run --project host
 
 test-uml: build
-	npx vitest run --project uml
+	$(VITEST) run --project uml
 
 demo: deps build
-	npx tsx demo/demo.ts
+	$(BUN) demo/demo.ts
 
 bench: build
-	npx tsx bench/run.ts
+	$(BUN) bench/run.ts
 
 # The same atomic, only-when-changed copy the cluster installer (deploy/daemonset.yaml) runs.
 install: build

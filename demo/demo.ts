@@ -32,7 +32,7 @@ if (hostHasVlanFiltering()) {
   const bin = path.join(dir, 'vlan-bridge');
   copyFileSync(BIN, bin);
   const r = await runInUml({
-    script: `cd ${ROOT} && VB_PLUGIN_BIN=${bin} node node_modules/tsx/dist/cli.mjs demo/scenario.ts`,
+    script: `cd ${ROOT} && VB_PLUGIN_BIN=${bin} node_modules/@oven/bun-linux-x64/bin/bun demo/scenario.ts`,
     timeoutMs: 300_000,
   });
   process.stdout.write(r.output);

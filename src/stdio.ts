@@ -45,7 +45,8 @@ function writeAll(fd: number, s: string): void {
   }
 }
 
-export async function runCni(handlers: Handlers): Promise<void> {
+/** Runs one CNI invocation on the process's stdin, stdout, stderr and environment, then exits with its code. */
+export async function runCni(handlers: Handlers | (() => Promise<Handlers>)): Promise<void> {
   const code = await dispatch(
     { env: process.env, readStdin: readAllStdin, stdout: (s) => writeAll(1, s), stderr: (s) => writeAll(2, s) },
     handlers,

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Runs every vitest project once and ends with one plain summary line ("vitest: N passed, N failed, N skipped").
-// Under CI a skipped or todo test fails the run: no tier may silently not run.
+// Under CI a skipped or todo test fails the run: no tier may silently not run. vitest runs under Bun (the pinned
+// npm package), so the in-process kernel tests exercise the same bun:ffi code that the executable ships.
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 
@@ -8,8 +9,16 @@ mkdirSync('build', { recursive: true });
 const out = 'build/test-results.json';
 rmSync(out, { force: true });
 const r = spawnSync(
-  'npx',
-  ['vitest', 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${out}`, ...process.argv.slice(2)],
+  'node_modules/@oven/bun-linux-x64/bin/bun',
+  [
+    '--bun',
+    'node_modules/vitest/vitest.mjs',
+    'run',
+    '--reporter=default',
+    '--reporter=json',
+    `--outputFile.json=${out}`,
+    ...process.argv.slice(2),
+  ],
   { stdio: 'inherit' },
 );
 let report;

@@ -29,7 +29,7 @@ function decode(stdin: string): Record<string, unknown> {
 export async function runCommand(
   req: Exclude<Request, { command: 'VERSION' }>,
   io: Io,
-  h: Handlers,
+  handlers: Handlers | (() => Promise<Handlers>),
   stdin: string,
   log: Logger,
 ): Promise<string | undefined> {
@@ -51,6 +51,8 @@ export async function runCommand(
       root: 'prevResult',
       fallbackVersion: version,
     });
+  // The plugin's commands (and the kernel layer) load only for a request that passed every check above.
+  const h = typeof handlers === 'function' ? await handlers() : handlers;
 
   switch (req.command) {
     case 'ADD': {

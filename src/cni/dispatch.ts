@@ -37,8 +37,12 @@ function replyVersion(stdin: string): string {
   return LATEST;
 }
 
-/** Runs one invocation; returns the process exit code. stdout gets at most one JSON document. */
-export async function dispatch(io: Io, handlers: Handlers): Promise<number> {
+/**
+ * Runs one invocation; returns the process exit code. stdout gets at most one JSON document. `handlers` may be a
+ * loader, called only for commands that reach them (the executable passes one, so VERSION and refused requests
+ * never load the kernel layer).
+ */
+export async function dispatch(io: Io, handlers: Handlers | (() => Promise<Handlers>)): Promise<number> {
   const log = makeLogger(io.env, io.stderr);
   let stdin = '';
   try {

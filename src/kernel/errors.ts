@@ -38,9 +38,9 @@ export class NetnsError extends Error {
 }
 
 /**
- * The plugin's own environment cannot be used: its runtime directory (VLAN_BRIDGE_RUNTIME_DIR, /run/vlan-bridge)
- * is refused or cannot be written, or the native addon cannot be written there or loaded. `step` says which step
- * of preparing the plugin failed; nothing of the request (namespace, bridge) is involved.
+ * The plugin's own environment cannot be used: libc.so.6 or one of its functions cannot be bound (a node whose libc
+ * is not glibc-compatible). `step` says which step of preparing the plugin failed; nothing of the request
+ * (namespace, bridge) is involved.
  */
 export class RuntimeEnvError extends Error {
   readonly step: string;

@@ -4,7 +4,7 @@
 import { ipv4ToBytes } from '../ip.js';
 import { EAGAIN, EHOSTUNREACH, EINTR, ENETUNREACH } from './errno.js';
 import { KernelError } from './errors.js';
-import { libcFunction, loadLibc, type Libc } from './native.js';
+import { loadLibc, type Libc } from './native.js';
 import { AF_INET, IPPROTO_ICMP, MSG_DONTWAIT, SOCK_CLOEXEC, SOCK_RAW } from './netlink/constants.js';
 import { inNetns, type Netns } from './netns.js';
 
@@ -46,8 +46,7 @@ export class IcmpSocket {
    */
   connect(dst: string): void {
     const sa = sockaddrIn(dst);
-    if (libcFunction('int connect(int, const void *, uint32_t)')(this.fd, sa, sa.length) !== 0)
-      throw new KernelError('connect', this.libc.errno());
+    if (this.libc.connect(this.fd, sa, sa.length) !== 0) throw new KernelError('connect', this.libc.errno());
   }
 
   /**

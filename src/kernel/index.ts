@@ -12,7 +12,6 @@ export * from './route.js';
 export { IcmpSocket } from './icmp.js';
 export { NetlinkSocket } from './netlink/socket.js';
 export { RT_SCOPE_UNIVERSE, RT_TABLE_MAIN } from './netlink/constants.js';
-export { nativeLoadCost, type NativeLoad } from './native.js';
 
 /** A NETLINK_ROUTE socket bound to `ns` (null: the host) for its whole life: enter, create, leave. */
 export function openNetlink(ns: Netns | null): NetlinkSocket {

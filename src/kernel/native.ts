@@ -1,179 +1,166 @@
-// libc through koffi (an FFI with prebuilt binaries): Node has neither AF_NETLINK sockets nor setns.
-// Inside the single executable, koffi's addon is an SEA asset. It is written out only into a root-owned 0700
-// directory under a name derived from its content hash, and its hash is verified before every load, so a file
-// planted or altered there is never loaded. Outside the executable (tests, development) it loads from node_modules.
-import { createHash } from 'node:crypto';
-import { closeSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+// libc through bun:ffi: JavaScript runtimes have neither AF_NETLINK sockets nor setns(2). Bun binds each symbol
+// with a small trampoline compiled in memory when the table is opened; nothing is written to disk and no native
+// addon is loaded. The symbols are bound in three tables, each opened on first use, so that a call only pays for
+// what it uses (netlink and namespaces; running a program; the rest).
+//
+// errno: bun:ffi does not save it, so every wrapper below that can fail with errno reads it (through
+// __errno_location(), the calling thread's errno) before any other JavaScript runs, and keeps it for errno().
+// Variadic functions are declared with the fixed arguments we pass (ioctl(int, unsigned long)); on x86_64 and
+// aarch64 Linux a call with only integer arguments is the same for both.
+import { dlopen, FFIType as T, read, type Pointer } from 'bun:ffi';
 import { RuntimeEnvError } from './errors.js';
 
-declare const __VB_NATIVE_SHA256__: string | undefined;
-
-/** The parts of koffi's API we use (its exports object). */
-interface Koffi {
-  load(lib: string): { func(signature: string): (...args: unknown[]) => number };
-  errno(): number;
-}
-
+/** The libc calls that netlink sockets and namespaces need. Pointer arguments take a Buffer (or null). */
 export interface Libc {
   socket(domain: number, type: number, protocol: number): number;
   bind(fd: number, addr: Buffer, len: number): number;
+  connect(fd: number, addr: Buffer, len: number): number;
   setsockopt(fd: number, level: number, name: number, value: Buffer, len: number): number;
   send(fd: number, buf: Buffer, len: number, flags: number): number;
   recv(fd: number, buf: Buffer, len: number, flags: number): number;
   close(fd: number): number;
   setns(fd: number, nstype: number): number;
+  unshare(flags: number): number;
+  /** ioctl(fd, request) with no third argument (e.g. NS_GET_NSTYPE). */
   ioctl(fd: number, request: number): number;
+  /** errno as the last failed call of this table left it (read right after that call returned). */
   errno(): number;
 }
 
-/** Where the executable writes its native addon; overridable for tests that are not root. */
-function runtimeDir(): string {
-  return process.env.VLAN_BRIDGE_RUNTIME_DIR || '/run/vlan-bridge';
+/** The calls spawnBounded needs (posix_spawn(3) and its attributes, pipes, poll, waitpid). */
+export interface LibcProcess {
+  pipe2(fds: Int32Array, flags: number): number;
+  posix_spawn_file_actions_init(fa: Buffer): number;
+  posix_spawn_file_actions_adddup2(fa: Buffer, fd: number, newfd: number): number;
+  posix_spawn_file_actions_destroy(fa: Buffer): number;
+  posix_spawnattr_init(attr: Buffer): number;
+  posix_spawnattr_destroy(attr: Buffer): number;
+  posix_spawnattr_setflags(attr: Buffer, flags: number): number;
+  posix_spawnattr_setpgroup(attr: Buffer, pgroup: number): number;
+  posix_spawnattr_setsigdefault(attr: Buffer, set: Buffer): number;
+  posix_spawnattr_setsigmask(attr: Buffer, set: Buffer): number;
+  sigfillset(set: Buffer): number;
+  sigemptyset(set: Buffer): number;
+  /** Returns 0 or an errno value (it does not set errno). argv and envp: NULL-terminated char* arrays. */
+  posix_spawn(
+    pid: Int32Array,
+    path: Buffer,
+    fa: Buffer,
+    attr: Buffer,
+    argv: BigUint64Array,
+    envp: BigUint64Array,
+  ): number;
+  poll(fds: Buffer | null, nfds: number, timeoutMs: number): number;
+  read(fd: number, buf: Buffer, count: number): number;
+  write(fd: number, buf: Buffer, count: number): number;
+  close(fd: number): number;
+  kill(pid: number, sig: number): number;
+  waitpid(pid: number, status: Int32Array, options: number): number;
+  errno(): number;
 }
 
-function sha256(b: Buffer): string {
-  return createHash('sha256').update(b).digest('hex');
-}
+/** bun:ffi declarations: name -> [argument types, return type]. */
+export type Decls = Record<string, readonly [readonly T[], T]>;
 
-/** Make (or accept) a directory only its owner (us) can write into, refusing links and foreign owners. */
-function privateDir(dir: string): void {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const st = lstatSync(dir);
-  const uid = process.getuid?.() ?? 0;
-  if (!st.isDirectory() || st.uid !== uid || (st.mode & 0o077) !== 0) {
-    throw new Error(`refusing native addon directory ${dir}: must be a directory owned by uid ${uid} with mode 0700`);
-  }
-}
+const CORE = {
+  socket: [[T.i32, T.i32, T.i32], T.i32],
+  bind: [[T.i32, T.ptr, T.u32], T.i32],
+  connect: [[T.i32, T.ptr, T.u32], T.i32],
+  setsockopt: [[T.i32, T.i32, T.i32, T.ptr, T.u32], T.i32],
+  send: [[T.i32, T.ptr, T.u64, T.i32], T.i64_fast],
+  recv: [[T.i32, T.ptr, T.u64, T.i32], T.i64_fast],
+  close: [[T.i32], T.i32],
+  setns: [[T.i32, T.i32], T.i32],
+  unshare: [[T.i32], T.i32],
+  ioctl: [[T.i32, T.u64], T.i32],
+} as const satisfies Decls;
 
-function fileHash(path: string): string | null {
-  try {
-    return sha256(readFileSync(path));
-  } catch {
-    return null;
-  }
-}
+const PROCESS = {
+  pipe2: [[T.ptr, T.i32], T.i32],
+  posix_spawn_file_actions_init: [[T.ptr], T.i32],
+  posix_spawn_file_actions_adddup2: [[T.ptr, T.i32, T.i32], T.i32],
+  posix_spawn_file_actions_destroy: [[T.ptr], T.i32],
+  posix_spawnattr_init: [[T.ptr], T.i32],
+  posix_spawnattr_destroy: [[T.ptr], T.i32],
+  posix_spawnattr_setflags: [[T.ptr, T.i16], T.i32],
+  posix_spawnattr_setpgroup: [[T.ptr, T.i32], T.i32],
+  posix_spawnattr_setsigdefault: [[T.ptr, T.ptr], T.i32],
+  posix_spawnattr_setsigmask: [[T.ptr, T.ptr], T.i32],
+  sigfillset: [[T.ptr], T.i32],
+  sigemptyset: [[T.ptr], T.i32],
+  posix_spawn: [[T.ptr, T.ptr, T.ptr, T.ptr, T.ptr, T.ptr], T.i32],
+  poll: [[T.ptr, T.u64, T.i32], T.i32],
+  read: [[T.i32, T.ptr, T.u64], T.i64_fast],
+  write: [[T.i32, T.ptr, T.u64], T.i64_fast],
+  close: [[T.i32], T.i32],
+  kill: [[T.i32, T.i32], T.i32],
+  waitpid: [[T.i32, T.ptr, T.i32], T.i32],
+} as const satisfies Decls;
 
-/** Write the SEA asset out (atomically) unless an identical copy is already there; says where, and whether it wrote. */
-function extractAsset(expected: string): { file: string; extracted: boolean } {
-  const sea = process.getBuiltinModule('node:sea') as typeof import('node:sea');
-  const dir = runtimeDir();
-  privateDir(dir);
-  const path = `${dir}/koffi-${expected.slice(0, 32)}.node`;
-  if (fileHash(path) === expected) return { file: path, extracted: false };
-  const bytes = Buffer.from(sea.getAsset('koffi.node'));
-  if (sha256(bytes) !== expected) throw new Error('embedded native addon does not match its build-time hash');
-  const tmp = `${path}.${process.pid}.tmp`;
-  let fd: number;
-  try {
-    fd = openSync(tmp, 'wx', 0o500);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    // Left by an earlier process with our pid that died while writing: the directory is private (checked above),
-    // so the file is ours to remove.
-    unlinkSync(tmp);
-    fd = openSync(tmp, 'wx', 0o500);
-  }
-  try {
-    writeSync(fd, bytes);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
-  // Verify what we are about to load, not what we meant to write.
-  if (fileHash(path) !== expected) {
-    unlinkSync(path);
-    throw new Error(`native addon at ${path} changed while being written`);
-  }
-  return { file: path, extracted: true };
-}
+/** Functions that report failure with errno (and a negative return); the others return an error number or 0. */
+const SETS_ERRNO = new Set([
+  'socket',
+  'bind',
+  'connect',
+  'setsockopt',
+  'send',
+  'recv',
+  'close',
+  'setns',
+  'unshare',
+  'ioctl',
+  'pipe2',
+  'poll',
+  'read',
+  'write',
+  'kill',
+  'waitpid',
+]);
 
-function addonPath(): { file: string; extracted: boolean } {
-  const sea = process.getBuiltinModule('node:sea') as typeof import('node:sea') | undefined;
-  if (sea?.isSea()) {
-    if (typeof __VB_NATIVE_SHA256__ !== 'string') throw new Error('executable built without the native addon hash');
-    return extractAsset(__VB_NATIVE_SHA256__);
-  }
-  const { createRequire } = process.getBuiltinModule('node:module') as typeof import('node:module');
-  const req = createRequire(import.meta.url);
-  return {
-    file: req.resolve(`@koromix/koffi-linux-${process.arch}/linux_${process.arch}/koffi.node`),
-    extracted: false,
-  };
-}
-
-/** What loading the addon cost in this process (measured once, read by the plugin's debug log and by bench/). */
-export interface NativeLoad {
-  /** The addon was written out of the executable this time (else an identical copy was found and verified). */
-  extracted: boolean;
-  /** Finding, verifying (sha256) and, when needed, writing the file. */
-  fileMs: number;
-  /** process.dlopen of koffi's addon. */
-  dlopenMs: number;
-  /** koffi.load('libc.so.6') and binding the functions. */
-  bindMs: number;
-}
-
-let nativeLoad: NativeLoad | undefined;
-
-/** What loading the native addon cost, once loadLibc has run in this process; undefined before. */
-export function nativeLoadCost(): NativeLoad | undefined {
-  return nativeLoad;
-}
-
-let libc: Libc | undefined;
-let bindFn: ((signature: string) => (...args: unknown[]) => number) | undefined;
+type Fn = (...args: unknown[]) => number | bigint | Pointer | null;
 
 /**
- * Loads koffi and binds the libc calls once per process. Throws RuntimeEnvError when the runtime directory is
- * refused or the addon cannot be written, verified or loaded.
+ * Opens `library` (libc.so.6) with `decls` and wraps each function so that a negative return keeps errno for
+ * errno(). Throws RuntimeEnvError naming `what` when the library or a symbol cannot be bound (a libc that is not
+ * glibc-compatible). Exported for the test of that failure.
  */
-export function loadLibc(): Libc {
-  if (libc) return libc;
-  const t0 = performance.now();
-  let found: { file: string; extracted: boolean };
+export function bindLibrary<D extends Decls, L>(library: string, what: string, decls: D): L {
+  const withErrno = { ...decls, __errno_location: [[], T.ptr] } as Decls;
+  let symbols: Record<string, Fn>;
   try {
-    found = addonPath();
+    const lib = dlopen(
+      library,
+      Object.fromEntries(Object.entries(withErrno).map(([k, [args, returns]]) => [k, { args, returns }])),
+    );
+    symbols = lib.symbols as unknown as Record<string, Fn>;
   } catch (err) {
-    throw new RuntimeEnvError(`prepare the native addon in ${runtimeDir()}`, (err as Error).message, { cause: err });
+    throw new RuntimeEnvError(`bind libc (${what})`, (err as Error).message, { cause: err });
   }
-  const { file, extracted } = found;
-  const t1 = performance.now();
-  const mod = { exports: {} as Koffi };
-  try {
-    process.dlopen(mod, file);
-  } catch (err) {
-    throw new RuntimeEnvError(`load the native addon ${file}`, (err as Error).message, { cause: err });
+  const errnoAt = symbols.__errno_location!() as Pointer;
+  let last = 0;
+  const out: Record<string, unknown> = { errno: () => last };
+  for (const name of Object.keys(decls)) {
+    const f = symbols[name]!;
+    out[name] = SETS_ERRNO.has(name)
+      ? (...args: unknown[]) => {
+          const r = Number(f(...args));
+          if (r < 0) last = read.i32(errnoAt, 0);
+          return r;
+        }
+      : (...args: unknown[]) => Number(f(...args));
   }
-  const t2 = performance.now();
-  const koffi = mod.exports;
-  const lib = koffi.load('libc.so.6');
-  const f = (sig: string) => lib.func(sig);
-  bindFn = f;
-  const socket = f('int socket(int, int, int)');
-  const bind = f('int bind(int, const void *, uint32_t)');
-  const setsockopt = f('int setsockopt(int, int, int, const void *, uint32_t)');
-  const send = f('intptr_t send(int, const void *, uintptr_t, int)');
-  const recv = f('intptr_t recv(int, _Out_ void *, uintptr_t, int)');
-  const close = f('int close(int)');
-  const setns = f('int setns(int, int)');
-  const ioctl = f('int ioctl(int, unsigned long, ...)');
-  libc = {
-    socket: (d, t, p) => socket(d, t, p),
-    bind: (fd, a, l) => bind(fd, a, l),
-    setsockopt: (fd, lv, n, v, l) => setsockopt(fd, lv, n, v, l),
-    send: (fd, b, l, fl) => send(fd, b, l, fl),
-    recv: (fd, b, l, fl) => recv(fd, b, l, fl),
-    close: (fd) => close(fd),
-    setns: (fd, t) => setns(fd, t),
-    ioctl: (fd, r) => ioctl(fd, r),
-    errno: () => koffi.errno(),
-  };
-  nativeLoad = { extracted, fileMs: t1 - t0, dlopenMs: t2 - t1, bindMs: performance.now() - t2 };
-  return libc;
+  return out as L;
 }
 
-/** One more libc function by its C signature (e.g. 'int unshare(int)'), for callers that need what Libc lacks. */
-export function libcFunction(signature: string): (...args: unknown[]) => number {
-  loadLibc();
-  return bindFn!(signature);
+let core: Libc | undefined;
+let proc: LibcProcess | undefined;
+
+/** libc's socket, namespace and ioctl calls, bound once per process. Throws RuntimeEnvError (see bindLibrary). */
+export function loadLibc(): Libc {
+  return (core ??= bindLibrary<typeof CORE, Libc>('libc.so.6', 'sockets and namespaces', CORE));
+}
+
+/** libc's process calls for spawnBounded, bound on first use. Throws RuntimeEnvError (see bindLibrary). */
+export function loadLibcProcess(): LibcProcess {
+  return (proc ??= bindLibrary<typeof PROCESS, LibcProcess>('libc.so.6', 'processes', PROCESS));
 }

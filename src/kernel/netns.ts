@@ -2,7 +2,7 @@
 // crypto on pool threads that never move, so everything done "inside" must be a synchronous call made in `fn`.
 import { closeSync, constants, fstatSync, openSync, statSync, writeFileSync } from 'node:fs';
 import { KernelError, NetnsError } from './errors.js';
-import { libcFunction, loadLibc } from './native.js';
+import { loadLibc } from './native.js';
 import { CLONE_NEWNET, NS_GET_NSTYPE } from './netlink/constants.js';
 
 const NS_TYPES: Record<number, string> = {
@@ -96,8 +96,8 @@ export class Netns {
    */
   static create(label: string): Netns {
     const back = where();
-    if (libcFunction('int unshare(int)')(CLONE_NEWNET) !== 0)
-      throw new KernelError('unshare(CLONE_NEWNET)', loadLibc().errno());
+    const libc = loadLibc();
+    if (libc.unshare(CLONE_NEWNET) !== 0) throw new KernelError('unshare(CLONE_NEWNET)', libc.errno());
     let fd: number;
     try {
       fd = openSync('/proc/thread-self/ns/net', 'r');

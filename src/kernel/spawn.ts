@@ -6,7 +6,8 @@
 // and waitpid(2) through libc, since the callers (IPAM delegation, firewall tools) must stay synchronous: they run
 // between synchronous namespace switches and inside ADD's synchronous undo steps.
 import { EINTR } from './errno.js';
-import { libcFunction, loadLibc } from './native.js';
+import { ptr } from 'bun:ffi';
+import { loadLibcProcess } from './native.js';
 
 /** What the child did. */
 export interface Spawned {
@@ -61,36 +62,18 @@ const PIPE_BUF = 4096;
 /** After the child exited, how long descendants holding its pipes may keep us reading. */
 const DRAIN_MS = 100;
 
-type Fn = (...args: unknown[]) => number;
-let fns: Record<string, Fn> | undefined;
+/** A NUL-terminated copy of `s` for a `const char *` argument. */
+const cString = (s: string): Buffer => Buffer.from(`${s}\0`, 'utf8');
 
-function libc(): Record<string, Fn> {
-  if (fns) return fns;
-  loadLibc();
-  const sigs = {
-    pipe2: 'int pipe2(_Out_ void *fds, int flags)',
-    faInit: 'int posix_spawn_file_actions_init(void *fa)',
-    faDup2: 'int posix_spawn_file_actions_adddup2(void *fa, int fd, int newfd)',
-    faDestroy: 'int posix_spawn_file_actions_destroy(void *fa)',
-    attrInit: 'int posix_spawnattr_init(void *attr)',
-    attrDestroy: 'int posix_spawnattr_destroy(void *attr)',
-    attrFlags: 'int posix_spawnattr_setflags(void *attr, short flags)',
-    attrPgroup: 'int posix_spawnattr_setpgroup(void *attr, int pgroup)',
-    attrSigdef: 'int posix_spawnattr_setsigdefault(void *attr, const void *set)',
-    attrSigmask: 'int posix_spawnattr_setsigmask(void *attr, const void *set)',
-    sigfillset: 'int sigfillset(_Out_ void *set)',
-    sigemptyset: 'int sigemptyset(_Out_ void *set)',
-    spawn:
-      'int posix_spawn(_Out_ int *pid, const char *path, const void *fa, const void *attr, const char **argv, const char **envp)',
-    poll: 'int poll(void *fds, uint64_t nfds, int timeout)',
-    read: 'intptr_t read(int fd, _Out_ void *buf, uintptr_t count)',
-    write: 'intptr_t write(int fd, const void *buf, uintptr_t count)',
-    close: 'int close(int fd)',
-    kill: 'int kill(int pid, int sig)',
-    waitpid: 'int waitpid(int pid, _Out_ void *status, int options)',
-  };
-  fns = Object.fromEntries(Object.entries(sigs).map(([k, s]) => [k, libcFunction(s)]));
-  return fns;
+/** A NULL-terminated `char *[]` over `strings`; `keep` holds the strings' buffers alive until the call returns. */
+function cStringArray(strings: string[], keep: Buffer[]): BigUint64Array {
+  const arr = new BigUint64Array(strings.length + 1);
+  strings.forEach((s, i) => {
+    const b = cString(s);
+    keep.push(b);
+    arr[i] = BigInt(ptr(b));
+  });
+  return arr;
 }
 
 const errnoName = (errno: number): string => {
@@ -116,54 +99,56 @@ const SIGNALS: Record<number, string> = {
  * after that. Throws SpawnError when the child cannot be started; every other outcome is in the result.
  */
 export function spawnBounded(file: string, args: string[], o: SpawnOptions): Spawned {
-  const c = libc();
+  const c = loadLibcProcess();
+  // A NUL would cut a C string short: the program would run with other arguments than the ones given.
+  if ([file, ...args, ...Object.entries(o.env).flat()].some((s) => s.includes('\0')))
+    throw new SpawnError(file, 'EINVAL');
   const maxBuffer = o.maxBuffer ?? 16 << 20;
-  const fds = Buffer.alloc(24);
+  const fds = new Int32Array(2);
   const opened: number[] = [];
   const closeFd = (fd: number) => {
     const i = opened.indexOf(fd);
     if (i >= 0) {
       opened.splice(i, 1);
-      c.close!(fd);
+      c.close(fd);
     }
   };
   for (let i = 0; i < 3; i++) {
-    if (c.pipe2!(fds.subarray(i * 8), O_CLOEXEC) !== 0) {
-      const e = loadLibc().errno();
-      for (const fd of opened) c.close!(fd);
+    if (c.pipe2(fds, O_CLOEXEC) !== 0) {
+      const e = c.errno();
+      for (const fd of opened) c.close(fd);
       throw new SpawnError(file, errnoName(e));
     }
-    opened.push(fds.readInt32LE(i * 8), fds.readInt32LE(i * 8 + 4));
+    opened.push(fds[0]!, fds[1]!);
   }
-  const [inR, inW, outR, outW, errR, errW] = [0, 1, 2, 3, 4, 5].map((i) => fds.readInt32LE(i * 4)) as [
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-  ];
+  const [inR, inW, outR, outW, errR, errW] = opened as [number, number, number, number, number, number];
 
   const fa = Buffer.alloc(FA_SIZE);
   const attr = Buffer.alloc(ATTR_SIZE);
   const all = Buffer.alloc(SIGSET_SIZE);
   const none = Buffer.alloc(SIGSET_SIZE);
-  c.faInit!(fa);
-  c.faDup2!(fa, inR, 0);
-  c.faDup2!(fa, outW, 1);
-  c.faDup2!(fa, errW, 2);
-  c.attrInit!(attr);
-  c.sigfillset!(all);
-  c.sigemptyset!(none);
-  c.attrSigdef!(attr, all);
-  c.attrSigmask!(attr, none);
-  c.attrPgroup!(attr, 0);
-  c.attrFlags!(attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP);
-  const pidOut = [0];
-  const envp = Object.entries(o.env).map(([k, v]) => `${k}=${v}`);
-  const rc = c.spawn!(pidOut, file, fa, attr, [file, ...args, null], [...envp, null]);
-  c.faDestroy!(fa);
-  c.attrDestroy!(attr);
+  c.posix_spawn_file_actions_init(fa);
+  c.posix_spawn_file_actions_adddup2(fa, inR, 0);
+  c.posix_spawn_file_actions_adddup2(fa, outW, 1);
+  c.posix_spawn_file_actions_adddup2(fa, errW, 2);
+  c.posix_spawnattr_init(attr);
+  c.sigfillset(all);
+  c.sigemptyset(none);
+  c.posix_spawnattr_setsigdefault(attr, all);
+  c.posix_spawnattr_setsigmask(attr, none);
+  c.posix_spawnattr_setpgroup(attr, 0);
+  c.posix_spawnattr_setflags(attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP);
+  const pidOut = new Int32Array(1);
+  const keep: Buffer[] = [];
+  const argv = cStringArray([file, ...args], keep);
+  const envp = cStringArray(
+    Object.entries(o.env).map(([k, v]) => `${k}=${v}`),
+    keep,
+  );
+  const rc = c.posix_spawn(pidOut, cString(file), fa, attr, argv, envp);
+  keep.length = 0; // the strings are referenced until here, past the call that reads them
+  c.posix_spawn_file_actions_destroy(fa);
+  c.posix_spawnattr_destroy(attr);
   for (const fd of [inR, outW, errW]) closeFd(fd);
   if (rc !== 0) {
     for (const fd of [...opened]) closeFd(fd);
@@ -179,7 +164,7 @@ export function spawnBounded(file: string, args: string[], o: SpawnOptions): Spa
   const kept = { [outR]: 0, [errR]: 0 } as Record<number, number>;
   const rx = Buffer.allocUnsafe(65536);
   const pollfds = Buffer.alloc(24);
-  const statusBuf = Buffer.alloc(4);
+  const statusBuf = new Int32Array(1);
   const start = Date.now();
   const termAt = start + o.timeoutMs;
   const killAt = termAt + o.graceMs;
@@ -191,9 +176,9 @@ export function spawnBounded(file: string, args: string[], o: SpawnOptions): Spa
   for (;;) {
     const now = Date.now();
     if (exited === undefined) {
-      const w = c.waitpid!(pid, statusBuf, WNOHANG);
+      const w = c.waitpid(pid, statusBuf, WNOHANG);
       if (w === pid) {
-        exited = statusBuf.readInt32LE(0);
+        exited = statusBuf[0]!;
         exitedAt = now;
         closeFd(inW);
       }
@@ -202,12 +187,12 @@ export function spawnBounded(file: string, args: string[], o: SpawnOptions): Spa
     if (exited !== undefined && (readers.length === 0 || now - exitedAt >= DRAIN_MS)) break;
     if (exited === undefined && !timedOut && now >= termAt) {
       timedOut = true;
-      c.kill!(-pid, 15);
+      c.kill(-pid, 15);
       closeFd(inW);
     }
     if (exited === undefined && timedOut && !killed && now >= killAt) {
       killed = true;
-      c.kill!(-pid, 9);
+      c.kill(-pid, 9);
     }
     // A SIGKILLed child that still has not been reaped after another grace period is in uninterruptible sleep:
     // stop waiting for it.
@@ -224,21 +209,21 @@ export function spawnBounded(file: string, args: string[], o: SpawnOptions): Spa
       exited !== undefined ? exitedAt + DRAIN_MS : timedOut ? (killed ? killAt + o.graceMs : killAt) : termAt;
     // Wake at least every 20 ms to notice the child's exit (no SIGCHLD handling here).
     const wait = Math.max(0, Math.min(20, next - now));
-    const n = watch.length ? c.poll!(pollfds, watch.length, wait) : (c.poll!(null, 0, wait), 0);
-    if (n < 0 && loadLibc().errno() === EINTR) continue;
+    const n = c.poll(watch.length ? pollfds : null, watch.length, wait);
+    if (n < 0 && c.errno() === EINTR) continue;
     watch.forEach(([fd], i) => {
       const revents = pollfds.readInt16LE(i * 8 + 6);
       if (revents === 0) return;
       if (fd === inW) {
         if (!(revents & POLLOUT)) return closeFd(inW); // POLLERR: the child closed its stdin
         const chunk = input.subarray(written, written + PIPE_BUF);
-        const w = c.write!(inW, chunk, chunk.length);
+        const w = c.write(inW, chunk, chunk.length);
         if (w < 0) return closeFd(inW); // EPIPE: it exited or will not read more; its output still counts
         written += w;
         if (written >= input.length) closeFd(inW);
         return;
       }
-      const r = c.read!(fd, rx, rx.length);
+      const r = c.read(fd, rx, rx.length);
       if (r <= 0) return closeFd(fd); // EOF (or an error: nothing more will come)
       const room = maxBuffer - kept[fd]!;
       if (room > 0) {

@@ -2,32 +2,12 @@
 import type { Ctx, Handlers } from '../cni/context.js';
 import { netnsOverride } from '../cni/env.js';
 import { CniError, Code, show } from '../cni/errors.js';
-
-import { isCurrentNetns, nativeLoadCost } from '../kernel/index.js';
+import { isCurrentNetns } from '../kernel/index.js';
 import { cmdAdd } from './add.js';
 import { cmdCheck } from './check.js';
 import { cmdDel } from './del.js';
 import { cmdGc } from './gc.js';
 import { cmdStatus } from './status.js';
-
-/** Each command, followed by a debug line saying what loading the native addon cost (bench/ reads it). */
-function reporting<Q, R, X extends unknown[]>(
-  fn: (req: Q, ctx: Ctx, ...rest: X) => Promise<R>,
-): (req: Q, ctx: Ctx, ...rest: X) => Promise<R> {
-  return async (req, ctx, ...rest) => {
-    try {
-      return await fn(req, ctx, ...rest);
-    } finally {
-      const n = nativeLoadCost();
-      if (n) {
-        const f = (ms: number) => ms.toFixed(2);
-        ctx.log.debug(
-          `native addon: ${n.extracted ? 'written and verified' : 'found and verified'} in ${f(n.fileMs)} ms, dlopen ${f(n.dlopenMs)} ms, libc bound in ${f(n.bindMs)} ms`,
-        );
-      }
-    }
-  };
-}
 
 /**
  * ADD and DEL refuse a CNI_NETNS that is the plugin's own network namespace (ADD would put the pod's addresses and
@@ -51,9 +31,9 @@ function guardNetns<Q extends { netns?: string }, R>(
 }
 
 export const handlers: Handlers = {
-  add: reporting(guardNetns(cmdAdd)),
-  del: reporting(guardNetns(cmdDel)),
-  check: reporting(cmdCheck),
-  status: reporting(cmdStatus),
-  gc: reporting(cmdGc),
+  add: guardNetns(cmdAdd),
+  del: guardNetns(cmdDel),
+  check: cmdCheck,
+  status: cmdStatus,
+  gc: cmdGc,
 };

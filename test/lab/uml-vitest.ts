@@ -77,7 +77,8 @@ export async function runGuestVitest(files: string[], opts: GuestVitestOptions =
   // The report path is only known once runInUml has made the work dir, so the script reads it from
   // UML_WORK_DIR, which runInUml exports in the guest. `--outputFile.json` targets only the json reporter.
   const script = [
-    'exec node node_modules/vitest/vitest.mjs run',
+    // Bun runs vitest in the guest too: the in-process kernel tests exercise the bun:ffi code that ships.
+    'exec node_modules/@oven/bun-linux-x64/bin/bun --bun node_modules/vitest/vitest.mjs run',
     `--config ${shQuote(GUEST_CONFIG)}`,
     '--reporter=default --reporter=json --outputFile.json="$UML_WORK_DIR/vitest-report.json"',
     ...rels.map(shQuote),

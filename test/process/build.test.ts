@@ -1,26 +1,12 @@
-// The built single executable bin/vlan-bridge: it runs with nothing around it (no environment, no node on
-// PATH, no node_modules reachable from its cwd) and carries koffi.node as an SEA asset.
+// The built executable bin/vlan-bridge: a Bun-compiled executable (scripts/build.mjs) that runs with nothing around
+// it (no environment, no runtime on PATH, no node_modules reachable from its cwd), and whose behaviour no file in
+// its working directory and no runtime option in its environment, other than the documented BUN_OPTIONS, changes.
 import { spawnSync } from 'node:child_process';
-import {
-  accessSync,
-  constants,
-  mkdtempSync,
-  openSync,
-  readFileSync,
-  readSync,
-  closeSync,
-  rmSync,
-  statSync,
-} from 'node:fs';
+import { accessSync, constants, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureBuilt } from '../lab/binary.js';
-
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const bin = path.join(root, 'bin', 'vlan-bridge');
-const seaConfigPath = path.join(root, 'build', 'sea-config.json');
+import { BIN as bin, ROOT as root, ensureBuilt } from '../lab/binary.js';
 
 // Every spec version a plugin of spec 1.1.0 must answer VERSION with.
 const SPEC_VERSIONS = ['0.1.0', '0.2.0', '0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'];
@@ -30,25 +16,18 @@ let cwd: string;
 beforeAll(() => {
   ensureBuilt();
   // A fresh directory far from the repository: nothing named node_modules above it.
-  cwd = mkdtempSync(path.join(tmpdir(), 'vb-sea-'));
+  cwd = mkdtempSync(path.join(tmpdir(), 'vb-exe-'));
 }, 180_000);
 
 afterAll(() => {
   if (cwd) rmSync(cwd, { recursive: true, force: true });
 });
 
-function runVersion(cniVersion: string) {
-  return spawnSync(bin, [], {
-    // Nothing but CNI_COMMAND: no PATH (so no node on it), no HOME, no NODE_* variables.
-    env: { CNI_COMMAND: 'VERSION' },
-    cwd,
-    input: JSON.stringify({ cniVersion }),
-    encoding: 'utf8',
-    timeout: 10_000,
-  });
+function run(env: Record<string, string>, input = '{"cniVersion":"1.0.0"}', dir = cwd) {
+  return spawnSync(bin, [], { env, cwd: dir, input, encoding: 'utf8', timeout: 10_000 });
 }
 
-describe('bin/vlan-bridge (single executable)', () => {
+describe('bin/vlan-bridge (Bun executable)', () => {
   it('exists as an executable regular file', () => {
     const st = statSync(bin);
     expect(st.isFile()).toBe(true);
@@ -56,87 +35,82 @@ describe('bin/vlan-bridge (single executable)', () => {
     expect(() => accessSync(bin, constants.X_OK)).not.toThrow();
   });
 
+  it('is a Bun standalone executable of the pinned Bun (its .bun section holds the bundle)', () => {
+    const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as {
+      devDependencies: Record<string, string>;
+    };
+    const image = readFileSync(bin);
+    expect(image.indexOf('\n---- Bun! ----\n'), 'the standalone trailer').toBeGreaterThan(-1);
+    expect(image.indexOf(`Bun v${pkg.devDependencies['@oven/bun-linux-x64']}`)).toBeGreaterThan(-1);
+    // No native addon is carried or loaded: koffi and the SEA blob are gone.
+    expect(image.indexOf('koffi.node')).toBe(-1);
+    expect(image.indexOf('NODE_SEA_FUSE')).toBe(-1);
+  });
+
   it.each(['1.0.0', '0.3.1'])(
-    'answers VERSION (input cniVersion %s) with an empty environment, no node on PATH, no node_modules',
+    'answers VERSION (input cniVersion %s) with an empty environment, no runtime on PATH, no node_modules',
     (cniVersion) => {
-      const r = runVersion(cniVersion);
+      // Nothing but CNI_COMMAND: no PATH, no HOME, no BUN_* or NODE_* variables.
+      const r = run({ CNI_COMMAND: 'VERSION' }, JSON.stringify({ cniVersion }));
       expect(r.error).toBeUndefined();
-      expect(r.stderr).not.toMatch(/ExperimentalWarning|Single executable/i);
       expect(r.status, `stderr: ${r.stderr}`).toBe(0);
+      expect(r.stderr).toBe('');
       // Exactly one JSON document: JSON.parse rejects anything after the first value but whitespace.
-      let out: unknown;
-      expect(() => (out = JSON.parse(r.stdout)), `stdout: ${JSON.stringify(r.stdout)}`).not.toThrow();
-      expect(out).toBeTypeOf('object');
-      expect(out).not.toBeNull();
-      const doc = out as { cniVersion?: unknown; supportedVersions?: unknown };
+      const doc = JSON.parse(r.stdout) as { cniVersion?: unknown; supportedVersions?: unknown };
       // CNI spec, VERSION: cniVersion is the value given on input; supportedVersions lists what the plugin speaks.
       expect(doc.cniVersion).toBe(cniVersion);
-      expect(Array.isArray(doc.supportedVersions)).toBe(true);
       expect(doc.supportedVersions).toEqual(expect.arrayContaining(SPEC_VERSIONS));
     },
   );
 
-  it('embeds koffi.node as an SEA asset', () => {
-    const config = JSON.parse(readFileSync(seaConfigPath, 'utf8')) as {
-      main: string;
-      assets?: Record<string, string>;
-      useSnapshot?: boolean;
-      disableExperimentalSEAWarning?: boolean;
-    };
-    expect(config.main).toBe('build/main.cjs');
-    // Built with a V8 startup snapshot (the bundle initialised at build time; see scripts/build.mjs).
-    expect(config.useSnapshot).toBe(true);
-    expect(config.disableExperimentalSEAWarning).toBe(true);
-    const assetRel = config.assets?.['koffi.node'];
-    expect(assetRel, 'sea-config.json assets["koffi.node"]').toBeTypeOf('string');
-    const asset = path.resolve(root, assetRel as string);
-    const assetSize = statSync(asset).size;
-    expect(assetSize).toBeGreaterThan(0);
-
-    // The executable is node plus the blob, and the blob holds the asset's bytes.
-    const binSize = statSync(bin).size;
-    const nodeSize = statSync(process.execPath).size;
-    expect(binSize - nodeSize).toBeGreaterThanOrEqual(assetSize);
-
-    // And the asset's bytes really are in it: a 64 KiB slice from the middle of koffi.node is found verbatim,
-    // and the SEA fuse is flipped (postject sets ':1').
-    const image = readFileSync(bin);
-    const fd = openSync(asset, 'r');
-    const slice = Buffer.alloc(Math.min(65536, assetSize));
+  it('reads no .env, bunfig.toml, tsconfig.json or package.json from its working directory', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'vb-cwd-'));
     try {
-      readSync(fd, slice, 0, slice.length, Math.floor((assetSize - slice.length) / 2));
+      const marker = path.join(dir, 'preloaded');
+      writeFileSync(path.join(dir, 'evil.js'), `require('fs').writeFileSync(${JSON.stringify(marker)}, 'ran');\n`);
+      // Each would change the call if it were read: CNI_COMMAND turns the no-command banner into a VERSION reply,
+      // a preload runs code inside the plugin, a define or a package.json "type" changes how code is loaded.
+      writeFileSync(path.join(dir, '.env'), 'CNI_COMMAND=VERSION\nCNI_PATH=/nonexistent\n');
+      writeFileSync(path.join(dir, '.env.production'), 'CNI_COMMAND=VERSION\n');
+      writeFileSync(path.join(dir, 'bunfig.toml'), 'preload = ["./evil.js"]\n');
+      writeFileSync(path.join(dir, 'tsconfig.json'), '{"compilerOptions": {"jsx": "invalid"}}\n');
+      writeFileSync(path.join(dir, 'package.json'), '{"type": "commonjs", "name": "x"}\n');
+      // With the files read, the first call would answer VERSION on stdout and run evil.js.
+      const bare = run({}, '', dir);
+      expect(bare.status, bare.stderr).toBe(0);
+      expect(bare.stdout).toBe('');
+      expect(bare.stderr).toMatch(/^CNI vlan-bridge plugin /);
+      const version = run({ CNI_COMMAND: 'VERSION' }, '{"cniVersion":"0.4.0"}', dir);
+      expect(version.status, version.stderr).toBe(0);
+      expect(JSON.parse(version.stdout).cniVersion).toBe('0.4.0');
+      expect(existsSync(marker), 'bunfig.toml preload ran').toBe(false);
     } finally {
-      closeSync(fd);
+      rmSync(dir, { recursive: true, force: true });
     }
-    expect(image.indexOf(slice)).toBeGreaterThan(-1);
-    expect(image.indexOf('NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2:1')).toBeGreaterThan(-1);
   });
 
-  it('takes NODE_OPTIONS from its environment: V8 options there stop it before any output (exit 14), others pass', () => {
-    // Documented in the README: a runtime that passes NODE_OPTIONS to CNI plugins must not carry V8 options.
-    const run = (nodeOptions: string) =>
-      spawnSync(bin, [], {
-        env: { CNI_COMMAND: 'VERSION', NODE_OPTIONS: nodeOptions },
-        cwd,
-        input: '{"cniVersion":"1.0.0"}',
-        encoding: 'utf8',
-        timeout: 10_000,
-      });
-    const v8 = run('--max-old-space-size=100');
-    expect(v8.status).toBe(14);
-    expect(v8.stdout).toBe('');
-    expect(v8.stderr).toMatch(/Failed to load the startup snapshot/);
-    const plain = run('--no-warnings');
-    expect(plain.status, plain.stderr).toBe(0);
-    expect(JSON.parse(plain.stdout).cniVersion).toBe('1.0.0');
+  it('ignores NODE_OPTIONS, and takes BUN_OPTIONS from its environment as documented (a --preload runs code)', () => {
+    // Documented in the README: a runtime that passes BUN_OPTIONS (or BUN_BE_BUN) to CNI plugins changes them.
+    const node = run({ CNI_COMMAND: 'VERSION', NODE_OPTIONS: '--max-old-space-size=1 --require /nonexistent' });
+    expect(node.status, node.stderr).toBe(0);
+    expect(JSON.parse(node.stdout).cniVersion).toBe('1.0.0');
+    const dir = mkdtempSync(path.join(tmpdir(), 'vb-opt-'));
+    try {
+      const marker = path.join(dir, 'preloaded');
+      const script = path.join(dir, 'p.js');
+      writeFileSync(script, `require('fs').writeFileSync(${JSON.stringify(marker)}, 'ran');\n`);
+      const bun = run({ CNI_COMMAND: 'VERSION', BUN_OPTIONS: `--preload ${script}` });
+      expect(bun.status, bun.stderr).toBe(0);
+      expect(existsSync(marker), 'BUN_OPTIONS --preload is honoured (README: Environment)').toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
-  it('bundles only what runs: zod without its 40 translations (namespace import lets esbuild drop them)', () => {
-    // Everything in build/main.cjs sits in the startup snapshot, i.e. in every plugin process's memory.
+  it('bundles zod without its 40 translations (the namespace import lets the bundler drop them)', () => {
     // `import { z } from 'zod'` pulls in all of zod's locales (~260 KiB); `import * as z` keeps English only.
-    const bundle = readFileSync(path.join(root, 'build', 'main.cjs'), 'utf8');
-    expect(bundle).not.toContain('Ungültige Eingabe');
-    expect(bundle).toContain('Invalid input');
-    expect(bundle.length / 1024).toBeLessThan(300);
+    const image = readFileSync(bin);
+    expect(image.indexOf('Ungültige Eingabe')).toBe(-1);
+    expect(image.indexOf('Invalid input')).toBeGreaterThan(-1);
   });
 });

@@ -5,7 +5,7 @@ import { ROOT, ensureBuilt } from '../lab/binary.js';
 
 it('the demo attaches pods on VLAN 100, VLAN 200 and untagged, proves the ping matrix, CHECK and DEL', () => {
   ensureBuilt();
-  const r = spawnSync(process.execPath, ['node_modules/tsx/dist/cli.mjs', 'demo/demo.ts'], {
+  const r = spawnSync('node_modules/@oven/bun-linux-x64/bin/bun', ['demo/demo.ts'], {
     cwd: ROOT,
     encoding: 'utf8',
     timeout: 280_000,

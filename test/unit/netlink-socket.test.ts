@@ -43,9 +43,11 @@ function fakeLibc(replies: Reply[]): Libc & { sent: number } {
     sent: 0,
     socket: () => 7,
     bind: () => 0,
+    connect: () => 0,
     setsockopt: () => 0,
     close: () => 0,
     setns: () => 0,
+    unshare: () => 0,
     ioctl: () => 0,
     errno: () => 11,
     send: (_fd: number, b: Buffer, len: number) => {
