@@ -2,8 +2,18 @@
 // validation, netlink's address and route messages, DHCP packets, masquerade rules, the default gateway). It knows
 // neither CNI nor Linux, so src/cni (which must not import src/kernel) and src/kernel both import it. The
 // arithmetic is the `ip-address` package's where it has it (validation, IPv6 bytes, subnet start addresses).
-import { isIPv4, isIPv6 } from 'node:net';
-import { Address4, Address6 } from 'ip-address';
+import type * as IpAddress from 'ip-address';
+
+let loaded: typeof IpAddress | undefined;
+
+/**
+ * The ip-address package, loaded on first use: an L2 attachment never handles an address, so its calls never load
+ * it (a plain require, which Bun's bundler keeps lazy, because the functions here are synchronous).
+ */
+function ipAddress(): typeof IpAddress {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- see above: a synchronous load on first use
+  return (loaded ??= require('ip-address') as typeof IpAddress);
+}
 
 export type Family = 4 | 6;
 
@@ -12,6 +22,7 @@ export type Family = 4 | 6;
  * not one. Leading zeros in IPv4 octets ("010.1.2.3") are refused, as Go's net.ParseIP refuses them.
  */
 export function ipFamily(s: string): Family | undefined {
+  const { Address4, Address6 } = ipAddress();
   if (s.includes('/') || s.includes('%')) return undefined;
   if (Address4.isValid(s)) return 4;
   return Address6.isValid(s) ? 6 : undefined;
@@ -31,6 +42,7 @@ export function cidrFamily(s: string): Family | undefined {
 
 /** Family of a plain IP address; throws `not an IP address: "<ip>"` when it is none (zoned IPv6 is accepted). */
 export function familyOf(ip: string): Family {
+  const { isIPv4, isIPv6 } = process.getBuiltinModule('node:net') as typeof import('node:net');
   if (isIPv4(ip)) return 4;
   if (isIPv6(ip)) return 6;
   throw new Error(`not an IP address: ${JSON.stringify(ip)}`);
@@ -69,6 +81,7 @@ export function ipv4ToBytes(ip: string): Buffer {
 
 /** An address as bytes in network order: 4 for IPv4, 16 for IPv6. Throws `not an IP address` on anything else. */
 export function ipToBytes(ip: string): Buffer {
+  const { Address6 } = ipAddress();
   if (familyOf(ip) === 4) return ipv4ToBytes(ip);
   // toUnsignedByteArray drops leading zero bytes (it is a big integer's bytes): left-pad to 16.
   const bytes = new Address6(ip).toUnsignedByteArray();
@@ -79,6 +92,7 @@ export function ipToBytes(ip: string): Buffer {
 
 /** Bytes in network order back to text: 4 bytes as a dotted quad, otherwise (16) IPv6 in its RFC 5952 form. */
 export function bytesToIp(b: Buffer): string {
+  const { Address6 } = ipAddress();
   if (b.length === 4) return Array.from(b).join('.');
   return Address6.fromUnsignedByteArray(Array.from(b)).correctForm();
 }
@@ -96,6 +110,7 @@ export function broadcast4(ip: string, prefix: number): string | undefined {
  * parseCidr.
  */
 export function subnetOf(cidr: string): string {
+  const { Address4, Address6 } = ipAddress();
   const { family, prefix } = parseCidr(cidr);
   const start =
     family === 4 ? new Address4(cidr).startAddress().address : new Address6(cidr).startAddress().correctForm();
@@ -104,6 +119,7 @@ export function subnetOf(cidr: string): string {
 
 /** Whether two CIDRs share a subnet, at the shorter of their prefixes ('10.0.0.9/32' lies in '10.0.0.1/24'). */
 export function sameSubnet(a: string, b: string): boolean {
+  const { Address4, Address6 } = ipAddress();
   const pa = parseCidr(a);
   const pb = parseCidr(b);
   if (pa.family !== pb.family) return false;
@@ -121,6 +137,7 @@ export function sameSubnet(a: string, b: string): boolean {
 
 /** The first host address of the subnet of `cidr`: the subnet's address plus one ('10.1.2.3/24' gives '10.1.2.1'). */
 export function firstHost(cidr: string): string {
+  const { Address4, Address6 } = ipAddress();
   if (familyOf(parseCidr(cidr).ip) === 4)
     return Address4.fromBigInt(new Address4(cidr).startAddress().bigInt() + 1n).address;
   return Address6.fromBigInt(new Address6(cidr).startAddress().bigInt() + 1n).correctForm();

@@ -4,6 +4,7 @@ import { CniError, Code } from './errors.js';
 import type { Request } from './env.js';
 import { parseNetConf } from './config.js';
 import { checkJsonDepth } from './depth.js';
+import { jsonSyntaxError } from './json-syntax.js';
 import { compareVersions, effectiveVersion, requireCommandSupported } from './versions.js';
 import { convertResult, parseResult } from './result.js';
 import type { Logger } from './log.js';
@@ -17,8 +18,8 @@ function decode(stdin: string): Record<string, unknown> {
   let value: unknown;
   try {
     value = JSON.parse(stdin);
-  } catch (err) {
-    throw new CniError(Code.DecodeFailure, 'network configuration is not valid JSON', (err as Error).message);
+  } catch {
+    throw new CniError(Code.DecodeFailure, 'network configuration is not valid JSON', jsonSyntaxError(stdin));
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new CniError(Code.DecodeFailure, 'network configuration must be a JSON object');

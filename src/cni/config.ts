@@ -1,7 +1,7 @@
 // The network configuration: every key of the reference bridge plugin (containernetworking/plugins
 // plugins/main/bridge, v1.9) with its default, plus the standard CNI keys. Unknown keys are ignored, as the
 // reference ignores them. Problems are reported all at once as `path: message (got value)`.
-import * as z from 'zod';
+import { z } from './zod.js';
 import { CniError, Code, got, show } from './errors.js';
 import { MAX_IFNAME, NAME_RE, ifnameProblem, macProblem, normalizeMac, utf8Bytes } from './names.js';
 

@@ -5,7 +5,7 @@
  * address of each family as ip4/ip6 and file routes under the family of their dst. One deliberate difference:
  * libcni prints 1.x route attributes (mtu, advmss, ...) in 0.3.x/0.4.0 too; we print the spec's {dst, gw} only.
  */
-import * as z from 'zod';
+import { z } from './zod.js';
 import { cidrFamily, ipFamily, type Family } from '../ip.js';
 import { CniError, Code, got, type CodeNumber } from './errors.js';
 import { MAX_JSON_DEPTH, valueTooDeep } from './depth.js';

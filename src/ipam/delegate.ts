@@ -8,6 +8,7 @@ import { CniError, Code } from '../cni/errors.js';
 import type { Env } from '../cni/env.js';
 import { DEFAULT_IPAM_TIMEOUT_S } from '../cni/config.js';
 import { checkJsonDepth } from '../cni/depth.js';
+import { jsonSyntaxError } from '../cni/json-syntax.js';
 import { parseResult, type Result } from '../cni/result.js';
 import { SUPPORTED_VERSIONS, compareVersions, effectiveVersion } from '../cni/versions.js';
 import { SpawnError, spawnBounded } from '../kernel/spawn.js';
@@ -126,7 +127,11 @@ export function ipamAdd(call: IpamCall): Result {
   try {
     json = JSON.parse(out);
   } catch {
-    throw new CniError(Code.Ipam, `IPAM plugin ${call.type} printed no JSON result`, out.slice(0, 200));
+    throw new CniError(
+      Code.Ipam,
+      `IPAM plugin ${call.type} printed no JSON result`,
+      `${jsonSyntaxError(out)}; it printed ${JSON.stringify(out.slice(0, 200))}`,
+    );
   }
   const result = parseResult(json, { code: Code.Ipam, root: 'ipam result', fallbackVersion: call.version });
   if (!result.ips || result.ips.length === 0)

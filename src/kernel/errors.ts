@@ -1,5 +1,14 @@
 // Kernel failures as typed errors: the errno name (EEXIST, ENODEV, ...) plus the kernel's extended-ACK text.
-import { getSystemErrorMap } from 'node:util';
+
+/**
+ * The name and text of `errno` as the runtime knows them (['EEXIST', 'file already exists']), or ['E<n>',
+ * 'errno <n>'] for one it does not. node:util is loaded on the first call, so a call that fails nothing never pays
+ * for it.
+ */
+export function describeErrno(errno: number): [name: string, text: string] {
+  const { getSystemErrorMap } = process.getBuiltinModule('node:util') as typeof import('node:util');
+  return getSystemErrorMap().get(-errno) ?? [`E${errno}`, `errno ${errno}`];
+}
 
 export class KernelError extends Error {
   /** e.g. 'EEXIST'; 'E<number>' for errnos Node does not know. */
@@ -9,7 +18,7 @@ export class KernelError extends Error {
   readonly extack: string | undefined;
 
   constructor(op: string, errno: number, extack?: string) {
-    const [name, text] = getSystemErrorMap().get(-errno) ?? [`E${errno}`, `errno ${errno}`];
+    const [name, text] = describeErrno(errno);
     super(`${op}: ${text} (${name})${extack ? `: ${extack}` : ''}`);
     this.name = 'KernelError';
     this.code = name;

@@ -6,6 +6,7 @@
 // and waitpid(2) through libc, since the callers (IPAM delegation, firewall tools) must stay synchronous: they run
 // between synchronous namespace switches and inside ADD's synchronous undo steps.
 import { EINTR } from './errno.js';
+import { describeErrno } from './errors.js';
 import { ptr } from 'bun:ffi';
 import { loadLibcProcess } from './native.js';
 
@@ -76,10 +77,7 @@ function cStringArray(strings: string[], keep: Buffer[]): BigUint64Array {
   return arr;
 }
 
-const errnoName = (errno: number): string => {
-  const { getSystemErrorMap } = process.getBuiltinModule('node:util') as typeof import('node:util');
-  return getSystemErrorMap().get(-errno)?.[0] ?? `E${errno}`;
-};
+const errnoName = (errno: number): string => describeErrno(errno)[0];
 
 const SIGNALS: Record<number, string> = {
   1: 'SIGHUP',

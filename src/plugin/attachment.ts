@@ -8,8 +8,10 @@
 //   (the kernel ignores IFLA_IFALIAS in RTM_NEWLINK, so the alias needs a second request; a plugin killed between
 //   the two leaves a veth that DEL still finds by its name);
 // - firewall rules' comment `vlan-bridge <network hash> <container ID> <ifname>` and the iptables chain name.
-import { createHash } from 'node:crypto';
 import type { Link } from '../kernel/index.js';
+
+/** sha256 of `s` (UTF-8) in hex, by Bun's native hasher (node:crypto would load its whole module on every call). */
+const sha256Hex = (s: string): string => new Bun.CryptoHasher('sha256').update(s).digest('hex');
 
 export interface AttachmentId {
   network: string;
@@ -48,7 +50,7 @@ export function isGatewayLink(a: AttachmentId, peerElsewhere: boolean): boolean 
 
 function networkField(network: string, room: number): string {
   if (network.length <= room) return network;
-  return `#${createHash('sha256').update(network).digest('hex').slice(0, 16)}`;
+  return `#${sha256Hex(network).slice(0, 16)}`;
 }
 
 export function formatAlias(a: AttachmentId): string {
@@ -81,7 +83,7 @@ const HASH_CHARS = 11;
  * (44 bits: among 10,000 attachments on a node, a collision has a chance of about 3 in a million, and is detected).
  */
 export function hostVethName(a: AttachmentId): string {
-  const h = createHash('sha256').update(`vlan-bridge\0${a.network}\0${a.containerId}\0${a.ifname}`).digest('hex');
+  const h = sha256Hex(`vlan-bridge\0${a.network}\0${a.containerId}\0${a.ifname}`);
   return `veth${h.slice(0, HASH_CHARS)}`;
 }
 
@@ -98,7 +100,7 @@ export function isHostVethOf(l: Link, a: AttachmentId): boolean {
 
 // ---- firewall comment and chain ----
 
-export const networkTag = (network: string): string => createHash('sha256').update(network).digest('hex').slice(0, 12);
+export const networkTag = (network: string): string => sha256Hex(network).slice(0, 12);
 
 /**
  * The container ID as a comment carries it: as given up to 64 bytes (runtimes' IDs are 64 hex digits), else '#'
@@ -106,7 +108,7 @@ export const networkTag = (network: string): string => createHash('sha256').upda
  * rule), so a hashed field never equals a real one. Compare comments' owners against this, not the raw ID.
  */
 export const containerField = (containerId: string): string =>
-  containerId.length <= 64 ? containerId : `#${createHash('sha256').update(containerId).digest('hex').slice(0, 24)}`;
+  containerId.length <= 64 ? containerId : `#${sha256Hex(containerId).slice(0, 24)}`;
 
 /** At most 12 + 12 + 1 + 64 + 1 + 15 = 105 bytes. */
 export const comment = (o: AttachmentId): string =>
@@ -121,4 +123,4 @@ export function parseComment(text: string, network: string): { containerId: stri
 
 /** iptables chain of one attachment: at most 28 characters. */
 export const chainName = (o: AttachmentId): string =>
-  `VB-${createHash('sha256').update(`${o.network}\n${o.containerId}\n${o.ifname}`).digest('hex').slice(0, 24).toUpperCase()}`;
+  `VB-${sha256Hex(`${o.network}\n${o.containerId}\n${o.ifname}`).slice(0, 24).toUpperCase()}`;

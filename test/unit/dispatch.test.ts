@@ -89,6 +89,15 @@ describe('dispatch', () => {
     for (const fn of Object.values(r.h)) expect(fn).not.toHaveBeenCalled();
   });
 
+  it("says where stdin stops being JSON in the plugin's words, not the engine's", async () => {
+    const r = await call({ CNI_COMMAND: 'ADD', ...attach }, '{"cniVersion": "1.0.0",\n "name": x}');
+    expect(r.json).toMatchObject({
+      code: 6,
+      msg: 'network configuration is not valid JSON',
+      details: 'line 2 column 10: unexpected character',
+    });
+  });
+
   it('checks env before stdin, as libcni skel does', async () => {
     const r = await call({ CNI_COMMAND: 'ADD' }, 'garbage');
     expect(r.json.code).toBe(4);
