@@ -12,10 +12,11 @@ VITEST := $(BUN) --bun node_modules/vitest/vitest.mjs
 # Debian unstable's user-mode-linux, into build/uml-kernel, and patchelf points it at unstable's libc beside it),
 # iproute2 to read the kernel back independently, the reference plugins (side by side, host-local/static IPAM),
 # ping for traffic checks, iptables and nftables for ipMasq and macspoofchk, dnsmasq as a DHCP server,
-# strace to kill the plugin at each step in the crash tests, GNU time for the benchmarks' peak RSS, Go with libcni's sources to build the libcni test driver, and busybox
-# (udhcpc) and tcpdump for the traffic tests.
+# strace to kill the plugin at each step in the crash tests, GNU time for the benchmarks' peak RSS, Go with libcni's
+# sources to build the libcni test driver, busybox (udhcpc) and tcpdump for the traffic tests, and qemu-user to run
+# the executable on other CPUs (test/process/protocol.test.ts).
 APT_PACKAGES := kmod patchelf strace iproute2 iputils-ping iptables nftables containernetworking-plugins dnsmasq-base time \
-	golang-go golang-github-appc-cni-dev busybox tcpdump
+	golang-go golang-github-appc-cni-dev busybox tcpdump qemu-user
 
 .PHONY: all deps build lint format test test-unit test-host test-uml demo bench install clean
 

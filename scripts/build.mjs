@@ -47,8 +47,12 @@ function build(target) {
   const t0 = performance.now();
   const { version } = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
   mkdirSync(path.dirname(target), { recursive: true });
-  const tmp = path.join(path.dirname(target), `.${path.basename(target)}.${process.pid}.tmp`);
-  rmSync(tmp, { force: true });
+  // Built under its final name in a directory of its own beside the target (same file system, so the rename is
+  // atomic): Bun records the output's name inside the executable, and a temporary name there would differ per build.
+  const tmpDir = path.join(path.dirname(target), `.build.${process.pid}`);
+  rmSync(tmpDir, { recursive: true, force: true });
+  mkdirSync(tmpDir);
+  const tmp = path.join(tmpDir, path.basename(target));
   const args = [
     'build',
     'src/main.ts',
@@ -67,10 +71,11 @@ function build(target) {
   ];
   const r = spawnSync(bunPath(), args, { cwd: root, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
   if (r.status !== 0) {
-    rmSync(tmp, { force: true });
+    rmSync(tmpDir, { recursive: true, force: true });
     throw new Error(`bun build failed (${r.status ?? r.signal}):\n${r.stdout}${r.stderr}`);
   }
   renameSync(tmp, target);
+  rmSync(tmpDir, { recursive: true, force: true });
   const bytes = readFileSync(target);
   const sha256 = createHash('sha256').update(bytes).digest('hex');
   const bun = spawnSync(bunPath(), ['--version'], { encoding: 'utf8' }).stdout.trim();

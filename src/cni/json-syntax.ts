@@ -31,8 +31,9 @@ const WHAT: Record<string, string> = {
  */
 export function jsonSyntaxError(text: string): string {
   if (text.trim() === '') return 'empty';
+  // Its ES module build: the default (UMD) build requires its parts at run time, which a bundle cannot follow.
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded only on this error path, synchronously
-  const jsonc = require('jsonc-parser') as typeof JsoncParser;
+  const jsonc = require('jsonc-parser/lib/esm/main.js') as typeof JsoncParser;
   const errors: JsoncParser.ParseError[] = [];
   jsonc.parse(text, errors, { disallowComments: true, allowTrailingComma: false, allowEmptyContent: false });
   const first = errors[0];

@@ -40,3 +40,25 @@ export function ensureBuilt(): void {
   }
   checked = true;
 }
+
+/**
+ * CPUs the executable must start on besides this machine's (issue 15), as qemu-user models: Westmere has no AVX,
+ * Icelake-Server is a recent Intel server (AVX2, AVX-512 where qemu's TCG has it). qemu-user cannot do setns, so
+ * only calls that touch no kernel object run emulated.
+ */
+export const EMULATED_CPUS = ['Westmere', 'Icelake-Server'] as const;
+
+/** How to run the executable: natively (cpu undefined) or under `qemu-x86_64 -cpu <cpu>` (Debian's qemu-user). */
+export function binCommand(cpu?: string): { file: string; args: string[] } {
+  if (cpu === undefined) return { file: BIN, args: [] };
+  const qemu = '/usr/bin/qemu-x86_64';
+  try {
+    statSync(qemu);
+  } catch {
+    throw new Error(`${qemu} is missing: run make deps (Debian package qemu-user)`);
+  }
+  return { file: qemu, args: ['-cpu', cpu, BIN] };
+}
+
+/** stderr without qemu's notes about CPU features its emulator lacks ("qemu-x86_64: warning: TCG doesn't ..."). */
+export const withoutQemuWarnings = (stderr: string): string => stderr.replace(/^qemu-x86_64: warning: .*\n/gm, '');

@@ -2,6 +2,7 @@
 // it (no environment, no runtime on PATH, no node_modules reachable from its cwd), and whose behaviour no file in
 // its working directory and no runtime option in its environment, other than the documented BUN_OPTIONS, changes.
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { accessSync, constants, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -106,6 +107,23 @@ describe('bin/vlan-bridge (Bun executable)', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('is reproducible: the same sources build a byte-identical executable (so the installer has nothing to do)', () => {
+    const sha = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
+    const dir = mkdtempSync(path.join(tmpdir(), 'vb-repro-'));
+    try {
+      const outs = ['a', 'b'].map((d) => path.join(dir, d, 'vlan-bridge'));
+      for (const out of outs) {
+        const r = spawnSync(process.execPath, ['scripts/build.mjs', '--out', out], { cwd: root, encoding: 'utf8' });
+        expect(r.status, r.stderr).toBe(0);
+      }
+      expect(sha(outs[0]!)).toBe(sha(outs[1]!));
+      // The name a build is written under is not part of the image (bin/vlan-bridge went through a temporary one).
+      expect(sha(outs[0]!)).toBe(sha(bin));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
 
   it('bundles zod without its 40 translations (the namespace import lets the bundler drop them)', () => {
     // `import { z } from 'zod'` pulls in all of zod's locales (~260 KiB); `import * as z` keeps English only.
