@@ -1,8 +1,8 @@
-// Entry point of bin/vlan-bridge (compiled by Bun: scripts/build.mjs). Called by a runtime (CNI_COMMAND set, no
-// arguments) it speaks CNI; called by a person with a subcommand (`vlan-bridge doctor`, `vlan-bridge discover ...`)
-// it runs that tool. Every call is a fresh process, so everything is loaded when first needed: the protocol shell
-// here, the config schema (zod) only for commands that read a config, the kernel layer only for commands that
-// touch the kernel, the tools only for a subcommand.
+// Entry point of bin/vlan-bridge (compiled by Bun: scripts/build.mjs). Called by a runtime (CNI_COMMAND set) it
+// speaks CNI; called by a person with arguments (`vlan-bridge --help`, `vlan-bridge doctor`, ...) and no
+// CNI_COMMAND it runs the command line (src/tools/cli.ts). Every call is a fresh process, so everything is loaded
+// when first needed: the protocol shell here, the config schema (zod) only for commands that read a config, the
+// kernel layer only for commands that touch the kernel, the tools only for the command line.
 import { runCni } from './stdio.js';
 
 const args = process.argv.slice(2);
@@ -11,5 +11,13 @@ if (args.length > 0 && process.env.CNI_COMMAND === undefined) {
     process.exitCode = await m.runTool(args);
   });
 } else {
-  void runCni(() => import('./plugin/handlers.js').then((m) => m.handlers));
+  void runCni(async (log) => {
+    const [{ handlers }, { setKernelTrace }] = await Promise.all([
+      import('./plugin/handlers.js'),
+      import('./kernel/trace.js'),
+    ]);
+    // Debug lines for each netlink request and program run; the kernel layer itself knows nothing of the log.
+    if (log.enabled('debug')) setKernelTrace(({ step, ...rest }) => log.debug(step, rest));
+    return handlers;
+  });
 }

@@ -1,7 +1,7 @@
 // Process glue: real stdin/stdout/stderr and exit code around the dispatcher.
 import { readSync, writeSync } from 'node:fs';
 import { dispatch } from './cni/dispatch.js';
-import type { Handlers } from './cni/context.js';
+import type { HandlersLoader } from './cni/context.js';
 import { CniError, Code } from './cni/errors.js';
 
 /**
@@ -46,7 +46,7 @@ function writeAll(fd: number, s: string): void {
 }
 
 /** Runs one CNI invocation on the process's stdin, stdout, stderr and environment, then exits with its code. */
-export async function runCni(handlers: Handlers | (() => Promise<Handlers>)): Promise<void> {
+export async function runCni(handlers: HandlersLoader): Promise<void> {
   const code = await dispatch(
     { env: process.env, readStdin: readAllStdin, stdout: (s) => writeAll(1, s), stderr: (s) => writeAll(2, s) },
     handlers,

@@ -7,9 +7,9 @@ import { checkJsonDepth } from './depth.js';
 import { jsonSyntaxError } from './json-syntax.js';
 import { compareVersions, effectiveVersion, requireCommandSupported } from './versions.js';
 import { convertResult, parseResult } from './result.js';
-import type { Logger } from './log.js';
+import type { CommandLog } from './log.js';
 import { parseValidAttachments } from './valid-attachments.js';
-import type { Ctx, Handlers, Io } from './context.js';
+import type { Ctx, HandlersLoader, Io } from './context.js';
 
 function decode(stdin: string): Record<string, unknown> {
   if (stdin.trim() === '') throw new CniError(Code.DecodeFailure, 'no network configuration on stdin');
@@ -30,11 +30,14 @@ function decode(stdin: string): Record<string, unknown> {
 export async function runCommand(
   req: Exclude<Request, { command: 'VERSION' }>,
   io: Io,
-  handlers: Handlers | (() => Promise<Handlers>),
+  handlers: HandlersLoader,
   stdin: string,
-  log: Logger,
+  log: CommandLog,
 ): Promise<string | undefined> {
   const raw = decode(stdin);
+  // Before anything can refuse the config: its own logFile and logLevel then apply to that refusal too.
+  log.configure(raw);
+  if (typeof raw.name === 'string') log.context({ network: raw.name });
   const version = effectiveVersion(
     typeof raw.cniVersion === 'string'
       ? raw.cniVersion
@@ -53,7 +56,7 @@ export async function runCommand(
       fallbackVersion: version,
     });
   // The plugin's commands (and the kernel layer) load only for a request that passed every check above.
-  const h = typeof handlers === 'function' ? await handlers() : handlers;
+  const h = typeof handlers === 'function' ? await handlers(log) : handlers;
 
   switch (req.command) {
     case 'ADD': {

@@ -4,6 +4,7 @@
 import { z } from './zod.js';
 import { CniError, Code, got, show } from './errors.js';
 import { MAX_IFNAME, NAME_RE, ifnameProblem, macProblem, normalizeMac, utf8Bytes } from './names.js';
+import { LOG_LEVELS, isLogPath } from './log.js';
 
 /**
  * Default of `ipamTimeout`, in seconds. A runtime bounds the whole pod set-up (kubelet's --runtime-request-timeout
@@ -85,6 +86,10 @@ export const BaseNetConfSchema = z
       .optional(),
     runtimeConfig: z.object({ mac: mac.optional(), ips: cidrList.optional() }).loose().optional(),
     prevResult: z.unknown().optional(),
+    /** (ours) The log file (src/cni/log.ts); VLAN_BRIDGE_LOG_FILE overrides it. */
+    logFile: z.string().refine(isLogPath, 'must be an absolute path').optional(),
+    /** (ours) error, warn, info or debug; VLAN_BRIDGE_LOG_LEVEL (and VLAN_BRIDGE_DEBUG=1) override it. */
+    logLevel: z.enum(LOG_LEVELS).optional(),
   })
   .loose();
 

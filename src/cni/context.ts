@@ -30,3 +30,9 @@ export interface Handlers {
   status(req: StatusRequest, ctx: Ctx): Promise<void>;
   gc(req: GcRequest, ctx: Ctx, valid: Attachment[]): Promise<void>;
 }
+
+/**
+ * The handlers, or a loader of them called once a request has passed every check (so refused requests never load
+ * the kernel layer). The loader gets the call's logger, to connect what it loads (the kernel layer's trace hook).
+ */
+export type HandlersLoader = Handlers | ((log: Logger) => Promise<Handlers>);

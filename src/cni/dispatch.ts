@@ -5,13 +5,16 @@
 import { Code, asCniError } from './errors.js';
 import { commandOf, parseEnv } from './env.js';
 import { LATEST, SUPPORTED_VERSIONS, effectiveVersion } from './versions.js';
-import { makeLogger } from './log.js';
-import type { Handlers, Io } from './context.js';
+import { makeLogger, type LogOptions } from './log.js';
+import type { HandlersLoader, Io } from './context.js';
 
-declare const __VB_VERSION__: string;
-const PLUGIN_VERSION = typeof __VB_VERSION__ === 'string' ? __VB_VERSION__ : 'dev';
+import { PLUGIN_VERSION } from '../version.js';
 
 export const ABOUT = `CNI vlan-bridge plugin ${PLUGIN_VERSION}`;
+
+/** Printed after the about line and the supported versions, the two lines that libcni's convention and
+ * deploy/install.sh read. */
+export const HELP_HINT = "Run 'vlan-bridge --help' for how to call it, its commands and exit codes.";
 
 /** VERSION answers with the input's version when there is one (CNI spec), else the newest; never an error. */
 function versionReply(stdin: string): string {
@@ -38,16 +41,16 @@ function replyVersion(stdin: string): string {
 }
 
 /**
- * Runs one invocation; returns the process exit code. stdout gets at most one JSON document. `handlers` may be a
- * loader, called only for commands that reach them (the executable passes one, so VERSION and refused requests
- * never load the kernel layer).
+ * Runs one invocation; returns the process exit code. stdout gets at most one JSON document; every command ends
+ * with one log line (src/cni/log.ts). `handlers` may be a loader, called only for commands that reach them (the
+ * executable passes one, so VERSION and refused requests never load the kernel layer).
  */
-export async function dispatch(io: Io, handlers: Handlers | (() => Promise<Handlers>)): Promise<number> {
-  const log = makeLogger(io.env, io.stderr);
+export async function dispatch(io: Io, handlers: HandlersLoader, logOptions?: LogOptions): Promise<number> {
+  const log = makeLogger(io.env, io.stderr, logOptions);
   let stdin = '';
   try {
     if (commandOf(io.env) === undefined) {
-      io.stderr(`${ABOUT}\nCNI protocol versions supported: ${SUPPORTED_VERSIONS.join(', ')}\n`);
+      io.stderr(`${ABOUT}\nCNI protocol versions supported: ${SUPPORTED_VERSIONS.join(', ')}\n${HELP_HINT}\n`);
       return 0;
     }
     let unreadable: unknown;
@@ -65,11 +68,13 @@ export async function dispatch(io: Io, handlers: Handlers | (() => Promise<Handl
         ? versionReply(stdin)
         : await (await import('./command.js')).runCommand(req, io, handlers, stdin, log);
     if (out !== undefined) io.stdout(`${out}\n`);
+    log.done(undefined);
     return 0;
   } catch (err) {
     const e = asCniError(err);
-    if (e.code === Code.Internal) log.warn(`unexpected failure: ${(err as Error)?.stack ?? String(err)}`);
     io.stdout(`${JSON.stringify(e.toJSON(replyVersion(stdin)))}\n`);
+    const stack = e.code === Code.Internal ? ((err as Error)?.stack ?? String(err)) : undefined;
+    log.done({ code: e.code, msg: e.message, details: e.details, stack });
     return 1;
   }
 }

@@ -1,44 +1,161 @@
-// Logging never touches stdout (it belongs to the CNI result). Lines go to stderr, or to the file named by
-// VLAN_BRIDGE_LOG_FILE; debug lines only when VLAN_BRIDGE_DEBUG=1.
-import { closeSync, constants, openSync, writeSync } from 'node:fs';
-
-/**
- * Opening the log file never waits: O_NONBLOCK makes a FIFO without a reader fail (ENXIO) instead of blocking
- * open() until one comes; the line then goes to stderr.
- */
-const LOG_FLAGS =
-  constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NONBLOCK | constants.O_NOCTTY;
+// The plugin's log: one JSON object per line, never on stdout (stdout belongs to the CNI result).
+//
+// Where: the file named by the config's `logFile`, or by VLAN_BRIDGE_LOG_FILE, which wins (an operator can set
+// neither easily for a plugin that containerd, CRI-O or Multus starts, hence the config key, as Multus's `logFile`
+// and whereabouts' `log_file`); else stderr. A file that cannot be opened or written never fails the command:
+// its lines go to stderr, after one line saying why.
+// Which: `logLevel` or VLAN_BRIDGE_LOG_LEVEL (wins): error < warn < info < debug; VLAN_BRIDGE_DEBUG=1 is debug.
+// Unset: info with a file, warn on stderr, since libcni (v1.0 to v1.3, pkg/invoke/raw_exec.go) copies a
+// plugin's stderr into the runtime's own log after every successful call.
+// What: at info, one line per command (command, network, container, ifname, outcome: ok, or the error's code and
+// message, and ms since the process started); errors always, with their code; at debug also each kernel request
+// and each program run (src/main.ts connects the kernel layer's trace hook).
+import { appendLine } from './log-file.js';
 import type { Env } from './env.js';
 
+export const LOG_LEVELS = ['error', 'warn', 'info', 'debug'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+type Fields = Record<string, unknown>;
+
 export interface Logger {
-  warn(msg: string): void;
-  debug(msg: string): void;
+  error(msg: string, fields?: Fields): void;
+  warn(msg: string, fields?: Fields): void;
+  info(msg: string, fields?: Fields): void;
+  debug(msg: string, fields?: Fields): void;
+  /** Whether lines of `level` are written: callers skip building what would be thrown away. */
+  enabled(level: LogLevel): boolean;
 }
 
-export function makeLogger(env: Env, stderr: (s: string) => void): Logger {
-  const file = env.VLAN_BRIDGE_LOG_FILE;
-  const debugOn = env.VLAN_BRIDGE_DEBUG === '1';
-  const write = (level: string, msg: string): void => {
-    const line = `${new Date().toISOString()} vlan-bridge[${process.pid}] ${level} ${env.CNI_COMMAND ?? '-'} ${env.CNI_CONTAINERID ?? '-'}: ${msg}\n`;
-    if (file) {
+/** How a command ended, for its one line: undefined is success. */
+export type Outcome = { code: number; msg: string; details?: string; stack?: string } | undefined;
+
+/** The logger of one CNI call: a Logger plus what the dispatcher tells it as the call proceeds. */
+export interface CommandLog extends Logger {
+  /**
+   * Takes `logFile` and `logLevel` from the config where the environment sets neither. Values of the wrong shape
+   * are ignored here (the schema refuses them with code 7, and that refusal is logged where the line would have
+   * gone anyway).
+   */
+  configure(conf: { logFile?: unknown; logLevel?: unknown }): void;
+  /** Fields added to every later line (the network's name, once the config is read). */
+  context(fields: Fields): void;
+  /** Writes the command's line: info when `outcome` is undefined, else error with its code and message. */
+  done(outcome: Outcome): void;
+}
+
+/** A line longer than this (bytes) has its longest strings cut: a bound on what one call can add to the file. */
+export const MAX_LINE_BYTES = 16 * 1024;
+
+const rank = (l: LogLevel): number => LOG_LEVELS.indexOf(l);
+const isLevel = (v: unknown): v is LogLevel => typeof v === 'string' && (LOG_LEVELS as readonly string[]).includes(v);
+/** What `logFile` must be: an absolute path (a runtime's working directory is nobody's choice), no NUL. */
+export const isLogPath = (v: unknown): v is string => typeof v === 'string' && v.startsWith('/') && !v.includes('\0');
+
+/** `obj` as one JSON line of at most MAX_LINE_BYTES: the longest strings are shortened until it fits. */
+function toLine(obj: Fields): Buffer {
+  let line = Buffer.from(`${JSON.stringify(obj)}\n`);
+  for (let i = 0; i < 8 && line.length > MAX_LINE_BYTES; i++) {
+    const [key, value] = Object.entries(obj)
+      .filter((e): e is [string, string] => typeof e[1] === 'string')
+      .sort((a, b) => b[1].length - a[1].length)[0] ?? [undefined, ''];
+    if (key === undefined) break;
+    const keep = Math.max(64, value.length - (line.length - MAX_LINE_BYTES) - 64);
+    obj = { ...obj, [key]: `${value.slice(0, keep)}...`, truncated: true };
+    line = Buffer.from(`${JSON.stringify(obj)}\n`);
+  }
+  return line;
+}
+
+export interface LogOptions {
+  /** Appends one line to a file (tests replace it); throws when the file cannot be written. */
+  append?: (file: string, line: Buffer) => void;
+  /** Milliseconds since the process started (performance.now()). */
+  now?: () => number;
+}
+
+/**
+ * The logger of one call, reading VLAN_BRIDGE_LOG_FILE, VLAN_BRIDGE_LOG_LEVEL and VLAN_BRIDGE_DEBUG from `env`;
+ * `stderr` receives the lines when there is no usable file. Never throws: a line that cannot be written anywhere
+ * is dropped.
+ */
+export function makeLogger(env: Env, stderr: (s: string) => void, opts: LogOptions = {}): CommandLog {
+  const append = opts.append ?? appendLine;
+  const now = opts.now ?? (() => performance.now());
+  const notes: string[] = [];
+  const envFile = env.VLAN_BRIDGE_LOG_FILE || undefined;
+  if (envFile !== undefined && !isLogPath(envFile)) notes.push(`VLAN_BRIDGE_LOG_FILE must be an absolute path`);
+  let file = envFile !== undefined && isLogPath(envFile) ? envFile : undefined;
+  const envLevel = env.VLAN_BRIDGE_DEBUG === '1' ? 'debug' : env.VLAN_BRIDGE_LOG_LEVEL || undefined;
+  if (envLevel !== undefined && !isLevel(envLevel))
+    notes.push(`VLAN_BRIDGE_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
+  let level: LogLevel | undefined = isLevel(envLevel) ? envLevel : undefined;
+  const fileFixed = envFile !== undefined;
+  const levelFixed = level !== undefined;
+  let fileFailed = false;
+  const ctx: Fields = {
+    cmd: env.CNI_COMMAND || undefined,
+    network: undefined,
+    container: env.CNI_CONTAINERID || undefined,
+    ifname: env.CNI_IFNAME || undefined,
+  };
+
+  const threshold = (): LogLevel => level ?? (file !== undefined && !fileFailed ? 'info' : 'warn');
+  const toStderr = (line: Buffer) => {
+    try {
+      stderr(line.toString());
+    } catch {
+      // stderr closed: nowhere left to write
+    }
+  };
+  const emit = (lvl: LogLevel, msg: string | undefined, fields: Fields = {}): void => {
+    const obj: Fields = { time: new Date().toISOString(), level: lvl, pid: process.pid };
+    for (const [k, v] of Object.entries(ctx)) if (v !== undefined) obj[k] = v;
+    if (msg !== undefined) obj.msg = msg;
+    Object.assign(obj, fields);
+    const line = toLine(obj);
+    if (file !== undefined && !fileFailed) {
       try {
-        const fd = openSync(file, LOG_FLAGS, 0o600);
-        try {
-          writeSync(fd, line);
-        } finally {
-          closeSync(fd);
-        }
+        append(file, line);
         return;
-      } catch {
-        // Fall back to stderr when the log file cannot be written.
+      } catch (err) {
+        fileFailed = true;
+        const e = err as NodeJS.ErrnoException;
+        const why = { time: obj.time, level: 'warn', pid: process.pid, msg: 'cannot write the log file', file };
+        toStderr(toLine({ ...why, error: e.code ?? e.message }));
       }
     }
-    stderr(line);
+    toStderr(line);
   };
+  const log = (lvl: LogLevel) => (msg: string, fields?: Fields) => {
+    if (rank(lvl) <= rank(threshold())) emit(lvl, msg, fields);
+  };
+  const flushNotes = () => {
+    for (const n of notes.splice(0)) emit('warn', `${n}: ignored`);
+  };
+
   return {
-    warn: (msg) => write('warn', msg),
-    debug: (msg) => {
-      if (debugOn) write('debug', msg);
+    error: log('error'),
+    warn: log('warn'),
+    info: log('info'),
+    debug: log('debug'),
+    enabled: (lvl) => rank(lvl) <= rank(threshold()),
+    configure(conf) {
+      if (!fileFixed && isLogPath(conf.logFile)) file = conf.logFile;
+      if (!levelFixed && isLevel(conf.logLevel)) level = conf.logLevel;
+    },
+    context(fields) {
+      Object.assign(ctx, fields);
+    },
+    done(outcome) {
+      flushNotes();
+      const ms = Math.round(now() * 10) / 10;
+      if (outcome === undefined) {
+        if (rank('info') <= rank(threshold())) emit('info', undefined, { outcome: 'ok', ms });
+        return;
+      }
+      const { code, msg, details, stack } = outcome;
+      emit('error', undefined, { outcome: 'error', code, msg, details: details || undefined, ms, stack });
     },
   };
 }

@@ -9,6 +9,7 @@ import { EINTR } from './errno.js';
 import { describeErrno } from './errors.js';
 import { ptr } from 'bun:ffi';
 import { loadLibcProcess } from './native.js';
+import { since, traceStep, tracing } from './trace.js';
 
 /** What the child did. */
 export interface Spawned {
@@ -97,6 +98,20 @@ const SIGNALS: Record<number, string> = {
  * after that. Throws SpawnError when the child cannot be started; every other outcome is in the result.
  */
 export function spawnBounded(file: string, args: string[], o: SpawnOptions): Spawned {
+  if (!tracing()) return run(file, args, o);
+  const t0 = performance.now();
+  try {
+    const r = run(file, args, o);
+    const { status, signal, timedOut } = r;
+    traceStep({ step: 'run', file, args, ms: since(t0), status, signal, timedOut });
+    return r;
+  } catch (err) {
+    traceStep({ step: 'run', file, args, ms: since(t0), error: (err as Error).message });
+    throw err;
+  }
+}
+
+function run(file: string, args: string[], o: SpawnOptions): Spawned {
   const c = loadLibcProcess();
   // A NUL would cut a C string short: the program would run with other arguments than the ones given.
   if ([file, ...args, ...Object.entries(o.env).flat()].some((s) => s.includes('\0')))

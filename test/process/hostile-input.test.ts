@@ -36,7 +36,11 @@ describe('hostile input to bin/vlan-bridge', () => {
         expect(r.status).toBe(1);
         expect(r.docs).toHaveLength(1);
         expect(r.json).toMatchObject({ code: 6, msg: 'network configuration is nested too deeply' });
-        expect(r.stderr).toBe('');
+        // stderr: the error's one log line, without a stack trace.
+        const logged = r.stderr.trim().split('\n');
+        expect(logged).toHaveLength(1);
+        expect(JSON.parse(logged[0]!)).toMatchObject({ level: 'error', outcome: 'error', code: 6 });
+        expect(r.stderr).not.toMatch(/\bat .*\(/);
       }
     },
   );

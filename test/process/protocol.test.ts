@@ -72,12 +72,12 @@ describe.each([undefined, ...EMULATED_CPUS])('bin/vlan-bridge as a process (emul
     }
   });
 
-  it('without CNI_COMMAND prints the about line on stderr only', () => {
+  it('without CNI_COMMAND prints the about line, the versions and where the help is, on stderr only', () => {
     const r = run({}, '');
     expect(r.status).toBe(0);
     expect(r.stdout).toBe('');
     expect(r.stderr).toMatch(
-      /^CNI vlan-bridge plugin \d+\.\d+\.\d+\nCNI protocol versions supported: 0\.1\.0, 0\.2\.0, 0\.3\.0, 0\.3\.1, 0\.4\.0, 1\.0\.0, 1\.1\.0\n$/,
+      /^CNI vlan-bridge plugin \d+\.\d+\.\d+\nCNI protocol versions supported: 0\.1\.0, 0\.2\.0, 0\.3\.0, 0\.3\.1, 0\.4\.0, 1\.0\.0, 1\.1\.0\nRun 'vlan-bridge --help' for how to call it, its commands and exit codes\.\n$/,
     );
   });
 });

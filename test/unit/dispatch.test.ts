@@ -61,7 +61,9 @@ describe('dispatch', () => {
     const r = await call({}, '');
     expect(r.code).toBe(0);
     expect(r.stdout).toBe('');
-    expect(r.stderr).toMatch(/^CNI vlan-bridge plugin .*\nCNI protocol versions supported: 0\.1\.0, .*1\.1\.0\n$/);
+    expect(r.stderr).toMatch(
+      /^CNI vlan-bridge plugin .*\nCNI protocol versions supported: 0\.1\.0, .*1\.1\.0\nRun 'vlan-bridge --help' .*\n$/,
+    );
   });
 
   it.each([

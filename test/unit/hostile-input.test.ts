@@ -56,7 +56,11 @@ describe('nesting depth', () => {
         const r = await call({ CNI_COMMAND: command, ...attach }, stdin);
         expect(r.code).toBe(1);
         expect(r.json).toMatchObject({ code: 6, msg: 'network configuration is nested too deeply' });
-        expect(r.stderr).toBe('');
+        // stderr: the error's one log line, without a stack trace.
+        const logged = r.stderr.trim().split('\n');
+        expect(logged).toHaveLength(1);
+        expect(JSON.parse(logged[0]!)).toMatchObject({ level: 'error', outcome: 'error', code: 6 });
+        expect(JSON.parse(logged[0]!).stack).toBeUndefined();
         expect(r.h.add).not.toHaveBeenCalled();
         expect(r.h.del).not.toHaveBeenCalled();
       }

@@ -6,6 +6,7 @@ import { EAGAIN, EINTR, EIO, ETIMEDOUT } from '../errno.js';
 import type { Libc } from '../native.js';
 import { attrMap, readStr } from './attrs.js';
 import * as C from './constants.js';
+import { since, traceStep, tracing } from '../trace.js';
 
 export interface Message {
   type: number;
@@ -127,16 +128,34 @@ export class NetlinkSocket {
 
   /** A request that the kernel ACKs; returns any messages it answered with before the ACK. */
   request(type: number, flags: number, body: Buffer, op: string): Message[] {
-    const seq = this.send(type, flags | C.NLM_F_ACK, body, op);
-    return this.receive(seq, op, false).msgs;
+    return this.traced(op, () => {
+      const seq = this.send(type, flags | C.NLM_F_ACK, body, op);
+      return this.receive(seq, op, false).msgs;
+    });
   }
 
   /** A dump; retried from the start when the kernel says it was interrupted by a concurrent change. */
   dump(type: number, body: Buffer, op: string): Message[] {
-    for (let attempt = 0; ; attempt++) {
-      const seq = this.send(type, C.NLM_F_DUMP, body, op);
-      const { msgs, interrupted } = this.receive(seq, op, true);
-      if (!interrupted || attempt >= DUMP_RETRIES) return msgs;
+    return this.traced(op, () => {
+      for (let attempt = 0; ; attempt++) {
+        const seq = this.send(type, C.NLM_F_DUMP, body, op);
+        const { msgs, interrupted } = this.receive(seq, op, true);
+        if (!interrupted || attempt >= DUMP_RETRIES) return msgs;
+      }
+    });
+  }
+
+  /** Runs one exchange, telling the kernel trace (./trace.ts) how it ended when someone listens. */
+  private traced(op: string, fn: () => Message[]): Message[] {
+    if (!tracing()) return fn();
+    const t0 = performance.now();
+    try {
+      const msgs = fn();
+      traceStep({ step: 'netlink', op, ms: since(t0) });
+      return msgs;
+    } catch (err) {
+      traceStep({ step: 'netlink', op, ms: since(t0), error: (err as Error).message });
+      throw err;
     }
   }
 }

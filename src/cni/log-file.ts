@@ -1,0 +1,94 @@
+// Appending log lines to a file that many plugin processes share (a runtime starts one process per call, dozens
+// at once when pods start together). Each line is one write(2) on an O_APPEND descriptor: the kernel places it at
+// the end of the file and, for a regular file on a local file system, writes it whole before another write to that
+// file starts, so lines never interleave or tear. The file is bounded: a line that would take it past
+// LOG_MAX_BYTES first renames it to `<file>.1` (replacing the previous one), so at most twice that is kept.
+// Rotation is the only step that needs agreement between processes: two that both saw the full file must not both
+// rename (the second would move a fresh file over the rotated one and lose it), so it runs under flock(2) on
+// `<file>.1.lock` and renames only when the name still refers to the file this process found full.
+import { closeSync, constants, fstatSync, lstatSync, openSync, renameSync, writeSync } from 'node:fs';
+
+/** Where a log file is rotated: past this size (bytes) it becomes `<file>.1`. */
+export const LOG_MAX_BYTES = 10 * 1024 * 1024;
+
+/**
+ * O_NONBLOCK: opening a FIFO without a reader fails (ENXIO) instead of waiting for one; O_NOCTTY: a terminal
+ * named as the log file never becomes the plugin's controlling terminal.
+ */
+const APPEND_FLAGS =
+  constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NONBLOCK | constants.O_NOCTTY;
+const LOCK_EX = 2;
+const LOCK_NB = 4;
+/** How long a process waits for another's rotation (a rename) before it appends without rotating. */
+const LOCK_WAIT_MS = 200;
+
+type Flock = (fd: number, op: number) => number;
+let flock: Flock | undefined;
+
+/** libc's flock(2), bound on the first rotation only (bun:ffi costs ~1 MiB of RSS that no other call pays). */
+function loadFlock(): Flock {
+  if (flock) return flock;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- a synchronous load on first use, kept lazy
+  const { dlopen, FFIType } = require('bun:ffi') as typeof import('bun:ffi');
+  const lib = dlopen('libc.so.6', { flock: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 } });
+  return (flock = (fd, op) => lib.symbols.flock(fd, op));
+}
+
+/** Sleeps `ms` synchronously (the plugin is synchronous between namespace switches; this is a rare wait). */
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/**
+ * Renames `file` to `<file>.1` if the name still refers to the file `seen` (device and inode) describes; otherwise
+ * another process rotated it first and there is nothing to do. Holds an exclusive flock on `<file>.1.lock`
+ * meanwhile, waiting at most LOCK_WAIT_MS for it. Returns false when it did not get the lock: the caller then
+ * appends to the file it has (which grows past the cap by a few lines). A symlink never matches (lstat), so a log
+ * file reached through one is not rotated. Throws what opening the lock file or renaming throws.
+ */
+function rotate(file: string, seen: { dev: number; ino: number }): boolean {
+  const lockFd = openSync(`${file}.1.lock`, constants.O_RDWR | constants.O_CREAT | constants.O_NOCTTY, 0o600);
+  try {
+    const lock = loadFlock();
+    for (let waited = 0; lock(lockFd, LOCK_EX | LOCK_NB) !== 0; waited += 5) {
+      if (waited >= LOCK_WAIT_MS) return false;
+      sleepSync(5);
+    }
+    let now;
+    try {
+      now = lstatSync(file);
+    } catch {
+      return true; // gone: the next open creates it
+    }
+    if (now.dev === seen.dev && now.ino === seen.ino) renameSync(file, `${file}.1`);
+    return true;
+  } finally {
+    closeSync(lockFd); // releases the lock
+  }
+}
+
+/**
+ * Appends `line` (one whole line, newline included) to `file` in one write(2), first rotating the file when the
+ * line would take it past `maxBytes` (files that are not regular, such as /dev/stderr or a FIFO, are never
+ * rotated). Throws the file system's error (ENOENT, EACCES, ENXIO for a FIFO without a reader, ...) when the file
+ * cannot be opened or written; a short write (a full disk) is reported as EIO, and the rest is not written, so a
+ * line is whole or missing, never continued by a later write.
+ */
+export function appendLine(file: string, line: Buffer, maxBytes = LOG_MAX_BYTES): void {
+  for (let attempt = 0; ; attempt++) {
+    const fd = openSync(file, APPEND_FLAGS, 0o600);
+    try {
+      const st = fstatSync(fd);
+      const full = st.isFile() && st.size > 0 && st.size + line.length > maxBytes;
+      // Reopen after a rotation: `file` is then a new file (this process's or another's). Twice at most.
+      if (full && attempt < 2 && rotate(file, st)) continue;
+      const n = writeSync(fd, line);
+      if (n !== line.length) {
+        throw Object.assign(new Error(`short write to ${file}: ${n} of ${line.length} bytes`), { code: 'EIO' });
+      }
+      return;
+    } finally {
+      closeSync(fd);
+    }
+  }
+}
