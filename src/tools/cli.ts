@@ -1,30 +1,47 @@
-// Operator subcommands of the same executable: `discover` (DHCP route discovery on a bridge VLAN) and `doctor`
-// (a read of the node's bridges, VLANs, pods and MTUs). Exit codes are in ./errors.ts and the README.
-// This module and everything it imports (node:dgram among them) load only when a subcommand runs, never into
-// the startup snapshot: nothing the plugin imports may import from src/tools.
-import { DISCOVER_USAGE, runDiscover } from './discover.js';
-import { DOCTOR_USAGE, runDoctor } from './doctor.js';
+// The command line: `vlan-bridge --help`, `--version`, and the operator commands (`doctor`, `discover`), each with
+// `--help`. A command's code (and what it imports, node:dgram among them) loads only when that command runs, and
+// none of this loads for a CNI call: nothing the plugin imports may import from src/tools. Messages share one form:
+// `vlan-bridge[ <command>]: <what is wrong>`, then, for a usage error (exit 2), where the help is.
+import { PLUGIN_VERSION } from '../version.js';
+import { suggestion } from './args.js';
+import { COMMANDS, FIRST_WORDS, commandHelp, mainHelp, tryHelp } from './commands.js';
 import { Exit } from './errors.js';
 
-const USAGE = `usage:
-  ${DISCOVER_USAGE}
-  ${DOCTOR_USAGE}
-`;
-
+/** Runs the command line `args` (argv without the executable); returns the exit code. */
 export async function runTool(args: string[]): Promise<number> {
-  const [sub, ...rest] = args;
-  if (sub === 'help' || sub === '--help' || sub === '-h') {
-    process.stdout.write(USAGE);
+  const [first = '', ...rest] = args;
+  const print = (s: string): number => {
+    process.stdout.write(s);
     return Exit.Ok;
+  };
+  if (first === '--help' || first === '-h' || first === 'help') {
+    const topic = first === 'help' ? rest[0] : undefined;
+    if (topic === undefined) return print(mainHelp(PLUGIN_VERSION));
+    const c = COMMANDS.find((x) => x.name === topic);
+    if (c) return print(commandHelp(c));
+    return usageError(
+      undefined,
+      `no help for ${JSON.stringify(topic)}`,
+      COMMANDS.map((x) => x.name),
+      topic,
+    );
   }
-  if (rest.includes('--help') || rest.includes('-h')) {
-    if (sub === 'discover' || sub === 'doctor') {
-      process.stdout.write(`usage: ${sub === 'discover' ? DISCOVER_USAGE : DOCTOR_USAGE}\n`);
-      return Exit.Ok;
-    }
+  if (first === '--version' || first === 'version') {
+    return print(`vlan-bridge ${PLUGIN_VERSION} (bun ${process.versions.bun ?? 'unknown'})\n`);
   }
-  if (sub === 'discover') return runDiscover(rest);
-  if (sub === 'doctor') return runDoctor(rest);
-  process.stderr.write(`vlan-bridge: unknown subcommand ${JSON.stringify(sub)}\n${USAGE}`);
+  const command = COMMANDS.find((c) => c.name === first);
+  if (!command) {
+    const what = first.startsWith('-') ? 'option' : 'command';
+    return usageError(undefined, `unknown ${what} ${JSON.stringify(first)}`, FIRST_WORDS, first);
+  }
+  if (rest.includes('--help') || rest.includes('-h')) return print(commandHelp(command));
+  if (command.name === 'doctor') return (await import('./doctor.js')).runDoctor(rest);
+  return (await import('./discover.js')).runDiscover(rest);
+}
+
+/** Prints a usage error in the common form, with the nearest of `candidates` to `input` when one is close. */
+function usageError(command: string | undefined, msg: string, candidates: readonly string[], input: string): number {
+  const hint = suggestion(input, candidates, (s) => JSON.stringify(s));
+  process.stderr.write(`vlan-bridge${command ? ` ${command}` : ''}: ${msg}${hint}\n${tryHelp(command)}`);
   return Exit.Usage;
 }

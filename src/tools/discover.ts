@@ -16,16 +16,14 @@ import { randomBytes } from 'node:crypto';
 import { addAddress, addRoute, openNetlink } from '../kernel/index.js';
 import { sameSubnet } from '../ip.js';
 import { intOption, ipv4Option, parseOptions } from './args.js';
+import { DEFAULT_TIMEOUT_S, DISCOVER, tryHelp } from './commands.js';
 import { DhcpClient, type Exchange } from './dhcp-client.js';
 import { buildRequest, cidrOf, maskToPrefix, type Answer, type RequestSpec } from './dhcp-packet.js';
 import { Exit, Interrupted, ToolError, UsageError, asToolError, step } from './errors.js';
 import { ping } from './ping.js';
 import { createProbe, probeBridge, waitForwarding, type Probe } from './probe.js';
 
-export const DISCOVER_USAGE =
-  'vlan-bridge discover --bridge <br> --vlan <id> [--server <ip> [--address <ip/prefix> [--gateway <ip>]]] [--timeout <s>] [--ping]';
 const BROADCAST = '255.255.255.255';
-const DEFAULT_TIMEOUT_S = 10;
 
 export interface DiscoverArgs {
   bridge: string;
@@ -41,15 +39,7 @@ export interface DiscoverArgs {
 }
 
 export function parseDiscoverArgs(argv: string[]): DiscoverArgs {
-  const v = parseOptions(argv, {
-    bridge: { type: 'string' },
-    vlan: { type: 'string' },
-    server: { type: 'string' },
-    address: { type: 'string' },
-    timeout: { type: 'string' },
-    ping: { type: 'boolean' },
-    gateway: { type: 'string' },
-  });
+  const v = parseOptions(argv, DISCOVER.options);
   const missing = ['bridge', 'vlan'].filter((k) => v[k] === undefined);
   if (missing.length) throw new UsageError(`missing ${missing.map((k) => `--${k}`).join(' and ')}`);
   const bridge = v.bridge as string;
@@ -338,9 +328,7 @@ export async function runDiscover(argv: string[]): Promise<number> {
     return exit;
   } catch (err) {
     const e = asToolError('discover', ac.signal.aborted ? ac.signal.reason : err);
-    process.stderr.write(
-      `vlan-bridge discover: ${e.message}\n${e.exit === Exit.Usage ? `usage: ${DISCOVER_USAGE}\n` : ''}`,
-    );
+    process.stderr.write(`vlan-bridge discover: ${e.message}\n${e.exit === Exit.Usage ? tryHelp('discover') : ''}`);
     return e.exit;
   } finally {
     for (const [sig, h] of handlers) process.off(sig, h);

@@ -5,9 +5,8 @@ import { parseOptions } from './args.js';
 import { diagnose, type Report } from './doctor-check.js';
 import { readNode } from './doctor-read.js';
 import { renderReport } from './doctor-render.js';
+import { DOCTOR, tryHelp } from './commands.js';
 import { Exit, ToolError, UsageError, asToolError, step } from './errors.js';
-
-export const DOCTOR_USAGE = 'vlan-bridge doctor [--bridge <br>] [--json]';
 
 export function doctorExit(r: Report): number {
   if (r.summary.errors > 0) return Exit.Problems;
@@ -17,7 +16,7 @@ export function doctorExit(r: Report): number {
 
 export async function runDoctor(argv: string[]): Promise<number> {
   try {
-    const v = parseOptions(argv, { bridge: { type: 'string' }, json: { type: 'boolean' } });
+    const v = parseOptions(argv, DOCTOR.options);
     const only = v.bridge as string | undefined;
     if (only !== undefined && !/^[^\s/:]{1,15}$/.test(only))
       throw new UsageError(`--bridge must be an interface name (got ${JSON.stringify(only)})`);
@@ -41,9 +40,7 @@ export async function runDoctor(argv: string[]): Promise<number> {
     return doctorExit(report);
   } catch (err) {
     const e = asToolError('doctor', err);
-    process.stderr.write(
-      `vlan-bridge doctor: ${e.message}\n${e.exit === Exit.Usage ? `usage: ${DOCTOR_USAGE}\n` : ''}`,
-    );
+    process.stderr.write(`vlan-bridge doctor: ${e.message}\n${e.exit === Exit.Usage ? tryHelp('doctor') : ''}`);
     return e.exit;
   }
 }

@@ -1,5 +1,5 @@
 // Exit codes of the operator tools (listed in the README) and the error that carries one.
-import { KernelError, NetnsError } from '../kernel/index.js';
+import { KernelError, NetnsError } from '../kernel/errors.js';
 
 export const Exit = {
   Ok: 0,

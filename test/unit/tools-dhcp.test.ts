@@ -452,8 +452,13 @@ describe('discover options', () => {
     ],
     [['--bridge', 'br', '--vlan', '5', '--gateway', '10.0.0.1'], /--gateway routes from --address/],
     [['--bridge', 'a-name-longer-than-15', '--vlan', '5'], /--bridge/],
-    [['--bridge', 'br', '--vlan', '5', '--bogus'], /Unknown option '--bogus'/],
-    [['--bridge', 'br', '--vlan', '5', 'extra'], /positional/],
+    [['--bridge', 'br', '--vlan', '5', '--bogus'], /^unknown option "--bogus"$/],
+    [['--bridge', 'br', '--vlan', '5', '--pnig'], /^unknown option "--pnig" \(did you mean "--ping"\?\)$/],
+    [['--bridge', 'br', '--vlan', '5', 'extra'], /^unexpected argument "extra"$/],
+    [['--bridge', 'br', '--vlan', '5', '-p'], /^unexpected argument "-p" \(options are spelt --name\)$/],
+    [['--bridge', 'br', '--vlan'], /^--vlan needs a value <id>$/],
+    [['--bridge', 'br', '--vlan', '--ping'], /^--vlan needs a value <id>$/],
+    [['--bridge', 'br', '--vlan', '5', '--ping=yes'], /^--ping takes no value \(got "yes"\)$/],
   ])('refuses %j', (argv, msg) => {
     expect(() => parseDiscoverArgs(argv)).toThrow(UsageError);
     expect(() => parseDiscoverArgs(argv)).toThrow(msg);

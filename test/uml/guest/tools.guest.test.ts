@@ -331,7 +331,7 @@ describe('discover', () => {
     expect(r.stderr).toMatch(/bridge "nope-br" does not exist/);
     const u = tool(hn.node, ['discover', '--bridge', BRIDGE, '--vlan', '5000']);
     expect(u.code, why(u)).toBe(2);
-    expect(u.stderr).toMatch(/--vlan must be an integer from 0 to 4094[\s\S]*usage: vlan-bridge discover/);
+    expect(u.stderr).toMatch(/--vlan must be an integer from 0 to 4094[\s\S]*Run 'vlan-bridge discover --help'/);
     await expectNothingLeft(hn.node, baseline);
   });
 
