@@ -1,8 +1,18 @@
 # vlan-bridge: a CNI bridge plugin with Harvester's VLAN semantics. `make demo` and `make test` are the two
-# commands a newcomer runs; both install what they need first.
+# commands a newcomer runs; both install what they need first (`make deps`, which does nothing when all is there).
 SHELL := /bin/bash
-PREFIX ?= /opt/cni/bin
+# Where `make install` puts the executable: a CNI plugin directory itself (libcni's and Multus's default), not a
+# prefix with a bin/ below it. DESTDIR is put in front of it (a staging tree for a package).
+CNI_BIN_DIR ?= /opt/cni/bin
 DESTDIR ?=
+# PREFIX once meant this directory, so that a prefix such as /usr/local put the plugin at /usr/local/vlan-bridge:
+# given to install or uninstall it stops them before anything is done.
+ifneq ($(PREFIX),)
+ifneq ($(filter install uninstall,$(MAKECMDGOALS)),)
+$(error PREFIX is not used: the plugin goes into a CNI plugin directory itself, not a prefix. Set CNI_BIN_DIR \
+  (default /opt/cni/bin), e.g. make $(filter install uninstall,$(MAKECMDGOALS)) CNI_BIN_DIR=$(PREFIX))
+endif
+endif
 BIN := bin/vlan-bridge
 # The tests run under the Bun that builds the executable (the pinned npm package), so in-process kernel tests
 # exercise the bun:ffi code that ships.
@@ -18,17 +28,22 @@ VITEST := $(BUN) --bun node_modules/vitest/vitest.mjs
 APT_PACKAGES := kmod patchelf strace iproute2 iputils-ping iptables nftables containernetworking-plugins dnsmasq-base time \
 	golang-go golang-github-appc-cni-dev busybox tcpdump qemu-user
 
-.PHONY: all deps build lint format test test-unit test-host test-uml demo bench install clean
+.PHONY: all deps build lint format test test-unit test-host test-uml demo bench bench-logging install uninstall clean
 
 all: build
 
-deps:
+# Only what is missing: Debian packages not installed, node_modules older than the lockfile, the UML kernel. apt's
+# chatter (debconf's "delaying package configuration" and the like) goes to build/apt.log, shown if apt fails.
+# npm 11 runs no dependency's install script unless package.json's allowScripts says so: the one there is, esbuild's
+# postinstall (it only checks the binary of its platform package, which vitest and tsx find without it), is denied
+# there, so that `npm ci` has nothing to ask.
+deps: node_modules/.package-lock.json
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
-	  echo "installing Debian packages:" $$missing; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  echo "installing Debian packages:" $$missing; mkdir -p build; \
+	  { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; } >build/apt.log 2>&1 \
+	    || { cat build/apt.log; echo "apt-get failed (log above, also in build/apt.log)"; exit 1; }; \
 	fi
-	npm ci --no-audit --no-fund
 	scripts/uml-kernel.sh build/uml-kernel
 
 node_modules/.package-lock.json: package-lock.json
@@ -49,7 +64,7 @@ format: node_modules/.package-lock.json
 	npx prettier --write --log-level warn .
 
 # All tiers, never skipped: unit, the built executable as a process, host-kernel namespaces, and the UML kernel.
-test: lint build
+test: deps lint build
 	node test/run.mjs
 
 test-unit:
@@ -67,10 +82,20 @@ demo: deps build
 bench: build
 	$(BUN) bench/run.ts
 
+# What a logging library would cost a plugin call (peak RSS, time): the comparison behind src/cni/log.ts.
+bench-logging: node_modules/.package-lock.json
+	$(BUN) bench/logging.ts
+
 # The same atomic, only-when-changed copy the cluster installer (deploy/daemonset.yaml) runs.
 install: build
-	mkdir -p "$(DESTDIR)$(PREFIX)"
-	deploy/install.sh --src $(BIN) --dest "$(DESTDIR)$(PREFIX)"
+	mkdir -p "$(DESTDIR)$(CNI_BIN_DIR)"
+	deploy/install.sh --src $(BIN) --dest "$(DESTDIR)$(CNI_BIN_DIR)"
+
+# Removes the installed executable only if it is ours (see deploy/install.sh --uninstall), under the installer's
+# lock. On a node (no DESTDIR) it refuses while pods attached by the plugin remain: their DEL needs it.
+uninstall:
+	deploy/install.sh --uninstall --dest "$(DESTDIR)$(CNI_BIN_DIR)" $(if $(wildcard $(BIN)),--src $(BIN)) \
+	  $(if $(DESTDIR),--ignore-attachments)
 
 clean:
 	rm -rf bin build

@@ -1,12 +1,17 @@
 #!/bin/bash
-# Installs the vlan-bridge executable into a CNI plugin directory: atomically, and only when it differs.
+# Installs the vlan-bridge executable into a CNI plugin directory: atomically, and only when it differs; or, with
+# --uninstall, removes it, only if it is ours.
 #
 #   install.sh [--src FILE] [--dest DIR] [--name NAME]
+#   install.sh --uninstall [--src FILE] [--dest DIR] [--name NAME] [--ignore-attachments]
 #
 #   --src FILE  the executable to install (default /opt/vlan-bridge/vlan-bridge, where deploy/Containerfile puts it)
 #   --dest DIR  the CNI plugin directory (default /host/opt/cni/bin: the node's /opt/cni/bin as deploy/daemonset.yaml
 #               mounts it); it must exist
 #   --name NAME the installed file's name (default: the source's file name, vlan-bridge)
+#   --uninstall remove DIR/NAME if it is ours: the same SHA-256 as FILE, or else an executable that says it is
+#               vlan-bridge (its about line); anything else is left alone
+#   --ignore-attachments  with --uninstall: remove it even while this node has pods attached by the plugin
 #
 # "Differs" is decided on the SHA-256 of the two files, not on the version the plugin prints: a rebuild keeps the
 # version string (package.json's) but not the bytes, and a truncated or foreign file at the destination has to be
@@ -18,7 +23,15 @@
 # dot, so it is never taken for a plugin; it is removed on any exit, and one left by a killed run is removed by the
 # next. Concurrent runs on one node (two pods of a rollout) are serialised by a lock on DIR.
 #
-# Exit codes: 0 installed or already up to date, 1 a failure (the message says what), 2 a usage error.
+# Uninstalling is careful in the same ways: under the same lock, so never in the middle of an install; only a file
+# that is ours (another program of that name, such as the reference `bridge` plugin, is never removed); one
+# unlink(2), so a runtime finds the whole file or none; and not while the node still has attachments the plugin
+# made (host veths whose ifalias starts with `vlan-bridge:`, seen with `ip` when it is installed), since a pod's
+# DEL needs the plugin: without it the runtime cannot tear the pod's network down. What the plugin made and shares
+# (bridges, the `<bridge>.<vlan>` gateways, its nftables tables, a log file) is left alone and listed.
+#
+# Exit codes: 0 installed, up to date, removed or nothing to remove; 1 a failure or a refusal (the message says
+# what); 2 a usage error.
 set -euo pipefail
 
 PROG=vlan-bridge-install
@@ -26,22 +39,27 @@ src=/opt/vlan-bridge/vlan-bridge
 dest=/host/opt/cni/bin
 name=
 tmp=
+mode=install
+ignore_attachments=
+src_given=
 
 log() { printf '%s: %s\n' "$PROG" "$*"; }
 die() { printf '%s: error: %s\n' "$PROG" "$*" >&2; exit 1; }
-usage() { sed -n '4,9s/^# \{0,1\}//p' "$0"; }
+usage() { sed -n '5,15s/^# \{0,1\}//p' "$0"; }
 usage_error() { printf '%s: %s\n' "$PROG" "$*" >&2; usage >&2; exit 2; }
 
 while (($#)); do
   case $1 in
     --src | --dest | --name)
       (($# >= 2)) || usage_error "$1 needs a value"
-      case $1 in --src) src=$2 ;; --dest) dest=$2 ;; --name) name=$2 ;; esac
+      case $1 in --src) src=$2; src_given=1 ;; --dest) dest=$2 ;; --name) name=$2 ;; esac
       shift 2
       ;;
-    --src=*) src=${1#*=}; shift ;;
+    --src=*) src=${1#*=}; src_given=1; shift ;;
     --dest=*) dest=${1#*=}; shift ;;
     --name=*) name=${1#*=}; shift ;;
+    --uninstall) mode=uninstall; shift ;;
+    --ignore-attachments) ignore_attachments=1; shift ;;
     -h | --help) usage; exit 0 ;;
     *) usage_error "unknown argument: $1" ;;
   esac
@@ -60,10 +78,17 @@ for tool in sha256sum mktemp stat sync; do
   command -v "$tool" >/dev/null || die "$tool is not installed (coreutils is needed)"
 done
 
-[[ -e $src ]] || die "source $src does not exist"
-[[ -f $src ]] || die "source $src is not a regular file"
-[[ -r $src ]] || die "source $src is not readable"
-[[ -s $src ]] || die "source $src is empty"
+if [[ -n $ignore_attachments && $mode != uninstall ]]; then usage_error "--ignore-attachments goes with --uninstall"; fi
+if [[ $mode == install || -n $src_given ]]; then
+  [[ -e $src ]] || die "source $src does not exist"
+  [[ -f $src ]] || die "source $src is not a regular file"
+  [[ -r $src ]] || die "source $src is not readable"
+  [[ -s $src ]] || die "source $src is empty"
+fi
+if [[ $mode == uninstall && ! -e $dest ]]; then
+  log "found no directory $dest: nothing to remove"
+  exit 0
+fi
 [[ -e $dest ]] || die "destination directory $dest does not exist"
 [[ -d $dest ]] || die "destination $dest is not a directory"
 [[ -w $dest ]] || die "destination directory $dest is not writable"
@@ -97,6 +122,49 @@ for stale in "$dest/.$name.tmp."*; do
   log "removed $stale, left by an interrupted run"
 done
 shopt -u nullglob
+
+# The uninstall: $target is removed only when it is ours, and not while this node has attachments.
+uninstall() {
+  if [[ ! -e $target && ! -L $target ]]; then
+    log "found no $target: nothing to remove"
+    return 0
+  fi
+  [[ -f $target && ! -L $target ]] || die "$target is not a regular file: left alone"
+  local sum ours= about
+  sum=$(sha256 "$target") || die "cannot read $target"
+  about=$(version_of "$target")
+  if [[ -n $src_given ]] && [[ $sum == "$(sha256 "$src")" ]]; then
+    ours="the same sha256 as $src"
+  elif [[ $about == "CNI vlan-bridge plugin "* ]]; then
+    ours="a vlan-bridge executable ($about)"
+  else
+    die "$target (sha256 $sum, $about) is not vlan-bridge: left alone"
+  fi
+  log "found $target: $ours"
+  if [[ -z $ignore_attachments ]]; then
+    if command -v ip >/dev/null; then
+      local attached
+      attached=$(ip -o link show 2>/dev/null | grep -c '\\    alias vlan-bridge:' || true)
+      if ((attached > 0)); then
+        die "this node has $attached attachment(s) made by the plugin (host veths with ifalias vlan-bridge:...);" \
+          "their pods' DEL needs it: remove those pods and the networks that use it first, or pass --ignore-attachments"
+      fi
+      log "no attachments of the plugin on this node"
+    else
+      log "ip is not installed: not checking for attachments of the plugin"
+    fi
+  fi
+  rm -f -- "$target" || die "removing $target failed"
+  sync -- "$dest" || log "warning: fsync of the directory $dest failed; the removal may not survive a power loss"
+  log "removed $target (sha256 $sum)"
+  log "left in place: what the plugin made and its networks share (bridges, <bridge>.<vlan> gateway pairs," \
+    "the nftables tables inet vlan_bridge_masq and bridge vlan_bridge_macspoof) and log files its configs name"
+}
+
+if [[ $mode == uninstall ]]; then
+  uninstall
+  exit 0
+fi
 
 src_sum=$(sha256 "$src") || die "cannot read $src"
 log "source $src: sha256 $src_sum, $(version_of "$src")"

@@ -6,6 +6,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import {
   chmodSync,
+  existsSync,
   linkSync,
   mkdirSync,
   mkdtempSync,
@@ -18,7 +19,8 @@ import {
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { ensureBuilt } from '../lab/binary.js';
 import { parseDocument } from 'yaml';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -282,6 +284,124 @@ describe("deploy/daemonset.yaml's main container", () => {
       } catch {
         // the group is gone already
       }
+    }
+  });
+});
+
+describe('deploy/install.sh --uninstall', () => {
+  it('removes the file with the same sha256 as --src, once; a second run finds nothing to remove', () => {
+    const file = plugin('1.0.0');
+    expect(install('--src', file, '--dest', dest).status).toBe(0);
+    const sum = sha256(target());
+    const r = install('--uninstall', '--src', file, '--dest', dest, '--ignore-attachments');
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain(`found ${target()}: the same sha256 as ${file}`);
+    expect(r.stdout).toContain(`removed ${target()} (sha256 ${sum})`);
+    expect(r.stdout).toContain('left in place: what the plugin made and its networks share');
+    expect(listing()).toEqual([]);
+    const again = install('--uninstall', '--src', file, '--dest', dest, '--ignore-attachments');
+    expect(again.status).toBe(0);
+    expect(again.stdout).toContain(`found no ${target()}: nothing to remove`);
+  });
+
+  it('removes another build of vlan-bridge, known by its about line, when no --src matches', () => {
+    plugin('0.9.0');
+    expect(install('--src', path.join(src, 'vlan-bridge'), '--dest', dest).status).toBe(0);
+    const r = install('--uninstall', '--dest', dest, '--ignore-attachments');
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`found ${target()}: a vlan-bridge executable (CNI vlan-bridge plugin 0.9.0)`);
+    expect(listing()).toEqual([]);
+  });
+
+  it('leaves alone what is not ours (the reference bridge plugin under our name, a script), exit 1', () => {
+    const other = path.join(dest, 'bridge');
+    writeFileSync(other, '#!/bin/sh\necho "CNI bridge plugin v1.1.1" >&2\n');
+    chmodSync(other, 0o755);
+    const before = sha256(other);
+    const r = install('--uninstall', '--dest', dest, '--name', 'bridge', '--ignore-attachments');
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe(
+      `vlan-bridge-install: error: ${other} (sha256 ${before}, CNI bridge plugin v1.1.1) is not vlan-bridge: left alone\n`,
+    );
+    expect(sha256(other)).toBe(before);
+  });
+
+  it('refuses while the node has attachments of the plugin (their DEL needs it), unless told to ignore them', () => {
+    const file = plugin('1.0.0');
+    expect(install('--src', file, '--dest', dest).status).toBe(0);
+    // A "node" namespace with one host veth as the plugin names them.
+    const ns = `vbun-${randomBytes(3).toString('hex')}`;
+    spawnSync('ip', ['netns', 'add', ns]);
+    try {
+      spawnSync('ip', ['-n', ns, 'link', 'add', 'veth0123', 'type', 'veth', 'peer', 'name', 'p0']);
+      spawnSync('ip', ['-n', ns, 'link', 'set', 'veth0123', 'alias', 'vlan-bridge:net:c1:net1']);
+      const inNs = (...args: string[]) => {
+        const r = spawnSync('ip', ['netns', 'exec', ns, 'bash', ...UMASKED, ...args], {
+          env: ENV,
+          encoding: 'utf8',
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+      };
+      const refused = inNs('--uninstall', '--src', file, '--dest', dest);
+      expect(refused.status).toBe(1);
+      expect(refused.stderr).toContain('this node has 1 attachment(s) made by the plugin');
+      expect(refused.stderr).toContain('--ignore-attachments');
+      expect(listing()).toEqual(['vlan-bridge']);
+      spawnSync('ip', ['-n', ns, 'link', 'del', 'veth0123']);
+      const clean = inNs('--uninstall', '--src', file, '--dest', dest);
+      expect(clean.status, clean.stderr).toBe(0);
+      expect(clean.stdout).toContain('no attachments of the plugin on this node');
+      expect(listing()).toEqual([]);
+    } finally {
+      spawnSync('ip', ['netns', 'del', ns]);
+    }
+  });
+});
+
+describe('make install and make uninstall into a DESTDIR', () => {
+  // `-o build`: the executable is built already (beforeAll); the test must not rebuild it under other tests.
+  const make = (...args: string[]) => {
+    const r = spawnSync('make', ['--no-print-directory', '-o', 'build', ...args], {
+      cwd: ROOT,
+      env: ENV,
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+    return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+  };
+  const BIN = path.join(ROOT, 'bin', 'vlan-bridge');
+  beforeAll(ensureBuilt, 180_000);
+
+  it('installs bin/vlan-bridge as <DESTDIR>/opt/cni/bin/vlan-bridge (CNI_BIN_DIR elsewhere) and removes it', () => {
+    const destdir = path.join(work, 'root');
+    let r = make('install', `DESTDIR=${destdir}`);
+    expect(r.status, r.stderr).toBe(0);
+    const installed = path.join(destdir, 'opt/cni/bin/vlan-bridge');
+    expect(sha256(installed)).toBe(sha256(BIN));
+    expect(statSync(installed).mode & 0o7777).toBe(0o755);
+    r = make('install', `DESTDIR=${destdir}`, 'CNI_BIN_DIR=/usr/lib/cni');
+    expect(r.status, r.stderr).toBe(0);
+    expect(sha256(path.join(destdir, 'usr/lib/cni/vlan-bridge'))).toBe(sha256(BIN));
+
+    r = make('uninstall', `DESTDIR=${destdir}`);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`removed ${installed}`);
+    expect(readdirSync(path.join(destdir, 'opt/cni/bin'))).toEqual([]);
+    expect(make('uninstall', `DESTDIR=${destdir}`).stdout).toContain('nothing to remove');
+    expect(make('uninstall', `DESTDIR=${destdir}`, 'CNI_BIN_DIR=/usr/lib/cni').status).toBe(0);
+    expect(readdirSync(path.join(destdir, 'usr/lib/cni'))).toEqual([]);
+  });
+
+  it('PREFIX stops install and uninstall before anything is done, pointing at CNI_BIN_DIR', () => {
+    const destdir = path.join(work, 'root');
+    for (const goal of ['install', 'uninstall']) {
+      const r = make(goal, 'PREFIX=/usr/local', `DESTDIR=${destdir}`);
+      expect(r.status).toBe(2);
+      expect(r.stderr).toContain('PREFIX is not used');
+      expect(r.stderr).toContain(`make ${goal} CNI_BIN_DIR=/usr/local`);
+      expect(existsSync(destdir)).toBe(false);
     }
   });
 });
