@@ -24,9 +24,10 @@ VITEST := $(BUN) --bun node_modules/vitest/vitest.mjs
 # ping for traffic checks, iptables and nftables for ipMasq and macspoofchk, dnsmasq as a DHCP server,
 # strace to kill the plugin at each step in the crash tests, GNU time for the benchmarks' peak RSS, Go with libcni's
 # sources to build the libcni test driver, busybox (udhcpc) and tcpdump for the traffic tests, and qemu-user to run
-# the executable on other CPUs (test/process/protocol.test.ts).
+# the executable on other CPUs (test/process/protocol.test.ts), and jq for the README's by-hand commands
+# (test/host/readme.test.ts runs them).
 APT_PACKAGES := kmod patchelf strace iproute2 iputils-ping iptables nftables containernetworking-plugins dnsmasq-base time \
-	golang-go golang-github-appc-cni-dev busybox tcpdump qemu-user
+	golang-go golang-github-appc-cni-dev busybox tcpdump qemu-user jq
 
 .PHONY: all deps build lint format test test-unit test-host test-uml demo bench bench-logging install uninstall clean
 

@@ -19,11 +19,16 @@ interface Pod {
 }
 
 const say = (s = '') => process.stdout.write(`${s}\n`);
-// The configs exactly as Harvester writes them, at 1.0.0 so that CHECK (0.4.0+) can run too.
-const config = (net: Net) => ({
-  ...JSON.parse(readFileSync(path.join(ROOT, 'conf-examples', `${net}.json`), 'utf8')),
-  cniVersion: '1.0.0',
-});
+// The configs as Harvester writes them, but at cniVersion 1.0.0 so that CHECK (0.4.0 or later) can run too: the
+// demo says so when it changes one.
+const DEMO_VERSION = '1.0.0';
+const example = (net: Net) => JSON.parse(readFileSync(path.join(ROOT, 'conf-examples', `${net}.json`), 'utf8'));
+const config = (net: Net) => ({ ...example(net), cniVersion: DEMO_VERSION });
+/** What the demo changed in conf-examples/<net>.json, for the ADD line ('' when nothing). */
+const changed = (net: Net): string => {
+  const from = example(net).cniVersion;
+  return from === DEMO_VERSION ? '' : `, cniVersion ${from ?? '(none)'} changed to ${DEMO_VERSION} for CHECK`;
+};
 
 function plugin(node: TestNs, command: string, pod: Pod, extra: object = {}): any {
   const r = spawnSync('ip', ['netns', 'exec', node.name, PLUGIN], {
@@ -66,7 +71,7 @@ export function run(workDir: string): boolean {
       pods.push(pod);
       const [, host, cont] = pod.result.interfaces;
       say(
-        `ADD ${name} on ${net} (conf-examples/${net}.json): net1 ${cont.mac} mtu ${cont.mtu}, host port ${host.name}`,
+        `ADD ${name} on ${net} (conf-examples/${net}.json${changed(net)}): net1 ${cont.mac} mtu ${cont.mtu}, host port ${host.name}`,
       );
     }
     const dhcp = path.join(workDir, 'udhcpc.sh');

@@ -31,4 +31,4 @@ patchelf --set-interpreter "$LIB/ld-linux-x86-64.so.2" --set-rpath "$LIB" "$DEST
 mv "$DEST/linux.uml.tmp" "$DEST/linux.uml"
 rm -rf "$APT/lists" "$APT/cache" "$DEST/root/usr/share/doc"
 ls "$DEST/root/usr/lib/uml/modules" >"$DEST/VERSION"
-echo "uml-kernel: linux.uml $(cat "$DEST/VERSION") ready ($(cd "$APT/debs" && ls))"
+echo "uml-kernel: linux.uml $(cat "$DEST/VERSION") ready ($(cd "$APT/debs" && echo *.deb))"

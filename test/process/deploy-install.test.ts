@@ -405,3 +405,33 @@ describe('make install and make uninstall into a DESTDIR', () => {
     }
   });
 });
+
+describe("the README's uninstall from a cluster", () => {
+  it('patching the DaemonSet as the README says makes its init container remove the plugin it installed', () => {
+    const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+    const patch = /kubectl -n kube-system patch ds vlan-bridge-install --type json \\\n\s+-p '(\[.*\])'/.exec(readme);
+    expect(patch, 'the kubectl patch line').not.toBeNull();
+    const ops = JSON.parse(patch![1]!) as Array<{ op: string; path: string; value: string }>;
+    const ds = parseDocument(readFileSync(path.join(ROOT, 'deploy', 'daemonset.yaml'), 'utf8')).toJS() as any;
+    for (const { op, path: at, value } of ops) {
+      // JSON Patch "add" into an array: the value goes before the element at that index.
+      expect(op).toBe('add');
+      const keys = at.split('/').slice(1);
+      const parent = keys.slice(0, -1).reduce((o, k) => o[k], ds);
+      expect(Array.isArray(parent)).toBe(true);
+      parent.splice(Number(keys.at(-1)), 0, value);
+    }
+    const command: string[] = ds.spec.template.spec.initContainers[0].command;
+    expect(command.slice(0, 2)).toEqual(['/opt/vlan-bridge/install.sh', '--uninstall']);
+    // The image's paths, mapped to this test's directories.
+    const file = plugin('1.0.0');
+    expect(install('--src', file, '--dest', dest).status).toBe(0);
+    const mapped = command
+      .slice(1)
+      .map((a) => (a === '/opt/vlan-bridge/vlan-bridge' ? file : a === '/host/opt/cni/bin' ? dest : a));
+    const r = install(...mapped);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`removed ${target()}`);
+    expect(listing()).toEqual([]);
+  });
+});
