@@ -95,8 +95,7 @@ install: build
 # Removes the installed executable only if it is ours (see deploy/install.sh --uninstall), under the installer's
 # lock. On a node (no DESTDIR) it refuses while pods attached by the plugin remain: their DEL needs it.
 uninstall:
-	deploy/install.sh --uninstall --dest "$(DESTDIR)$(CNI_BIN_DIR)" $(if $(wildcard $(BIN)),--src $(BIN)) \
-	  $(if $(DESTDIR),--ignore-attachments)
+	deploy/install.sh --uninstall --dest "$(DESTDIR)$(CNI_BIN_DIR)"$(if $(wildcard $(BIN)), --src $(BIN))$(if $(DESTDIR), --ignore-attachments)
 
 clean:
 	rm -rf bin build

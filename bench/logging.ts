@@ -102,7 +102,7 @@ try {
       const t = stats(ms[name]!);
       const r = stats(rss[name]!);
       const size = (readFileSync(bins[name]!).length / 1048576).toFixed(1);
-      return `| ${name} | ${t.median.toFixed(0)} / ${t.p95.toFixed(0)} | ${r.median.toFixed(1)} / ${r.p95.toFixed(1)} | ${(t.median - baseMs).toFixed(0)} / ${(r.median - base).toFixed(1)} | ${size} |`;
+      return `| ${name} | ${t.median.toFixed(1)} / ${t.p95.toFixed(1)} | ${r.median.toFixed(1)} / ${r.p95.toFixed(1)} | ${(t.median - baseMs).toFixed(1)} / ${(r.median - base).toFixed(1)} | ${size} |`;
     }),
   ];
   process.stdout.write(`${out.join('\n')}\n`);
