@@ -2,6 +2,7 @@
 import { loadLibc } from './native.js';
 import { maybeIn, type Netns } from './netns.js';
 import { NetlinkSocket } from './netlink/socket.js';
+import { KernelError } from './errors.js';
 
 export * from './errors.js';
 export * from './netns.js';
@@ -12,6 +13,22 @@ export * from './route.js';
 export { IcmpSocket } from './icmp.js';
 export { NetlinkSocket } from './netlink/socket.js';
 export { RT_SCOPE_UNIVERSE, RT_TABLE_MAIN } from './netlink/constants.js';
+
+const LOCK_EX = 2;
+const LOCK_NB = 4;
+const EWOULDBLOCK = 11;
+
+/**
+ * flock(fd, LOCK_EX | LOCK_NB) (flock(2)): true when the lock is taken, false when another open file holds it. The
+ * kernel releases it when the fd is closed or the process dies. Throws KernelError for other failures.
+ */
+export function tryLockExclusive(fd: number): boolean {
+  const libc = loadLibc();
+  if (libc.flock(fd, LOCK_EX | LOCK_NB) === 0) return true;
+  const errno = libc.errno();
+  if (errno === EWOULDBLOCK) return false;
+  throw new KernelError('flock', errno);
+}
 
 /** A NETLINK_ROUTE socket bound to `ns` (null: the host) for its whole life: enter, create, leave. */
 export function openNetlink(ns: Netns | null): NetlinkSocket {

@@ -23,6 +23,7 @@ export interface Libc {
   unshare(flags: number): number;
   /** ioctl(fd, request) with no third argument (e.g. NS_GET_NSTYPE). */
   ioctl(fd: number, request: number): number;
+  flock(fd: number, operation: number): number;
   /** errno as the last failed call of this table left it (read right after that call returned). */
   errno(): number;
 }
@@ -73,6 +74,7 @@ const CORE = {
   setns: [[T.i32, T.i32], T.i32],
   unshare: [[T.i32], T.i32],
   ioctl: [[T.i32, T.u64], T.i32],
+  flock: [[T.i32, T.i32], T.i32],
 } as const satisfies Decls;
 
 const PROCESS = {
@@ -109,6 +111,7 @@ const SETS_ERRNO = new Set([
   'setns',
   'unshare',
   'ioctl',
+  'flock',
   'pipe2',
   'poll',
   'read',
