@@ -37,7 +37,7 @@ build: node_modules/.package-lock.json
 	node scripts/build.mjs
 
 # The gate before the tests: types, lint (typescript-eslint), formatting (prettier, width 120) and unused
-# exports, files and dependencies (knip; tsx runs from this Makefile and prettier from here, which knip cannot see).
+# exports, files and dependencies (knip; prettier runs from here, which knip cannot see).
 lint: node_modules/.package-lock.json
 	npx tsc --noEmit
 	npx eslint --max-warnings 0 .

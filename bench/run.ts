@@ -1,4 +1,4 @@
-#!/usr/bin/env -S npx tsx
+#!/usr/bin/env bun
 // `make bench`: whole-process figures for bin/vlan-bridge beside the reference bridge plugin
 // (/usr/lib/cni/bridge) and the floor of our runtime (bare `node -e 0`), all in one run, interleaved.
 // Medians and p95; peak RSS from GNU time; ratios to the reference as they are. Writes bench/results/latest.json
@@ -124,34 +124,6 @@ function version() {
   return { floor: stats(xs.floor!), ours: stats(xs.ours!), ref: stats(xs.ref!) };
 }
 
-/** What loading koffi's addon costs inside an ADD of ours, from its debug line (src/plugin/handlers.ts). */
-function nativeLoad() {
-  const ours = subjects[1]!;
-  const pod = `vbbn-${tag}`;
-  const xs = { fileMs: [] as number[], dlopenMs: [] as number[], bindMs: [] as number[] };
-  const line = /native addon: found and verified in (\S+) ms, dlopen (\S+) ms, libc bound in (\S+) ms/;
-  for (let i = 0; i < Math.max(10, Math.floor(RUNS / 2)); i++) {
-    sh('ip', 'netns', 'add', pod);
-    const r = spawnSync('ip', ['netns', 'exec', node, ...ours.cmd], {
-      input: JSON.stringify(ours.conf('l2')),
-      env: { ...env('ADD', pod, `n${i}`), VLAN_BRIDGE_DEBUG: '1' },
-      encoding: 'utf8',
-    });
-    spawnSync('ip', ['netns', 'exec', node, ...ours.cmd], {
-      input: JSON.stringify(ours.conf('l2')),
-      env: env('DEL', pod, `n${i}`),
-    });
-    sh('ip', 'netns', 'del', pod);
-    const m = line.exec(r.stderr);
-    if (r.status !== 0 || !m)
-      throw new Error(`ADD with VLAN_BRIDGE_DEBUG=1 gave no native addon line: ${r.stdout}${r.stderr}`);
-    xs.fileMs.push(Number(m[1]));
-    xs.dlopenMs.push(Number(m[2]));
-    xs.bindMs.push(Number(m[3]));
-  }
-  return { fileMs: stats(xs.fileMs), dlopenMs: stats(xs.dlopenMs), bindMs: stats(xs.bindMs) };
-}
-
 function async(cmd: string[], e: Record<string, string>, input: string): Promise<number> {
   return new Promise((resolve) => {
     const p = spawn('ip', ['netns', 'exec', node, ...cmd], { env: e, stdio: ['pipe', 'ignore', 'ignore'] });
@@ -239,7 +211,6 @@ async function main() {
     const l2 = addDel('l2');
     const hl = addDel('host-local');
     const v = version();
-    const native = nativeLoad();
     const ch = [await churn(subjects[1]!), await churn(subjects[2]!)];
     const uml = await umlVlan();
     const floor = l2[0]!;
@@ -260,7 +231,6 @@ async function main() {
       l2,
       hostLocal: hl,
       version: v,
-      nativeLoad: native,
       churn: ch,
       uml,
       goals: Object.fromEntries(
@@ -289,9 +259,6 @@ async function main() {
       `| VERSION, node -e 0 (floor) | ${f(v.floor.median)} | ${f(v.floor.p95)} |`,
       `| VERSION, vlan-bridge | ${f(v.ours.median)} | ${f(v.ours.p95)} |`,
       `| VERSION, reference | ${f(v.ref.median)} | ${f(v.ref.p95)} |`,
-      `| inside an ADD of ours: koffi addon found and verified (sha256) | ${f(native.fileMs.median)} | ${f(native.fileMs.p95)} |`,
-      `| inside an ADD of ours: koffi addon dlopen | ${f(native.dlopenMs.median)} | ${f(native.dlopenMs.p95)} |`,
-      `| inside an ADD of ours: libc functions bound | ${f(native.bindMs.median)} | ${f(native.bindMs.p95)} |`,
       `| UML: access-VLAN ADD, vlan-bridge | ${f(uml.access.median)} | ${f(uml.access.p95)} |`,
       `| UML: 2-4094 trunk ADD, vlan-bridge | ${f(uml.trunk.median)} | ${f(uml.trunk.p95)} |`,
       `| UML: access-VLAN ADD, reference | ${f(uml.refAccess.median)} | ${f(uml.refAccess.p95)} |`,
