@@ -63,6 +63,8 @@ test-uml: build
 demo: deps build
 	$(BUN) demo/demo.ts
 
+# Ours against the reference plugin, in namespaces made for it and in the UML kernel; RUNS=<n> timed rounds
+# (default 40, about 2-3 minutes). Writes bench/results/latest.md and latest.json.
 bench: build
 	$(BUN) bench/run.ts
 
