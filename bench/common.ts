@@ -34,6 +34,8 @@ export interface HostSamples {
   rssRuns: number;
   /** Wall ms of each timed call, one entry per timed round (round i of every figure is the same round). */
   ms: Record<string, number[]>;
+  /** CPU ms (user + system) of the same calls, the process and the children it reaped. */
+  cpuMs: Record<string, number[]>;
   /** GNU time's maximum resident set (KiB) of each call, from the rounds run under /usr/bin/time. */
   rssKiB: Record<string, number[]>;
   churn: { ours: ChurnSamples; ref: ChurnSamples };

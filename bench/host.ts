@@ -8,7 +8,8 @@
 // this needs what a two-command A/B timer does not give: a dozen subjects, a per-call environment and stdin, a pod
 // namespace prepared between calls, ADD and DEL timed separately inside one cycle, and a harness that anyone who
 // runs `make bench` has. Wall time from Bun.spawnSync's start to the child's reaping (the harness's own part is
-// the `/bin/true` probe). Peak RSS: every fourth round runs each call under GNU time instead, and is not timed.
+// the `/bin/true` probe); CPU time beside it, which a loaded machine disturbs less. Peak RSS: every fourth round
+// runs each call under GNU time instead, and is not timed.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { BIN } from '../test/lab/binary.js';
 import { EMPTY_BUN, REF, TIME, type ChurnSamples, type HostSamples } from './common.js';
@@ -111,8 +112,11 @@ const probes: Call[][] = [
   cycle('ref', 'host-local'),
 ];
 
-/** Runs one call; returns its wall ms, or with rss its peak RSS in KiB (GNU time around it, not timed). */
-function run(c: Call, round: number, rss: boolean): number {
+/**
+ * Runs one call; returns its wall ms and CPU ms (user + system, from the kernel's accounting of the reaped child
+ * and its reaped children), or with rss its peak RSS in KiB (GNU time around it, not timed).
+ */
+function run(c: Call, round: number, rss: boolean): { ms: number; cpuMs: number } | { kib: number } {
   const rssFile = `${tmp}/rss`;
   const cmd = rss ? [TIME, '-f', '%M', '-o', rssFile, ...c.cmd] : c.cmd;
   const env = c.env(round);
@@ -124,7 +128,8 @@ function run(c: Call, round: number, rss: boolean): number {
     ? r.exitCode === c.expect.status && (JSON.parse(stdout) as { code?: number }).code === c.expect.code
     : r.exitCode === 0;
   if (!ok) throw new Error(`${c.figure} (round ${round}) exited ${r.exitCode}: ${stdout}${r.stderr.toString()}`);
-  return rss ? Number(readFileSync(rssFile, 'utf8').trim().split('\n').pop()) : ms;
+  if (rss) return { kib: Number(readFileSync(rssFile, 'utf8').trim().split('\n').pop()) };
+  return { ms, cpuMs: Number(r.resourceUsage.cpuTime.total) / 1000 };
 }
 
 /** 32 concurrent ADDs, then 32 concurrent DELs, on one bridge, in pods made once. */
@@ -169,6 +174,7 @@ async function measure(churnPods: string[]): Promise<void> {
     runs: RUNS,
     rssRuns: schedule.filter((k) => k === 'rss').length,
     ms: {},
+    cpuMs: {},
     rssKiB: {},
     churn: { ours: { roundMs: [], failures: 0 }, ref: { roundMs: [], failures: 0 } },
   };
@@ -177,8 +183,11 @@ async function measure(churnPods: string[]): Promise<void> {
       for (const c of probes[(j + round) % probes.length]!) {
         const v = run(c, round, kind === 'rss');
         if (kind === 'warm') continue;
-        const into = kind === 'rss' ? res.rssKiB : res.ms;
-        (into[c.figure] ??= []).push(v);
+        if ('kib' in v) (res.rssKiB[c.figure] ??= []).push(v.kib);
+        else {
+          (res.ms[c.figure] ??= []).push(v.ms);
+          (res.cpuMs[c.figure] ??= []).push(v.cpuMs);
+        }
       }
     }
     if (round % 10 === 9) console.error(`bench: host round ${round + 1} of ${schedule.length}`);

@@ -29,17 +29,24 @@ export function report(input: Input) {
   const { host, uml } = input;
   const ms = (k: string) => host.ms[k]!;
   const t = (k: string) => stats(ms(k));
+  const cpu = (k: string) => host.cpuMs[k]!;
+  const tc = (k: string) => stats(cpu(k));
   const rss = (k: string) => stats(host.rssKiB[k]!.map((kib) => kib / 1024));
-  const sum = (a: string, b: string) => ms(a).map((x, i) => x + ms(b)[i]!);
+  const sum = (of: (k: string) => number[], a: string, b: string) => of(a).map((x, i) => x + of(b)[i]!);
   const cycle = (v: 'l2' | 'hl') => ({
-    ours: stats(sum(`ours.${v}.add`, `ours.${v}.del`)),
-    ref: stats(sum(`ref.${v}.add`, `ref.${v}.del`)),
-    ratio: pairedRatio(sum(`ours.${v}.add`, `ours.${v}.del`), sum(`ref.${v}.add`, `ref.${v}.del`)),
+    ours: stats(sum(ms, `ours.${v}.add`, `ours.${v}.del`)),
+    ref: stats(sum(ms, `ref.${v}.add`, `ref.${v}.del`)),
+    ratio: pairedRatio(sum(ms, `ours.${v}.add`, `ours.${v}.del`), sum(ms, `ref.${v}.add`, `ref.${v}.del`)),
+    cpuMs: {
+      ours: stats(sum(cpu, `ours.${v}.add`, `ours.${v}.del`)),
+      ref: stats(sum(cpu, `ref.${v}.add`, `ref.${v}.del`)),
+    },
   });
   const call = (ours: string, ref: string) => ({
     ours: t(ours),
     ref: t(ref),
     ratio: pairedRatio(ms(ours), ms(ref)),
+    cpuMs: { ours: tc(ours), ref: tc(ref) },
     rssMiB: { ours: rss(ours), ref: rss(ref) },
   });
   const calls = {
@@ -63,10 +70,14 @@ export function report(input: Input) {
     ['(e) ours, L2 ADD', 'ours.l2.add'],
     ['reference, VERSION', 'ref.version'],
     ['reference, L2 ADD', 'ref.l2.add'],
-  ].map(([what, k]) => ({ what: what!, figure: k!, ms: t(k!), rssMiB: rss(k!) }));
-  const step = (what: string, a: string, b: string) => ({ what, ms: pairedDiff(ms(a), ms(b)) });
+  ].map(([what, k]) => ({ what: what!, figure: k!, ms: t(k!), cpuMs: tc(k!), rssMiB: rss(k!) }));
+  const step = (what: string, a: string, b: string) => ({
+    what,
+    ms: pairedDiff(ms(a), ms(b)),
+    cpuMs: pairedDiff(cpu(a), cpu(b)),
+  });
   const steps = [
-    { what: 'runtime start (a), the harness included', ms: t('empty-bun') },
+    { what: 'runtime start (a), the harness included', ms: t('empty-bun'), cpuMs: tc('empty-bun') },
     step('our bundle: load, VERSION reply (b - a)', 'ours.version', 'empty-bun'),
     step('config: decode, command code, zod schema (c - b)', 'ours.refused-schema', 'ours.version'),
     step('plugin and kernel-layer modules, a valid config (d - c)', 'ours.refused-netns', 'ours.refused-schema'),
@@ -112,6 +123,7 @@ export function report(input: Input) {
     goals: Object.fromEntries(Object.entries(goals).map(([k, g]) => [k, { ...g, status: verdict(g) }])),
     samples: {
       ms: host.ms,
+      cpuMs: host.cpuMs,
       rssKiB: host.rssKiB,
       churnRoundMs: { ours: host.churn.ours.roundMs, ref: host.churn.ref.roundMs },
     },
@@ -122,21 +134,22 @@ export function report(input: Input) {
   const load = (l: number[]) => l.map((x) => x.toFixed(2)).join(' ');
   const m = input.machine;
   const row = (label: string, c: (typeof calls)[keyof typeof calls]) =>
-    `| ${label} | ${mp(c.ours)} | ${mp(c.ref)} | ${f(c.ratio.median, 2)}x | ${f(c.rssMiB.ours.median)} / ${f(c.rssMiB.ref.median)} |`;
+    `| ${label} | ${mp(c.ours)} | ${mp(c.ref)} | ${f(c.ratio.median, 2)}x | ${f(c.cpuMs.ours.median)} / ${f(c.cpuMs.ref.median)} | ${f(c.rssMiB.ours.median)} / ${f(c.rssMiB.ref.median)} |`;
   const cyc = (label: string, c: typeof cycles.l2) =>
-    `| ${label} | ${mp(c.ours)} | ${mp(c.ref)} | ${f(c.ratio.median, 2)}x | |`;
+    `| ${label} | ${mp(c.ours)} | ${mp(c.ref)} | ${f(c.ratio.median, 2)}x | ${f(c.cpuMs.ours.median)} / ${f(c.cpuMs.ref.median)} | |`;
   const md = [
     `Measured ${input.start.date} on ${m.cpu} x${m.cpus}, ${m.memGiB} GiB, Linux ${m.kernel}; Bun ${m.bun}. ` +
       `Load average (1, 5, 15 min) ${load(input.start.load)} at the start, ${load(input.end.load)} at the end. ` +
       `Reference: ${input.reference.path}, Debian ${input.reference.package}.`,
     '',
     `${host.runs} timed rounds, each running every call once in a rotated order, plus ${host.rssRuns} rounds under ` +
-      'GNU time for peak RSS; wall ms as median / p95; ours / ref is the median of the per-round ratios. ' +
+      'GNU time for peak RSS; wall ms as median / p95; ours / ref is the median of the per-round ratios of wall ' +
+      'times; CPU ms (user + system, children included) as medians. ' +
       'Executables were evicted from the page cache first, so each is read from disk as on a node. ' +
       `The run took ${f(input.durationsS.host, 0)} s on the host and ${f(input.durationsS.uml, 0)} s in UML.`,
     '',
-    '| call | vlan-bridge ms | reference ms | ours / ref | peak RSS MiB, ours / ref |',
-    '| --- | --- | --- | --- | --- |',
+    '| call | vlan-bridge ms | reference ms | ours / ref | CPU ms, ours / ref | peak RSS MiB, ours / ref |',
+    '| --- | --- | --- | --- | --- | --- |',
     row('VERSION', calls.version),
     row('L2 ADD', calls.l2Add),
     row('L2 DEL', calls.l2Del),
@@ -153,13 +166,13 @@ export function report(input: Input) {
     '',
     'Where our start-up goes, whole processes in the same rounds (nothing in src/ is instrumented):',
     '',
-    '| call | ms | peak RSS MiB |',
-    '| --- | --- | --- |',
-    ...ladder.map((l) => `| ${l.what} | ${mp(l.ms)} | ${f(l.rssMiB.median)} |`),
+    '| call | ms | CPU ms | peak RSS MiB |',
+    '| --- | --- | --- | --- |',
+    ...ladder.map((l) => `| ${l.what} | ${mp(l.ms)} | ${mp(l.cpuMs)} | ${f(l.rssMiB.median)} |`),
     '',
-    '| step (round-by-round differences) | ms |',
-    '| --- | --- |',
-    ...steps.map((s) => `| ${s.what} | ${mp(s.ms)} |`),
+    '| step (round-by-round differences) | ms | CPU ms |',
+    '| --- | --- | --- |',
+    ...steps.map((s) => `| ${s.what} | ${mp(s.ms)} | ${mp(s.cpuMs)} |`),
     '',
     `| UML kernel, ${uml.rounds} rounds | ms |`,
     '| --- | --- |',
