@@ -79,15 +79,26 @@ function cycle(who: Who, variant: Variant): Call[] {
 
 /**
  * The probes of a round. Besides the plugins' calls, the start-up ladder of ours: the runtime alone (an empty
- * compiled Bun), VERSION (our bundle starts; no config), an ADD refused by the schema (the config code and zod
- * load and run; no kernel layer), an ADD refused after the plugin loaded (CNI_NETNS is the plugin's own namespace:
- * the kernel layer's modules load, nothing is asked of the kernel), and the L2 ADD itself.
+ * compiled Bun), VERSION (our bundle starts; no config), an ADD whose config passes the schema and is refused on
+ * its prevResult (not an object: refused without zod) before the plugin loads (config code and zod load and run;
+ * no kernel layer), an ADD refused after the plugin loaded (CNI_NETNS is the plugin's own namespace: the kernel
+ * layer's modules load, nothing is asked of the kernel), and the L2 ADD itself. Beside the ladder, an ADD refused by
+ * the schema itself: what zod's error path adds (its messages are built on first use).
  */
 const probes: Call[][] = [
   [{ figure: 'true', cmd: ['/bin/true'], env: () => ({}), stdin: empty }],
   [{ figure: 'empty-bun', cmd: [EMPTY_BUN], env: () => ({}), stdin: empty }],
   [{ figure: 'ours.version', cmd: [BIN], env: () => ({ CNI_COMMAND: 'VERSION' }), stdin: version }],
   [{ figure: 'ref.version', cmd: [REF], env: () => ({ CNI_COMMAND: 'VERSION' }), stdin: version }],
+  [
+    {
+      figure: 'ours.refused-prev',
+      cmd: [BIN],
+      env: (round) => cniEnv('ADD', pod('ours.l2'), `refused-${round}`),
+      stdin: conf('ours', 'l2', { prevResult: 'refused' }),
+      expect: { status: 1, code: 7 },
+    },
+  ],
   [
     {
       figure: 'ours.refused-schema',

@@ -62,12 +62,16 @@ export function report(input: Input) {
     ['spawn and reap of /bin/true: the harness, in every figure', 'true'],
     ['(a) empty compiled Bun executable: the runtime starts and exits', 'empty-bun'],
     ['(b) ours, VERSION: our bundle starts, no config', 'ours.version'],
-    ['(c) ours, ADD refused by the schema (vlan 4095): config code and zod, no kernel layer', 'ours.refused-schema'],
+    [
+      '(c) ours, ADD refused on prevResult, its config valid: config code and zod, no kernel layer',
+      'ours.refused-prev',
+    ],
     [
       '(d) ours, ADD refused after the plugin loaded (CNI_NETNS is its own netns): no kernel work',
       'ours.refused-netns',
     ],
     ['(e) ours, L2 ADD', 'ours.l2.add'],
+    ['ours, ADD refused by the schema (vlan 4095): (c) with zod reporting an issue', 'ours.refused-schema'],
     ['reference, VERSION', 'ref.version'],
     ['reference, L2 ADD', 'ref.l2.add'],
   ].map(([what, k]) => ({ what: what!, figure: k!, ms: t(k!), cpuMs: tc(k!), rssMiB: rss(k!) }));
@@ -79,10 +83,11 @@ export function report(input: Input) {
   const steps = [
     { what: 'runtime start (a), the harness included', ms: t('empty-bun'), cpuMs: tc('empty-bun') },
     step('our bundle: load, VERSION reply (b - a)', 'ours.version', 'empty-bun'),
-    step('config: decode, command code, zod schema (c - b)', 'ours.refused-schema', 'ours.version'),
-    step('plugin and kernel-layer modules, a valid config (d - c)', 'ours.refused-netns', 'ours.refused-schema'),
+    step('config: decode, command code, zod schema, a valid config (c - b)', 'ours.refused-prev', 'ours.version'),
+    step('plugin and kernel-layer modules (d - c)', 'ours.refused-netns', 'ours.refused-prev'),
     step('kernel work: libc via bun:ffi, netlink, netns, veth (e - d)', 'ours.l2.add', 'ours.refused-netns'),
     step('reference: config and kernel work (its ADD - its VERSION)', 'ref.l2.add', 'ref.version'),
+    step("zod's error path, beside the ladder (schema refusal - c)", 'ours.refused-schema', 'ours.refused-prev'),
   ];
 
   const ops = (roundMs: number[]) => 64_000 / stats(roundMs).median;
