@@ -9,7 +9,8 @@
 // namespace prepared between calls, ADD and DEL timed separately inside one cycle, and a harness that anyone who
 // runs `make bench` has. Wall time from Bun.spawnSync's start to the child's reaping (the harness's own part is
 // the `/bin/true` probe); CPU time beside it, which a loaded machine disturbs less. Peak RSS: every fourth round
-// runs each call under GNU time instead, and is not timed.
+// runs each call under GNU time instead, and is not timed. Not the reaped child's own ru_maxrss: Bun forks it from
+// this ~25 MiB process and the count includes the pages it had before exec (22 MiB for /bin/true).
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { BIN } from '../test/lab/binary.js';
 import { EMPTY_BUN, REF, TIME, type ChurnSamples, type HostSamples } from './common.js';
