@@ -38,7 +38,7 @@ build: node_modules/.package-lock.json
 	node scripts/build.mjs
 
 # The gate before the tests: types, lint (typescript-eslint), formatting (prettier, width 120) and unused
-# exports, files and dependencies (knip; tsx runs from this Makefile and prettier from here, which knip cannot see).
+# exports, files and dependencies (knip; prettier runs from here, which knip cannot see).
 lint: node_modules/.package-lock.json
 	npx tsc --noEmit
 	npx eslint --max-warnings 0 .
@@ -64,6 +64,8 @@ test-uml: build
 demo: deps build
 	$(BUN) demo/demo.ts
 
+# Ours against the reference plugin, in namespaces made for it and in the UML kernel; RUNS=<n> timed rounds
+# (default 40, about 2-3 minutes). Writes bench/results/latest.md and latest.json.
 bench: build
 	$(BUN) bench/run.ts
 
