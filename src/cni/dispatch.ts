@@ -2,7 +2,7 @@
 // Linux; the commands' work is done by the handlers it is given (src/plugin/handlers.ts), and the code that reads
 // a configuration (command.ts, zod) is loaded only for commands that have one, so VERSION never builds a schema. Order
 // of checks as libcni's skel: env, then stdin, then version.
-import { Code, asCniError } from './errors.js';
+import { CniError, Code, asCniError } from './errors.js';
 import { commandOf, parseEnv } from './env.js';
 import { LATEST, SUPPORTED_VERSIONS, effectiveVersion } from './versions.js';
 import { makeLogger } from './log.js';
@@ -68,7 +68,9 @@ export async function dispatch(io: Io, handlers: Handlers | (() => Promise<Handl
     return 0;
   } catch (err) {
     const e = asCniError(err);
-    if (e.code === Code.Internal) log.warn(`unexpected failure: ${(err as Error)?.stack ?? String(err)}`);
+    // A 999 that an IPAM plugin answered passes through as a CniError: only our own unexpected throws are bugs.
+    if (e.code === Code.Internal && !(err instanceof CniError))
+      log.warn(`unexpected failure: ${(err as Error)?.stack ?? String(err)}`);
     io.stdout(`${JSON.stringify(e.toJSON(replyVersion(stdin)))}\n`);
     return 1;
   }

@@ -16,6 +16,8 @@ export interface Libc {
   bind(fd: number, addr: Buffer, len: number): number;
   connect(fd: number, addr: Buffer, len: number): number;
   setsockopt(fd: number, level: number, name: number, value: Buffer, len: number): number;
+  /** `len` holds the buffer's size in, the value's size out (socklen_t, 4 bytes). */
+  getsockopt(fd: number, level: number, name: number, value: Buffer, len: Uint32Array): number;
   send(fd: number, buf: Buffer, len: number, flags: number): number;
   recv(fd: number, buf: Buffer, len: number, flags: number): number;
   close(fd: number): number;
@@ -68,6 +70,7 @@ const CORE = {
   bind: [[T.i32, T.ptr, T.u32], T.i32],
   connect: [[T.i32, T.ptr, T.u32], T.i32],
   setsockopt: [[T.i32, T.i32, T.i32, T.ptr, T.u32], T.i32],
+  getsockopt: [[T.i32, T.i32, T.i32, T.ptr, T.ptr], T.i32],
   send: [[T.i32, T.ptr, T.u64, T.i32], T.i64_fast],
   recv: [[T.i32, T.ptr, T.u64, T.i32], T.i64_fast],
   close: [[T.i32], T.i32],
@@ -105,6 +108,7 @@ const SETS_ERRNO = new Set([
   'bind',
   'connect',
   'setsockopt',
+  'getsockopt',
   'send',
   'recv',
   'close',

@@ -98,8 +98,9 @@ export async function cmdAdd(req: AddRequest, ctx: Ctx): Promise<Result> {
 
     const intent = vlanIntent(conf);
     if (usesVlans(intent)) step(`set VLANs on "${hostVeth.name}"`, () => applyPortVlans(host, hostVeth.index, intent));
-    // Once the port carries its VIDs, it counts among the bridge's users of them.
-    if (conf.uplinkVlans && usesVlans(intent))
+    // Once the port carries its VIDs, it counts among the bridge's users of them. Also for an untagged pod: the
+    // bridge's other pods' VIDs are kept on the uplinks, and a wrong uplinkInterface is refused all the same.
+    if (conf.uplinkVlans)
       step("add the pods' VIDs to the uplinks", () =>
         syncUplinkVlans(host, br.name, conf.uplinkInterface ?? 'all', ctx.env, ctx.log),
       );

@@ -15,10 +15,10 @@ export interface NodeSnapshot {
   /** The pids named by discover probes' aliases that are running. */
   livePids: Set<number>;
   /**
-   * By bridge name: per uplink name, the VIDs vlan-bridge added with `uplinkVlans` and manages (its record,
+   * By bridge name: per uplink ifindex, the VIDs vlan-bridge added with `uplinkVlans` and manages (its record,
    * reconciled with the kernel: plugin/uplink-vlans.ts). Absent for a bridge without a record.
    */
-  managedVids?: Map<string, Record<string, number[]>>;
+  managedVids?: Map<string, Map<number, number[]>>;
 }
 
 export type Severity = 'error' | 'warning';
@@ -361,7 +361,7 @@ export function diagnose(s: NodeSnapshot, only?: string): Report {
         b.probes.push({ ...port(l, s.vlans), pid, running: s.livePids.has(pid) });
       } else if (l.kind === 'veth' && isGatewayPort(l)) b.gateways.push(port(l, s.vlans));
       else if (isUplink(l)) {
-        const managed = s.managedVids?.get(br.name)?.[l.name];
+        const managed = s.managedVids?.get(br.name)?.get(l.index);
         b.uplinks.push({ ...port(l, s.vlans), ...(managed?.length ? { managedVids: managed } : {}) });
       } else b.otherPorts.push(port(l, s.vlans)); // other veths; VMs' taps
     }

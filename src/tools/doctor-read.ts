@@ -113,10 +113,15 @@ export function readNode(sock: NetlinkSocket): NodeSnapshot {
   }
   // The uplink VIDs vlan-bridge manages: each bridge's record as the plugin reads it (reconciled with the kernel,
   // changing nothing). VLAN_BRIDGE_STATE_DIR is honoured as by the plugin.
-  const managedVids = new Map<string, Record<string, number[]>>();
+  const managedVids = new Map<string, Map<number, number[]>>();
   const bootId = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
   for (const br of links.filter((l) => l.kind === 'bridge')) {
-    const record = readRecord(recordPath(process.env, br.name));
+    let record;
+    try {
+      record = readRecord(recordPath(process.env, sock, br.name));
+    } catch {
+      continue; // a kernel without namespace cookies: the plugin cannot have made a record either
+    }
     if (!record) continue;
     const uplinks = uplinksOf(br, links).map((u) => ({
       name: u.name,
@@ -125,7 +130,7 @@ export function readNode(sock: NetlinkSocket): NodeSnapshot {
     }));
     const all = new Set(Array.from({ length: 4094 }, (_, i) => i + 1));
     const { before } = planUplinkVlans({ record, bootId, uplinks, addTo: new Set(), used: all });
-    managedVids.set(br.name, Object.fromEntries(Object.entries(before.uplinks).map(([n, u]) => [n, u.vids])));
+    managedVids.set(br.name, new Map(before.uplinks.map((u) => [u.index, u.vids])));
   }
   return { links, vlans, liveNsids, livePids, managedVids };
 }

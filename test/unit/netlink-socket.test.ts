@@ -45,6 +45,7 @@ function fakeLibc(replies: Reply[]): Libc & { sent: number } {
     bind: () => 0,
     connect: () => 0,
     setsockopt: () => 0,
+    getsockopt: () => 0,
     close: () => 0,
     setns: () => 0,
     unshare: () => 0,

@@ -79,11 +79,18 @@ describe.each(['0.3.1', '1.0.0'])('uplinkVlans, spec %s', (cniVersion) => {
     return e;
   }
 
-  /** One plugin call in the node namespace; `wrap` runs it under another program (strace). */
-  function call(command: string, c: object, id: string | null, wrap: string[] = []): Reply {
-    const r = spawnSync('ip', ['netns', 'exec', node.name, ...wrap, PLUGIN], {
+  /** One plugin call in the node namespace (or `on`); `wrap` runs it under another program (strace). */
+  function call(
+    command: string,
+    c: object,
+    id: string | null,
+    wrap: string[] = [],
+    on: TestNs = node,
+    extraEnv: Record<string, string> = {},
+  ): Reply {
+    const r = spawnSync('ip', ['netns', 'exec', on.name, ...wrap, PLUGIN], {
       input: JSON.stringify(c),
-      env: env(command, id),
+      env: { ...env(command, id), ...extraEnv },
       encoding: 'utf8',
       timeout: 120_000,
     });
@@ -220,6 +227,64 @@ describe.each(['0.3.1', '1.0.0'])('uplinkVlans, spec %s', (cniVersion) => {
       expect.stringMatching(/^veth[0-9a-f]{11}$/),
     );
     expectBond([]);
+  });
+
+  it("another node namespace never inherits a dead one's record; an uplink keeps its VIDs through a rename", () => {
+    // Built the same way twice, the second namespace may get the first's nsfs inode and the same ifindexes: the
+    // record is per namespace cookie, so the operator's VID 100 on the second one is never taken for ours. The
+    // uplink is a dummy named toString, a name that is also an object's property in JavaScript.
+    const layout = (ns: TestNs) => {
+      for (const cmd of [
+        'ip link add br9 type bridge vlan_filtering 1',
+        'ip link add toString type dummy',
+        'ip link set toString master br9',
+        'ip link set br9 up',
+        'ip link set toString up',
+      ])
+        ns.exec(...(cmd.split(' ') as [string, ...string[]]));
+    };
+    const c9 = { ...access(100), bridge: 'br9' };
+    const vids = (ns: TestNs, dev: string) =>
+      bridgeVlans(ns, dev)
+        .filter(([, f]) => f.length === 0)
+        .map(([v]) => v);
+    const first = makeNetns('vbn');
+    layout(first);
+    ok(call('ADD', c9, 'n1', [], first), 'ADD on the first node');
+    expect(vids(first, 'toString')).toEqual([100]);
+    // Renamed while the pod is there: the same uplink (same ifindex), and its VID 100 is still ours to remove.
+    first.exec('ip', 'link', 'set', 'toString', 'name', 'renamed0');
+    ok(call('DEL', c9, 'n1', [], first), 'DEL after the rename');
+    expect(vids(first, 'renamed0')).toEqual([]);
+    ok(call('ADD', c9, 'n1', [], first), 'ADD again');
+    deleteNetns(first); // the node goes away without a DEL: its record stays behind
+    const second = makeNetns('vbn');
+    layout(second);
+    second.exec('bridge', 'vlan', 'add', 'dev', 'toString', 'vid', '100', 'master');
+    ok(call('DEL', conf('untagged', { bridge: 'br9' }), 'n-never', [], second), 'DEL on the second node');
+    ok(call('DEL', c9, 'n1', [], second), "DEL of the first node's attachment on the second");
+    expect(vids(second, 'toString'), "the second node's operator VID").toEqual([100]);
+    deleteNetns(second);
+  });
+
+  it('a state directory others can write to is refused (110) and the ADD leaves nothing', () => {
+    const open = mkdtempSync(path.join(stateDir, 'open-'));
+    spawnSync('install', ['-d', '-m', '0777', path.join(open, 'uplink-vlans')]);
+    const r = call('ADD', access(700), 'st', [], node, { VLAN_BRIDGE_STATE_DIR: open });
+    expect(r.status).toBe(1);
+    expect(JSON.parse(r.stdout)).toMatchObject({ code: 110 });
+    expect(JSON.parse(r.stdout).msg).toMatch(/uplink VLAN records in .*must be a directory of uid 0/);
+    expectBond([]);
+    const veths = node.ipj<any[]>('link', 'show', 'type', 'veth').map((l) => l.ifname);
+    expect(veths.filter((n: string) => /^veth[0-9a-f]{11}$/.test(n))).toEqual([]);
+    ok(call('DEL', access(700), 'st', [], node, { VLAN_BRIDGE_STATE_DIR: open }), 'DEL after the refused ADD');
+  });
+
+  it('a wrong uplinkInterface is refused (103) on an untagged network too', () => {
+    const r = call('ADD', conf('untagged', { uplinkVlans: true, uplinkInterface: 'nope0' }), 'ut');
+    expect(r.status).toBe(1);
+    expect(JSON.parse(r.stdout)).toMatchObject({ code: 103, details: 'no such interface' });
+    ok(call('DEL', conf('untagged'), 'ut'), 'DEL after it');
   });
 
   it('32 concurrent ADDs and DELs keep the rule', async () => {
