@@ -45,6 +45,8 @@ function replyVersion(stdin: string): string {
 export async function dispatch(io: Io, handlers: Handlers | (() => Promise<Handlers>)): Promise<number> {
   const log = makeLogger(io.env, io.stderr);
   let stdin = '';
+  let reply: string;
+  let code = 0;
   try {
     if (commandOf(io.env) === undefined) {
       io.stderr(`${ABOUT}\nCNI protocol versions supported: ${SUPPORTED_VERSIONS.join(', ')}\n`);
@@ -64,14 +66,16 @@ export async function dispatch(io: Io, handlers: Handlers | (() => Promise<Handl
       req.command === 'VERSION'
         ? versionReply(stdin)
         : await (await import('./command.js')).runCommand(req, io, handlers, stdin, log);
-    if (out !== undefined) io.stdout(`${out}\n`);
-    return 0;
+    reply = out !== undefined ? `${out}\n` : '';
   } catch (err) {
     const e = asCniError(err);
     // A 999 that an IPAM plugin answered passes through as a CniError: only our own unexpected throws are bugs.
     if (e.code === Code.Internal && !(err instanceof CniError))
       log.warn(`unexpected failure: ${(err as Error)?.stack ?? String(err)}`);
-    io.stdout(`${JSON.stringify(e.toJSON(replyVersion(stdin)))}\n`);
-    return 1;
+    reply = `${JSON.stringify(e.toJSON(replyVersion(stdin)))}\n`;
+    code = 1;
   }
+  // Outside the try: a stdout that cannot be written is the caller's to report (src/stdio.ts), not a plugin error.
+  if (reply) io.stdout(reply);
+  return code;
 }

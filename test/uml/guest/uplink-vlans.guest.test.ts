@@ -171,7 +171,7 @@ describe.each(['0.3.1', '1.0.0'])('uplinkVlans, spec %s', (cniVersion) => {
     for (const id of ['a', 'b', 'c']) expect(podNs(id).ipj<any[]>('link', 'show', 'net1')[0].mtu).toBe(9000);
     const [record] = readdirSync(path.join(stateDir, 'uplink-vlans')).filter((f) => f.endsWith('.json'));
     const saved = JSON.parse(readFileSync(path.join(stateDir, 'uplink-vlans', record!), 'utf8'));
-    expect(saved.uplinks[BOND].vids).toEqual([100, ...range(200, 210)]);
+    expect(saved.uplinks).toMatchObject([{ name: BOND, vids: [100, ...range(200, 210)] }]);
     // doctor says which VIDs of the bond vlan-bridge manages (and not the operator's 300).
     const d = spawnSync('ip', ['netns', 'exec', node.name, PLUGIN, 'doctor', '--json'], {
       env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', VLAN_BRIDGE_STATE_DIR: stateDir },
