@@ -9,9 +9,10 @@ BIN := bin/vlan-bridge
 # iproute2 to read the kernel back independently, the reference plugins (side by side, host-local/static IPAM),
 # ping for traffic checks, iptables and nftables for ipMasq and macspoofchk, dnsmasq as a DHCP server,
 # strace to kill the plugin at each step in the crash tests, GNU time for the benchmarks' peak RSS, Go with libcni's sources to build the libcni test driver, and busybox
-# (udhcpc) and tcpdump for the traffic tests.
+# (udhcpc) and tcpdump for the traffic tests. containerd, podman and runc are the container runtimes of the runtimes
+# tier (busybox is its image); nothing of theirs starts on install (no systemd here), the tests start them privately.
 APT_PACKAGES := kmod patchelf strace iproute2 iputils-ping iptables nftables containernetworking-plugins dnsmasq-base time \
-	golang-go golang-github-appc-cni-dev busybox tcpdump
+	golang-go golang-github-appc-cni-dev busybox tcpdump containerd podman runc
 
 .PHONY: all deps build lint format test test-unit test-host test-uml demo bench install clean
 
