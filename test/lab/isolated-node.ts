@@ -1,0 +1,277 @@
+// A throwaway "machine" for programs that insist on fixed paths (container runtimes: /etc/cni/net.d, /opt/cni/bin,
+// /var/lib/cni, /run/containerd, /var/lib/containers...): a network namespace of its own plus a private mount
+// namespace in which each of those paths is an empty tmpfs (or an overlay that keeps what the host has there but
+// takes writes privately). Everything started inside sees these paths and this network; the host's own files,
+// interfaces and firewall rules are never touched. A path missing on the host is made inside an overlay of its
+// nearest existing parent, so not even an empty directory appears on the host.
+//
+// One long-lived "holder" process owns the mount namespace; every command enters it (and the network namespace)
+// with nsenter. Closing the node kills, by pid, every process still inside it and the processes they started
+// (daemons, shims, containers), then deletes the namespace: what the runtimes kept on those tmpfs goes with it.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, rmdirSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { deleteNetns, makeNetns, type TestNs } from '../host/netns-fixture.js';
+import { sleep, waitFor } from './wait.js';
+
+/** The environment of a service started on a clean machine: no NODE_OPTIONS, proxies or CA bundles of ours. */
+export const SERVICE_ENV: Record<string, string> = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root', LANG: 'C' };
+
+export interface RunOptions {
+  input?: string;
+  /** Replaces SERVICE_ENV. */
+  env?: Record<string, string>;
+  timeoutMs?: number;
+}
+
+export interface RunResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** A process started in the background inside the node (a daemon, a foreground `ctr run`). */
+export interface Background {
+  readonly child: ChildProcess;
+  readonly pid: number;
+  /** stdout and stderr so far, interleaved. */
+  output(): string;
+  /** Resolves with the exit code (or the signal's name) once the process has ended. */
+  readonly exited: Promise<number | string>;
+  /** Signals the process and waits for it to end (SIGKILL after `ms`). */
+  stop(signal?: NodeJS.Signals, ms?: number): Promise<number | string>;
+}
+
+export interface IsolatedNode {
+  /** The network namespace (read it from outside with `ns.ipj(...)`). */
+  ns: TestNs;
+  /** The holder's pid: `nsenter -t <pid> -m -n` enters the node. */
+  pid: number;
+  /** A host directory for the test's own files (visible inside the node too); removed by close(). */
+  dir: string;
+  /** Runs a command inside the node and waits for it. */
+  run(cmd: string, args: string[], opts?: RunOptions): RunResult;
+  /** The same, throwing (with stdout and stderr) unless it exits 0; returns stdout. */
+  sh(cmd: string, args: string[], opts?: RunOptions): string;
+  /** Starts a command inside the node without waiting for it. */
+  start(cmd: string, args: string[], opts?: RunOptions): Background;
+  /** Ends everything inside the node (by pid), removes `cgroupParents` from every cgroup hierarchy, the namespace
+   * and `dir`. */
+  close(): Promise<void>;
+}
+
+export interface NodeOptions {
+  /** Network namespace name prefix. */
+  prefix: string;
+  /** Paths to give an empty private tmpfs; `keep:<path>` gives an overlay of the host's directory instead. */
+  paths: string[];
+  /** Top-level cgroup names the runtimes are told to put containers under (removed by close when empty). */
+  cgroupParents?: string[];
+}
+
+// Runs as root in the new mount namespace: $1 is a scratch directory, the rest are the paths. Overlays first (a
+// missing path's parent, or a `keep:` path), then the tmpfs mounts, so that no overlay hides a tmpfs made earlier.
+const HOLDER = `
+set -eu
+scratch=$1; shift
+mount -t tmpfs -o mode=0700 vb-node "$scratch"
+n=0
+overlay() {
+  n=$((n+1)); mkdir -p "$scratch/$n/u" "$scratch/$n/w"
+  mount -t overlay vb-node -o "lowerdir=$1,upperdir=$scratch/$n/u,workdir=$scratch/$n/w" "$1"
+}
+for spec in "$@"; do
+  p=\${spec#keep:}
+  if [ "$spec" != "$p" ]; then overlay "$p"; continue; fi
+  [ ! -d "$p" ] || continue
+  a=$(dirname "$p"); while [ ! -d "$a" ]; do a=$(dirname "$a"); done
+  [ "$a" != / ] || { echo "will not overlay / for $p" >&2; exit 1; }
+  grep -q "^vb-node $a overlay " /proc/self/mounts || overlay "$a"
+  mkdir -p "$p"
+done
+for spec in "$@"; do
+  case $spec in keep:*) ;; *) mount -t tmpfs -o mode=0755 vb-node "$spec" ;; esac
+done
+echo ready
+exec sleep infinity
+`;
+
+function nsenterArgs(pid: number, cmd: string, args: string[]): string[] {
+  return ['-t', String(pid), '-m', '-n', '--', cmd, ...args];
+}
+
+function mntNs(pid: number): string | undefined {
+  try {
+    return readlinkSync(`/proc/${pid}/ns/mnt`);
+  } catch {
+    return undefined; // gone, or a zombie
+  }
+}
+
+/** Pid -> parent pid for every process. */
+function parents(): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      // comm (field 2) may hold spaces and parentheses: the ppid follows the last ')'.
+      const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
+      out.set(Number(e), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return out;
+}
+
+/** Every process in mount namespace `mnt` (but `except`), and every descendant of one (containers have their own). */
+function processesIn(mnt: string, except: number): number[] {
+  const ppid = parents();
+  const inside = new Set([...ppid.keys()].filter((p) => p !== except && mntNs(p) === mnt));
+  let grew = true;
+  while (grew) {
+    grew = false;
+    for (const [p, parent] of ppid) {
+      if (!inside.has(p) && p !== except && inside.has(parent)) {
+        inside.add(p);
+        grew = true;
+      }
+    }
+  }
+  return [...inside];
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z ');
+  } catch {
+    return false;
+  }
+}
+
+/** rmdir a cgroup tree bottom-up (a cgroup directory is removed with rmdir; its files go with it). */
+function removeCgroup(dir: string): void {
+  if (!existsSync(dir)) return;
+  for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) removeCgroup(path.join(dir, e.name));
+  rmdirSync(dir);
+}
+
+function background(child: ChildProcess): Background {
+  let out = '';
+  child.stdout?.on('data', (d) => (out += d));
+  child.stderr?.on('data', (d) => (out += d));
+  const exited = new Promise<number | string>((resolve) =>
+    child.on('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')),
+  );
+  return {
+    child,
+    pid: child.pid!,
+    output: () => out,
+    exited,
+    async stop(signal = 'SIGTERM', ms = 10_000) {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      const t = setTimeout(() => child.kill('SIGKILL'), ms);
+      try {
+        return await exited;
+      } finally {
+        clearTimeout(t);
+      }
+    },
+  };
+}
+
+export async function openNode(o: NodeOptions): Promise<IsolatedNode> {
+  const ns = makeNetns(o.prefix);
+  const dir = mkdtempSync(path.join(tmpdir(), `${o.prefix}-`));
+  const scratch = mkdtempSync(path.join(tmpdir(), `${o.prefix}-mnt-`));
+  const holder = spawn(
+    'nsenter',
+    [
+      `--net=${ns.path}`,
+      'unshare',
+      '--mount',
+      '--propagation',
+      'private',
+      'sh',
+      '-c',
+      HOLDER,
+      'holder',
+      scratch,
+      ...o.paths,
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'], env: SERVICE_ENV },
+  );
+  const h = background(holder);
+  await waitFor(() => h.output().includes('ready') || holder.exitCode !== null, 'the node holder to start', 15_000);
+  if (!h.output().includes('ready')) {
+    deleteNetns(ns);
+    throw new Error(`could not make the node's private mounts: ${h.output()}`);
+  }
+  const pid = h.pid;
+  const mnt = mntNs(pid)!;
+
+  const run = (cmd: string, args: string[], opts: RunOptions = {}): RunResult => {
+    const r = spawnSync('nsenter', nsenterArgs(pid, cmd, args), {
+      input: opts.input,
+      env: opts.env ?? SERVICE_ENV,
+      encoding: 'utf8',
+      timeout: opts.timeoutMs ?? 60_000,
+      maxBuffer: 64 << 20,
+    });
+    return { code: r.status, stdout: r.stdout ?? '', stderr: (r.stderr ?? '') + (r.error ? String(r.error) : '') };
+  };
+
+  return {
+    ns,
+    pid,
+    dir,
+    run,
+    sh(cmd, args, opts) {
+      const r = run(cmd, args, opts);
+      if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.code}:\n${r.stdout}${r.stderr}`);
+      return r.stdout;
+    },
+    start(cmd, args, opts = {}) {
+      return background(
+        spawn('nsenter', nsenterArgs(pid, cmd, args), {
+          stdio: ['ignore', 'pipe', 'pipe'],
+          env: opts.env ?? SERVICE_ENV,
+        }),
+      );
+    },
+    async close() {
+      // Whatever the runtimes left running (shims, conmon, containers): by pid, found through the mount namespace.
+      for (let round = 0; round < 50; round++) {
+        const left = processesIn(mnt, pid).filter(alive);
+        if (left.length === 0) break;
+        for (const p of left) {
+          try {
+            process.kill(p, 'SIGKILL');
+          } catch {
+            // already gone
+          }
+        }
+        await sleep(100);
+      }
+      await h.stop('SIGKILL');
+      deleteNetns(ns);
+      const failures: string[] = [];
+      for (const parent of o.cgroupParents ?? []) {
+        // cgroup v1 has a hierarchy per controller under /sys/fs/cgroup, v2 one at /sys/fs/cgroup itself.
+        for (const hierarchy of ['', ...readdirSync('/sys/fs/cgroup')]) {
+          const d = path.join('/sys/fs/cgroup', hierarchy, parent);
+          try {
+            removeCgroup(d);
+          } catch (e) {
+            failures.push(`${d}: ${(e as Error).message}`);
+          }
+        }
+      }
+      rmSync(dir, { recursive: true, force: true });
+      rmSync(scratch, { recursive: true, force: true });
+      if (failures.length) throw new Error(`cgroups left behind:\n${failures.join('\n')}`);
+    },
+  };
+}
