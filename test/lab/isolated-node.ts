@@ -70,32 +70,50 @@ export interface NodeOptions {
   cgroupParents?: string[];
 }
 
-// Runs as root in the new mount namespace: $1 is a scratch directory, the rest are the paths. Overlays first (a
-// missing path's parent, or a `keep:` path), then the tmpfs mounts, so that no overlay hides a tmpfs made earlier.
+// Runs as root in the new mount namespace, from a plan made by mountPlan(): the overlays' upper directories are all
+// made first, on a tmpfs at $VB_SCRATCH, while that path still leads to it (an overlay of one of its parents, /tmp
+// say, would hide it); then the overlays, the directories made inside them, the tmpfs mounts.
 const HOLDER = `
 set -eu
-scratch=$1; shift
-mount -t tmpfs -o mode=0700 vb-node "$scratch"
-n=0
-overlay() {
-  n=$((n+1)); mkdir -p "$scratch/$n/u" "$scratch/$n/w"
-  mount -t overlay vb-node -o "lowerdir=$1,upperdir=$scratch/$n/u,workdir=$scratch/$n/w" "$1"
-}
-for spec in "$@"; do
-  p=\${spec#keep:}
-  if [ "$spec" != "$p" ]; then overlay "$p"; continue; fi
-  [ ! -d "$p" ] || continue
-  a=$(dirname "$p"); while [ ! -d "$a" ]; do a=$(dirname "$a"); done
-  [ "$a" != / ] || { echo "will not overlay / for $p" >&2; exit 1; }
-  grep -q "^vb-node $a overlay " /proc/self/mounts || overlay "$a"
-  mkdir -p "$p"
+mount -t tmpfs -o mode=0700 vb-node "$VB_SCRATCH"
+n=0; for p in $VB_OVERLAYS; do n=$((n+1)); mkdir -p "$VB_SCRATCH/$n/u" "$VB_SCRATCH/$n/w"; done
+n=0; for p in $VB_OVERLAYS; do
+  n=$((n+1)); mount -t overlay vb-node -o "lowerdir=$p,upperdir=$VB_SCRATCH/$n/u,workdir=$VB_SCRATCH/$n/w" "$p"
 done
-for spec in "$@"; do
-  case $spec in keep:*) ;; *) mount -t tmpfs -o mode=0755 vb-node "$spec" ;; esac
-done
+for p in $VB_MKDIRS; do mkdir -p "$p"; done
+for p in $VB_TMPFS; do mount -t tmpfs -o mode=0755 vb-node "$p"; done
 echo ready
 exec sleep infinity
 `;
+
+const isUnder = (p: string, dir: string) => p === dir || p.startsWith(`${dir}/`);
+
+/**
+ * Which directories get an overlay (`keep:` paths, and the nearest existing parent of a path the host lacks), in
+ * mount order: parents before what lies inside them, and a parent of `scratch` last, so that every upper
+ * directory is reached through the scratch tmpfs when its overlay is mounted.
+ */
+function mountPlan(paths: string[], scratch: string): { overlays: string[]; mkdirs: string[]; tmpfs: string[] } {
+  const overlays = new Set<string>();
+  const mkdirs: string[] = [];
+  const tmpfs: string[] = [];
+  for (const spec of paths) {
+    if (/\s/.test(spec)) throw new Error(`isolated node: no whitespace in paths, please (${spec})`);
+    if (spec.startsWith('keep:')) {
+      overlays.add(spec.slice('keep:'.length));
+      continue;
+    }
+    tmpfs.push(spec);
+    if (existsSync(spec)) continue;
+    let a = path.dirname(spec);
+    while (!existsSync(a)) a = path.dirname(a);
+    if (a === '/') throw new Error(`isolated node: will not overlay / to make ${spec}`);
+    mkdirs.push(spec);
+    if (![...overlays].some((o) => isUnder(a, o))) overlays.add(a);
+  }
+  const depth = (p: string) => p.split('/').length + (isUnder(scratch, p) ? 1000 : 0);
+  return { overlays: [...overlays].sort((x, y) => depth(x) - depth(y)), mkdirs, tmpfs };
+}
 
 function nsenterArgs(pid: number, cmd: string, args: string[]): string[] {
   return ['-t', String(pid), '-m', '-n', '--', cmd, ...args];
@@ -186,22 +204,20 @@ export async function openNode(o: NodeOptions): Promise<IsolatedNode> {
   const ns = makeNetns(o.prefix);
   const dir = mkdtempSync(path.join(tmpdir(), `${o.prefix}-`));
   const scratch = mkdtempSync(path.join(tmpdir(), `${o.prefix}-mnt-`));
+  const plan = mountPlan(o.paths, scratch);
   const holder = spawn(
     'nsenter',
-    [
-      `--net=${ns.path}`,
-      'unshare',
-      '--mount',
-      '--propagation',
-      'private',
-      'sh',
-      '-c',
-      HOLDER,
-      'holder',
-      scratch,
-      ...o.paths,
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'], env: SERVICE_ENV },
+    [`--net=${ns.path}`, 'unshare', '--mount', '--propagation', 'private', 'sh', '-c', HOLDER],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: {
+        ...SERVICE_ENV,
+        VB_SCRATCH: scratch,
+        VB_OVERLAYS: plan.overlays.join('\n'),
+        VB_MKDIRS: plan.mkdirs.join('\n'),
+        VB_TMPFS: plan.tmpfs.join('\n'),
+      },
+    },
   );
   const h = background(holder);
   await waitFor(() => h.output().includes('ready') || holder.exitCode !== null, 'the node holder to start', 15_000);
