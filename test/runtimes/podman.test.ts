@@ -244,6 +244,9 @@ describe('podman 4.3 with the CNI backend', () => {
     await waitFor(() => sent('DEL', c.id).length === 1, 'the cleanup DEL of c1', 30_000);
     expect(sent('DEL', c.id)[0]!.rc).toBe(0);
     expect(veths(node)).toHaveLength(4);
+    // The veth went with the netns anyway; the address only comes back through DEL and host-local.
+    const addr = sent('ADD', c.id)[0]!.out.ips[0].address.split('/')[0];
+    expect(node.run('test', ['-e', `/var/lib/cni/networks/${L3.name}/${addr}`]).code).toBe(1);
     podman('rm', 'c1');
     expect(sent('DEL', c.id)).toHaveLength(1); // nothing to tear down any more
   });
@@ -259,10 +262,9 @@ describe('podman 4.3 with the CNI backend', () => {
   it('the podman service restarted under running containers, then removal: nothing left', async () => {
     const start = async (): Promise<Background> => {
       const svc = node.start('podman', ['system', 'service', '--time', '0', SOCKET]);
-      await waitFor(
-        () => node.run('podman', ['--remote', '--url', SOCKET, 'version']).code === 0,
-        'the podman service',
-      );
+      const up = () => node.run('podman', ['--remote', '--url', SOCKET, 'version']).code === 0;
+      await waitFor(() => up() || svc.child.exitCode !== null, 'the podman service', 30_000);
+      if (!up()) throw new Error(`podman system service exited:\n${svc.output()}`);
       return svc;
     };
     let svc = await start();
