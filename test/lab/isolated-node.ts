@@ -39,6 +39,8 @@ export interface Background {
   output(): string;
   /** Resolves with the exit code (or the signal's name) once the process has ended. */
   readonly exited: Promise<number | string>;
+  /** Waits for the process to end on its own: its exit code or signal; throws (with its output) after `ms`. */
+  wait(ms: number): Promise<number | string>;
   /** Signals the process and waits for it to end (SIGKILL after `ms`). */
   stop(signal?: NodeJS.Signals, ms?: number): Promise<number | string>;
 }
@@ -48,7 +50,8 @@ export interface IsolatedNode {
   ns: TestNs;
   /** The holder's pid: `nsenter -t <pid> -m -n` enters the node. */
   pid: number;
-  /** A host directory for the test's own files (visible inside the node too); removed by close(). */
+  /** A host directory for the test's own files, shared with the node (unless a node path overlays /tmp, which
+   * makes the node's writes there private); removed by close(). */
   dir: string;
   /** Runs a command inside the node and waits for it. */
   run(cmd: string, args: string[], opts?: RunOptions): RunResult;
@@ -66,7 +69,7 @@ export interface NodeOptions {
   prefix: string;
   /** Paths to give an empty private tmpfs; `keep:<path>` gives an overlay of the host's directory instead. */
   paths: string[];
-  /** Top-level cgroup names the runtimes are told to put containers under (removed by close when empty). */
+  /** Top-level cgroup names the runtimes put containers under: close() removes them, and fails if one is busy. */
   cgroupParents?: string[];
 }
 
@@ -188,6 +191,17 @@ function background(child: ChildProcess): Background {
     pid: child.pid!,
     output: () => out,
     exited,
+    async wait(ms) {
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`still running after ${ms} ms:\n${out}`)), ms);
+      });
+      try {
+        return await Promise.race([exited, late]);
+      } finally {
+        clearTimeout(timer);
+      }
+    },
     async stop(signal = 'SIGTERM', ms = 10_000) {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       const t = setTimeout(() => child.kill('SIGKILL'), ms);
