@@ -13,10 +13,12 @@ VITEST := $(BUN) --bun node_modules/vitest/vitest.mjs
 # iproute2 to read the kernel back independently, the reference plugins (side by side, host-local/static IPAM),
 # ping for traffic checks, iptables and nftables for ipMasq and macspoofchk, dnsmasq as a DHCP server,
 # strace to kill the plugin at each step in the crash tests, GNU time for the benchmarks' peak RSS, Go with libcni's
-# sources to build the libcni test driver, busybox (udhcpc) and tcpdump for the traffic tests, and qemu-user to run
-# the executable on other CPUs (test/process/protocol.test.ts).
+# sources to build the libcni test driver, busybox (udhcpc) and tcpdump for the traffic tests, qemu-user to run the
+# executable on other CPUs (test/process/protocol.test.ts). containerd, podman and runc are the container runtimes
+# of the runtimes tier (busybox is its image); nothing of theirs starts on install (no systemd here), the tests
+# start them privately.
 APT_PACKAGES := kmod patchelf strace iproute2 iputils-ping iptables nftables containernetworking-plugins dnsmasq-base time \
-	golang-go golang-github-appc-cni-dev busybox tcpdump qemu-user
+	golang-go golang-github-appc-cni-dev busybox tcpdump qemu-user containerd podman runc
 
 .PHONY: all deps build lint format test test-unit test-host test-uml demo bench install clean
 
