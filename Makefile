@@ -23,11 +23,12 @@ VITEST := $(BUN) --bun node_modules/vitest/vitest.mjs
 # iproute2 to read the kernel back independently, the reference plugins (side by side, host-local/static IPAM),
 # ping for traffic checks, iptables and nftables for ipMasq and macspoofchk, dnsmasq as a DHCP server,
 # strace to kill the plugin at each step in the crash tests, GNU time for the benchmarks' peak RSS, Go with libcni's
-# sources to build the libcni test driver, busybox (udhcpc) and tcpdump for the traffic tests, and qemu-user to run
-# the executable on other CPUs (test/process/protocol.test.ts), and jq for the README's by-hand commands
-# (test/host/readme.test.ts runs them).
+# sources to build the libcni test driver, busybox (udhcpc) and tcpdump for the traffic tests, qemu-user to run the
+# executable on other CPUs (test/process/protocol.test.ts), jq for the README's by-hand commands
+# (test/host/readme.test.ts runs them). containerd, podman and runc are the container runtimes of the runtimes tier
+# (busybox is its image); nothing of theirs starts on install (no systemd here), the tests start them privately.
 APT_PACKAGES := kmod patchelf strace iproute2 iputils-ping iptables nftables containernetworking-plugins dnsmasq-base time \
-	golang-go golang-github-appc-cni-dev busybox tcpdump qemu-user jq
+	golang-go golang-github-appc-cni-dev busybox tcpdump qemu-user jq containerd podman runc
 
 .PHONY: all deps build lint format test test-unit test-host test-uml demo bench bench-logging install uninstall clean
 
@@ -54,7 +55,7 @@ build: node_modules/.package-lock.json
 	node scripts/build.mjs
 
 # The gate before the tests: types, lint (typescript-eslint), formatting (prettier, width 120) and unused
-# exports, files and dependencies (knip; tsx runs from this Makefile and prettier from here, which knip cannot see).
+# exports, files and dependencies (knip; prettier runs from here, which knip cannot see).
 lint: node_modules/.package-lock.json
 	npx tsc --noEmit
 	npx eslint --max-warnings 0 .
@@ -80,6 +81,8 @@ test-uml: build
 demo: deps build
 	$(BUN) demo/demo.ts
 
+# Ours against the reference plugin, in namespaces made for it and in the UML kernel; RUNS=<n> timed rounds
+# (default 40, about 2-3 minutes). Writes bench/results/latest.md and latest.json.
 bench: build
 	$(BUN) bench/run.ts
 

@@ -1,7 +1,7 @@
 import { defineConfig } from 'vitest/config';
 
 // Tiers: unit (no kernel), process (bin/vlan-bridge as a process), host (namespaces on this machine's kernel, root),
-// uml (boots user-mode Linux).
+// uml (boots user-mode Linux), runtimes (containerd and podman run containers on vlan-bridge networks).
 export default defineConfig({
   test: {
     projects: [
@@ -25,6 +25,16 @@ export default defineConfig({
           fileParallelism: false,
           testTimeout: 300_000,
           hookTimeout: 300_000,
+        },
+      },
+      {
+        test: {
+          name: 'runtimes',
+          include: ['test/runtimes/**/*.test.ts'],
+          // Each file starts a runtime in a node of its own; one at a time, on machines with 2 cores.
+          fileParallelism: false,
+          testTimeout: 120_000,
+          hookTimeout: 360_000,
         },
       },
     ],

@@ -30,9 +30,9 @@ const changed = (net: Net): string => {
   return from === DEMO_VERSION ? '' : `, cniVersion ${from ?? '(none)'} changed to ${DEMO_VERSION} for CHECK`;
 };
 
-function plugin(node: TestNs, command: string, pod: Pod, extra: object = {}): any {
+function plugin(node: TestNs, command: string, pod: Pod, extra: object = {}, conf = config(pod.net)): any {
   const r = spawnSync('ip', ['netns', 'exec', node.name, PLUGIN], {
-    input: JSON.stringify({ ...config(pod.net), ...extra }),
+    input: JSON.stringify({ ...conf, ...extra }),
     encoding: 'utf8',
     env: {
       CNI_COMMAND: command,
@@ -41,22 +41,58 @@ function plugin(node: TestNs, command: string, pod: Pod, extra: object = {}): an
       CNI_IFNAME: 'net1',
       CNI_PATH: '/usr/lib/cni',
       PATH: process.env.PATH ?? '',
+      VLAN_BRIDGE_STATE_DIR: path.join(stateDir, 'state'),
     },
   });
   if (r.status !== 0) throw new Error(`${command} ${pod.name} failed: ${r.stdout}${r.stderr}`);
   return r.stdout.trim() ? JSON.parse(r.stdout) : undefined;
 }
 
+let stateDir = '/tmp';
+
 const pings = (ns: TestNs, ip: string) =>
   spawnSync('ip', ['netns', 'exec', ns.name, 'ping', '-c', '1', '-W', '1', ip]).status === 0;
 
+/** The bond's VLANs as `bridge vlan show dev mgmt-bo` prints them, on one line. */
+const bondVlans = (node: TestNs) =>
+  node
+    .exec('bridge', 'vlan', 'show', 'dev', 'mgmt-bo')
+    .split('\n')
+    .slice(1)
+    .map((l) => l.replace(/^mgmt-bo/, '').trim())
+    .filter(Boolean)
+    .join(', ');
+
+/**
+ * `uplinkVlans`: a VLAN 300 pod on a bond that lacks 300. The plugin adds 300 to the bond for it and takes it away
+ * with the last pod. Returns whether all of that happened.
+ */
+function uplinkScenario(node: TestNs): boolean {
+  const conf = { ...config('vlan100'), name: 'vlan300', vlan: 300, uplinkVlans: true };
+  say('\nuplinkVlans: a pod on VLAN 300, which the bond does not carry; its config adds "uplinkVlans": true');
+  const before = bondVlans(node);
+  say(`  bond mgmt-bo before: ${before}`);
+  const pod: Pod = { name: 'vm-e', net: 'vlan100', ns: makeNetns('demo-vm-e') };
+  plugin(node, 'ADD', pod, {}, conf);
+  const during = bondVlans(node);
+  say(`  after ADD vm-e:      ${during}`);
+  pod.ns.exec('ip', 'addr', 'add', '10.30.0.10/24', 'dev', 'net1');
+  const reached = pings(pod.ns, '10.30.0.1');
+  say(`  vm-e (10.30.0.10) reaches the switch's VLAN 300 host 10.30.0.1: ${reached ? 'yes' : 'NO'}`);
+  plugin(node, 'DEL', pod, {}, conf);
+  const after = bondVlans(node);
+  say(`  after DEL vm-e:      ${after} (300 gone with its last pod)`);
+  return !/\b300\b/.test(before) && /\b300\b/.test(during) && reached && after === before;
+}
+
 export function run(workDir: string): boolean {
+  stateDir = workDir;
   const node = makeNetns('demo-node');
   const sw = makeNetns('demo-sw');
   let hn: HarvesterNode | undefined;
   const pods: Pod[] = [];
   try {
-    hn = buildHarvesterNode(node, sw, { workDir });
+    hn = buildHarvesterNode(node, sw, { workDir, extraSwitchVids: [300] });
     say(
       'node: bridge mgmt-br (VLAN filtering) with bond mgmt-bo (active-backup over 2 NICs) to a switch carrying VLANs 100 and 200 tagged and an untagged network, a DHCP server on each',
     );
@@ -152,10 +188,11 @@ export function run(workDir: string): boolean {
     say(
       `DEL: ${left.length === 0 ? 'every pod port removed' : `LEFT BEHIND: ${left.map((l) => l.ifname).join(', ')}`}`,
     );
-    const ok = matches && left.length === 0;
+    const uplinkOk = uplinkScenario(node);
+    const ok = matches && left.length === 0 && uplinkOk;
     say(
       ok
-        ? "\nproved: VLAN 100 pods share a segment with their gateway, VLAN 200 and the untagged network are apart, leases come from each network's own server, and CHECK and DEL work"
+        ? "\nproved: VLAN 100 pods share a segment with their gateway, VLAN 200 and the untagged network are apart, leases come from each network's own server, CHECK and DEL work, and uplinkVlans adds a VID to the bond for its pods and removes it after them"
         : '\ndemo FAILED',
     );
     return ok;

@@ -47,10 +47,22 @@ function writeAll(fd: number, s: string): void {
 
 /** Runs one CNI invocation on the process's stdin, stdout, stderr and environment, then exits with its code. */
 export async function runCni(handlers: HandlersLoader): Promise<void> {
-  const code = await dispatch(
-    { env: process.env, readStdin: readAllStdin, stdout: (s) => writeAll(1, s), stderr: (s) => writeAll(2, s) },
-    handlers,
-  );
+  let code: number;
+  try {
+    code = await dispatch(
+      { env: process.env, readStdin: readAllStdin, stdout: (s) => writeAll(1, s), stderr: (s) => writeAll(2, s) },
+      handlers,
+    );
+  } catch (err) {
+    // stdout itself failed (a full disk behind it, a closed pipe): nothing more can be said there. One line on
+    // stderr, no stack trace, and a failure code.
+    try {
+      writeAll(2, `vlan-bridge: cannot write the result to stdout: ${(err as Error).message}\n`);
+    } catch {
+      // stderr is gone too
+    }
+    code = 1;
+  }
   // Everything is written (synchronously) and every child has been waited for: exit now instead of tearing
   // the environment down piece by piece, which costs a runtime on the pod-start path a few ms per call.
   process.exit(code);

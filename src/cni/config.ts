@@ -68,6 +68,9 @@ export const BaseNetConfSchema = z
     macspoofchk: z.boolean().default(false),
     enabledad: z.boolean().default(false),
     disableContainerInterface: z.boolean().default(false),
+    // Ours (issue 16): keep the bridge's uplinks carrying its pods' VIDs tagged (src/plugin/uplink-vlans.ts).
+    uplinkVlans: z.boolean().default(false),
+    uplinkInterface: ifname.optional(),
     ipam: z.object({ type: z.string().optional() }).loose().default({}),
     /** Seconds an IPAM plugin may take per call before SIGTERM (SIGKILL follows after a grace period). */
     ipamTimeout: z.number().positive().max(3600).default(DEFAULT_IPAM_TIMEOUT_S),
@@ -126,6 +129,14 @@ export const NetConfSchema = BaseNetConfSchema.superRefine(
           message: `gateway interface name ${show(gw)} (bridge + "." + vlan) would be longer than ${MAX_IFNAME} bytes`,
         });
       }
+    }
+    if (c.uplinkInterface !== undefined && c.uplinkVlans !== true) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['uplinkInterface'],
+        input: c.uplinkInterface,
+        message: 'names the uplink that uplinkVlans manages: set "uplinkVlans": true with it',
+      });
     }
     const ipamType = (c.ipam as { type?: unknown } | undefined)?.type;
     if (c.disableContainerInterface === true && typeof ipamType === 'string' && ipamType !== '') {

@@ -2,7 +2,7 @@
 // Linux; the commands' work is done by the handlers it is given (src/plugin/handlers.ts), and the code that reads
 // a configuration (command.ts, zod) is loaded only for commands that have one, so VERSION never builds a schema. Order
 // of checks as libcni's skel: env, then stdin, then version.
-import { Code, asCniError } from './errors.js';
+import { CniError, Code, asCniError } from './errors.js';
 import { commandOf, parseEnv } from './env.js';
 import { LATEST, SUPPORTED_VERSIONS, effectiveVersion } from './versions.js';
 import { makeLogger, type LogOptions } from './log.js';
@@ -48,6 +48,8 @@ function replyVersion(stdin: string): string {
 export async function dispatch(io: Io, handlers: HandlersLoader, logOptions?: LogOptions): Promise<number> {
   const log = makeLogger(io.env, io.stderr, logOptions);
   let stdin = '';
+  let reply: string;
+  let code = 0;
   try {
     if (commandOf(io.env) === undefined) {
       io.stderr(`${ABOUT}\nCNI protocol versions supported: ${SUPPORTED_VERSIONS.join(', ')}\n${HELP_HINT}\n`);
@@ -67,14 +69,19 @@ export async function dispatch(io: Io, handlers: HandlersLoader, logOptions?: Lo
       req.command === 'VERSION'
         ? versionReply(stdin)
         : await (await import('./command.js')).runCommand(req, io, handlers, stdin, log);
-    if (out !== undefined) io.stdout(`${out}\n`);
+    reply = out !== undefined ? `${out}\n` : '';
     log.done(undefined);
-    return 0;
   } catch (err) {
     const e = asCniError(err);
-    io.stdout(`${JSON.stringify(e.toJSON(replyVersion(stdin)))}\n`);
-    const stack = e.code === Code.Internal ? ((err as Error)?.stack ?? String(err)) : undefined;
+    reply = `${JSON.stringify(e.toJSON(replyVersion(stdin)))}\n`;
+    code = 1;
+    // A 999 that an IPAM plugin answered passes through as a CniError: only our own unexpected throws are bugs, and
+    // only theirs carry a stack trace into the log.
+    const stack =
+      e.code === Code.Internal && !(err instanceof CniError) ? ((err as Error)?.stack ?? String(err)) : undefined;
     log.done({ code: e.code, msg: e.message, details: e.details, stack });
-    return 1;
   }
+  // Outside the try: a stdout that cannot be written is the caller's to report (src/stdio.ts), not a plugin error.
+  if (reply) io.stdout(reply);
+  return code;
 }

@@ -10,15 +10,19 @@ export const MAX_IFNAME = 15;
 /** Length of `s` in UTF-8 bytes, what the kernel counts in names. */
 export const utf8Bytes = (s: string): number => Buffer.byteLength(s, 'utf8');
 
+/** A UTF-16 surrogate without its pair: valid in a JSON string ("\ud800"), not a character, and no UTF-8. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
 /**
  * Returns why `name` is not a valid interface name, or null when it is. The length is counted in UTF-8 bytes, as
- * the kernel (IFNAMSIZ) and libcni's ValidateInterfaceName (Go's len) count it. U+FFFD is refused: it is what a
- * name that was not UTF-8 decodes to, and creating "rt\uFFFD1" when "rt\xff1" was asked for makes a device under
- * another name than the one asked for.
+ * the kernel (IFNAMSIZ) and libcni's ValidateInterfaceName (Go's len) count it. U+FFFD and lone surrogates are
+ * refused: U+FFFD is what a name that was not UTF-8 decodes to, and a lone surrogate ("b\ud800r" in JSON) is
+ * encoded as U+FFFD; either way a device would be made under another name than the one asked for.
  */
 export function ifnameProblem(name: string): string | null {
   if (name.length === 0) return 'interface name is empty';
-  if (name.includes('\uFFFD')) return 'interface name is not valid UTF-8 (or contains U+FFFD)';
+  if (name.includes('\uFFFD') || LONE_SURROGATE.test(name))
+    return 'interface name is not valid Unicode text (a lone surrogate, or U+FFFD)';
   const bytes = utf8Bytes(name);
   if (bytes > MAX_IFNAME) return `interface name is longer than ${MAX_IFNAME} bytes (${bytes} bytes in UTF-8)`;
   if (name === '.' || name === '..') return 'interface name is . or ..';

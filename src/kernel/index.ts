@@ -2,6 +2,7 @@
 import { loadLibc } from './native.js';
 import { maybeIn, type Netns } from './netns.js';
 import { NetlinkSocket } from './netlink/socket.js';
+import { KernelError } from './errors.js';
 
 export * from './errors.js';
 export * from './netns.js';
@@ -12,6 +13,40 @@ export * from './route.js';
 export { IcmpSocket } from './icmp.js';
 export { NetlinkSocket } from './netlink/socket.js';
 export { RT_SCOPE_UNIVERSE, RT_TABLE_MAIN } from './netlink/constants.js';
+
+const LOCK_EX = 2;
+const LOCK_NB = 4;
+const EWOULDBLOCK = 11;
+
+/**
+ * flock(fd, LOCK_EX | LOCK_NB) (flock(2)): true when the lock is taken, false when another open file holds it. The
+ * kernel releases it when the fd is closed or the process dies. Throws KernelError for other failures.
+ */
+export function tryLockExclusive(fd: number): boolean {
+  const libc = loadLibc();
+  if (libc.flock(fd, LOCK_EX | LOCK_NB) === 0) return true;
+  const errno = libc.errno();
+  if (errno === EWOULDBLOCK) return false;
+  throw new KernelError('flock', errno);
+}
+
+const SOL_SOCKET = 1;
+/** asm-generic/socket.h; Linux 5.14 and later. */
+const SO_NETNS_COOKIE = 71;
+
+/**
+ * The cookie of the network namespace socket `fd` lives in (SO_NETNS_COOKIE): a number the kernel gives each
+ * namespace once per boot and never reuses, unlike the namespace's nsfs inode, which a later namespace may get.
+ * Throws KernelError (ENOPROTOOPT before Linux 5.14).
+ */
+export function netnsCookie(fd: number): bigint {
+  const libc = loadLibc();
+  const value = Buffer.alloc(8);
+  const len = new Uint32Array([8]);
+  if (libc.getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, value, len) !== 0)
+    throw new KernelError('getsockopt(SO_NETNS_COOKIE)', libc.errno());
+  return value.readBigUInt64LE(0);
+}
 
 /** A NETLINK_ROUTE socket bound to `ns` (null: the host) for its whole life: enter, create, leave. */
 export function openNetlink(ns: Netns | null): NetlinkSocket {

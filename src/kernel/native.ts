@@ -16,6 +16,8 @@ export interface Libc {
   bind(fd: number, addr: Buffer, len: number): number;
   connect(fd: number, addr: Buffer, len: number): number;
   setsockopt(fd: number, level: number, name: number, value: Buffer, len: number): number;
+  /** `len` holds the buffer's size in, the value's size out (socklen_t, 4 bytes). */
+  getsockopt(fd: number, level: number, name: number, value: Buffer, len: Uint32Array): number;
   send(fd: number, buf: Buffer, len: number, flags: number): number;
   recv(fd: number, buf: Buffer, len: number, flags: number): number;
   close(fd: number): number;
@@ -23,6 +25,7 @@ export interface Libc {
   unshare(flags: number): number;
   /** ioctl(fd, request) with no third argument (e.g. NS_GET_NSTYPE). */
   ioctl(fd: number, request: number): number;
+  flock(fd: number, operation: number): number;
   /** errno as the last failed call of this table left it (read right after that call returned). */
   errno(): number;
 }
@@ -67,12 +70,14 @@ const CORE = {
   bind: [[T.i32, T.ptr, T.u32], T.i32],
   connect: [[T.i32, T.ptr, T.u32], T.i32],
   setsockopt: [[T.i32, T.i32, T.i32, T.ptr, T.u32], T.i32],
+  getsockopt: [[T.i32, T.i32, T.i32, T.ptr, T.ptr], T.i32],
   send: [[T.i32, T.ptr, T.u64, T.i32], T.i64_fast],
   recv: [[T.i32, T.ptr, T.u64, T.i32], T.i64_fast],
   close: [[T.i32], T.i32],
   setns: [[T.i32, T.i32], T.i32],
   unshare: [[T.i32], T.i32],
   ioctl: [[T.i32, T.u64], T.i32],
+  flock: [[T.i32, T.i32], T.i32],
 } as const satisfies Decls;
 
 const PROCESS = {
@@ -103,12 +108,14 @@ const SETS_ERRNO = new Set([
   'bind',
   'connect',
   'setsockopt',
+  'getsockopt',
   'send',
   'recv',
   'close',
   'setns',
   'unshare',
   'ioctl',
+  'flock',
   'pipe2',
   'poll',
   'read',

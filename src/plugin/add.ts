@@ -24,6 +24,7 @@ import { attachmentOf, formatAlias, hostVethName, isHostVethOf, type AttachmentI
 import { podMtu } from './mtu.js';
 import { inheritedMtu } from './uplink.js';
 import { applyPortVlans, usesVlans, vlanIntent } from './vlans.js';
+import { syncUplinkVlans } from './uplink-vlans.js';
 import { Undo } from './undo.js';
 import { setupL3 } from './l3.js';
 import { openPodNetns, requestedMac } from './pod.js';
@@ -82,6 +83,9 @@ export async function cmdAdd(req: AddRequest, ctx: Ctx): Promise<Result> {
     const mtu = podMtu(conf.mtu, br, hostLinks);
 
     const id = attachmentOf(conf.name, req);
+    // Runs last in a rollback, once the pair is gone: the uplinks lose the VIDs this ADD added for it alone.
+    if (conf.uplinkVlans)
+      undo.push('bring the uplink VLANs back in step', () => syncUplinkVlans(host, br.name, null, ctx.env, ctx.log));
     // Registered before the request: the pair may exist even when the request's read-back fails.
     undo.push(`delete veth "${hostVethName(id)}"`, () => {
       const made = getLink(host, hostVethName(id));
@@ -94,6 +98,12 @@ export async function cmdAdd(req: AddRequest, ctx: Ctx): Promise<Result> {
 
     const intent = vlanIntent(conf);
     if (usesVlans(intent)) step(`set VLANs on "${hostVeth.name}"`, () => applyPortVlans(host, hostVeth.index, intent));
+    // Once the port carries its VIDs, it counts among the bridge's users of them. Also for an untagged pod: the
+    // bridge's other pods' VIDs are kept on the uplinks, and a wrong uplinkInterface is refused all the same.
+    if (conf.uplinkVlans)
+      step("add the pods' VIDs to the uplinks", () =>
+        syncUplinkVlans(host, br.name, conf.uplinkInterface ?? 'all', ctx.env, ctx.log),
+      );
     if (conf.hairpinMode || conf.portIsolation) {
       step(`set port flags on "${hostVeth.name}"`, () =>
         setBridgePort(host, hostVeth.index, {

@@ -23,9 +23,17 @@ import { ipamCall, ipamCheck } from '../ipam/delegate.js';
 import { attachmentOf, formatAlias, isHostVethOf, parseAlias } from './attachment.js';
 import { openPodNetns, requestedMac } from './pod.js';
 import { inspectBridge } from './bridge.js';
-import { inheritedMtu } from './uplink.js';
+import { inheritedMtu, uplinksOf } from './uplink.js';
 import { step } from './errors.js';
-import { expectedPortVlans, formatVlans, normalizeVlans, usesVlans, vlanIntent } from './vlans.js';
+import {
+  expectedPortVlans,
+  formatVlans,
+  normalizeVlans,
+  podVids,
+  usesVlans,
+  vlanFlagsByVid,
+  vlanIntent,
+} from './vlans.js';
 
 export async function cmdCheck(req: CheckRequest, ctx: Ctx): Promise<void> {
   const { conf, prevResult: prev } = ctx;
@@ -109,6 +117,23 @@ export async function cmdCheck(req: CheckRequest, ctx: Ctx): Promise<void> {
       const got = normalizeVlans(portVlans(host, hostVeth.index));
       if (formatVlans(want) !== formatVlans(got))
         differ(`"${hostVeth.name}" VLANs`, `expected ${formatVlans(want)}, found ${formatVlans(got)}`);
+      if (conf.uplinkVlans) {
+        const uplinks = uplinksOf(br, hostLinks).filter(
+          (u) => conf.uplinkInterface === undefined || u.name === conf.uplinkInterface,
+        );
+        if (uplinks.length === 0)
+          differ('uplink', `expected ${conf.uplinkInterface ?? 'an uplink'} on bridge "${br.name}", missing`);
+        const vids = podVids(intent).filter((v) => v !== d);
+        for (const u of uplinks) {
+          const carried = vlanFlagsByVid(portVlans(host, u.index));
+          const missing = vids.filter((v) => !carried.has(v));
+          if (missing.length > 0)
+            differ(
+              `uplink "${u.name}" VLANs`,
+              `expected to carry ${vids.join(',')} (uplinkVlans), missing ${missing.join(',')}`,
+            );
+        }
+      }
     }
 
     // Addresses and routes of prevResult (later chained plugins may add more: only ours must be there).

@@ -19,6 +19,7 @@ import { ipamCall, ipamDel } from '../ipam/delegate.js';
 import { teardownAttachment } from '../firewall/index.js';
 import { attachmentOf, isHostVethOf, parseAlias } from './attachment.js';
 import { Failures } from './failures.js';
+import { syncUplinkVlans } from './uplink-vlans.js';
 
 /**
  * Whether the pod's CNI_IFNAME belongs to this attachment: a veth whose host end is this attachment's (our alias
@@ -100,6 +101,9 @@ export async function cmdDel(req: DelRequest, ctx: Ctx): Promise<void> {
     if (req.netns)
       failures.attempt(`delete "${req.ifname}" in ${req.netns}`, () => deletePodEnd(h, req.netns!, req, ctx));
     failures.attempt('delete the host veth', () => deleteHostEnd(h, req, ctx));
+    failures.attempt('remove unused VIDs from the uplinks', () =>
+      syncUplinkVlans(h, ctx.conf.bridge, null, ctx.env, ctx.log),
+    );
     h.close();
   }
   const err = failures.toError('DEL');

@@ -9,6 +9,7 @@ import { ipamCall, ipamGc } from '../ipam/delegate.js';
 import { teardownFirewall } from '../firewall/index.js';
 import { aliasMatchesNetwork, containerField, isGatewayLink, parseAlias } from './attachment.js';
 import { Failures } from './failures.js';
+import { syncUplinkVlans } from './uplink-vlans.js';
 
 /**
  * GC: removes this network's host veths (by alias) and firewall rules (by comment) whose attachment `valid` does not
@@ -39,6 +40,9 @@ export async function cmdGc(req: GcRequest, ctx: Ctx, valid: Attachment[]): Prom
           }
         });
       }
+      failures.attempt('remove unused VIDs from the uplinks', () =>
+        syncUplinkVlans(host, ctx.conf.bridge, null, ctx.env, ctx.log),
+      );
     } finally {
       host.close();
     }

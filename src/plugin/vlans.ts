@@ -66,6 +66,12 @@ export function nativeVid(c: VlanIntent): number {
   return c.trunkRanges.length > 0 ? TRUNK_DEFAULT_NATIVE_VID : 0;
 }
 
+/** The VIDs a pod's port carries by its config (sorted): the access VLAN, or a trunk's ranges and native VLAN. */
+export function podVids(c: VlanIntent): number[] {
+  if (!usesVlans(c)) return [];
+  return [...vlanFlagsByVid(planPortVlans(c, []).add).keys()].sort((a, b) => a - b);
+}
+
 /**
  * The plan for a fresh port that currently carries `current` (the bridge's defaults, as `portVlans` reads them):
  * what to delete, then what to add, in VID ranges (1-4094). Pure; throws nothing.

@@ -14,6 +14,11 @@ export interface NodeSnapshot {
   liveNsids: Set<number> | null;
   /** The pids named by discover probes' aliases that are running. */
   livePids: Set<number>;
+  /**
+   * By bridge name: per uplink ifindex, the VIDs vlan-bridge added with `uplinkVlans` and manages (its record,
+   * reconciled with the kernel: plugin/uplink-vlans.ts). Absent for a bridge without a record.
+   */
+  managedVids?: Map<string, Map<number, number[]>>;
 }
 
 export type Severity = 'error' | 'warning';
@@ -33,6 +38,8 @@ export interface PortReport {
   up: boolean;
   carrier: boolean;
   vlans: VlanRange[];
+  /** For an uplink: the VIDs on it that vlan-bridge added (uplinkVlans) and removes when no pod uses them. */
+  managedVids?: number[];
 }
 
 export interface PodReport extends PortReport {
@@ -353,8 +360,10 @@ export function diagnose(s: NodeSnapshot, only?: string): Report {
         const pid = Number(l.alias.slice(PROBE_ALIAS_PREFIX.length));
         b.probes.push({ ...port(l, s.vlans), pid, running: s.livePids.has(pid) });
       } else if (l.kind === 'veth' && isGatewayPort(l)) b.gateways.push(port(l, s.vlans));
-      else if (isUplink(l)) b.uplinks.push(port(l, s.vlans));
-      else b.otherPorts.push(port(l, s.vlans)); // other veths; VMs' taps
+      else if (isUplink(l)) {
+        const managed = s.managedVids?.get(br.name)?.get(l.index);
+        b.uplinks.push({ ...port(l, s.vlans), ...(managed?.length ? { managedVids: managed } : {}) });
+      } else b.otherPorts.push(port(l, s.vlans)); // other veths; VMs' taps
     }
     bridges.push(b);
   }

@@ -7,6 +7,8 @@
 // its pod is gone and the veth is a GC candidate.
 import { closeSync, openSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { dumpVlans, listLinks, nsidOf, type NetlinkSocket } from '../kernel/index.js';
+import { planUplinkVlans, readRecord, recordPath } from '../plugin/uplink-vlans.js';
+import { uplinksOf } from '../plugin/uplink.js';
 import type { NodeSnapshot } from './doctor-check.js';
 import { PROBE_ALIAS_PREFIX } from './probe.js';
 
@@ -109,5 +111,26 @@ export function readNode(sock: NetlinkSocket): NodeSnapshot {
     const pid = Number(l.alias.slice(PROBE_ALIAS_PREFIX.length));
     if (running(pid)) livePids.add(pid);
   }
-  return { links, vlans, liveNsids, livePids };
+  // The uplink VIDs vlan-bridge manages: each bridge's record as the plugin reads it (reconciled with the kernel,
+  // changing nothing). VLAN_BRIDGE_STATE_DIR is honoured as by the plugin.
+  const managedVids = new Map<string, Map<number, number[]>>();
+  const bootId = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+  for (const br of links.filter((l) => l.kind === 'bridge')) {
+    let record;
+    try {
+      record = readRecord(recordPath(process.env, sock, br.name));
+    } catch {
+      continue; // a kernel without namespace cookies: the plugin cannot have made a record either
+    }
+    if (!record) continue;
+    const uplinks = uplinksOf(br, links).map((u) => ({
+      name: u.name,
+      index: u.index,
+      vlans: vlans.get(u.index) ?? [],
+    }));
+    const all = new Set(Array.from({ length: 4094 }, (_, i) => i + 1));
+    const { before } = planUplinkVlans({ record, bootId, uplinks, addTo: new Set(), used: all });
+    managedVids.set(br.name, new Map(before.uplinks.map((u) => [u.index, u.vids])));
+  }
+  return { links, vlans, liveNsids, livePids, managedVids };
 }

@@ -1,6 +1,6 @@
 // doctor's report as text for people: one table of bridges, one of ports per bridge, then the findings.
 import { formatVlans } from '../plugin/vlans.js';
-import type { PortReport, Report } from './doctor-check.js';
+import { vidList, type PortReport, type Report } from './doctor-check.js';
 
 function table(head: string[], rows: string[][]): string {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
@@ -34,7 +34,14 @@ export function renderReport(r: Report): string {
   }
   for (const b of r.bridges) {
     const rows = [
-      ...b.uplinks.map((u) => [u.name, 'uplink', String(u.mtu), state(u), formatVlans(u.vlans), '-']),
+      ...b.uplinks.map((u) => [
+        u.name,
+        'uplink',
+        String(u.mtu),
+        state(u),
+        formatVlans(u.vlans),
+        u.managedVids ? `vlan-bridge manages VLAN ${vidList(u.managedVids)} (uplinkVlans)` : '-',
+      ]),
       ...b.pods.map((p) => [
         p.name,
         'pod',

@@ -53,6 +53,10 @@ export interface HarvesterNodeOptions {
   workDir?: string;
   /** Start the DHCP servers (default true). */
   dhcp?: boolean;
+  /** VIDs the bond carries tagged besides 1 PVID untagged, as Harvester's controller sets them (default 100, 200). */
+  bondVids?: number[];
+  /** More 802.1q networks on the switch: each VID gets `sw-br.<vid>` with 10.<n>.0.1/24, n = vid / 10 (no DHCP). */
+  extraSwitchVids?: number[];
 }
 
 export interface HarvesterNode {
@@ -118,8 +122,7 @@ export function buildHarvesterNode(node: TestNs, sw: TestNs, opts: HarvesterNode
     ip link set ${BRIDGE} promisc on
     for l in ${NICS.join(' ')} ${BOND} ${BRIDGE}; do ip link set "$l" up; done
     bridge vlan add dev ${BOND} vid 1 pvid untagged master
-    bridge vlan add dev ${BOND} vid 100 master
-    bridge vlan add dev ${BOND} vid 200 master`,
+    ${(opts.bondVids ?? [100, 200]).map((v) => `bridge vlan add dev ${BOND} vid ${v} master`).join('\n')}`,
   );
 
   const nets = {} as HarvesterNode['nets'];
@@ -151,7 +154,16 @@ export function buildHarvesterNode(node: TestNs, sw: TestNs, opts: HarvesterNode
       .map((n) => `ip link add link ${SWITCH_BRIDGE} name ${n.dev} mtu ${mtu} type vlan id ${n.vid}`)
       .join('\n')}
     for l in ${SWITCH_PORTS.join(' ')} ${list.map((n) => n.dev).join(' ')}; do ip link set "$l" up; done
-    ${list.map((n) => `ip addr add ${n.gateway}/${n.prefixLen} dev ${n.dev}`).join('\n')}`,
+    ${list.map((n) => `ip addr add ${n.gateway}/${n.prefixLen} dev ${n.dev}`).join('\n')}
+    ${(opts.extraSwitchVids ?? [])
+      .map((v) =>
+        [
+          `ip link add link ${SWITCH_BRIDGE} name ${SWITCH_BRIDGE}.${v} mtu ${mtu} type vlan id ${v}`,
+          `ip addr add 10.${v / 10}.0.1/24 dev ${SWITCH_BRIDGE}.${v}`,
+          `ip link set ${SWITCH_BRIDGE}.${v} up`,
+        ].join('\n'),
+      )
+      .join('\n')}`,
   );
 
   const handle: HarvesterNode = {

@@ -169,14 +169,23 @@ export function expectGuestPassed(r: GuestReport): void {
  * private copy (VB_PLUGIN_BIN) so a concurrent rebuild of bin/ cannot change it mid-run, and requires exactly
  * `tests` tests, every one passed (a test that vanished or was skipped fails the host test).
  */
-export async function expectGuestFilePasses(file: string, tests: number, timeoutMs: number): Promise<void> {
+export async function expectGuestFilePasses(
+  file: string,
+  tests: number,
+  timeoutMs: number,
+  memMb?: number,
+): Promise<void> {
   const { BIN, ensureBuilt } = await import('./binary.js');
   ensureBuilt();
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vb-guest-bin-'));
   try {
     const bin = path.join(tmp, 'vlan-bridge');
     fs.copyFileSync(BIN, bin);
-    const report = await runGuestVitest([file], { timeoutMs, env: { VB_PLUGIN_BIN: bin } });
+    const report = await runGuestVitest([file], {
+      timeoutMs,
+      env: { VB_PLUGIN_BIN: bin },
+      ...(memMb !== undefined ? { memMb } : {}),
+    });
     expectGuestPassed(report);
     const wrong = report.tests
       .filter((t) => t.file !== file || t.status !== 'passed')

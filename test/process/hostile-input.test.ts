@@ -27,6 +27,17 @@ function runRaw(assign: string, stdin: string) {
 }
 
 describe('hostile input to bin/vlan-bridge', () => {
+  it('a stdout that cannot be written (a full disk): exit 1 and one line on stderr, no stack trace', () => {
+    const r = spawnSync('/bin/sh', ['-c', 'exec "$0" >/dev/full', BIN], {
+      env: { CNI_COMMAND: 'VERSION' },
+      input: '{"cniVersion":"1.0.0"}',
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/^vlan-bridge: cannot write the result to stdout: .*\n$/);
+  });
+
   it.each(['mtu', 'args', 'runtimeConfig', 'vlanTrunk', 'dns', 'prevResult'])(
     '100,000 nested arrays under %s: code 6 for ADD and DEL, no stack trace',
     (key) => {
@@ -67,7 +78,7 @@ describe('hostile input to bin/vlan-bridge', () => {
     const r = runRaw(`CNI_IFNAME=$(printf 'rt\\377\\061');`, JSON.stringify({ cniVersion: '1.1.0', name: 'net' }));
     expect(r.status).toBe(1);
     expect(r.json).toMatchObject({ code: 4, msg: 'invalid environment' });
-    expect(r.json.details).toContain('CNI_IFNAME: interface name is not valid UTF-8');
+    expect(r.json.details).toContain('CNI_IFNAME: interface name is not valid Unicode text');
   });
 
   it('CNI_NETNS that is not UTF-8 is code 4', () => {

@@ -17,6 +17,10 @@ it('the demo attaches pods on VLAN 100, VLAN 200 and untagged, proves the ping m
   expect(r.stdout).toContain('matrix: every pod reaches its own network and nothing else');
   expect(r.stdout).toContain('CHECK: all 4 attachments match their configs');
   expect(r.stdout).toContain('DEL: every pod port removed');
+  // uplinkVlans: the bond gains VLAN 300 for vm-e and loses it with vm-e.
+  expect(r.stdout).toMatch(/bond mgmt-bo before: (?!.*\b300\b).*\n.*after ADD vm-e: .*\b300\b/);
+  expect(r.stdout).toContain("vm-e (10.30.0.10) reaches the switch's VLAN 300 host 10.30.0.1: yes");
+  expect(r.stdout).toMatch(/after DEL vm-e: +1 PVID Egress Untagged, 100, 200 \(300 gone with its last pod\)/);
   expect(r.stdout).toContain('proved:');
   // It says where it departs from conf-examples/ (they are at 0.3.1, as Harvester writes them; CHECK needs 0.4.0+).
   expect(r.stdout).toContain(

@@ -36,6 +36,7 @@ describe('parseNetConf defaults', () => {
       macspoofchk: false,
       enabledad: false,
       disableContainerInterface: false,
+      uplinkVlans: false,
       ipam: {},
       hasIpam: false,
       ipamTimeout: 45,
@@ -184,6 +185,22 @@ describe('parseNetConf per key', () => {
       'disableContainerInterface: cannot be set together with IPAM (ipam.type "host-local") (got true)',
     ]);
     expect(() => parseNetConf({ ...base, disableContainerInterface: true, ipam: {} })).not.toThrow();
+  });
+
+  it('takes uplinkInterface only with uplinkVlans, and only a valid interface name', () => {
+    expect(parseNetConf({ ...base, uplinkVlans: true, uplinkInterface: 'mgmt-bo' })).toMatchObject({
+      uplinkVlans: true,
+      uplinkInterface: 'mgmt-bo',
+    });
+    expect(details({ ...base, uplinkInterface: 'mgmt-bo' })).toEqual([
+      'uplinkInterface: names the uplink that uplinkVlans manages: set "uplinkVlans": true with it (got "mgmt-bo")',
+    ]);
+    expect(details({ ...base, uplinkVlans: true, uplinkInterface: 'a/b' })[0]).toMatch(
+      /^uplinkInterface: .*\(got "a\/b"\)$/,
+    );
+    expect(details({ ...base, uplinkVlans: 'yes' })).toEqual([
+      'uplinkVlans: Invalid input: expected boolean, received string (got "yes")',
+    ]);
   });
 
   it('reports every problem at once, cross-field ones included', () => {

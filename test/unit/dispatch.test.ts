@@ -100,6 +100,23 @@ describe('dispatch', () => {
     });
   });
 
+  it("logs a stack trace for our own unexpected throws only, not for an IPAM plugin's 999 passed through", async () => {
+    const ipam999 = fakeHandlers();
+    ipam999.add = vi.fn(async () => {
+      throw new CniError(999, 'failed to allocate for range 0', 'from host-local');
+    });
+    const passed = await call({ CNI_COMMAND: 'ADD', ...attach }, conf('1.0.0'), ipam999);
+    expect(passed.json).toMatchObject({ code: 999, msg: 'failed to allocate for range 0' });
+    expect(passed.stderr).toBe('');
+    const bug = fakeHandlers();
+    bug.add = vi.fn(async () => {
+      throw new TypeError('x is undefined');
+    });
+    const ours = await call({ CNI_COMMAND: 'ADD', ...attach }, conf('1.0.0'), bug);
+    expect(ours.json).toMatchObject({ code: 999, msg: 'x is undefined' });
+    expect(ours.stderr).toMatch(/unexpected failure: TypeError: x is undefined/);
+  });
+
   it('checks env before stdin, as libcni skel does', async () => {
     const r = await call({ CNI_COMMAND: 'ADD' }, 'garbage');
     expect(r.json.code).toBe(4);

@@ -155,11 +155,27 @@ describe('bytes that are not UTF-8', () => {
     const e = thrown(CniError, () => parseEnv({ CNI_COMMAND: 'ADD', ...attach, [name]: value }));
     expect(e.code).toBe(4);
     expect(e.details).toContain(`${name}: `);
-    expect(e.details).toContain('not valid UTF-8');
+    expect(e.details).toMatch(/not valid (UTF-8|Unicode text)/);
   });
 
   it('a bridge holding U+FFFD is refused with code 7', () => {
     expect(thrown(CniError, () => parseNetConf({ ...base, bridge: 'br\uFFFD' })).code).toBe(7);
+  });
+
+  // Valid JSON ("b\ud800r") and so valid UTF-8 on stdin, but a lone surrogate is no character: encoded for the
+  // kernel it becomes U+FFFD, a device under another name than the one given.
+  it.each([
+    ['bridge', 'b\ud800r'],
+    ['bridge', 'br\udfff'],
+    ['uplinkInterface', 'bo\udc00'],
+  ])('%s holding a lone surrogate (%j) is refused with code 7', (key, value) => {
+    const e = thrown(CniError, () => parseNetConf({ ...base, uplinkVlans: true, [key]: value }));
+    expect(e.code).toBe(7);
+    expect(e.details).toContain(`${key}: interface name is not valid Unicode text`);
+  });
+
+  it('a well-formed pair of surrogates (an emoji) is one character, and counted in UTF-8 bytes', () => {
+    expect(parseNetConf({ ...base, bridge: 'br\u{1F600}' }).bridge).toBe('br\u{1F600}');
   });
 
   it('stdin that cannot be read as UTF-8 is code 6 for ADD, and VERSION still answers', async () => {

@@ -45,10 +45,12 @@ function fakeLibc(replies: Reply[]): Libc & { sent: number } {
     bind: () => 0,
     connect: () => 0,
     setsockopt: () => 0,
+    getsockopt: () => 0,
     close: () => 0,
     setns: () => 0,
     unshare: () => 0,
     ioctl: () => 0,
+    flock: () => 0,
     errno: () => 11,
     send: (_fd: number, b: Buffer, len: number) => {
       const next = replies[fake.sent++];
