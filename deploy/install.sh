@@ -130,21 +130,23 @@ uninstall() {
     return 0
   fi
   [[ -f $target && ! -L $target ]] || die "$target is not a regular file: left alone"
-  local sum ours= about
+  local sum ours=
   sum=$(sha256 "$target") || die "cannot read $target"
-  about=$(version_of "$target")
+  # Identified by its bytes, never by running it: a file planted under our name must not run as root here.
   if [[ -n $src_given ]] && [[ $sum == "$(sha256 "$src")" ]]; then
     ours="the same sha256 as $src"
-  elif [[ $about == "CNI vlan-bridge plugin "* ]]; then
-    ours="a vlan-bridge executable ($about)"
+  elif grep -aqF -- '---- Bun! ----' "$target" && grep -aqF -- 'CNI vlan-bridge plugin' "$target"; then
+    ours="a vlan-bridge executable (a Bun executable carrying vlan-bridge's about line)"
   else
-    die "$target (sha256 $sum, $about) is not vlan-bridge: left alone"
+    die "$target (sha256 $sum) is not vlan-bridge: left alone"
   fi
   log "found $target: $ours"
   if [[ -z $ignore_attachments ]]; then
     if command -v ip >/dev/null; then
       local attached
-      attached=$(ip -o link show 2>/dev/null | grep -c '\\    alias vlan-bridge:' || true)
+      # Pods' host veths; not the <bridge>.<vlan> gateway pairs (alias vlan-bridge:<net>:_gateway:...), which DEL
+      # leaves by design and which need no plugin to go.
+      attached=$(ip -o link show 2>/dev/null | grep '\\    alias vlan-bridge:' | grep -cv ':_gateway:' || true)
       if ((attached > 0)); then
         die "this node has $attached attachment(s) made by the plugin (host veths with ifalias vlan-bridge:...);" \
           "their pods' DEL needs it: remove those pods and the networks that use it first, or pass --ignore-attachments"

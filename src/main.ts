@@ -7,9 +7,17 @@ import { runCni } from './stdio.js';
 
 const args = process.argv.slice(2);
 if (args.length > 0 && process.env.CNI_COMMAND === undefined) {
-  void import('./tools/cli.js').then(async (m) => {
-    process.exitCode = await m.runTool(args);
-  });
+  // A stdout that cannot be written (a full disk, a closed pipe) ends the command with one line, not a stack trace.
+  const cannotWrite = (err: unknown) => {
+    process.stderr.write(`vlan-bridge: cannot write to stdout: ${(err as Error)?.message ?? String(err)}\n`);
+    process.exit(1);
+  };
+  process.stdout.on('error', cannotWrite);
+  void import('./tools/cli.js')
+    .then(async (m) => {
+      process.exitCode = await m.runTool(args);
+    })
+    .catch(cannotWrite);
 } else {
   void runCni(async (log) => {
     const [{ handlers }, { setKernelTrace }] = await Promise.all([

@@ -4,7 +4,7 @@
 import { z } from './zod.js';
 import { CniError, Code, got, show } from './errors.js';
 import { MAX_IFNAME, NAME_RE, ifnameProblem, macProblem, normalizeMac, utf8Bytes } from './names.js';
-import { LOG_LEVELS, isLogPath } from './log.js';
+import { DEFAULT_LOG_DIR, LOG_LEVELS, isConfigLogPath } from './log.js';
 
 /**
  * Default of `ipamTimeout`, in seconds. A runtime bounds the whole pod set-up (kubelet's --runtime-request-timeout
@@ -89,10 +89,10 @@ export const BaseNetConfSchema = z
       .optional(),
     runtimeConfig: z.object({ mac: mac.optional(), ips: cidrList.optional() }).loose().optional(),
     prevResult: z.unknown().optional(),
-    /** (ours) The log file (src/cni/log.ts); VLAN_BRIDGE_LOG_FILE overrides it. */
-    logFile: z.string().refine(isLogPath, 'must be an absolute path').optional(),
-    /** (ours) error, warn, info or debug; VLAN_BRIDGE_LOG_LEVEL (and VLAN_BRIDGE_DEBUG=1) override it. */
-    logLevel: z.enum(LOG_LEVELS).optional(),
+    // (ours) logFile and logLevel: checked with the rules that relate keys (NetConfSchema), so that a mistyped
+    // log key refuses an ADD or CHECK but never a DEL, GC or STATUS (src/cni/log.ts ignores a bad value there).
+    logFile: z.unknown().optional(),
+    logLevel: z.unknown().optional(),
   })
   .loose();
 
@@ -136,6 +136,22 @@ export const NetConfSchema = BaseNetConfSchema.superRefine(
         path: ['uplinkInterface'],
         input: c.uplinkInterface,
         message: 'names the uplink that uplinkVlans manages: set "uplinkVlans": true with it',
+      });
+    }
+    if (c.logFile !== undefined && !isConfigLogPath(c.logFile)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['logFile'],
+        input: c.logFile,
+        message: `must be a file name or path inside the log directory (${DEFAULT_LOG_DIR}), without ".."`,
+      });
+    }
+    if (c.logLevel !== undefined && !(LOG_LEVELS as readonly unknown[]).includes(c.logLevel)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['logLevel'],
+        input: c.logLevel,
+        message: `must be one of ${LOG_LEVELS.join(', ')}`,
       });
     }
     const ipamType = (c.ipam as { type?: unknown } | undefined)?.type;

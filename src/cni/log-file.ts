@@ -12,11 +12,17 @@ import { closeSync, constants, fstatSync, lstatSync, openSync, renameSync, write
 export const LOG_MAX_BYTES = 10 * 1024 * 1024;
 
 /**
- * O_NONBLOCK: opening a FIFO without a reader fails (ENXIO) instead of waiting for one; O_NOCTTY: a terminal
- * named as the log file never becomes the plugin's controlling terminal.
+ * O_NOFOLLOW: a symlink at the log's name is refused (ELOOP), never followed to a file someone else chose;
+ * O_NONBLOCK: opening a FIFO there fails (ENXIO) or returns at once instead of waiting for a reader; O_NOCTTY: a
+ * terminal there never becomes the plugin's controlling terminal. Whatever opens must then be a regular file.
  */
 const APPEND_FLAGS =
-  constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NONBLOCK | constants.O_NOCTTY;
+  constants.O_WRONLY |
+  constants.O_APPEND |
+  constants.O_CREAT |
+  constants.O_NONBLOCK |
+  constants.O_NOCTTY |
+  constants.O_NOFOLLOW;
 const LOCK_EX = 2;
 const LOCK_NB = 4;
 /** How long a process waits for another's rotation (a rename) before it appends without rotating. */
@@ -47,7 +53,11 @@ function sleepSync(ms: number): void {
  * file reached through one is not rotated. Throws what opening the lock file or renaming throws.
  */
 function rotate(file: string, seen: { dev: number; ino: number }): boolean {
-  const lockFd = openSync(`${file}.1.lock`, constants.O_RDWR | constants.O_CREAT | constants.O_NOCTTY, 0o600);
+  const lockFd = openSync(
+    `${file}.1.lock`,
+    constants.O_RDWR | constants.O_CREAT | constants.O_NOCTTY | constants.O_NOFOLLOW,
+    0o600,
+  );
   try {
     const lock = loadFlock();
     for (let waited = 0; lock(lockFd, LOCK_EX | LOCK_NB) !== 0; waited += 5) {
@@ -69,8 +79,8 @@ function rotate(file: string, seen: { dev: number; ino: number }): boolean {
 
 /**
  * Appends `line` (one whole line, newline included) to `file` in one write(2), first rotating the file when the
- * line would take it past `maxBytes` (files that are not regular, such as /dev/stderr or a FIFO, are never
- * rotated). Throws the file system's error (ENOENT, EACCES, ENXIO for a FIFO without a reader, ...) when the file
+ * line would take it past `maxBytes`. `file` must be a regular file reached without a symlink (EINVAL, ELOOP
+ * otherwise). Throws the file system's error (ENOENT, EACCES, ENXIO for a FIFO without a reader, ...) when the file
  * cannot be opened or written; a short write (a full disk) is reported as EIO, and the rest is not written, so a
  * line is whole or missing, never continued by a later write.
  */
@@ -79,7 +89,8 @@ export function appendLine(file: string, line: Buffer, maxBytes = LOG_MAX_BYTES)
     const fd = openSync(file, APPEND_FLAGS, 0o600);
     try {
       const st = fstatSync(fd);
-      const full = st.isFile() && st.size > 0 && st.size + line.length > maxBytes;
+      if (!st.isFile()) throw Object.assign(new Error(`${file} is not a regular file`), { code: 'EINVAL' });
+      const full = st.size > 0 && st.size + line.length > maxBytes;
       // Reopen after a rotation: `file` is then a new file (this process's or another's). Twice at most.
       if (full && attempt < 2 && rotate(file, st)) continue;
       const n = writeSync(fd, line);

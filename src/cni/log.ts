@@ -2,14 +2,19 @@
 //
 // Where: the file named by the config's `logFile`, or by VLAN_BRIDGE_LOG_FILE, which wins (an operator can set
 // neither easily for a plugin that containerd, CRI-O or Multus starts, hence the config key, as Multus's `logFile`
-// and whereabouts' `log_file`); else stderr. A file that cannot be opened or written never fails the command:
-// its lines go to stderr, after one line saying why.
+// and whereabouts' `log_file`); else stderr. A config's `logFile` lies inside the log directory
+// (/var/log/vlan-bridge, VLAN_BRIDGE_LOG_DIR overrides it), which must be a directory only root can write to: a
+// config is written by whoever may create a NetworkAttachmentDefinition, and a root process appending text it
+// chose to a file it chose (/etc/profile.d/x.sh, /proc/sys/kernel/hostname) would be theirs to run as root. Every
+// log file is opened without following a symlink and must be a regular file. A file that cannot be opened or
+// written never fails the command: its lines go to stderr, after one line saying why.
 // Which: `logLevel` or VLAN_BRIDGE_LOG_LEVEL (wins): error < warn < info < debug; VLAN_BRIDGE_DEBUG=1 is debug.
 // Unset: info with a file, warn on stderr, since libcni (v1.0 to v1.3, pkg/invoke/raw_exec.go) copies a
 // plugin's stderr into the runtime's own log after every successful call.
 // What: at info, one line per command (command, network, container, ifname, outcome: ok, or the error's code and
 // message, and ms since the process started); errors always, with their code; at debug also each kernel request
 // and each program run (src/main.ts connects the kernel layer's trace hook).
+import { lstatSync, mkdirSync } from 'node:fs';
 import { appendLine } from './log-file.js';
 import type { Env } from './env.js';
 
@@ -49,8 +54,53 @@ export const MAX_LINE_BYTES = 16 * 1024;
 
 const rank = (l: LogLevel): number => LOG_LEVELS.indexOf(l);
 const isLevel = (v: unknown): v is LogLevel => typeof v === 'string' && (LOG_LEVELS as readonly string[]).includes(v);
-/** What `logFile` must be: an absolute path (a runtime's working directory is nobody's choice), no NUL. */
-export const isLogPath = (v: unknown): v is string => typeof v === 'string' && v.startsWith('/') && !v.includes('\0');
+/** Where a config's `logFile` may lie (VLAN_BRIDGE_LOG_DIR overrides it). */
+export const DEFAULT_LOG_DIR = '/var/log/vlan-bridge';
+
+/** What VLAN_BRIDGE_LOG_FILE must be: an absolute path outside /proc, /sys and /dev, no NUL, no "..". */
+export const isLogPath = (v: unknown): v is string =>
+  typeof v === 'string' &&
+  v.startsWith('/') &&
+  !v.includes('\0') &&
+  !v.split('/').includes('..') &&
+  !/^\/+(proc|sys|dev)(\/|$)/.test(v);
+
+/**
+ * What a config's `logFile` must be: a name or path inside the log directory, relative to it or absolute under
+ * /var/log/vlan-bridge; no NUL, no "." or ".." component, not a directory.
+ */
+export const isConfigLogPath = (v: unknown): v is string =>
+  typeof v === 'string' &&
+  v !== '' &&
+  !v.includes('\0') &&
+  !v.endsWith('/') &&
+  !v
+    .split('/')
+    .slice(v.startsWith('/') ? 1 : 0)
+    .some((c) => c === '..' || c === '.' || c === '') &&
+  (!v.startsWith('/') || v.startsWith(`${DEFAULT_LOG_DIR}/`));
+
+/**
+ * The file a config's `logFile` names, in `dir`: a relative name is taken in `dir`; an absolute path keeps its
+ * part under /var/log/vlan-bridge, taken in `dir` (the same file unless VLAN_BRIDGE_LOG_DIR moves the directory).
+ */
+function configLogFile(v: string, dir: string): string {
+  return `${dir}/${v.startsWith('/') ? v.slice(DEFAULT_LOG_DIR.length + 1) : v}`;
+}
+
+/**
+ * Makes (or accepts) the log directory: a directory, not a symlink, of our uid, that group and others cannot write
+ * to. Throws an Error saying what is wrong otherwise.
+ */
+function ensureLogDir(dir: string): void {
+  mkdirSync(dir, { recursive: true, mode: 0o755 });
+  const st = lstatSync(dir);
+  const uid = process.getuid?.() ?? 0;
+  if (!st.isDirectory() || st.uid !== uid || (st.mode & 0o022) !== 0)
+    throw Object.assign(new Error(`log directory ${dir} must be a directory of uid ${uid} only it can write to`), {
+      code: 'EPERM',
+    });
+}
 
 /** `obj` as one JSON line of at most MAX_LINE_BYTES: the longest strings are shortened until it fits. */
 function toLine(obj: Fields): Buffer {
@@ -70,6 +120,9 @@ function toLine(obj: Fields): Buffer {
 export interface LogOptions {
   /** Appends one line to a file (tests replace it); throws when the file cannot be written. */
   append?: (file: string, line: Buffer) => void;
+  /** Makes sure the log directory is usable before a config's logFile is written (default: ensureLogDir; tests
+   * that replace `append` skip it unless they pass one). */
+  prepareDir?: (dir: string) => void;
   /** Milliseconds since the process started (performance.now()). */
   now?: () => number;
 }
@@ -81,10 +134,16 @@ export interface LogOptions {
  */
 export function makeLogger(env: Env, stderr: (s: string) => void, opts: LogOptions = {}): CommandLog {
   const append = opts.append ?? appendLine;
+  const prepareDir = opts.prepareDir ?? (opts.append ? () => {} : ensureLogDir);
   const now = opts.now ?? (() => performance.now());
   const notes: string[] = [];
   const envFile = env.VLAN_BRIDGE_LOG_FILE || undefined;
-  if (envFile !== undefined && !isLogPath(envFile)) notes.push(`VLAN_BRIDGE_LOG_FILE must be an absolute path`);
+  const logDir =
+    env.VLAN_BRIDGE_LOG_DIR && isLogPath(env.VLAN_BRIDGE_LOG_DIR) ? env.VLAN_BRIDGE_LOG_DIR : DEFAULT_LOG_DIR;
+  let dirChecked = false;
+  let inLogDir = false;
+  if (envFile !== undefined && !isLogPath(envFile))
+    notes.push(`VLAN_BRIDGE_LOG_FILE must be an absolute path outside /proc, /sys and /dev, without ".."`);
   let file = envFile !== undefined && isLogPath(envFile) ? envFile : undefined;
   const envLevel = env.VLAN_BRIDGE_DEBUG === '1' ? 'debug' : env.VLAN_BRIDGE_LOG_LEVEL || undefined;
   if (envLevel !== undefined && !isLevel(envLevel))
@@ -116,6 +175,10 @@ export function makeLogger(env: Env, stderr: (s: string) => void, opts: LogOptio
     const line = toLine(obj);
     if (file !== undefined && !fileFailed) {
       try {
+        if (inLogDir && !dirChecked) {
+          prepareDir(logDir);
+          dirChecked = true;
+        }
         append(file, line);
         return;
       } catch (err) {
@@ -141,8 +204,16 @@ export function makeLogger(env: Env, stderr: (s: string) => void, opts: LogOptio
     debug: log('debug'),
     enabled: (lvl) => rank(lvl) <= rank(threshold()),
     configure(conf) {
-      if (!fileFixed && isLogPath(conf.logFile)) file = conf.logFile;
-      if (!levelFixed && isLevel(conf.logLevel)) level = conf.logLevel;
+      if (!fileFixed && conf.logFile !== undefined) {
+        if (isConfigLogPath(conf.logFile)) {
+          file = configLogFile(conf.logFile, logDir);
+          inLogDir = true;
+        } else notes.push(`logFile must be a file name or path inside ${DEFAULT_LOG_DIR}`);
+      }
+      if (!levelFixed && conf.logLevel !== undefined) {
+        if (isLevel(conf.logLevel)) level = conf.logLevel;
+        else notes.push(`logLevel must be one of ${LOG_LEVELS.join(', ')}`);
+      }
     },
     context(fields) {
       Object.assign(ctx, fields);

@@ -3,6 +3,9 @@
 import { ipv4ToBytes } from '../ip.js';
 import { UsageError } from './errors.js';
 
+/** An argument quoted for a message, cut to 64 characters: a message never repeats a huge argument whole. */
+export const quoteArg = (arg: string): string => JSON.stringify(arg.length > 64 ? `${arg.slice(0, 64)}...` : arg);
+
 export interface OptionSpec {
   name: string;
   /** A string option takes a value (`--vlan 100` or `--vlan=100`); a boolean one does not. */
@@ -71,17 +74,17 @@ export function parseOptions(argv: string[], options: readonly OptionSpec[]): Va
     }
     if (!arg.startsWith('--') || arg === '--') {
       const hint = /^-[a-zA-Z]/.test(arg) ? ' (options are spelt --name)' : '';
-      throw new UsageError(`unexpected argument ${JSON.stringify(arg)}${hint}`);
+      throw new UsageError(`unexpected argument ${quoteArg(arg)}${hint}`);
     }
     const eq = arg.indexOf('=');
     const name = arg.slice(2, eq < 0 ? undefined : eq);
     const spec = byName.get(name);
     if (!spec) {
       const names = options.map((o) => o.name);
-      throw new UsageError(`unknown option "--${name}"${suggestion(name, names, (s) => `"--${s}"`)}`);
+      throw new UsageError(`unknown option ${quoteArg(`--${name}`)}${suggestion(name, names, (s) => `"--${s}"`)}`);
     }
     if (spec.type === 'boolean') {
-      if (eq >= 0) throw new UsageError(`--${name} takes no value (got ${JSON.stringify(arg.slice(eq + 1))})`);
+      if (eq >= 0) throw new UsageError(`--${name} takes no value (got ${quoteArg(arg.slice(eq + 1))})`);
       values[name] = true;
       continue;
     }

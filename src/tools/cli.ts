@@ -3,7 +3,7 @@
 // none of this loads for a CNI call: nothing the plugin imports may import from src/tools. Messages share one form:
 // `vlan-bridge[ <command>]: <what is wrong>`, then, for a usage error (exit 2), where the help is.
 import { PLUGIN_VERSION } from '../version.js';
-import { suggestion } from './args.js';
+import { quoteArg, suggestion } from './args.js';
 import { COMMANDS, FIRST_WORDS, commandHelp, mainHelp, tryHelp } from './commands.js';
 import { Exit } from './errors.js';
 
@@ -32,7 +32,7 @@ export async function runTool(args: string[]): Promise<number> {
   const command = COMMANDS.find((c) => c.name === first);
   if (!command) {
     const what = first.startsWith('-') ? 'option' : 'command';
-    return usageError(undefined, `unknown ${what} ${JSON.stringify(first)}`, FIRST_WORDS, first);
+    return usageError(undefined, `unknown ${what} ${quoteArg(first)}`, FIRST_WORDS, first);
   }
   if (rest.includes('--help') || rest.includes('-h')) return print(commandHelp(command));
   if (command.name === 'doctor') return (await import('./doctor.js')).runDoctor(rest);

@@ -3,7 +3,7 @@
 // must parse on its own (none torn or interleaved), every call must have its one line with its outcome, and the
 // debug lines must name each kernel request. Then the same with the file just under its size cap, so that it is
 // rotated while the processes write: exactly one rotation, and no line lost.
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { LOG_MAX_BYTES } from '../../src/cni/log-file.js';
@@ -48,11 +48,13 @@ async function churn(file: string): Promise<void> {
     type: 'vlan-bridge',
     bridge: 'br-log',
     ipam: {},
-    logFile: file,
+    // A config names its log inside the log directory, which VLAN_BRIDGE_LOG_DIR moves here.
+    logFile: path.basename(file),
     logLevel: 'debug',
   };
+  const env = { VLAN_BRIDGE_LOG_DIR: path.dirname(file) };
   const call = (command: string, i: number, extra: object = {}): Promise<CniReply> =>
-    cniAsync(node.name, { command, conf: { ...conf, ...extra }, containerId: `c${i}`, netns: pods[i]!.path });
+    cniAsync(node.name, { command, conf: { ...conf, ...extra }, containerId: `c${i}`, netns: pods[i]!.path, env });
   const adds = await Promise.all([
     ...pods.map((_, i) => call('ADD', i)),
     ...[0, 1, 2, 3].map((i) => call('ADD', i, { vlan: 5000 })),
@@ -130,5 +132,52 @@ describe('the log file under 32 concurrent calls', () => {
     expect(rotated.some((l) => l.earlier === undefined)).toBe(true);
     expect(current.length).toBeGreaterThan(0);
     checkCalls([...rotated, ...current].filter((l) => l.earlier === undefined));
+  });
+});
+
+describe('a config cannot aim the log anywhere else (the plugin runs as root)', () => {
+  const conf = (extra: object) => ({
+    cniVersion: '1.0.0',
+    name: 'logs',
+    type: 'vlan-bridge',
+    bridge: 'br-log',
+    ipam: {},
+    ...extra,
+  });
+  const call = (command: string, extra: object, env: Record<string, string> = {}) =>
+    cniAsync(node.name, { command, conf: conf(extra), containerId: 'c0', netns: pods[0]!.path, env });
+
+  it('a logFile outside the log directory: ADD refused with 7 and nothing written there; DEL ignores it', async () => {
+    const evil = path.join(tmp, 'profile-d.sh');
+    for (const logFile of [evil, '../profile-d.sh', '/proc/sys/kernel/hostname']) {
+      const r = await call('ADD', { logFile, vlan: '$(id>/tmp/x)' }, { VLAN_BRIDGE_LOG_DIR: path.join(tmp, 'logs') });
+      expect(r.code).toBe(1);
+      expect(JSON.parse(r.stdout).code).toBe(7);
+      expect(JSON.parse(r.stdout).details).toContain('logFile: must be a file name or path inside the log directory');
+    }
+    expect(existsSync(evil)).toBe(false);
+    // DEL, GC and STATUS must not fail over a log setting: a mistyped one is said on stderr and ignored.
+    const add = await call('ADD', {});
+    expect(add.code, add.stdout).toBe(0);
+    const del = await call('DEL', { logFile: evil, logLevel: 'trace' });
+    expect(del.code, del.stdout).toBe(0);
+    expect(del.stderr).toContain('logFile must be a file name or path inside /var/log/vlan-bridge: ignored');
+    expect(existsSync(evil)).toBe(false);
+  });
+
+  it('a symlink in the log directory is not followed, and a directory others can write to is not used', async () => {
+    const dir = path.join(tmp, 'logs');
+    mkdirSync(dir, { mode: 0o700 });
+    const target = path.join(tmp, 'precious');
+    writeFileSync(target, 'precious\n');
+    symlinkSync(target, path.join(dir, 'x.log'));
+    const r = await call('ADD', { logFile: 'x.log', vlan: 5000 }, { VLAN_BRIDGE_LOG_DIR: dir });
+    expect(JSON.parse(r.stdout).code).toBe(7);
+    expect(readFileSync(target, 'utf8')).toBe('precious\n');
+    expect(r.stderr).toContain('cannot write the log file');
+    chmodSync(dir, 0o777);
+    const open = await call('ADD', { logFile: 'y.log', vlan: 5000 }, { VLAN_BRIDGE_LOG_DIR: dir });
+    expect(open.stderr).toContain('cannot write the log file');
+    expect(existsSync(path.join(dir, 'y.log'))).toBe(false);
   });
 });

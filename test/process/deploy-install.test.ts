@@ -305,13 +305,28 @@ describe('deploy/install.sh --uninstall', () => {
     expect(again.stdout).toContain(`found no ${target()}: nothing to remove`);
   });
 
-  it('removes another build of vlan-bridge, known by its about line, when no --src matches', () => {
-    plugin('0.9.0');
-    expect(install('--src', path.join(src, 'vlan-bridge'), '--dest', dest).status).toBe(0);
+  it('removes another build of vlan-bridge, known by its bytes (never run), when no --src matches', () => {
+    // Another build: a Bun executable carrying vlan-bridge's about line. The real one, copied with a byte changed.
+    const other = Buffer.from(readFileSync(path.join(ROOT, 'bin', 'vlan-bridge')));
+    other[other.length - 4096] = other[other.length - 4096]! ^ 0xff;
+    writeFileSync(path.join(dest, 'vlan-bridge'), other, { mode: 0o755 });
     const r = install('--uninstall', '--dest', dest, '--ignore-attachments');
     expect(r.status, r.stderr).toBe(0);
-    expect(r.stdout).toContain(`found ${target()}: a vlan-bridge executable (CNI vlan-bridge plugin 0.9.0)`);
+    expect(r.stdout).toContain(
+      `found ${target()}: a vlan-bridge executable (a Bun executable carrying vlan-bridge's about line)`,
+    );
     expect(listing()).toEqual([]);
+  });
+
+  it('never runs the file it is to identify: a script that prints our about line is left alone', () => {
+    const marker = path.join(src, 'ran');
+    const fake = path.join(dest, 'vlan-bridge');
+    writeFileSync(fake, `#!/bin/sh\ntouch ${marker}\necho "CNI vlan-bridge plugin 9.9" >&2\n`, { mode: 0o755 });
+    const r = install('--uninstall', '--dest', dest, '--ignore-attachments');
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('is not vlan-bridge: left alone');
+    expect(existsSync(marker)).toBe(false);
+    expect(listing()).toEqual(['vlan-bridge']);
   });
 
   it('leaves alone what is not ours (the reference bridge plugin under our name, a script), exit 1', () => {
@@ -321,9 +336,7 @@ describe('deploy/install.sh --uninstall', () => {
     const before = sha256(other);
     const r = install('--uninstall', '--dest', dest, '--name', 'bridge', '--ignore-attachments');
     expect(r.status).toBe(1);
-    expect(r.stderr).toBe(
-      `vlan-bridge-install: error: ${other} (sha256 ${before}, CNI bridge plugin v1.1.1) is not vlan-bridge: left alone\n`,
-    );
+    expect(r.stderr).toBe(`vlan-bridge-install: error: ${other} (sha256 ${before}) is not vlan-bridge: left alone\n`);
     expect(sha256(other)).toBe(before);
   });
 
@@ -336,6 +349,9 @@ describe('deploy/install.sh --uninstall', () => {
     try {
       spawnSync('ip', ['-n', ns, 'link', 'add', 'veth0123', 'type', 'veth', 'peer', 'name', 'p0']);
       spawnSync('ip', ['-n', ns, 'link', 'set', 'veth0123', 'alias', 'vlan-bridge:net:c1:net1']);
+      // A VLAN gateway pair, which DEL leaves by design: not an attachment, never counted.
+      spawnSync('ip', ['-n', ns, 'link', 'add', 'vgw0', 'type', 'veth', 'peer', 'name', 'vgw1']);
+      spawnSync('ip', ['-n', ns, 'link', 'set', 'vgw0', 'alias', 'vlan-bridge:net:_gateway:mgmt-br.100']);
       const inNs = (...args: string[]) => {
         const r = spawnSync('ip', ['netns', 'exec', ns, 'bash', ...UMASKED, ...args], {
           env: ENV,

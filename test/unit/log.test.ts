@@ -68,11 +68,11 @@ describe('the log', () => {
 
   it('with a file from the config: info by default, one line per command with its fields in order', () => {
     const c = capture();
-    c.log.configure({ logFile: '/var/log/vb.log' });
+    c.log.configure({ logFile: 'vb.log' });
     c.log.context({ network: 'vlan100' });
     c.log.debug('not at info');
     c.log.done(undefined);
-    expect(c.files.map((f) => f.file)).toEqual(['/var/log/vb.log']);
+    expect(c.files.map((f) => f.file)).toEqual(['/var/log/vlan-bridge/vb.log']);
     const [line] = c.files;
     expect(Object.keys(JSON.parse(line!.line))).toEqual([
       'time',
@@ -92,7 +92,7 @@ describe('the log', () => {
 
   it('logLevel debug adds the steps; error leaves only errors', () => {
     const dbg = capture();
-    dbg.log.configure({ logFile: '/l', logLevel: 'debug' });
+    dbg.log.configure({ logFile: 'l', logLevel: 'debug' });
     dbg.log.debug('netlink', { op: 'create bridge "br0"', ms: 0.5 });
     dbg.log.done(undefined);
     expect(dbg.fileLines().map((l) => [l.level, l.msg ?? l.outcome])).toEqual([
@@ -101,7 +101,7 @@ describe('the log', () => {
     ]);
     expect(dbg.fileLines()[0]).toMatchObject({ op: 'create bridge "br0"', ms: 0.5 });
     const err = capture();
-    err.log.configure({ logFile: '/l', logLevel: 'error' });
+    err.log.configure({ logFile: 'l', logLevel: 'error' });
     err.log.warn('w');
     err.log.done(undefined);
     err.log.done({ code: 100, msg: 'kernel' });
@@ -110,7 +110,7 @@ describe('the log', () => {
 
   it('the variables override the config: VLAN_BRIDGE_LOG_FILE, VLAN_BRIDGE_LOG_LEVEL, VLAN_BRIDGE_DEBUG=1', () => {
     const c = capture({ ...callEnv, VLAN_BRIDGE_LOG_FILE: '/env.log', VLAN_BRIDGE_LOG_LEVEL: 'error' });
-    c.log.configure({ logFile: '/conf.log', logLevel: 'debug' });
+    c.log.configure({ logFile: 'conf.log', logLevel: 'debug' });
     c.log.info('i');
     c.log.error('e');
     expect(c.files.map((f) => [f.file, JSON.parse(f.line).msg])).toEqual([['/env.log', 'e']]);
@@ -120,20 +120,31 @@ describe('the log', () => {
 
   it('values of the wrong shape are ignored, and a bad variable is said once', () => {
     const c = capture({ ...callEnv, VLAN_BRIDGE_LOG_LEVEL: 'verbose', VLAN_BRIDGE_LOG_FILE: 'relative.log' });
-    c.log.configure({ logFile: 'also-relative', logLevel: 7 });
+    c.log.configure({ logFile: '../escape.log', logLevel: 7 });
     expect(c.log.enabled('info')).toBe(false);
     c.log.done(undefined);
     c.log.done(undefined);
     expect(c.files).toEqual([]);
     expect(c.stderrLines().map((l) => l.msg)).toEqual([
-      'VLAN_BRIDGE_LOG_FILE must be an absolute path: ignored',
+      'VLAN_BRIDGE_LOG_FILE must be an absolute path outside /proc, /sys and /dev, without "..": ignored',
       'VLAN_BRIDGE_LOG_LEVEL must be one of error, warn, info, debug: ignored',
+      'logLevel must be one of error, warn, info, debug: ignored',
+    ]);
+    // With the variables unset, the config's bad values are said (and ignored) too: a DEL must not fail on them.
+    const k = capture();
+    k.log.configure({ logFile: '/etc/profile.d/x.sh', logLevel: 'trace' });
+    k.log.done({ code: 1, msg: 'x' });
+    expect(k.files).toEqual([]);
+    expect(k.stderrLines().map((l) => l.msg)).toEqual([
+      'logFile must be a file name or path inside /var/log/vlan-bridge: ignored',
+      'logLevel must be one of error, warn, info, debug: ignored',
+      'x',
     ]);
   });
 
   it('a file that cannot be written: the line goes to stderr after one line saying why; nothing throws', () => {
     const c = capture(callEnv, true);
-    c.log.configure({ logFile: '/nowhere/vb.log' });
+    c.log.configure({ logFile: 'nowhere/vb.log' });
     c.log.info('first');
     c.log.done({ code: 7, msg: 'bad' });
     expect(c.stderrLines().map((l) => [l.level, l.msg])).toEqual([
@@ -141,7 +152,7 @@ describe('the log', () => {
       ['info', 'first'],
       ['error', 'bad'],
     ]);
-    expect(c.stderrLines()[0]).toMatchObject({ file: '/nowhere/vb.log', error: 'EACCES' });
+    expect(c.stderrLines()[0]).toMatchObject({ file: '/var/log/vlan-bridge/nowhere/vb.log', error: 'EACCES' });
     const closed = makeLogger(callEnv, () => {
       throw new Error('EBADF');
     });
@@ -166,8 +177,8 @@ describe('the log', () => {
       const h = { add: vi.fn() } as unknown as Handlers;
       const code = await dispatch(
         {
-          env: callEnv,
-          readStdin: () => JSON.stringify({ cniVersion: '1.0.0', name: 'n1', vlan: 5000, logFile: file }),
+          env: { ...callEnv, VLAN_BRIDGE_LOG_DIR: dir },
+          readStdin: () => JSON.stringify({ cniVersion: '1.0.0', name: 'n1', vlan: 5000, logFile: 'vb.log' }),
           stdout: (s) => out.push(s),
           stderr: (s) => err.push(s),
         },
@@ -193,18 +204,20 @@ describe('the log', () => {
 
 describe('logFile and logLevel in the config', () => {
   const base = { cniVersion: '1.0.0', name: 'n' };
-  it('accepts an absolute path and the four levels', () => {
+  it('accepts a name or path in the log directory and the four levels', () => {
     for (const logLevel of ['error', 'warn', 'info', 'debug'])
-      expect(parseNetConf({ ...base, logFile: '/var/log/vb.log', logLevel })).toMatchObject({ logLevel });
+      for (const logFile of ['vb.log', 'a/b.log', '/var/log/vlan-bridge/vb.log'])
+        expect(parseNetConf({ ...base, logFile, logLevel })).toMatchObject({ logFile, logLevel });
   });
+  const outside = 'must be a file name or path inside the log directory (/var/log/vlan-bridge), without ".."';
   it.each([
-    [
-      { logLevel: 'verbose' },
-      'logLevel: Invalid option: expected one of "error"|"warn"|"info"|"debug" (got "verbose")',
-    ],
-    [{ logLevel: 3 }, 'logLevel: Invalid option: expected one of "error"|"warn"|"info"|"debug" (got 3)'],
-    [{ logFile: 'vb.log' }, 'logFile: must be an absolute path (got "vb.log")'],
-    [{ logFile: 5 }, 'logFile: Invalid input: expected string, received number (got 5)'],
+    [{ logLevel: 'verbose' }, 'logLevel: must be one of error, warn, info, debug (got "verbose")'],
+    [{ logLevel: 3 }, 'logLevel: must be one of error, warn, info, debug (got 3)'],
+    [{ logFile: '/etc/profile.d/x.sh' }, `logFile: ${outside} (got "/etc/profile.d/x.sh")`],
+    [{ logFile: '/proc/sys/kernel/hostname' }, `logFile: ${outside} (got "/proc/sys/kernel/hostname")`],
+    [{ logFile: '../../etc/x' }, `logFile: ${outside} (got "../../etc/x")`],
+    [{ logFile: '/var/log/vlan-bridge/../x' }, `logFile: ${outside} (got "/var/log/vlan-bridge/../x")`],
+    [{ logFile: 5 }, `logFile: ${outside} (got 5)`],
   ])('refuses %j with code 7 naming the key and the value', (extra, details) => {
     let err: unknown;
     try {
@@ -249,14 +262,14 @@ describe('appendLine (the shared file)', () => {
     expect(readFileSync(`${f}.1`, 'utf8')).toBe('short\n');
   });
 
-  it('does not rotate what is not a regular file, nor a file reached through a symlink', () => {
+  it('writes only a regular file reached without a symlink (ELOOP, EINVAL otherwise)', () => {
     const real = path.join(dir, 'real.log');
     writeFileSync(real, 'x'.repeat(50));
     const link = path.join(dir, 'link.log');
     symlinkSync(real, link);
-    appendLine(link, Buffer.from('y\n'), 10);
-    expect(readFileSync(real, 'utf8')).toBe(`${'x'.repeat(50)}y\n`);
-    appendLine('/dev/null', Buffer.from('z\n'), 1);
+    expect(() => appendLine(link, Buffer.from('y\n'), 10)).toThrow(/ELOOP/);
+    expect(readFileSync(real, 'utf8')).toBe('x'.repeat(50));
+    expect(() => appendLine('/dev/null', Buffer.from('z\n'), 1)).toThrow(/not a regular file/);
   });
 
   it('throws when the file cannot be opened (its directory is missing, or it is a directory)', () => {
