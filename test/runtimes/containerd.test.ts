@@ -22,6 +22,7 @@ import {
   callsOf,
   eth0,
   hostPaths,
+  CONTAINERD_PATHS,
   installPlugins,
   l2Conf,
   l3Plugin,
@@ -33,15 +34,7 @@ import {
   veths,
 } from './lab.js';
 
-const PRIVATE = [
-  '/etc/cni/net.d',
-  '/opt/cni/bin',
-  '/var/lib/cni',
-  '/etc/containerd',
-  '/var/lib/containerd',
-  '/run/containerd',
-  '/opt/containerd',
-];
+const PRIVATE = [...CONTAINERD_PATHS, '/etc/containerd', '/opt/containerd'];
 const CGROUP = `vbrt-${randomBytes(4).toString('hex')}`;
 // The host's own state at these paths must be what it was (ctr's default cgroup parent is the namespace's name).
 const HOST = [...PRIVATE, '/opt/cni', ...readdirSync('/sys/fs/cgroup').map((h) => `/sys/fs/cgroup/${h}/default`)];

@@ -9,6 +9,30 @@ import { BIN, ROOT, ensureBuilt } from '../lab/binary.js';
 import type { IsolatedNode } from '../lab/isolated-node.js';
 
 export const IMAGE = 'localhost/vlan-bridge/busybox:1';
+
+/** CNI's paths, private in every isolated node: its configs, plugins and libcni's cache. */
+const CNI_PATHS = ['/etc/cni/net.d', '/opt/cni/bin', '/var/lib/cni'];
+
+/**
+ * What a podman node keeps private (isolated-node.ts: `keep:` overlays the host's files). /run/netns, /var/tmp and
+ * /dev/shm are shared with everything else on a host: only podman's files there are its.
+ */
+export const PODMAN_PATHS = [
+  ...CNI_PATHS,
+  '/run/netns',
+  'keep:/etc/containers',
+  '/var/lib/containers',
+  '/run/containers',
+  '/run/libpod',
+  '/run/podman',
+  '/run/runc',
+  '/run/crun',
+  '/var/tmp',
+  '/dev/shm',
+];
+
+/** What a containerd node keeps private, besides /etc/containerd (its config: the host's, or a test's own). */
+export const CONTAINERD_PATHS = [...CNI_PATHS, '/var/lib/containerd', '/run/containerd'];
 const IMAGE_SCRIPT = path.join(ROOT, 'test', 'runtimes', 'busybox-image.sh');
 const DRIVER_SCRIPT = path.join(ROOT, 'test', 'callers', 'build-driver.sh');
 const DRIVER = path.join(ROOT, 'build', 'libcni-driver');

@@ -26,6 +26,7 @@ import {
   callsOf,
   eth0,
   hostPaths,
+  PODMAN_PATHS,
   installPlugins,
   l2Plugin,
   l3Plugin,
@@ -37,21 +38,7 @@ import {
   veths,
 } from './lab.js';
 
-const PRIVATE = [
-  '/etc/cni/net.d',
-  '/opt/cni/bin',
-  '/var/lib/cni',
-  '/run/netns',
-  'keep:/etc/containers',
-  '/var/lib/containers',
-  '/run/containers',
-  '/run/libpod',
-  '/run/podman',
-  '/run/runc',
-  '/run/crun',
-  '/var/tmp',
-  '/dev/shm',
-];
+const PRIVATE = PODMAN_PATHS;
 const CGROUP = `vbrt-${randomBytes(4).toString('hex')}`;
 // (/run/netns, /var/tmp and /dev/shm are shared with everything else on the host: only podman's lock file there.)
 const HOST = [

@@ -7,7 +7,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT, ensureBuilt } from '../lab/binary.js';
 import { openNode, type Background, type IsolatedNode } from '../lab/isolated-node.js';
 import { waitFor } from '../lab/wait.js';
-import { leftovers, requireInstalled } from './lab.js';
+import { CONTAINERD_PATHS, PODMAN_PATHS, leftovers, requireInstalled } from './lab.js';
 
 /** The first ```sh block after the heading `## <title>` in README.md. */
 function block(title: string): string {
@@ -57,17 +57,7 @@ beforeAll(() => {
 describe('README', () => {
   it('"With containerd" works as written', async () => {
     const script = block('With containerd');
-    node = await nodeFor(
-      [
-        '/etc/cni/net.d',
-        '/opt/cni/bin',
-        '/var/lib/cni',
-        'keep:/etc/containerd',
-        '/var/lib/containerd',
-        '/run/containerd',
-      ],
-      'default',
-    );
+    node = await nodeFor([...CONTAINERD_PATHS, 'keep:/etc/containerd'], 'default');
     // "with containerd running": Debian's own /etc/containerd/config.toml, as a host has it.
     daemon = node.start('containerd', []);
     await waitFor(() => node!.run('ctr', ['version']).code === 0, 'containerd to serve', 20_000);
@@ -80,22 +70,7 @@ describe('README', () => {
 
   it('"With podman" works as written', async () => {
     const script = block('With podman');
-    node = await nodeFor(
-      [
-        '/etc/cni/net.d',
-        '/opt/cni/bin',
-        '/var/lib/cni',
-        '/run/netns',
-        'keep:/etc/containers',
-        '/var/lib/containers',
-        '/run/containers',
-        '/run/libpod',
-        '/run/runc',
-        '/var/tmp',
-        '/dev/shm',
-      ],
-      'libpod_parent',
-    );
+    node = await nodeFor(PODMAN_PATHS, 'libpod_parent');
     const out = runBlock(node, script);
     expect(out).toMatch(/\bvb-l2\s+vlan-bridge\b/);
     expect(out).toContain('link/ether 02:00:00:00:00:01');
