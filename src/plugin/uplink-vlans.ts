@@ -195,20 +195,15 @@ export function vidRanges(vids: readonly number[]): VlanRange[] {
 const recordDir = (env: Env): string => `${env.VLAN_BRIDGE_STATE_DIR || DEFAULT_STATE_DIR}/uplink-vlans`;
 
 /**
- * The record file of `bridge` in the network namespace of socket `sock` (named by its cookie, netnsCookie).
- * Throws CniError 108 on a kernel without SO_NETNS_COOKIE (before Linux 5.14).
+ * The record file of `bridge` in the network namespace of socket `sock` (named by its cookie, netnsCookie), or
+ * null on a kernel without SO_NETNS_COOKIE (before Linux 5.14), where no record can have been made.
  */
-export function recordPath(env: Env, sock: NetlinkSocket, bridge: string): string {
+export function recordPath(env: Env, sock: NetlinkSocket, bridge: string): string | null {
   let cookie: bigint;
   try {
     cookie = netnsCookie(sock.fd);
   } catch (err) {
-    if (isErrno(err, 'ENOPROTOOPT'))
-      throw new CniError(
-        Code.KernelFeature,
-        'uplinkVlans needs the kernel to name network namespaces (SO_NETNS_COOKIE, Linux 5.14 or later)',
-        'remove "uplinkVlans" from the config, or run a newer kernel',
-      );
+    if (isErrno(err, 'ENOPROTOOPT')) return null;
     throw err;
   }
   return `${recordDir(env)}/${cookie}-${bridge}.json`;
@@ -317,9 +312,9 @@ const bootId = (): string => readFileSync('/proc/sys/kernel/random/boot_id', 'ut
  * Brings the uplinks of bridge `bridgeName` in step with its pods, under the bridge's lock. `addTo`: for ADD (with
  * uplinkVlans), 'all' uplinks or one `uplinkInterface` by name; null for DEL, GC and rollback, which only remove
  * VIDs we added that no pod uses, and do nothing at all (no file, no lock) when the bridge has no record.
- * Throws CniError 103 when `addTo` names no uplink of the bridge, 11 when the lock wait runs out, 108 on a kernel
- * without SO_NETNS_COOKIE; RuntimeEnvError (110) when the state directory cannot be used; KernelError from the
- * VLAN requests.
+ * Throws CniError 103 when `addTo` names no uplink of the bridge, 11 when the lock wait runs out, 108 when ADD
+ * needs a record on a kernel without SO_NETNS_COOKIE; RuntimeEnvError (110) when the state directory cannot be
+ * used; KernelError from the VLAN requests.
  */
 export function syncUplinkVlans(
   host: NetlinkSocket,
@@ -329,7 +324,14 @@ export function syncUplinkVlans(
   log: Logger,
 ): void {
   const file = recordPath(env, host, bridgeName);
-  if (addTo === null && !existsSync(file)) return;
+  // DEL, GC and rollback on a bridge without a record (or a kernel where none can be made) have nothing to do.
+  if (addTo === null && (file === null || !existsSync(file))) return;
+  if (file === null)
+    throw new CniError(
+      Code.KernelFeature,
+      'uplinkVlans needs the kernel to name network namespaces (SO_NETNS_COOKIE, Linux 5.14 or later)',
+      'remove "uplinkVlans" from the config, or run a newer kernel',
+    );
   const unlock = stateStep('lock', () => lock(file, env));
   try {
     const record = readRecord(file, log);

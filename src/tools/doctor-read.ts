@@ -116,12 +116,8 @@ export function readNode(sock: NetlinkSocket): NodeSnapshot {
   const managedVids = new Map<string, Map<number, number[]>>();
   const bootId = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
   for (const br of links.filter((l) => l.kind === 'bridge')) {
-    let record;
-    try {
-      record = readRecord(recordPath(process.env, sock, br.name));
-    } catch {
-      continue; // a kernel without namespace cookies: the plugin cannot have made a record either
-    }
+    const file = recordPath(process.env, sock, br.name);
+    const record = file === null ? null : readRecord(file); // no cookies: the plugin cannot have made a record
     if (!record) continue;
     const uplinks = uplinksOf(br, links).map((u) => ({
       name: u.name,
