@@ -37,7 +37,7 @@ all: build
 # Only what is missing: Debian packages not installed, node_modules older than the lockfile, the UML kernel. apt's
 # chatter (debconf's "delaying package configuration" and the like) goes to build/apt.log, shown if apt fails.
 # npm 11 runs no dependency's install script unless package.json's allowScripts says so: the one there is, esbuild's
-# postinstall (it only checks the binary of its platform package, which vitest and tsx find without it), is denied
+# postinstall (it only checks the binary of its platform package, which vite finds without it), is denied
 # there, so that `npm ci` has nothing to ask.
 deps: node_modules/.package-lock.json
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
