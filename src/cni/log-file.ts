@@ -7,6 +7,7 @@
 // rename (the second would move a fresh file over the rotated one and lose it), so it runs under flock(2) on
 // `<file>.1.lock` and renames only when the name still refers to the file this process found full.
 import { closeSync, constants, fstatSync, lstatSync, openSync, renameSync, writeSync } from 'node:fs';
+import { lockFile } from '../files.js';
 
 /** Where a log file is rotated: past this size (bytes) it becomes `<file>.1`. */
 export const LOG_MAX_BYTES = 10 * 1024 * 1024;
@@ -23,27 +24,8 @@ const APPEND_FLAGS =
   constants.O_NONBLOCK |
   constants.O_NOCTTY |
   constants.O_NOFOLLOW;
-const LOCK_EX = 2;
-const LOCK_NB = 4;
 /** How long a process waits for another's rotation (a rename) before it appends without rotating. */
 const LOCK_WAIT_MS = 200;
-
-type Flock = (fd: number, op: number) => number;
-let flock: Flock | undefined;
-
-/** libc's flock(2), bound on the first rotation only (bun:ffi costs ~1 MiB of RSS that no other call pays). */
-function loadFlock(): Flock {
-  if (flock) return flock;
-  // eslint-disable-next-line @typescript-eslint/no-require-imports -- a synchronous load on first use, kept lazy
-  const { dlopen, FFIType } = require('bun:ffi') as typeof import('bun:ffi');
-  const lib = dlopen('libc.so.6', { flock: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 } });
-  return (flock = (fd, op) => lib.symbols.flock(fd, op));
-}
-
-/** Sleeps `ms` synchronously (the plugin is synchronous between namespace switches; this is a rare wait). */
-function sleepSync(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-}
 
 /**
  * Renames `file` to `<file>.1` if the name still refers to the file `seen` (device and inode) describes; otherwise
@@ -53,17 +35,9 @@ function sleepSync(ms: number): void {
  * file reached through one is not rotated. Throws what opening the lock file or renaming throws.
  */
 function rotate(file: string, seen: { dev: number; ino: number }): boolean {
-  const lockFd = openSync(
-    `${file}.1.lock`,
-    constants.O_RDWR | constants.O_CREAT | constants.O_NOCTTY | constants.O_NOFOLLOW,
-    0o600,
-  );
+  const unlock = lockFile(`${file}.1.lock`, LOCK_WAIT_MS);
+  if (!unlock) return false;
   try {
-    const lock = loadFlock();
-    for (let waited = 0; lock(lockFd, LOCK_EX | LOCK_NB) !== 0; waited += 5) {
-      if (waited >= LOCK_WAIT_MS) return false;
-      sleepSync(5);
-    }
     let now;
     try {
       now = lstatSync(file);
@@ -73,7 +47,7 @@ function rotate(file: string, seen: { dev: number; ino: number }): boolean {
     if (now.dev === seen.dev && now.ino === seen.ino) renameSync(file, `${file}.1`);
     return true;
   } finally {
-    closeSync(lockFd); // releases the lock
+    unlock();
   }
 }
 

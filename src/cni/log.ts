@@ -14,7 +14,7 @@
 // What: at info, one line per command (command, network, container, ifname, outcome: ok, or the error's code and
 // message, and ms since the process started); errors always, with their code; at debug also each kernel request
 // and each program run (src/main.ts connects the kernel layer's trace hook).
-import { lstatSync, mkdirSync } from 'node:fs';
+import { ensurePrivateDir } from '../files.js';
 import { appendLine } from './log-file.js';
 import type { Env } from './env.js';
 
@@ -88,19 +88,8 @@ function configLogFile(v: string, dir: string): string {
   return `${dir}/${v.startsWith('/') ? v.slice(DEFAULT_LOG_DIR.length + 1) : v}`;
 }
 
-/**
- * Makes (or accepts) the log directory: a directory, not a symlink, of our uid, that group and others cannot write
- * to. Throws an Error saying what is wrong otherwise.
- */
-function ensureLogDir(dir: string): void {
-  mkdirSync(dir, { recursive: true, mode: 0o755 });
-  const st = lstatSync(dir);
-  const uid = process.getuid?.() ?? 0;
-  if (!st.isDirectory() || st.uid !== uid || (st.mode & 0o022) !== 0)
-    throw Object.assign(new Error(`log directory ${dir} must be a directory of uid ${uid} only it can write to`), {
-      code: 'EPERM',
-    });
-}
+/** The log directory, made or accepted only when it is root's alone (src/files.ts): logs go elsewhere otherwise. */
+const ensureLogDir = (dir: string): void => ensurePrivateDir(dir, 0o755);
 
 /** `obj` as one JSON line of at most MAX_LINE_BYTES: the longest strings are shortened until it fits. */
 function toLine(obj: Fields): Buffer {

@@ -14,22 +14,6 @@ export { IcmpSocket } from './icmp.js';
 export { NetlinkSocket } from './netlink/socket.js';
 export { RT_SCOPE_UNIVERSE, RT_TABLE_MAIN } from './netlink/constants.js';
 
-const LOCK_EX = 2;
-const LOCK_NB = 4;
-const EWOULDBLOCK = 11;
-
-/**
- * flock(fd, LOCK_EX | LOCK_NB) (flock(2)): true when the lock is taken, false when another open file holds it. The
- * kernel releases it when the fd is closed or the process dies. Throws KernelError for other failures.
- */
-export function tryLockExclusive(fd: number): boolean {
-  const libc = loadLibc();
-  if (libc.flock(fd, LOCK_EX | LOCK_NB) === 0) return true;
-  const errno = libc.errno();
-  if (errno === EWOULDBLOCK) return false;
-  throw new KernelError('flock', errno);
-}
-
 const SOL_SOCKET = 1;
 /** asm-generic/socket.h; Linux 5.14 and later. */
 const SO_NETNS_COOKIE = 71;

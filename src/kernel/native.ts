@@ -1,7 +1,7 @@
 // libc through bun:ffi: JavaScript runtimes have neither AF_NETLINK sockets nor setns(2). Bun binds each symbol
 // with a small trampoline compiled in memory when the table is opened; nothing is written to disk and no native
-// addon is loaded. The symbols are bound in three tables, each opened on first use, so that a call only pays for
-// what it uses (netlink and namespaces; running a program; the rest).
+// addon is loaded. The symbols are bound in tables, each opened on first use, so that a call only pays for what
+// it uses (netlink and namespaces here; running a program here; file locks in src/files.ts).
 //
 // errno: bun:ffi does not save it, so every wrapper below that can fail with errno reads it (through
 // __errno_location(), the calling thread's errno) before any other JavaScript runs, and keeps it for errno().
@@ -25,7 +25,6 @@ export interface Libc {
   unshare(flags: number): number;
   /** ioctl(fd, request) with no third argument (e.g. NS_GET_NSTYPE). */
   ioctl(fd: number, request: number): number;
-  flock(fd: number, operation: number): number;
   /** errno as the last failed call of this table left it (read right after that call returned). */
   errno(): number;
 }
@@ -77,7 +76,6 @@ const CORE = {
   setns: [[T.i32, T.i32], T.i32],
   unshare: [[T.i32], T.i32],
   ioctl: [[T.i32, T.u64], T.i32],
-  flock: [[T.i32, T.i32], T.i32],
 } as const satisfies Decls;
 
 const PROCESS = {

@@ -20,10 +20,8 @@ import {
   constants,
   existsSync,
   fsyncSync,
-  mkdirSync,
   openSync,
   readFileSync,
-  lstatSync,
   readdirSync,
   renameSync,
   unlinkSync,
@@ -31,6 +29,7 @@ import {
 } from 'node:fs';
 import { CniError, Code, show } from '../cni/errors.js';
 import { z } from '../cni/zod.js';
+import { ensurePrivateDir, lockFile } from '../files.js';
 import type { Env } from '../cni/env.js';
 import type { Logger } from '../cni/log.js';
 import {
@@ -42,7 +41,6 @@ import {
   isErrno,
   listLinks,
   netnsCookie,
-  tryLockExclusive,
   type Link,
   type NetlinkSocket,
   type VlanRange,
@@ -258,43 +256,24 @@ function writeRecord(file: string, r: UplinkRecord): void {
  */
 function lock(file: string, env: Env): () => void {
   const dir = file.slice(0, file.lastIndexOf('/'));
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  // Whoever can write here can forge a record and have VIDs removed that we never added: the directory must be
-  // ours alone (not a symlink, our uid, no group or other write).
-  const st = lstatSync(dir);
-  const uid = process.getuid?.() ?? 0;
-  if (!st.isDirectory() || st.uid !== uid || (st.mode & 0o022) !== 0)
-    throw new RuntimeEnvError(
-      `use the uplink VLAN records in ${dir}`,
-      `it must be a directory of uid ${uid} that no one else can write to (mode 0700)`,
-    );
-  const fd = openSync(`${file}.lock`, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
-  const waitMs = Number(env.VLAN_BRIDGE_LOCK_WAIT_MS) || DEFAULT_LOCK_WAIT_MS;
-  const deadline = Date.now() + waitMs;
-  const nap = new Int32Array(new SharedArrayBuffer(4));
-  for (let delay = 1; ; delay = Math.min(delay * 2, 50)) {
-    let taken: boolean;
-    try {
-      taken = tryLockExclusive(fd);
-    } catch (err) {
-      closeSync(fd);
-      throw err;
-    }
-    if (taken) break;
-    if (Date.now() >= deadline) {
-      closeSync(fd);
-      throw new CniError(
-        Code.TryAgainLater,
-        `uplink VLANs: another plugin call holds the lock of this bridge's record (waited ${waitMs / 1000} s)`,
-        `lock file ${file}.lock`,
-      );
-    }
-    Atomics.wait(nap, 0, 0, delay);
+  // Whoever can write here can forge a record and have VIDs removed that we never added.
+  try {
+    ensurePrivateDir(dir, 0o700);
+  } catch (err) {
+    throw new RuntimeEnvError(`use the uplink VLAN records in ${dir}`, (err as Error).message, { cause: err });
   }
+  const waitMs = Number(env.VLAN_BRIDGE_LOCK_WAIT_MS) || DEFAULT_LOCK_WAIT_MS;
+  const unlock = lockFile(`${file}.lock`, waitMs);
+  if (!unlock)
+    throw new CniError(
+      Code.TryAgainLater,
+      `uplink VLANs: another plugin call holds the lock of this bridge's record (waited ${waitMs / 1000} s)`,
+      `lock file ${file}.lock`,
+    );
   // Temporary files of writers killed mid-write: only the lock holder writes, so any left now is dead.
   const base = file.slice(dir.length + 1);
   for (const f of readdirSync(dir)) if (f.startsWith(`${base}.`) && f.endsWith('.tmp')) unlinkSync(`${dir}/${f}`);
-  return () => closeSync(fd);
+  return unlock;
 }
 
 // ---- the step ADD, DEL and GC run ----

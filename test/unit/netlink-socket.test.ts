@@ -50,7 +50,6 @@ function fakeLibc(replies: Reply[]): Libc & { sent: number } {
     setns: () => 0,
     unshare: () => 0,
     ioctl: () => 0,
-    flock: () => 0,
     errno: () => 11,
     send: (_fd: number, b: Buffer, len: number) => {
       const next = replies[fake.sent++];
