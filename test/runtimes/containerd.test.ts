@@ -11,27 +11,24 @@ import { randomBytes } from 'node:crypto';
 import { readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openNode, type Background, type IsolatedNode } from '../lab/isolated-node.js';
+import { type Background, type IsolatedNode } from '../lab/isolated-node.js';
 import { waitFor } from '../lab/wait.js';
 import {
   IMAGE,
   L2,
   L3,
-  buildDriver,
   buildImage,
   callsOf,
   eth0,
   hostPaths,
   CONTAINERD_PATHS,
-  installPlugins,
   l2Conf,
   l3Plugin,
   leftovers,
   libcniCheck,
-  makeL2Bridge,
   ping,
-  requireInstalled,
   veths,
+  openRuntimeNode,
 } from './lab.js';
 
 const PRIVATE = [...CONTAINERD_PATHS, '/etc/containerd', '/opt/containerd'];
@@ -104,20 +101,15 @@ async function kill(c: Running): Promise<void> {
 const sent = (command: string, id: string) => callsOf(record, command, `default-${id}`);
 
 beforeAll(async () => {
-  requireInstalled([
-    ['containerd', 'containerd'],
-    ['ctr', 'containerd'],
-    ['runc', 'runc'],
-    ['/usr/lib/cni/host-local', 'containernetworking-plugins'],
-    ['busybox', 'busybox'],
-    ['iptables-save', 'iptables'],
-    ['nft', 'nftables'],
-  ]);
-  buildDriver();
-  node = await openNode({ prefix: 'vbrt-ctd', paths: PRIVATE, cgroupParents: [CGROUP] });
-  record = path.join(node.dir, 'calls');
-  installPlugins(node, record);
-  makeL2Bridge(node);
+  ({ node, record } = await openRuntimeNode({
+    prefix: 'vbrt-ctd',
+    paths: PRIVATE,
+    cgroup: CGROUP,
+    tools: [
+      ['containerd', 'containerd'],
+      ['ctr', 'containerd'],
+    ],
+  }));
   l3File = path.join(node.dir, 'rt-l3.conflist');
   writeFileSync(l3File, JSON.stringify({ cniVersion: '1.0.0', name: L3.name, plugins: [l3Plugin()] }));
   node.sh('sh', ['-c', 'cat > /etc/containerd/config.toml'], { input: CONFIG });

@@ -6,7 +6,7 @@ import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { expect } from 'vitest';
 import { BIN, ROOT, ensureBuilt } from '../lab/binary.js';
-import type { IsolatedNode } from '../lab/isolated-node.js';
+import { openNode, type IsolatedNode } from '../lab/isolated-node.js';
 
 export const IMAGE = 'localhost/vlan-bridge/busybox:1';
 
@@ -262,4 +262,33 @@ export function hostPaths(paths: string[]): Record<string, string> {
     }
   }
   return out;
+}
+
+/** The tools both runtimes' tests need besides the runtime itself, with their Debian packages. */
+const COMMON_TOOLS: Array<[file: string, debianPackage: string]> = [
+  ['runc', 'runc'],
+  ['/usr/lib/cni/host-local', 'containernetworking-plugins'],
+  ['busybox', 'busybox'],
+  ['iptables-save', 'iptables'],
+  ['nft', 'nftables'],
+];
+
+/**
+ * The node a runtime's tests run in: the tools checked (the runtime's `tools` and COMMON_TOOLS), the libcni driver
+ * built, an isolated node opened with `paths` private and `cgroup` as its cgroup parent, the plugins installed with
+ * their calls recorded under `<node>/calls` (returned as `record`), and the L2 network's bridge made.
+ */
+export async function openRuntimeNode(o: {
+  prefix: string;
+  paths: string[];
+  cgroup: string;
+  tools: Array<[file: string, debianPackage: string]>;
+}): Promise<{ node: IsolatedNode; record: string }> {
+  requireInstalled([...o.tools, ...COMMON_TOOLS]);
+  buildDriver();
+  const node = await openNode({ prefix: o.prefix, paths: o.paths, cgroupParents: [o.cgroup] });
+  const record = path.join(node.dir, 'calls');
+  installPlugins(node, record);
+  makeL2Bridge(node);
+  return { node, record };
 }

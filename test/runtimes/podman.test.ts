@@ -14,28 +14,25 @@ import { randomBytes } from 'node:crypto';
 import { readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openNode, type Background, type IsolatedNode } from '../lab/isolated-node.js';
+import { type Background, type IsolatedNode } from '../lab/isolated-node.js';
 import { waitFor } from '../lab/wait.js';
 import {
   IMAGE,
   L2,
   L3,
-  buildDriver,
   buildImage,
   calls,
   callsOf,
   eth0,
   hostPaths,
   PODMAN_PATHS,
-  installPlugins,
   l2Plugin,
   l3Plugin,
   leftovers,
   libcniCheck,
-  makeL2Bridge,
   ping,
-  requireInstalled,
   veths,
+  openRuntimeNode,
 } from './lab.js';
 
 const PRIVATE = PODMAN_PATHS;
@@ -98,21 +95,16 @@ const sent = (command: string, id: string) => callsOf(record, command, id);
 const ipOf = (pid: number) => eth0(pid)!.ipv4[0]!.split('/')[0]!;
 
 beforeAll(async () => {
-  requireInstalled([
-    ['podman', 'podman'],
-    ['conmon', 'conmon'],
-    ['runc', 'runc'],
-    ['/usr/lib/cni/host-local', 'containernetworking-plugins'],
-    ['/usr/lib/cni/portmap', 'containernetworking-plugins'],
-    ['busybox', 'busybox'],
-    ['iptables-save', 'iptables'],
-    ['nft', 'nftables'],
-  ]);
-  buildDriver();
-  node = await openNode({ prefix: 'vbrt-pod', paths: PRIVATE, cgroupParents: [CGROUP] });
-  record = path.join(node.dir, 'calls');
-  installPlugins(node, record);
-  makeL2Bridge(node);
+  ({ node, record } = await openRuntimeNode({
+    prefix: 'vbrt-pod',
+    paths: PRIVATE,
+    cgroup: CGROUP,
+    tools: [
+      ['podman', 'podman'],
+      ['conmon', 'conmon'],
+      ['/usr/lib/cni/portmap', 'containernetworking-plugins'],
+    ],
+  }));
   node.sh('sh', ['-c', 'cat > /etc/containers/containers.conf'], { input: CONTAINERS_CONF });
   const write = (file: string, conf: object) =>
     node.sh('sh', ['-c', `cat > /etc/cni/net.d/${file}`], { input: JSON.stringify(conf) });
