@@ -37,7 +37,6 @@ import {
   addVlans,
   delVlans,
   dumpVlans,
-  getLink,
   isErrno,
   listLinks,
   netnsCookie,
@@ -101,6 +100,31 @@ export interface UplinkPlan {
 const NEVER_MANAGED_VID = 1;
 
 /**
+ * What of `record` the kernel still agrees with, by uplink ifindex: nothing when it is of another boot than
+ * `bootId`; for each recorded uplink that is still one of `uplinks` (same ifindex), the recorded VIDs it still
+ * carries tagged and not as PVID (VID 1 never). Pure. Used by the plan below and by doctor.
+ */
+export function reconcileRecord(
+  record: UplinkRecord | null,
+  bootId: string,
+  uplinks: readonly UplinkNow[],
+): Map<number, Set<number>> {
+  const now = new Map(uplinks.map((u) => [u.index, vlanFlagsByVid(u.vlans)]));
+  const reconciled = new Map<number, Set<number>>();
+  if (!record || record.bootId !== bootId) return reconciled;
+  for (const rec of record.uplinks) {
+    const vids = now.get(rec.index);
+    if (!vids) continue;
+    const ours = rec.vids.filter((v) => {
+      const f = vids.get(v);
+      return v !== NEVER_MANAGED_VID && f !== undefined && !f.pvid && !f.untagged;
+    });
+    if (ours.length > 0) reconciled.set(rec.index, new Set([...(reconciled.get(rec.index) ?? []), ...ours]));
+  }
+  return reconciled;
+}
+
+/**
  * What to change so that the uplinks carry exactly the VIDs in use, touching only VIDs we added. Pure.
  * - `record`: what the state file says (null: none); it counts only for `bootId`, for an uplink of the same ifindex,
  *   and for VIDs that uplink still carries tagged and not as PVID.
@@ -116,18 +140,7 @@ export function planUplinkVlans(o: {
   used: ReadonlySet<number>;
 }): UplinkPlan {
   const now = new Map(o.uplinks.map((u) => [u.index, { name: u.name, vids: vlanFlagsByVid(u.vlans) }]));
-  const reconciled = new Map<number, Set<number>>();
-  if (o.record && o.record.bootId === o.bootId) {
-    for (const rec of o.record.uplinks) {
-      const u = now.get(rec.index);
-      if (!u) continue;
-      const ours = rec.vids.filter((v) => {
-        const f = u.vids.get(v);
-        return v !== NEVER_MANAGED_VID && f !== undefined && !f.pvid && !f.untagged;
-      });
-      if (ours.length > 0) reconciled.set(rec.index, new Set([...(reconciled.get(rec.index) ?? []), ...ours]));
-    }
-  }
+  const reconciled = reconcileRecord(o.record, o.bootId, o.uplinks);
   const sorted = (vids: Iterable<number>) => [...vids].sort((a, b) => a - b);
   const add = new Map<number, number[]>();
   for (const index of o.addTo) {
@@ -314,8 +327,8 @@ export function syncUplinkVlans(
   const unlock = stateStep('lock', () => lock(file, env));
   try {
     const record = readRecord(file, log);
-    const br = getLink(host, bridgeName);
-    const links = br ? listLinks(host) : [];
+    const links = listLinks(host);
+    const br = links.find((l) => l.name === bridgeName);
     const uplinks = br ? uplinksOf(br, links) : [];
     let targets: number[] = [];
     if (addTo === 'all') targets = uplinks.map((u) => u.index);

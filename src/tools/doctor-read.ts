@@ -7,7 +7,7 @@
 // its pod is gone and the veth is a GC candidate.
 import { closeSync, openSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { dumpVlans, listLinks, nsidOf, type NetlinkSocket } from '../kernel/index.js';
-import { planUplinkVlans, readRecord, recordPath } from '../plugin/uplink-vlans.js';
+import { readRecord, reconcileRecord, recordPath } from '../plugin/uplink-vlans.js';
 import { uplinksOf } from '../plugin/uplink.js';
 import type { NodeSnapshot } from './doctor-check.js';
 import { PROBE_ALIAS_PREFIX } from './probe.js';
@@ -124,9 +124,8 @@ export function readNode(sock: NetlinkSocket): NodeSnapshot {
       index: u.index,
       vlans: vlans.get(u.index) ?? [],
     }));
-    const all = new Set(Array.from({ length: 4094 }, (_, i) => i + 1));
-    const { before } = planUplinkVlans({ record, bootId, uplinks, addTo: new Set(), used: all });
-    managedVids.set(br.name, new Map(before.uplinks.map((u) => [u.index, u.vids])));
+    const managed = reconcileRecord(record, bootId, uplinks);
+    managedVids.set(br.name, new Map([...managed].map(([index, vids]) => [index, [...vids].sort((a, b) => a - b)])));
   }
   return { links, vlans, liveNsids, livePids, managedVids };
 }
