@@ -15,7 +15,7 @@ import {
   listRoutes,
   nsidOf,
   openNetlink,
-  portVlans,
+  dumpVlans,
   type Link,
 } from '../kernel/index.js';
 import { familyOf, parseCidr } from '../ip.js';
@@ -24,6 +24,7 @@ import { attachmentOf, formatAlias, isHostVethOf, parseAlias } from './attachmen
 import { openPodNetns, requestedMac } from './pod.js';
 import { inspectBridge } from './bridge.js';
 import { inheritedMtu, uplinksOf } from './uplink.js';
+import { isManagedVid } from './uplink-vlans.js';
 import { step } from './errors.js';
 import {
   expectedPortVlans,
@@ -114,7 +115,8 @@ export async function cmdCheck(req: CheckRequest, ctx: Ctx): Promise<void> {
     if (usesVlans(intent)) {
       const d = br.bridge?.defaultPvid ?? 1;
       const want = expectedPortVlans(intent, d ? [{ min: d, max: d, pvid: true, untagged: true }] : []);
-      const got = normalizeVlans(portVlans(host, hostVeth.index));
+      const vlans = dumpVlans(host);
+      const got = normalizeVlans(vlans.get(hostVeth.index) ?? []);
       if (formatVlans(want) !== formatVlans(got))
         differ(`"${hostVeth.name}" VLANs`, `expected ${formatVlans(want)}, found ${formatVlans(got)}`);
       if (conf.uplinkVlans) {
@@ -123,9 +125,10 @@ export async function cmdCheck(req: CheckRequest, ctx: Ctx): Promise<void> {
         );
         if (uplinks.length === 0)
           differ('uplink', `expected ${conf.uplinkInterface ?? 'an uplink'} on bridge "${br.name}", missing`);
-        const vids = podVids(intent).filter((v) => v !== d);
+        // The VIDs uplinkVlans puts on the uplinks (uplink-vlans.ts): VID 1 and the default PVID are the operator's.
+        const vids = podVids(intent).filter((v) => isManagedVid(v, br));
         for (const u of uplinks) {
-          const carried = vlanFlagsByVid(portVlans(host, u.index));
+          const carried = vlanFlagsByVid(vlans.get(u.index) ?? []);
           const missing = vids.filter((v) => !carried.has(v));
           if (missing.length > 0)
             differ(

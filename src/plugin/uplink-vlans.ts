@@ -182,12 +182,14 @@ export function usedVids(
     if (l.master !== br.index || l.index === br.index || uplinks.has(l.index)) continue;
     const a = parseAlias(l.alias);
     if (a && isGatewayLink(a, l.linkNetnsId !== undefined)) continue;
-    for (const v of vlanFlagsByVid(vlans.get(l.index) ?? []).keys()) used.add(v);
+    for (const v of vlanFlagsByVid(vlans.get(l.index) ?? []).keys()) if (isManagedVid(v, br)) used.add(v);
   }
-  used.delete(NEVER_MANAGED_VID);
-  if (br.bridge?.defaultPvid) used.delete(br.bridge.defaultPvid);
   return used;
 }
+
+/** Whether uplinkVlans adds and removes `vid` on the uplinks of `br`: not VID 1, not the bridge's default PVID. */
+export const isManagedVid = (vid: number, br: Link): boolean =>
+  vid !== NEVER_MANAGED_VID && vid !== br.bridge?.defaultPvid;
 
 /** VIDs (sorted) as the fewest ranges, tagged. */
 export function vidRanges(vids: readonly number[]): VlanRange[] {

@@ -5,7 +5,14 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Link, VlanRange } from '../../src/kernel/index.js';
-import { planUplinkVlans, readRecord, usedVids, vidRanges, type UplinkRecord } from '../../src/plugin/uplink-vlans.js';
+import {
+  isManagedVid,
+  planUplinkVlans,
+  readRecord,
+  usedVids,
+  vidRanges,
+  type UplinkRecord,
+} from '../../src/plugin/uplink-vlans.js';
 import { podVids, vlanIntent } from '../../src/plugin/vlans.js';
 
 const BOOT = 'b0';
@@ -114,6 +121,17 @@ describe('usedVids', () => {
 
   it("takes pods' and taps' VIDs, not the uplink's, the gateway's, another bridge's or the default PVID", () => {
     expect([...usedVids(br, links, vlans)].sort((a, b) => a - b)).toEqual([100, 200, 201, 202]);
+  });
+});
+
+describe('isManagedVid (the rule that usedVids and CHECK share)', () => {
+  const bridge = (defaultPvid: number) =>
+    link(1, { kind: 'bridge', bridge: { vlanFiltering: true, vlanFilteringSupported: true, defaultPvid } });
+  it('never VID 1, even on a bridge whose default PVID is 0 or another VID; never the default PVID', () => {
+    expect(isManagedVid(1, bridge(0))).toBe(false);
+    expect(isManagedVid(1, bridge(5))).toBe(false);
+    expect(isManagedVid(5, bridge(5))).toBe(false);
+    expect(isManagedVid(5, bridge(1))).toBe(true);
   });
 });
 
