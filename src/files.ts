@@ -2,8 +2,7 @@
 // taken with a bounded wait. Used by the log (src/cni/log.ts, log-file.ts) and by the uplink VLAN records
 // (src/plugin/uplink-vlans.ts); it knows neither CNI nor netlink, so both layers import it, as they do src/ip.ts.
 import { closeSync, constants, lstatSync, mkdirSync, openSync } from 'node:fs';
-import { FFIType as T } from 'bun:ffi';
-import { bindLibrary } from './kernel/native.js';
+import type { FFIType } from 'bun:ffi';
 
 /**
  * Makes `dir` (and its parents) with `mode` when missing, and accepts it only when no one but this process's uid
@@ -38,9 +37,16 @@ const EWOULDBLOCK = 11;
  * file system's error when `path` cannot be opened, an Error naming the errno when flock fails otherwise.
  */
 export function lockFile(path: string, waitMs: number): (() => void) | null {
-  libc ??= bindLibrary<{ flock: readonly [readonly T[], T] }, LibcFlock>('libc.so.6', 'file locks', {
-    flock: [[T.i32, T.i32], T.i32],
-  });
+  if (!libc) {
+    // Loaded on the first lock only: a call that takes none (VERSION, a refused config) never loads the FFI.
+    /* eslint-disable @typescript-eslint/no-require-imports -- a synchronous load on first use, kept lazy */
+    const { FFIType: T } = require('bun:ffi') as typeof import('bun:ffi');
+    const { bindLibrary } = require('./kernel/native.js') as typeof import('./kernel/native.js');
+    /* eslint-enable @typescript-eslint/no-require-imports */
+    libc = bindLibrary<{ flock: readonly [readonly FFIType[], FFIType] }, LibcFlock>('libc.so.6', 'file locks', {
+      flock: [[T.i32, T.i32], T.i32],
+    });
+  }
   const fd = openSync(path, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NOCTTY, 0o600);
   const deadline = Date.now() + waitMs;
   const nap = new Int32Array(new SharedArrayBuffer(4));
