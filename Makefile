@@ -16,6 +16,11 @@ endif
 BIN := bin/vlan-bridge
 # The tests run under the Bun that builds the executable (the pinned npm package), so in-process kernel tests
 # exercise the bun:ffi code that ships.
+# The current reference plugins (Debian unstable's containernetworking-plugins 1.9.1, unpacked by
+# scripts/unstable-debs.sh; its Go executables run on bookworm): the side-by-side peer of the parity tests and the
+# benchmarks, beside bookworm's 1.1.1 in /usr/lib/cni. build/go is Debian unstable's Go 1.26 with its sources, which
+# builds the tagged trees of ../shared/vendor offline (bookworm's Go 1.19 is too old for them).
+REFERENCE_DIR := build/reference-1.9.1
 BUN := node_modules/@oven/bun-linux-x64/bin/bun
 VITEST := $(BUN) --bun node_modules/vitest/vitest.mjs
 # Debian packages the tests use: kmod for the UML kernel's modules (scripts/uml-kernel.sh fetches that kernel,
@@ -47,6 +52,8 @@ deps: node_modules/.package-lock.json
 	    || { cat build/apt.log; echo "apt-get failed (log above, also in build/apt.log)"; exit 1; }; \
 	fi
 	scripts/uml-kernel.sh build/uml-kernel
+	scripts/unstable-debs.sh $(REFERENCE_DIR) containernetworking-plugins
+	scripts/unstable-debs.sh build/go golang-1.26-go golang-1.26-src
 
 node_modules/.package-lock.json: package-lock.json
 	npm ci --no-audit --no-fund
