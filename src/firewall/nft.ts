@@ -23,6 +23,7 @@ import {
   spoofIfaceChain,
   spoofMacChain,
   spoofRefId,
+  type Named,
   type Owner,
   type Selection,
 } from './layout.js';
@@ -210,18 +211,27 @@ function selectedSpoof(
  * attempt: when a concurrent DEL, GC or rollback removed one of its objects first, nft refuses it whole and it is
  * retried on a fresh listing; only what is still there after TEARDOWN_ATTEMPTS is a failure. The reference's shared
  * objects (tables, base chains, `masq_checks`) stay, as the reference's teardown leaves them. Without nft installed
- * there is nothing to remove. Returns what could not be removed, as text.
+ * there is nothing to remove. Returns what could not be removed, as text, and the attachments whose objects were
+ * removed, as far as the names tell them (GC releases their addresses).
  */
 export function teardownNft(
   sel: Selection,
   what: { masq: boolean; spoof: boolean },
   portGone: (name: string) => boolean,
-): string[] {
-  if (!installed('nft')) return [];
-  const plans: Array<{ where: { family: string; table: string }; plan: (rules: NftRule[]) => Command[] }> = [];
+): { failures: string[]; named: Named[] } {
+  if (!installed('nft')) return { failures: [], named: [] };
+  type Plan = (rules: NftRule[]) => { commands: Command[]; named: Named[] };
+  const plans: Array<{ where: { family: string; table: string }; plan: Plan }> = [];
+  const unnamed = (commands: Command[]) => ({ commands, named: [] });
   if (what.masq) {
-    plans.push({ where: NFT_MASQ, plan: (rules) => selectedMasq(rules, sel).map(deleteRule) });
-    plans.push({ where: LEGACY_NFT_MASQ, plan: (rules) => legacy(rules, sel, LEGACY_NFT_MASQ) });
+    plans.push({
+      where: NFT_MASQ,
+      plan: (rules) => {
+        const gone = selectedMasq(rules, sel);
+        return { commands: gone.map(deleteRule), named: gone.flatMap((r) => masqOwner(r.comment!, sel.network)) };
+      },
+    });
+    plans.push({ where: LEGACY_NFT_MASQ, plan: (rules) => unnamed(legacy(rules, sel, LEGACY_NFT_MASQ)) });
   }
   if (what.spoof) {
     plans.push({
@@ -229,35 +239,63 @@ export function teardownNft(
       plan: (rules) => {
         const { jumps, chains } = selectedSpoof(rules, sel, portGone);
         const t = table(SPOOF);
-        return [
+        const commands = [
           ...jumps.map(deleteRule),
           ...chains.map((name) => ({ flush: { chain: { ...t, name } } })),
           ...chains.map((name) => ({ delete: { chain: { ...t, name } } })),
         ];
+        return { commands, named: jumps.flatMap((r) => spoofOwners(r.comment!.slice(spoofComment('').length))) };
       },
     });
-    plans.push({ where: LEGACY_NFT_SPOOF, plan: (rules) => legacy(rules, sel, LEGACY_NFT_SPOOF) });
+    plans.push({ where: LEGACY_NFT_SPOOF, plan: (rules) => unnamed(legacy(rules, sel, LEGACY_NFT_SPOOF)) });
   }
   const failures: string[] = [];
+  const named: Named[] = [];
   for (const { where, plan } of plans) {
     let refusal = '';
     for (let attempt = 1; attempt <= TEARDOWN_ATTEMPTS; attempt++) {
       const rules = listRules(where);
-      const commands = rules ? plan(rules) : [];
-      if (commands.length === 0) {
+      const p = rules ? plan(rules) : { commands: [], named: [] };
+      if (p.commands.length === 0) {
         refusal = '';
         break;
       }
-      const r = run('nft', ['-j', '-f', '-'], JSON.stringify({ nftables: commands }));
+      const r = run('nft', ['-j', '-f', '-'], JSON.stringify({ nftables: p.commands }));
       if (r.status === 0) {
         refusal = '';
+        named.push(...p.named);
         break;
       }
-      refusal = `nft: ${commands.length} deletions in table ${where.family} ${where.table} still refused after ${attempt} attempts: ${r.stderr}`;
+      refusal = `nft: ${p.commands.length} deletions in table ${where.family} ${where.table} still refused after ${attempt} attempts: ${r.stderr}`;
     }
     if (refusal) failures.push(refusal);
   }
-  return failures;
+  return { failures, named };
+}
+
+/** The attachment an nftables ipMasq comment names in full (null when knftables cut it at 128 bytes). */
+function masqOwner(comment: string, network: string): Named[] {
+  const m = /, net: .*, if: (.*), id: (.*)$/.exec(comment);
+  if (!m) return [];
+  const o = { network, ifname: m[1]!, containerId: m[2]! };
+  return nftMasqComment(o) === comment ? [{ containerId: o.containerId, ifname: o.ifname }] : [];
+}
+
+/**
+ * The attachments a spoof check's id (`<container ID>-<ifname>`) may stand for: both may hold '-', so every split
+ * into a container ID (libcni's rule) and an ifname of at most 15 bytes. GC releases the addresses of all of them
+ * but the valid ones: an address of another attachment than the one meant is released only if that attachment is
+ * not valid either.
+ */
+function spoofOwners(refId: string): Named[] {
+  const out: Named[] = [];
+  for (let i = refId.indexOf('-'); i > 0; i = refId.indexOf('-', i + 1)) {
+    const containerId = refId.slice(0, i);
+    const ifname = refId.slice(i + 1);
+    if (/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(containerId) && ifname && Buffer.byteLength(ifname) <= 15)
+      out.push({ containerId, ifname });
+  }
+  return out;
 }
 
 /**
