@@ -160,7 +160,8 @@ uninstall() {
   sync -- "$dest" || log "warning: fsync of the directory $dest failed; the removal may not survive a power loss"
   log "removed $target (sha256 $sum)"
   log "left in place: what the plugin made and its networks share (bridges, <bridge>.<vlan> gateway pairs," \
-    "the nftables tables inet vlan_bridge_masq and bridge vlan_bridge_macspoof) and log files its configs name"
+    "the nftables tables inet cni_plugins_masquerade and bridge nat with their base chains, shared with the reference" \
+    "plugin) and log files its configs name"
 }
 
 if [[ $mode == uninstall ]]; then

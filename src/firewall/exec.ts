@@ -28,12 +28,17 @@ function which(cmd: string, path: string[]): string | undefined {
   return undefined;
 }
 
+const searchPath = (): string[] => [...(process.env.PATH ?? '').split(':').filter(Boolean), ...PATHS];
+
+/** Whether `cmd` is installed: a teardown has nothing to remove with a tool the node does not have. */
+export const installed = (cmd: string): boolean => which(cmd, searchPath()) !== undefined;
+
 /**
  * Runs `cmd` with `args` and `input` on stdin; returns its exit status and output. Throws CniError 106 when it is
  * not installed, cannot be started or overran TOOL_TIMEOUT_MS.
  */
 export function run(cmd: string, args: string[], input?: string): Ran {
-  const path = [...(process.env.PATH ?? '').split(':').filter(Boolean), ...PATHS];
+  const path = searchPath();
   const env = { PATH: path.join(':') };
   const file = which(cmd, path);
   if (!file) throw new CniError(Code.Firewall, `${cmd} not found: install it to use this config`);

@@ -1,40 +1,41 @@
-// Firewall steps of an attachment: ipMasq (iptables or nftables) and macspoofchk (nftables). Set up in ADD,
-// removed in DEL (found by the attachment's comment, so a vanished netns does not matter) and in GC.
+// Firewall steps of an attachment: ipMasq (iptables or nftables) and macspoofchk (nftables), in the reference
+// plugin's layout (layout.ts). Set up in ADD; removed in DEL (found by name and comment, so a vanished netns does
+// not matter; both ipMasq backends, as the reference's DEL) and in GC, whoever made them: the reference, vlan-bridge,
+// or a vlan-bridge build from before this layout.
 import { CniError, Code } from '../cni/errors.js';
 import type { NetConf } from '../cni/config.js';
-import { containerField, type AttachmentId } from '../plugin/attachment.js';
 import { masqIptables, unmasqIptables } from './iptables.js';
-import { MASQ, SPOOF, deleteNftRules, macSpoofCheck, masqNft } from './nft.js';
+import { macSpoofCheck, masqNft, teardownNft } from './nft.js';
+import type { Owner, Selection } from './layout.js';
 
-type Pick = (o: { containerId: string; ifname: string }) => boolean;
+export type { Owner } from './layout.js';
 
-export function setupMasq(conf: NetConf, o: AttachmentId, addresses: string[]): void {
+/** Masquerades `addresses` (CIDRs) of attachment `o`; throws CniError 106 when a program fails. */
+export function setupMasq(conf: NetConf, o: Owner, addresses: string[]): void {
   if (conf.ipMasqBackend === 'nftables') masqNft(o, addresses);
   else masqIptables(o, addresses);
 }
 
-export function setupMacSpoofCheck(o: AttachmentId, hostVeth: string, mac: string): void {
+/** Drops frames from `hostVeth` whose source MAC is not `mac`; throws CniError 106 when nft fails. */
+export function setupMacSpoofCheck(o: Owner, hostVeth: string, mac: string): void {
   macSpoofCheck(o, hostVeth, mac);
 }
 
 /**
- * Removes what this config's firewall features put in place for the attachments `pick` selects (it sees container
- * IDs as containerField gives them); returns what could not be removed. Rules already gone are not failures.
+ * Removes what this config's firewall features put in place for the selected attachments; returns what could not
+ * be removed. Objects already gone are not failures. `portGone(name)` says whether a host port no longer exists
+ * (GC removes another network's stale spoof checks only then: nft.ts).
  */
-export function teardownFirewall(conf: NetConf, pick: Pick): string[] {
+export function teardownFirewall(conf: NetConf, sel: Selection, portGone: (name: string) => boolean): string[] {
   const failures: string[] = [];
-  if (conf.ipMasq) {
-    failures.push(
-      ...(conf.ipMasqBackend === 'nftables' ? deleteNftRules(MASQ, conf.name, pick) : unmasqIptables(conf.name, pick)),
-    );
-  }
-  if (conf.macspoofchk) failures.push(...deleteNftRules(SPOOF, conf.name, pick));
+  if (conf.ipMasq) failures.push(...unmasqIptables(sel));
+  if (conf.ipMasq || conf.macspoofchk)
+    failures.push(...teardownNft(sel, { masq: conf.ipMasq, spoof: conf.macspoofchk }, portGone));
   return failures;
 }
 
-/** Teardown for one attachment; throws code 106 listing what could not be removed. */
-export function teardownAttachment(conf: NetConf, o: AttachmentId): void {
-  const id = containerField(o.containerId);
-  const failures = teardownFirewall(conf, (x) => x.containerId === id && x.ifname === o.ifname);
+/** Teardown for one attachment (DEL, rollback); throws code 106 listing what could not be removed. */
+export function teardownAttachment(conf: NetConf, o: Owner): void {
+  const failures = teardownFirewall(conf, { network: o.network, only: o }, () => false);
   if (failures.length > 0) throw new CniError(Code.Firewall, 'could not remove firewall rules', failures.join('; '));
 }

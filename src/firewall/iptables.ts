@@ -1,88 +1,126 @@
-// ipMasq with the iptables backend, as the reference does it: a chain per attachment in the nat table that
-// accepts traffic to the pod's own subnet and masquerades the rest (multicast excepted), jumped to from
-// POSTROUTING for the pod's address. Rules carry the attachment's comment; chains are named from it.
+// ipMasq with the iptables backend, in the reference's layout (pkg/ip/ipmasq_iptables_linux.go and pkg/utils/utils.go,
+// read at v1.9.1 and v1.1.1, which agree): a chain `CNI-<hash>` per (network, container ID) in the nat table that
+// accepts traffic to the pod's subnet and masquerades the rest (multicast excepted), jumped to from POSTROUTING for
+// each of the pod's addresses; every rule carries the comment `name: "<network>" id: "<container ID>"`. So the
+// reference's DEL removes what vlan-bridge made and the other way round. Teardown also removes the chains of
+// vlan-bridge builds before this layout (`VB-<hash>`, comment `vlan-bridge <tag> <container> <ifname>`).
 import { parseCidr, subnetOf } from '../ip.js';
-import { TEARDOWN_ATTEMPTS, must, run } from './exec.js';
-import { chainName, comment, parseComment, type AttachmentId } from '../plugin/attachment.js';
+import { CniError, Code } from '../cni/errors.js';
+import { TEARDOWN_ATTEMPTS, installed, run } from './exec.js';
+import {
+  isLegacyChain,
+  masqChain,
+  masqComment,
+  parseLegacyComment,
+  parseMasqComment,
+  selectsContainer,
+  selectsLegacy,
+  type Owner,
+  type Selection,
+} from './layout.js';
 
 const MULTICAST = { 4: '224.0.0.0/4', 6: 'ff00::/8' } as const;
-const tool = (family: 4 | 6) => (family === 4 ? 'iptables' : 'ip6tables');
+const FAMILIES = { 4: 'iptables', 6: 'ip6tables' } as const;
 
-/** iptables-restore quoting for one argument (comments contain spaces). */
-const arg = (a: string) => (/^[\w./:!-]+$/.test(a) ? a : `"${a.replace(/["\\]/g, '')}"`);
+/** iptables-restore quoting for one argument: comments hold spaces and double quotes. */
+const arg = (a: string) => (/^[\w./:!-]+$/.test(a) ? a : `"${a.replace(/["\\]/g, (c) => `\\${c}`)}"`);
+const line = (args: string[]) => args.map(arg).join(' ');
 
 /**
- * Masquerades the attachment's addresses: per family, the chain with its rules and the POSTROUTING jumps go to the
- * kernel in one `iptables-restore --noflush` transaction, so a plugin killed at any moment leaves either all of it
- * (found by DEL and GC through the jump's comment) or none of it, never a chain without its jump. Declaring the
- * chain flushes it, so a repeated ADD rewrites the same rules; a jump that is already there is not added twice.
- * Throws CniError 106 when a program fails.
+ * Masquerades the attachment's addresses. Per family, the chain (when new), its rules and the POSTROUTING jumps go
+ * to the kernel in one `iptables-restore --noflush` transaction, so a plugin killed at any moment leaves either all
+ * of it (found by DEL and GC through the comments) or none of it, never a chain without its jump. The chain is
+ * shared by the container's other interfaces on this network (the reference's identity): when it exists, only the
+ * rules it lacks are appended (the reference's `AppendUnique`), and `-N` in the same transaction makes a chain
+ * that another ADD created meanwhile refuse the whole transaction, which is then retried. Throws CniError 106 when
+ * a program fails.
  */
-export function masqIptables(o: AttachmentId, addresses: string[]): void {
-  const chain = chainName(o);
-  const c = ['-m', 'comment', '--comment', comment(o)];
+export function masqIptables(o: Owner, addresses: string[]): void {
+  const chain = masqChain(o);
+  const c = ['-m', 'comment', '--comment', masqComment(o)];
   for (const family of [4, 6] as const) {
     const mine = addresses.filter((a) => parseCidr(a).family === family);
     if (mine.length === 0) continue;
-    const rules: string[][] = [];
-    for (const address of mine) {
-      rules.push(['-A', chain, '-d', subnetOf(address), '-j', 'ACCEPT', ...c]);
-      rules.push(['-A', chain, '!', '-d', MULTICAST[family], '-j', 'MASQUERADE', ...c]);
+    const t = FAMILIES[family];
+    const wanted: string[][] = [];
+    for (const address of mine) wanted.push([chain, '-d', subnetOf(address), '-j', 'ACCEPT', ...c]);
+    wanted.push([chain, '!', '-d', MULTICAST[family], '-j', 'MASQUERADE', ...c]);
+    for (const address of mine) wanted.push(['POSTROUTING', '-s', parseCidr(address).ip, '-j', chain, ...c]);
+    let refusal = '';
+    for (let attempt = 1; attempt <= TEARDOWN_ATTEMPTS; attempt++) {
+      const exists = run(t, ['-w', '-t', 'nat', '-S', chain]).status === 0;
+      const missing = exists ? wanted.filter((r) => run(t, ['-w', '-t', 'nat', '-C', ...r]).status !== 0) : wanted;
+      if (missing.length === 0) break;
+      const text = ['*nat', ...(exists ? [] : [`-N ${chain}`]), ...missing.map((r) => line(['-A', ...r])), 'COMMIT'];
+      const r = run(`${t}-restore`, ['-w', '--noflush'], `${text.join('\n')}\n`);
+      if (r.status === 0) {
+        refusal = '';
+        break;
+      }
+      refusal = r.stderr || `exit ${r.status}`;
     }
-    for (const address of mine) {
-      const jump = ['-s', parseCidr(address).ip, '-j', chain, ...c];
-      if (run(tool(family), ['-w', '-t', 'nat', '-C', 'POSTROUTING', ...jump]).status !== 0)
-        rules.push(['-A', 'POSTROUTING', ...jump]);
-    }
-    const text = ['*nat', `:${chain} - [0:0]`, ...rules.map((r) => r.map(arg).join(' ')), 'COMMIT', ''].join('\n');
-    must(`${tool(family)}-restore`, ['-w', '--noflush'], text);
+    if (refusal) throw new CniError(Code.Firewall, `${t}-restore (masquerade ${mine.join(', ')}) failed`, refusal);
   }
 }
 
-/** `iptables -S` prints arguments with quoting: split them back. */
-function tokens(line: string): string[] {
-  return [...line.matchAll(/"((?:[^"\\]|\\.)*)"|(\S+)/g)].map((m) => m[1] ?? m[2]!);
+/** `iptables -S` prints arguments with quoting (and `\"` inside): split them back. */
+function tokens(text: string): string[] {
+  return [...text.matchAll(/"((?:[^"\\]|\\.)*)"|(\S+)/g)].map((m) =>
+    m[1] !== undefined ? m[1].replace(/\\(.)/g, '$1') : m[2]!,
+  );
+}
+
+/** The POSTROUTING jumps (their rule specs) and the chains of the selected attachments, from one `-S` listing. */
+function selected(listing: string, sel: Selection): { jumps: string[][]; chains: Set<string> } {
+  const jumps: string[][] = [];
+  const chains = new Set<string>();
+  // A chain of the attachment that DEL names, even without rules (a reference ADD killed right after `-N`).
+  const own = 'only' in sel ? masqChain({ network: sel.network, containerId: sel.only.containerId }) : undefined;
+  for (const text of listing.split('\n')) {
+    const args = tokens(text);
+    if (own !== undefined && args[0] === '-N' && args[1] === own) chains.add(own);
+    if (args[0] !== '-A' || !args[1]) continue;
+    const comment = args[args.indexOf('--comment') + 1] ?? '';
+    const target = args[args.indexOf('-j') + 1] ?? '';
+    const ref = parseMasqComment(comment);
+    const old = parseLegacyComment(comment, sel.network);
+    let chain: string | undefined;
+    if (ref && ref.network === sel.network && selectsContainer(sel, ref.containerId)) chain = masqChain(ref);
+    else if (old && selectsLegacy(sel, old)) {
+      const c = args[1] === 'POSTROUTING' ? target : args[1];
+      if (isLegacyChain(c)) chain = c;
+    }
+    if (chain === undefined) continue;
+    if (args[1] === 'POSTROUTING' && target === chain) jumps.push(args.slice(2));
+    if (args[1] === chain || (args[1] === 'POSTROUTING' && target === chain)) chains.add(chain);
+  }
+  return { jumps, chains };
 }
 
 /**
- * Removes the POSTROUTING jumps and chains of this network's attachments that `pick` selects, found by their rules'
- * comments (a chain by its own rules too, should a jump be gone). Per family it is one `iptables-restore --noflush`
- * transaction, so a plugin killed at any moment leaves the attachment's rules whole or gone, and a later DEL or GC
- * finds them. A rule that another DEL removed first is not a failure: the listing is read again and the
- * transaction retried. Returns what could not be removed, as text.
+ * Removes the POSTROUTING jumps and chains of the selected attachments, found by their rules' comments, in both
+ * layouts. The reference's chains are per container: DEL of one interface removes the masquerading of the
+ * container's other interfaces on the same network too, as the reference's DEL does. Per family it is one
+ * `iptables-restore --noflush` transaction, so a plugin killed at any moment leaves them whole or gone. A rule that
+ * another DEL removed first is not a failure: the listing is read again and the transaction retried. Returns what
+ * could not be removed, as text.
  */
-export function unmasqIptables(
-  network: string,
-  pick: (o: { containerId: string; ifname: string }) => boolean,
-): string[] {
+export function unmasqIptables(sel: Selection): string[] {
   const failures: string[] = [];
-  for (const t of ['iptables', 'ip6tables'] as const) {
+  for (const t of Object.values(FAMILIES)) {
+    if (!installed(t)) continue;
     for (let attempt = 1; ; attempt++) {
       const listed = run(t, ['-w', '-t', 'nat', '-S']);
       if (listed.status !== 0) break; // no nat table for this family: nothing of ours there
-      const jumps: string[][] = [];
-      const chains = new Set<string>();
-      for (const line of listed.stdout.split('\n')) {
-        const args = tokens(line);
-        if (args[0] !== '-A') continue;
-        const ci = args.indexOf('--comment');
-        const owner = ci > 0 ? parseComment(args[ci + 1] ?? '', network) : null;
-        if (!owner || !pick(owner)) continue;
-        if (args[1] === 'POSTROUTING') {
-          jumps.push(args.slice(2));
-          const target = args[args.indexOf('-j') + 1];
-          if (target?.startsWith('VB-')) chains.add(target);
-        } else if (args[1]?.startsWith('VB-')) chains.add(args[1]);
-      }
+      const { jumps, chains } = selected(listed.stdout, sel);
       if (jumps.length === 0 && chains.size === 0) break;
       const text = [
         '*nat',
-        ...jumps.map((j) => ['-D', 'POSTROUTING', ...j].map(arg).join(' ')),
+        ...jumps.map((j) => line(['-D', 'POSTROUTING', ...j])),
         ...[...chains].flatMap((c) => [`-F ${c}`, `-X ${c}`]),
         'COMMIT',
-        '',
-      ].join('\n');
-      const r = run(`${t}-restore`, ['-w', '--noflush'], text);
+      ];
+      const r = run(`${t}-restore`, ['-w', '--noflush'], `${text.join('\n')}\n`);
       if (r.status === 0) break;
       // Refused because a concurrent DEL, GC or rollback changed these rules first: list again and retry.
       if (attempt === TEARDOWN_ATTEMPTS) {

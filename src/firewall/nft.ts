@@ -1,87 +1,271 @@
-// nftables: ipMasq with the nftables backend (a nat postrouting chain in our own inet table) and macspoofchk
-// (a bridge-family prerouting chain that drops frames from the pod's port whose source MAC is not the pod's).
-// Every rule carries the attachment's comment and is deleted by handle when its attachment goes.
+// nftables, in the reference's layout (read at v1.9.1): ipMasq with the nftables backend (pkg/ip/
+// ipmasq_nftables_linux.go: table `inet cni_plugins_masquerade`, one rule per address in chain `masq_checks`, jumped
+// to from a `postrouting` nat chain that returns for multicast) and macspoofchk (pkg/link/spoofcheck.go, the same
+// in v1.1.1: table `bridge nat`, a PREROUTING jump per pod port to `cni-br-iface-<container>-<ifname>`, which jumps
+// to `...-mac`: the pod's MAC returns, everything else drops). Requests go to nft as JSON (`nft -j -f -`), so no name
+// or comment needs quoting; each ADD and each teardown is one nft transaction. Teardown also removes the rules of
+// vlan-bridge builds before this layout (tables `inet vlan_bridge_masq` and `bridge vlan_bridge_macspoof`).
 import { parseCidr, subnetOf } from '../ip.js';
-import { TEARDOWN_ATTEMPTS, must, run } from './exec.js';
-import { comment, parseComment, type AttachmentId } from '../plugin/attachment.js';
+import { CniError, Code } from '../cni/errors.js';
+import { TEARDOWN_ATTEMPTS, installed, must, run } from './exec.js';
+import {
+  LEGACY_NFT_MASQ,
+  LEGACY_NFT_SPOOF,
+  NFT_MASQ,
+  NFT_MASQ_BASE,
+  SPOOF,
+  nftMasqComment,
+  nftMasqInstancePrefix,
+  nftMasqNetworkPrefix,
+  parseLegacyComment,
+  selectsLegacy,
+  spoofComment,
+  spoofIfaceChain,
+  spoofMacChain,
+  spoofRefId,
+  type Owner,
+  type Selection,
+} from './layout.js';
 
-export const MASQ = { family: 'inet', table: 'vlan_bridge_masq', chain: 'postrouting' } as const;
-export const SPOOF = { family: 'bridge', table: 'vlan_bridge_macspoof', chain: 'prerouting' } as const;
+type Command = Record<string, unknown>;
+type Expr = Record<string, unknown>;
 
-const quote = (s: string) => `"${s.replace(/["\\]/g, '')}"`;
+const table = (t: { family: string; table: string }) => ({ family: t.family, table: t.table });
+const add = (kind: string, o: object): Command => ({ add: { [kind]: o } });
+const match = (op: '==' | '!=', left: Expr, right: unknown): Expr => ({ match: { op, left, right } });
+const payload = (protocol: string, field: string): Expr => ({ payload: { protocol, field } });
+const prefix = (cidr: string): Expr => {
+  const { ip, prefix: len } = parseCidr(cidr);
+  return { prefix: { addr: ip, len } };
+};
 
-export function masqNft(o: AttachmentId, addresses: string[]): void {
-  const lines = [
-    `add table ${MASQ.family} ${MASQ.table}`,
-    `add chain ${MASQ.family} ${MASQ.table} ${MASQ.chain} { type nat hook postrouting priority srcnat; policy accept; }`,
-  ];
-  for (const address of addresses) {
-    const { ip, family } = parseCidr(address);
-    const f = family === 4 ? 'ip' : 'ip6';
-    const mcast = family === 4 ? '224.0.0.0/4' : 'ff00::/8';
-    lines.push(
-      `add rule ${MASQ.family} ${MASQ.table} ${MASQ.chain} ${f} saddr ${ip} ${f} daddr != ${subnetOf(address)} ${f} daddr != ${mcast} masquerade comment ${quote(comment(o))}`,
-    );
-  }
-  must('nft', ['-f', '-'], `${lines.join('\n')}\n`);
-}
-
-export function macSpoofCheck(o: AttachmentId, hostVeth: string, mac: string): void {
-  const lines = [
-    `add table ${SPOOF.family} ${SPOOF.table}`,
-    `add chain ${SPOOF.family} ${SPOOF.table} ${SPOOF.chain} { type filter hook prerouting priority -300; policy accept; }`,
-    `add rule ${SPOOF.family} ${SPOOF.table} ${SPOOF.chain} iifname ${quote(hostVeth)} ether saddr != ${mac} drop comment ${quote(comment(o))}`,
-  ];
-  must('nft', ['-f', '-'], `${lines.join('\n')}\n`);
+/** Sends one transaction; throws CniError 106 with nft's error when it is refused. */
+function apply(commands: Command[]): void {
+  must('nft', ['-j', '-f', '-'], JSON.stringify({ nftables: commands }));
 }
 
 interface NftRule {
-  rule?: { chain: string; handle: number; comment?: string };
+  family: string;
+  table: string;
+  chain: string;
+  handle: number;
+  comment?: string;
+  expr?: Expr[];
 }
 
-type Pick = (o: { containerId: string; ifname: string }) => boolean;
-
-/** Handles (with their chains) of this network's rules that `pick` selects; undefined when the table is gone. */
-function ourRules(
-  where: { family: string; table: string },
-  network: string,
-  pick: Pick,
-): Array<{ chain: string; handle: number }> | string {
-  const listed = run('nft', ['-j', '-a', 'list', 'table', where.family, where.table]);
-  if (listed.status !== 0) return []; // no such table: nothing of ours there
-  let items: NftRule[];
+/** The rules of a table (null when it does not exist); throws CniError 106 on output nft should never print. */
+function listRules(t: { family: string; table: string }): NftRule[] | null {
+  const listed = run('nft', ['-j', '-a', 'list', 'table', t.family, t.table]);
+  if (listed.status !== 0) return null;
   try {
-    items = (JSON.parse(listed.stdout) as { nftables: NftRule[] }).nftables;
+    const items = (JSON.parse(listed.stdout) as { nftables: Array<{ rule?: NftRule }> }).nftables;
+    return items.flatMap((i) => (i.rule ? [i.rule] : []));
   } catch {
-    return `nft list table ${where.family} ${where.table}: unreadable JSON`;
+    throw new CniError(Code.Firewall, `nft list table ${t.family} ${t.table}: unreadable JSON`);
   }
-  return items.flatMap((i) => {
-    const o = i.rule?.comment !== undefined ? parseComment(i.rule.comment, network) : null;
-    return o !== null && pick(o) ? [{ chain: i.rule!.chain, handle: i.rule!.handle }] : [];
-  });
+}
+
+const deleteRule = (r: NftRule): Command => ({
+  delete: { rule: { family: r.family, table: r.table, chain: r.chain, handle: r.handle } },
+});
+
+// ---- ipMasq ----
+
+/**
+ * Masquerades the attachment's addresses as the reference's nftables backend does: the table, `masq_checks` and the
+ * `postrouting` chain (flushed and refilled: multicast returns, the rest goes to `masq_checks`), this attachment's
+ * earlier rules deleted and one rule per address added, in one transaction (retried when a concurrent teardown
+ * deleted one of those earlier rules first). Throws CniError 106 when nft refuses.
+ */
+export function masqNft(o: Owner, addresses: string[]): void {
+  const t = table(NFT_MASQ);
+  const mine = nftMasqInstancePrefix(o);
+  for (let attempt = 1; ; attempt++) {
+    const stale = (listRules(NFT_MASQ) ?? []).filter((r) => r.chain === NFT_MASQ.chain && r.comment?.startsWith(mine));
+    const commands: Command[] = [
+      add('table', { family: t.family, name: t.table }),
+      add('chain', { ...t, name: NFT_MASQ.chain }),
+      add('chain', { ...t, name: NFT_MASQ_BASE, type: 'nat', hook: 'postrouting', prio: 100, policy: 'accept' }),
+      { flush: { chain: { ...t, name: NFT_MASQ_BASE } } },
+      add('rule', {
+        ...t,
+        chain: NFT_MASQ_BASE,
+        expr: [match('==', payload('ip', 'daddr'), prefix('224.0.0.0/4')), { return: null }],
+      }),
+      add('rule', {
+        ...t,
+        chain: NFT_MASQ_BASE,
+        expr: [match('==', payload('ip6', 'daddr'), prefix('ff00::/8')), { return: null }],
+      }),
+      add('rule', { ...t, chain: NFT_MASQ_BASE, expr: [{ goto: { target: NFT_MASQ.chain } }] }),
+      ...stale.map(deleteRule),
+      ...addresses.map((address) => {
+        const { ip, family } = parseCidr(address);
+        const p = family === 4 ? 'ip' : 'ip6';
+        const expr = [
+          match('==', payload(p, 'saddr'), ip),
+          match('!=', payload(p, 'daddr'), prefix(subnetOf(address))),
+          { masquerade: null },
+        ];
+        return add('rule', { ...t, chain: NFT_MASQ.chain, expr, comment: nftMasqComment(o) });
+      }),
+    ];
+    try {
+      apply(commands);
+      return;
+    } catch (err) {
+      if (stale.length === 0 || attempt === TEARDOWN_ATTEMPTS) throw err;
+    }
+  }
+}
+
+/** The selected attachments' nftables ipMasq rules (comments as `commentForInstance` writes them). */
+function selectedMasq(rules: NftRule[], sel: Selection): NftRule[] {
+  const ours = rules.filter((r) => r.chain === NFT_MASQ.chain && r.comment !== undefined);
+  if ('only' in sel) {
+    const mine = nftMasqInstancePrefix(sel.only);
+    return ours.filter((r) => r.comment!.startsWith(mine));
+  }
+  const keep = new Set(sel.keep.map((k) => nftMasqComment({ ...k, network: sel.network })));
+  const net = nftMasqNetworkPrefix(sel.network);
+  return ours.filter((r) => r.comment!.startsWith(net) && !keep.has(r.comment!));
+}
+
+// ---- macspoofchk ----
+
+/**
+ * Drops frames from the pod's port (`hostVeth`) whose source MAC is not `mac`, as the reference's SpoofChecker: the
+ * table and base chain (priority -300), this attachment's two chains (flushed, so a repeated ADD rewrites them), and
+ * their rules, in one transaction. Throws CniError 106 when nft refuses.
+ */
+export function macSpoofCheck(o: Owner, hostVeth: string, mac: string): void {
+  const t = table(SPOOF);
+  const id = spoofRefId(o);
+  const [iface, macChain, comment] = [spoofIfaceChain(id), spoofMacChain(id), spoofComment(id)];
+  apply([
+    add('table', { family: t.family, name: t.table }),
+    add('chain', { ...t, name: SPOOF.chain, type: 'filter', hook: 'prerouting', prio: -300, policy: 'accept' }),
+    add('chain', { ...t, name: iface }),
+    add('chain', { ...t, name: macChain }),
+    { flush: { chain: { ...t, name: iface } } },
+    { flush: { chain: { ...t, name: macChain } } },
+    add('rule', {
+      ...t,
+      chain: SPOOF.chain,
+      expr: [match('==', { meta: { key: 'iifname' } }, hostVeth), { jump: { target: iface } }],
+      comment,
+    }),
+    add('rule', { ...t, chain: iface, expr: [{ jump: { target: macChain } }], comment }),
+    add('rule', {
+      ...t,
+      chain: macChain,
+      expr: [match('==', payload('ether', 'saddr'), mac), { return: null }],
+      comment,
+    }),
+    add('rule', { ...t, chain: macChain, expr: [{ drop: null }], comment }),
+  ]);
+}
+
+/** The interface a PREROUTING jump rule matches (`iifname == <name>`), from its JSON expression. */
+function iifnameOf(r: NftRule): string | undefined {
+  for (const e of r.expr ?? []) {
+    const m = (e as { match?: { left?: { meta?: { key?: string } }; right?: unknown } }).match;
+    if (m?.left?.meta?.key === 'iifname' && typeof m.right === 'string') return m.right;
+  }
+  return undefined;
 }
 
 /**
- * Deletes the rules of this network's attachments that `pick` selects from one of our tables; returns what could
- * not be deleted. One nft batch first; when it fails (it is all or nothing, and fails whole when a concurrent DEL
- * or GC removed one of its rules first), the rules still listed are deleted one by one, and only a rule that is
- * still there afterwards is a failure: a rule already gone counts as deleted.
+ * The selected attachments' spoof-check jumps and chains. For DEL, the attachment's own. For GC, whose valid list
+ * names attachments of one network while the reference's names carry none: a jump whose attachment is not listed
+ * and whose port no longer exists (`portGone`; GC deletes its stale ports first), so another network's pods on the
+ * same table are never touched.
  */
-export function deleteNftRules(where: { family: string; table: string }, network: string, pick: Pick): string[] {
-  const del = (r: { chain: string; handle: number }) =>
-    `delete rule ${where.family} ${where.table} ${r.chain} handle ${r.handle}`;
-  // One transaction per attempt: when a concurrent DEL, GC or rollback removed one of the rules first, the whole
-  // batch is refused; list again and retry with what is still there.
-  let lastError = '';
-  for (let attempt = 1; attempt <= TEARDOWN_ATTEMPTS; attempt++) {
-    const rules = ourRules(where, network, pick);
-    if (typeof rules === 'string') return [rules];
-    if (rules.length === 0) return [];
-    const r = run('nft', ['-f', '-'], `${rules.map(del).join('\n')}\n`);
-    if (r.status === 0) return [];
-    lastError = r.stderr;
+function selectedSpoof(
+  rules: NftRule[],
+  sel: Selection,
+  portGone: (name: string) => boolean,
+): { jumps: NftRule[]; chains: string[] } {
+  const prefix = spoofComment('');
+  let jumps = rules.filter((r) => r.chain === SPOOF.chain && r.comment?.startsWith(prefix));
+  if ('only' in sel) jumps = jumps.filter((r) => r.comment === spoofComment(spoofRefId(sel.only)));
+  else {
+    const keep = new Set(sel.keep.map((k) => spoofComment(spoofRefId(k))));
+    jumps = jumps.filter((r) => !keep.has(r.comment!) && portGone(iifnameOf(r) ?? ''));
   }
-  const still = ourRules(where, network, pick);
-  if (typeof still === 'string') return [still];
-  return still.map((r) => `nft ${del(r)}: still there after ${TEARDOWN_ATTEMPTS} attempts (${lastError})`);
+  const ids = new Set(jumps.map((r) => r.comment!.slice(prefix.length)));
+  if ('only' in sel) ids.add(spoofRefId(sel.only));
+  const chains = new Set(rules.map((r) => r.chain));
+  return {
+    jumps,
+    chains: [...ids].flatMap((id) => [spoofIfaceChain(id), spoofMacChain(id)]).filter((c) => chains.has(c)),
+  };
+}
+
+// ---- teardown ----
+
+/**
+ * Removes the selected attachments' nftables objects: ipMasq rules (`masq`) and spoof-check jumps and chains
+ * (`spoof`), in the reference's tables and in those of earlier vlan-bridge builds. One transaction per table and
+ * attempt: when a concurrent DEL, GC or rollback removed one of its objects first, nft refuses it whole and it is
+ * retried on a fresh listing; only what is still there after TEARDOWN_ATTEMPTS is a failure. The reference's shared
+ * objects (tables, base chains, `masq_checks`) stay, as the reference's teardown leaves them. Without nft installed
+ * there is nothing to remove. Returns what could not be removed, as text.
+ */
+export function teardownNft(
+  sel: Selection,
+  what: { masq: boolean; spoof: boolean },
+  portGone: (name: string) => boolean,
+): string[] {
+  if (!installed('nft')) return [];
+  const plans: Array<{ where: { family: string; table: string }; plan: (rules: NftRule[]) => Command[] }> = [];
+  if (what.masq) {
+    plans.push({ where: NFT_MASQ, plan: (rules) => selectedMasq(rules, sel).map(deleteRule) });
+    plans.push({ where: LEGACY_NFT_MASQ, plan: (rules) => legacy(rules, sel) });
+  }
+  if (what.spoof) {
+    plans.push({
+      where: SPOOF,
+      plan: (rules) => {
+        const { jumps, chains } = selectedSpoof(rules, sel, portGone);
+        const t = table(SPOOF);
+        return [
+          ...jumps.map(deleteRule),
+          ...chains.map((name) => ({ flush: { chain: { ...t, name } } })),
+          ...chains.map((name) => ({ delete: { chain: { ...t, name } } })),
+        ];
+      },
+    });
+    plans.push({ where: LEGACY_NFT_SPOOF, plan: (rules) => legacy(rules, sel) });
+  }
+  const failures: string[] = [];
+  for (const { where, plan } of plans) {
+    let refusal = '';
+    for (let attempt = 1; attempt <= TEARDOWN_ATTEMPTS; attempt++) {
+      const rules = listRules(where);
+      const commands = rules ? plan(rules) : [];
+      if (commands.length === 0) {
+        refusal = '';
+        break;
+      }
+      const r = run('nft', ['-j', '-f', '-'], JSON.stringify({ nftables: commands }));
+      if (r.status === 0) {
+        refusal = '';
+        break;
+      }
+      refusal = `nft: ${commands.length} deletions in table ${where.family} ${where.table} still refused after ${attempt} attempts: ${r.stderr}`;
+    }
+    if (refusal) failures.push(refusal);
+  }
+  return failures;
+}
+
+/** The deletions of the selected rules of an earlier vlan-bridge build's table (comment `vlan-bridge ...`). */
+function legacy(rules: NftRule[], sel: Selection): Command[] {
+  return rules
+    .filter((r) => {
+      const o = r.comment !== undefined ? parseLegacyComment(r.comment, sel.network) : null;
+      return o !== null && selectsLegacy(sel, o);
+    })
+    .map(deleteRule);
 }

@@ -2,6 +2,7 @@
 // validated before the first change; after it, every change registers its undo, and any failure undoes all.
 import { CniError, Code } from '../cni/errors.js';
 import type { Ctx } from '../cni/context.js';
+import type { NetConf } from '../cni/config.js';
 import type { AddRequest } from '../cni/env.js';
 import type { Interface, Result } from '../cni/result.js';
 import {
@@ -18,7 +19,7 @@ import {
   type Link,
   type NetlinkSocket,
 } from '../kernel/index.js';
-import { ensureBridge } from './bridge.js';
+import { ensureBridge, gatewayOnBridge, pinBridgeMac } from './bridge.js';
 import { kernelFailure, step } from './errors.js';
 import { attachmentOf, formatAlias, hostVethName, isHostVethOf, type AttachmentId } from './attachment.js';
 import { podMtu } from './mtu.js';
@@ -79,6 +80,8 @@ export async function cmdAdd(req: AddRequest, ctx: Ctx): Promise<Result> {
       throw new CniError(Code.IfnameExists, `interface "${req.ifname}" already exists in ${req.netns}`);
     }
     const br = ensureBridge(host, conf);
+    // Before the pod's port joins: the bridge keeps the MAC it has now (bridge.ts).
+    if (gatewayOnBridge(conf)) pinBridgeMac(host, br);
     const hostLinks = step('list host links', () => listLinks(host));
     const mtu = podMtu(conf.mtu, br, hostLinks);
 
@@ -133,7 +136,9 @@ export async function cmdAdd(req: AddRequest, ctx: Ctx): Promise<Result> {
       undo.push(`release IPAM allocation (${call.type})`, () => ipamDel(call));
       result.ips = ipam.ips;
       result.routes = ipam.routes;
-      if (ipam.dns && Object.keys(ipam.dns).length > 0) result.dns = ipam.dns;
+      // The config's dns wins when it sets anything, else the IPAM's: the reference's `dnsConfSet` (bridge.go,
+      // v1.8.0 to v1.9.1), where a key present counts as set even when its list is empty.
+      if (!dnsConfSet(conf.dns)) result.dns = ipam.dns;
       setupL3({
         host,
         podSock,
@@ -221,4 +226,12 @@ function podSysctls(pod: Netns, ifname: string, enabledad: boolean): void {
   set(`net/ipv6/conf/${ifname}/accept_dad`, enabledad ? '1' : '0', true);
   set(`net/ipv4/conf/${ifname}/arp_notify`, '1', false);
   set(`net/ipv6/conf/${ifname}/ndisc_notify`, '1', true);
+}
+
+/** Whether a config's `dns` sets anything: the reference's `dnsConfSet` (plugins/main/bridge/bridge.go, v1.9.1). */
+function dnsConfSet(dns: NetConf['dns']): boolean {
+  return (
+    dns !== undefined &&
+    (dns.nameservers !== undefined || dns.search !== undefined || dns.options !== undefined || !!dns.domain)
+  );
 }

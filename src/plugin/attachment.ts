@@ -7,7 +7,7 @@
 // - the host veth's name, `veth` + 11 hex digits of a hash of the triple, set by the request that creates the pair
 //   (the kernel ignores IFLA_IFALIAS in RTM_NEWLINK, so the alias needs a second request; a plugin killed between
 //   the two leaves a veth that DEL still finds by its name);
-// - firewall rules' comment `vlan-bridge <network hash> <container ID> <ifname>` and the iptables chain name.
+// - firewall objects: the reference plugin's names and comments (src/firewall/layout.ts).
 import type { Link } from '../kernel/index.js';
 
 /** sha256 of `s` (UTF-8) in hex, by Bun's native hasher (node:crypto would load its whole module on every call). */
@@ -97,30 +97,3 @@ export function isHostVethOf(l: Link, a: AttachmentId): boolean {
   if (al) return al.containerId === a.containerId && al.ifname === a.ifname && aliasMatchesNetwork(al, a.network);
   return l.name === hostVethName(a);
 }
-
-// ---- firewall comment and chain ----
-
-export const networkTag = (network: string): string => sha256Hex(network).slice(0, 12);
-
-/**
- * The container ID as a comment carries it: as given up to 64 bytes (runtimes' IDs are 64 hex digits), else '#'
- * and 24 hex digits of its sha256. nft refuses comments over 128 bytes; '#' cannot start a container ID (libcni's
- * rule), so a hashed field never equals a real one. Compare comments' owners against this, not the raw ID.
- */
-export const containerField = (containerId: string): string =>
-  containerId.length <= 64 ? containerId : `#${sha256Hex(containerId).slice(0, 24)}`;
-
-/** At most 12 + 12 + 1 + 64 + 1 + 15 = 105 bytes. */
-export const comment = (o: AttachmentId): string =>
-  `vlan-bridge ${networkTag(o.network)} ${containerField(o.containerId)} ${o.ifname}`;
-
-/** The owner named by a comment, when it is one of ours for `network`; `containerId` as containerField gives it. */
-export function parseComment(text: string, network: string): { containerId: string; ifname: string } | null {
-  const parts = text.trim().split(' ');
-  if (parts.length !== 4 || parts[0] !== 'vlan-bridge' || parts[1] !== networkTag(network)) return null;
-  return { containerId: parts[2]!, ifname: parts[3]! };
-}
-
-/** iptables chain of one attachment: at most 28 characters. */
-export const chainName = (o: AttachmentId): string =>
-  `VB-${sha256Hex(`${o.network}\n${o.containerId}\n${o.ifname}`).slice(0, 24).toUpperCase()}`;

@@ -95,3 +95,23 @@ export function ensureBridge(host: NetlinkSocket, conf: NetConf): Link {
   }
   return br;
 }
+
+/** Whether ADD puts the gateway address on the bridge itself (isGateway with IPAM, no `vlan`: l3.ts). */
+export const gatewayOnBridge = (conf: NetConf): boolean => conf.isGateway && conf.hasIpam && !conf.vlan;
+
+/**
+ * Pins the MAC of a gateway bridge to the address it has before the pod's port joins (`br` as ensureBridge read it):
+ * setting it makes the kernel mark it as set by the administrator (addr_assign_type NET_ADDR_SET), so it no longer
+ * follows the lowest-MAC port (net/bridge/br_stp_if.c `br_stp_recalculate_bridge_id`). Otherwise deleting the pod
+ * whose veth lent the bridge its MAC changes the gateway's MAC under every other pod's ARP entry, and a pod's host
+ * veth shares the bridge's MAC. The reference's `ensureAddr` (plugins/main/bridge/bridge.go, v1.9.1) sets the MAC
+ * of the `netlink.Bridge` it read before the veth was attached, after IPAM; pinning before the port joins gives the
+ * same MAC and leaves no moment, for a plugin killed mid-ADD, when the bridge carries a pod's MAC. With `vlan` the
+ * gateway is the `<bridge>.<vlan>` veth, whose MAC never follows anything, and the bridge is left alone. Throws
+ * CniError 100 when the kernel refuses.
+ */
+export function pinBridgeMac(host: NetlinkSocket, br: Link): void {
+  const mac = br.mac;
+  if (!mac) return;
+  step(`pin the MAC of bridge "${br.name}" (${mac})`, () => setLink(host, br.index, { mac }));
+}

@@ -63,18 +63,6 @@ export async function cmdCheck(req: CheckRequest, ctx: Ctx): Promise<void> {
       throw new CniError(Code.CheckMismatch, `CHECK: interface "${req.ifname}" does not exist in ${req.netns}`);
     expect(`"${req.ifname}" kind`, 'veth', container.kind);
 
-    // The host end: the container end's peer, which must carry our alias and sit on the bridge.
-    const hostLinks = step('list host links', () => listLinks(host));
-    const id = attachmentOf(conf.name, req);
-    const hostVeth = hostLinks.find((l: Link) => isHostVethOf(l, id));
-    if (!hostVeth)
-      throw new CniError(
-        Code.CheckMismatch,
-        `CHECK: no host veth for ${req.containerId}/${req.ifname} on network "${conf.name}"`,
-      );
-    // Found by its name only: an ADD that never finished (it sets the alias right after creating the pair).
-    if (!parseAlias(hostVeth.alias)) expect(`"${hostVeth.name}" alias`, formatAlias(id), hostVeth.alias);
-    expect(`"${req.ifname}" peer index`, hostVeth.index, container.peerIndex);
     // The peer index means something only in the namespace the kernel names for the peer (IFLA_LINK_NETNSID, in
     // the pod's numbering): it must be the host's, or a pair with both ends in the pod would pass.
     const self = Netns.current();
@@ -84,7 +72,27 @@ export async function cmdCheck(req: CheckRequest, ctx: Ctx): Promise<void> {
     } finally {
       self.close();
     }
-    if (container.linkNetnsId === undefined || container.linkNetnsId !== hostId) {
+    const peerInHost = container.linkNetnsId !== undefined && container.linkNetnsId === hostId;
+
+    // The host end: the veth that carries this attachment's identity (attachment.ts), or, for an attachment the
+    // reference plugin made before vlan-bridge took the node over, the container end's peer when it carries no
+    // identity of ours (the reference names its host veth at random and labels nothing).
+    const hostLinks = step('list host links', () => listLinks(host));
+    const id = attachmentOf(conf.name, req);
+    const ours = hostLinks.find((l: Link) => isHostVethOf(l, id));
+    const peer = peerInHost ? hostLinks.find((l) => l.index === container.peerIndex) : undefined;
+    const foreign = !ours && peer?.kind === 'veth' && !parseAlias(peer.alias) ? peer : undefined;
+    const hostVeth = ours ?? foreign;
+    if (!hostVeth)
+      throw new CniError(
+        Code.CheckMismatch,
+        `CHECK: no host veth for ${req.containerId}/${req.ifname} on network "${conf.name}"`,
+        peer ? `the peer of "${req.ifname}" is "${peer.name}" (alias: ${peer.alias ?? 'none'})` : undefined,
+      );
+    // Found by its name only: an ADD that never finished (it sets the alias right after creating the pair).
+    if (ours && !parseAlias(ours.alias)) expect(`"${ours.name}" alias`, formatAlias(id), ours.alias);
+    expect(`"${req.ifname}" peer index`, hostVeth.index, container.peerIndex);
+    if (!peerInHost) {
       differ(
         `"${req.ifname}" peer namespace`,
         `expected the host's, found ${container.linkNetnsId === undefined ? 'the pod itself' : `namespace id ${container.linkNetnsId}`}`,
@@ -105,7 +113,10 @@ export async function cmdCheck(req: CheckRequest, ctx: Ctx): Promise<void> {
 
     // Our end of the pair is ours alone: it carries the configured (or inherited) MTU. The pod's end is checked
     // against prevResult when it records an MTU (1.1.0 results), since a later plugin may set its own.
-    expect(`"${hostVeth.name}" MTU`, conf.mtu || inheritedMtu(br, hostLinks), hostVeth.mtu);
+    // A reference-made port got the config's MTU, or the kernel's default when the config names none (the reference
+    // does not inherit the uplink's): only the config's is expected of it; doctor flags one that differs from the
+    // uplink's (tools/doctor-check.ts).
+    if (ours || conf.mtu) expect(`"${hostVeth.name}" MTU`, conf.mtu || inheritedMtu(br, hostLinks), hostVeth.mtu);
     if (prevContainer?.mtu) expect(`"${req.ifname}" MTU`, prevContainer.mtu, container.mtu);
 
     expect(`"${hostVeth.name}" hairpin`, conf.hairpinMode, hostVeth.port?.hairpin ?? false);

@@ -4,10 +4,10 @@ import { CniError, Code } from '../cni/errors.js';
 import type { Ctx } from '../cni/context.js';
 import type { GcRequest } from '../cni/env.js';
 import type { Attachment } from '../cni/valid-attachments.js';
-import { deleteLink, isErrno, listLinks, openNetlink } from '../kernel/index.js';
+import { deleteLink, getLink, isErrno, listLinks, openNetlink } from '../kernel/index.js';
 import { ipamCall, ipamGc } from '../ipam/delegate.js';
 import { teardownFirewall } from '../firewall/index.js';
-import { aliasMatchesNetwork, containerField, isGatewayLink, parseAlias } from './attachment.js';
+import { aliasMatchesNetwork, isGatewayLink, parseAlias } from './attachment.js';
 import { Failures } from './failures.js';
 import { syncUplinkVlans } from './uplink-vlans.js';
 
@@ -48,9 +48,15 @@ export async function cmdGc(req: GcRequest, ctx: Ctx, valid: Attachment[]): Prom
     }
   });
   failures.attempt('remove firewall rules', () => {
-    const keepFw = new Set(valid.map((a) => `${containerField(a.containerID)}\n${a.ifname}`));
-    const left = teardownFirewall(ctx.conf, (o) => !keepFw.has(`${o.containerId}\n${o.ifname}`));
-    if (left.length > 0) throw new CniError(Code.Firewall, 'could not remove firewall rules', left.join('; '));
+    const keep = valid.map((a) => ({ network: ctx.conf.name, containerId: a.containerID, ifname: a.ifname }));
+    const host = openNetlink(null);
+    try {
+      const portGone = (name: string) => name !== '' && getLink(host, name) === null;
+      const left = teardownFirewall(ctx.conf, { network: ctx.conf.name, keep }, portGone);
+      if (left.length > 0) throw new CniError(Code.Firewall, 'could not remove firewall rules', left.join('; '));
+    } finally {
+      host.close();
+    }
   });
   if (ctx.conf.hasIpam) failures.attempt('IPAM GC', () => ipamGc(ipamCall(req, ctx)));
   const err = failures.toError('GC');

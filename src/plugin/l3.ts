@@ -151,20 +151,6 @@ function vlanGateway(s: L3Setup): Link {
   return g;
 }
 
-/**
- * Pins the bridge's MAC: sets it to the address it has now, which makes the kernel mark it as set by the
- * administrator (addr_assign_type NET_ADDR_SET), so it no longer follows the lowest-MAC port
- * (net/bridge/br_stp_if.c `br_stp_recalculate_bridge_id`). Without it, deleting the pod whose veth lent the bridge
- * its MAC changes the gateway's MAC under every other pod's ARP entry. As the reference's `ensureAddr`
- * (plugins/main/bridge/bridge.go, v1.9.1; with `vlan` the reference pins the `<bridge>.<vlan>` veth instead, whose
- * MAC never follows anything). Throws CniError 100 when the kernel refuses.
- */
-function pinBridgeMac(host: NetlinkSocket, br: Link): void {
-  const now = step(`look up bridge "${br.name}"`, () => getLink(host, br.index));
-  if (!now?.mac) return;
-  step(`pin the MAC of bridge "${br.name}" (${now.mac})`, () => setLink(host, br.index, { mac: now.mac }));
-}
-
 export interface L3Setup {
   host: NetlinkSocket;
   podSock: NetlinkSocket;
@@ -237,7 +223,6 @@ export function setupL3(s: L3Setup): void {
     ensureAddress(s, gwLink, `${ip.gateway}/${prefix}`);
     families.add(family);
   }
-  if (gwLink === s.br && families.size > 0) pinBridgeMac(s.host, s.br);
   if (families.has(4)) step('enable IPv4 forwarding', () => writeSysctl(null, 'net/ipv4/ip_forward', '1'));
   if (families.has(6)) step('enable IPv6 forwarding', () => writeSysctl(null, 'net/ipv6/conf/all/forwarding', '1'));
 }

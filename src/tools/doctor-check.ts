@@ -43,6 +43,13 @@ export interface PortReport {
 }
 
 export interface PodReport extends PortReport {
+  /**
+   * 'vlan-bridge': the port carries vlan-bridge's label (plugin/attachment.ts), and the attachment below is read
+   * from it. 'unlabelled': a veth on the bridge with no alias whose peer is in another namespace: a pod attached by
+   * the reference bridge plugin (which labels nothing) before vlan-bridge took the node over, or by another plugin;
+   * its network, container ID and ifname are unknown ('').
+   */
+  madeBy: 'vlan-bridge' | 'unlabelled';
   network: string;
   containerId: string;
   ifname: string;
@@ -108,18 +115,25 @@ function port(l: Link, vlans: Map<number, VlanRange[]>): PortReport {
   };
 }
 
-function pod(l: Link, s: NodeSnapshot): PodReport | null {
+/**
+ * The pod a port is the host end of, or null: a veth with our label (not the gateway's), or, on a bridge
+ * (`onBridge`), an unlabelled veth whose peer is in another namespace (PodReport.madeBy).
+ */
+function pod(l: Link, s: NodeSnapshot, onBridge: boolean): PodReport | null {
+  if (l.kind !== 'veth') return null;
   const a = parseAlias(l.alias);
-  if (!a || l.kind !== 'veth' || isGatewayLink(a, l.linkNetnsId !== undefined)) return null;
+  const unlabelled = !a && onBridge && l.alias === undefined && l.linkNetnsId !== undefined;
+  if ((!a && !unlabelled) || (a && isGatewayLink(a, l.linkNetnsId !== undefined))) return null;
   const id = l.linkNetnsId ?? null;
   let namespace: PodReport['namespace'] = 'unknown';
   if (l.peerIndex === undefined) namespace = 'gone';
   else if (id !== null && s.liveNsids) namespace = s.liveNsids.has(id) ? 'alive' : 'gone';
   return {
     ...port(l, s.vlans),
-    network: a.network,
-    containerId: a.containerId,
-    ifname: a.ifname,
+    madeBy: a ? 'vlan-bridge' : 'unlabelled',
+    network: a?.network ?? '',
+    containerId: a?.containerId ?? '',
+    ifname: a?.ifname ?? '',
     peerNetnsId: id,
     namespace,
   };
@@ -133,7 +147,11 @@ function isGatewayPort(l: Link): boolean {
   return a !== null && isGatewayLink(a, l.linkNetnsId !== undefined);
 }
 
-const who = (p: PodReport) => `${p.name} (${p.network}/${p.containerId}/${p.ifname})`;
+/** How findings and the table name a pod's attachment. */
+export const attachmentText = (p: PodReport): string =>
+  p.madeBy === 'vlan-bridge' ? `${p.network}/${p.containerId}/${p.ifname}` : 'unlabelled: reference plugin or other';
+
+const who = (p: PodReport) => `${p.name} (${attachmentText(p)})`;
 
 /** Findings on one pod port that hold wherever it is attached. */
 function podHealth(p: PodReport, bridge: string | undefined, add: (f: Finding) => void): void {
@@ -354,7 +372,7 @@ export function diagnose(s: NodeSnapshot, only?: string): Report {
       otherPorts: [],
     };
     for (const l of s.links.filter((x) => x.master === br.index).sort((a, c) => a.name.localeCompare(c.name))) {
-      const p = pod(l, s);
+      const p = pod(l, s, true);
       if (p) b.pods.push(p);
       else if (l.kind === 'veth' && l.alias?.startsWith(PROBE_ALIAS_PREFIX)) {
         const pid = Number(l.alias.slice(PROBE_ALIAS_PREFIX.length));
@@ -371,7 +389,7 @@ export function diagnose(s: NodeSnapshot, only?: string): Report {
     ? []
     : s.links
         .filter((l) => !l.master || byIndex.get(l.master)?.kind !== 'bridge')
-        .map((l) => pod(l, s))
+        .map((l) => pod(l, s, false))
         .filter((p): p is PodReport => p !== null);
 
   const findings: Finding[] = [];

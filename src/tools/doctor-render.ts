@@ -1,6 +1,6 @@
 // doctor's report as text for people: one table of bridges, one of ports per bridge, then the findings.
 import { formatVlans } from '../plugin/vlans.js';
-import { vidList, type PortReport, type Report } from './doctor-check.js';
+import { attachmentText, vidList, type PortReport, type Report } from './doctor-check.js';
 
 function table(head: string[], rows: string[][]): string {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
@@ -48,7 +48,7 @@ export function renderReport(r: Report): string {
         String(p.mtu),
         state(p),
         formatVlans(p.vlans),
-        `${p.network}/${p.containerId}/${p.ifname}${p.namespace === 'gone' ? ' (namespace gone)' : ''}`,
+        `${attachmentText(p)}${p.namespace === 'gone' ? ' (namespace gone)' : ''}`,
       ]),
       ...b.gateways.map((g) => [g.name, 'gateway', String(g.mtu), state(g), formatVlans(g.vlans), '-']),
       ...b.probes.map((p) => [
@@ -72,7 +72,7 @@ export function renderReport(r: Report): string {
     out.push(
       table(
         ['PORT', 'MTU', 'STATE', 'ATTACHMENT'],
-        r.unattached.map((p) => [p.name, String(p.mtu), state(p), `${p.network}/${p.containerId}/${p.ifname}`]),
+        r.unattached.map((p) => [p.name, String(p.mtu), state(p), attachmentText(p)]),
       ),
     );
   }

@@ -77,11 +77,12 @@ function leftovers(c: ReturnType<typeof conf>, pods: TestNs[]): Record<string, u
   const nat = node
     .exec('iptables', '-w', '-t', 'nat', '-S')
     .split('\n')
-    .filter((l) => /VB-|vlan-bridge/.test(l));
+    .filter((l) => /CNI-|name: /.test(l));
+  // The reference's layout: rules carry a comment; its shared base chains' rules carry none and stay by design.
   const nft = node
     .exec('nft', 'list', 'ruleset')
     .split('\n')
-    .filter((l) => /comment "vlan-bridge/.test(l));
+    .filter((l) => /comment "|cni-br-iface-/.test(l));
   return { veths, podLinks, reservations, nat, nft };
 }
 const NOTHING = (pods: number) => ({

@@ -1,5 +1,7 @@
-// ipMasq (iptables and nftables backends) and macspoofchk, in a test node namespace: rules appear on ADD, carry
-// the attachment's comment, are removed by DEL (also without a netns), by rollback and by GC; spoofed frames drop.
+// ipMasq (iptables and nftables backends) and macspoofchk, in a test node namespace: rules appear on ADD where the
+// reference plugin puts them (v1.9.1's layout: src/firewall/layout.ts), carry its comments, are removed by DEL (also
+// without a netns), by rollback and by GC; spoofed frames drop. test/host/takeover.test.ts runs the reference itself.
+import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -34,16 +36,21 @@ const natRules = () =>
   node
     .exec('iptables', '-w', '-t', 'nat', '-S')
     .split('\n')
-    .filter((l) => l.includes('VB-'));
+    .filter((l) => l.includes('CNI-'));
+/**
+ * The comments of a table's rules, sorted, but for the three rules of the reference's shared `postrouting` base
+ * chain of ipMasq (multicast returns, goto masq_checks), which its teardown leaves as well.
+ */
 const nftRules = (family: string, table: string) => {
   try {
     return (
       JSON.parse(node.exec('nft', '-j', 'list', 'table', family, table)).nftables as Array<{
-        rule?: { comment?: string };
+        rule?: { chain: string; comment?: string };
       }>
     )
-      .filter((i) => i.rule)
-      .map((i) => i.rule!.comment);
+      .filter((i) => i.rule && !(table === 'cni_plugins_masquerade' && i.rule.chain === 'postrouting'))
+      .map((i) => i.rule!.comment ?? `(no comment, chain ${i.rule!.chain})`)
+      .sort();
   } catch {
     return [];
   }
@@ -54,10 +61,9 @@ describe('ipMasq, iptables backend', () => {
     const res = ok(run({ command: 'ADD', conf: conf({ ipMasq: true }) }));
     const ip = res.ips[0].address.split('/')[0];
     const rules = natRules();
-    const chain = /-N (VB-[0-9A-F]{24})/.exec(rules.join('\n'))?.[1];
-    expect(chain).toBeDefined();
-    const tag = /--comment "(vlan-bridge [0-9a-f]{12} c1 net1)"/.exec(rules.join('\n'))?.[1];
-    expect(tag).toBeDefined();
+    // The reference's chain: CNI- and sha512(network + container ID), 28 characters (pkg/utils/utils.go).
+    const chain = `CNI-${createHash('sha512').update('fwnetc1').digest('hex')}`.slice(0, 28);
+    const tag = 'name: \\"fwnet\\" id: \\"c1\\"';
     expect(rules).toEqual(
       expect.arrayContaining([
         `-N ${chain}`,
@@ -98,23 +104,24 @@ describe('ipMasq, iptables backend', () => {
     );
     const left = natRules().filter((l) => l.startsWith('-A POSTROUTING'));
     expect(left).toHaveLength(1);
-    expect(left[0]).toContain(' keep net1"');
+    expect(left[0]).toContain('id: \\"keep\\"');
   });
 });
 
 describe('ipMasq, nftables backend', () => {
-  it('adds one masquerade rule per address in its own table; DEL removes it', () => {
+  it("adds one masquerade rule per address in the reference's table; DEL removes it", () => {
     const res = ok(run({ command: 'ADD', conf: conf({ ipMasq: true, ipMasqBackend: 'nftables' }) }));
     const ip = res.ips[0].address.split('/')[0];
-    const listing = node.exec('nft', 'list', 'table', 'inet', 'vlan_bridge_masq');
-    expect(listing).toMatch(
-      new RegExp(
-        `ip saddr ${ip.replace(/\./g, '\\.')} ip daddr != 10\\.88\\.0\\.0/24 ip daddr != 224\\.0\\.0\\.0/4 masquerade comment "vlan-bridge [0-9a-f]{12} c1 net1"`,
-      ),
+    const listing = node.exec('nft', 'list', 'table', 'inet', 'cni_plugins_masquerade');
+    // pkg/ip/ipmasq_nftables_linux.go: hashForInstance = sha512(network)[:16] "-" sha512(ifname:containerID)[:16].
+    const h = (x: string) => createHash('sha512').update(x).digest('hex').slice(0, 16);
+    expect(listing).toContain(
+      `ip saddr ${ip} ip daddr != 10.88.0.0/24 masquerade comment "${h('fwnet')}-${h('net1:c1')}, net: fwnet, if: net1, id: c1"`,
     );
+    expect(listing).toMatch(/chain postrouting \{[^}]*ip daddr 224\.0\.0\.0\/4 return[^}]*goto masq_checks/s);
     expect(natRules()).toEqual([]);
     ok(run({ command: 'DEL', conf: conf({ ipMasq: true, ipMasqBackend: 'nftables' }) }));
-    expect(nftRules('inet', 'vlan_bridge_masq')).toEqual([]);
+    expect(nftRules('inet', 'cni_plugins_masquerade')).toEqual([]);
   });
 });
 
@@ -125,34 +132,40 @@ describe('macspoofchk', () => {
     const res = ok(run({ command: 'ADD', conf: c }));
     const peer = ok(run({ command: 'ADD', conf: c, containerId: 'c2', netns: pod2.path }));
     const target = peer.ips[0].address.split('/')[0];
-    expect(nftRules('bridge', 'vlan_bridge_macspoof')).toEqual([
-      expect.stringMatching(/^vlan-bridge [0-9a-f]{12} c1 net1$/),
-      expect.stringMatching(/ c2 net1$/),
+    // pkg/link/spoofcheck.go: four rules per attachment, each with the comment macspoofchk-<container>-<ifname>.
+    expect(nftRules('bridge', 'nat')).toEqual([
+      ...Array(4).fill('macspoofchk-c1-net1'),
+      ...Array(4).fill('macspoofchk-c2-net1'),
     ]);
-    expect(node.exec('nft', 'list', 'table', 'bridge', 'vlan_bridge_macspoof')).toContain(
-      `iifname "${res.interfaces[1].name}" ether saddr != ${res.interfaces[2].mac} drop`,
+    const listing = node.exec('nft', 'list', 'table', 'bridge', 'nat');
+    expect(listing).toContain(`iifname "${res.interfaces[1].name}" jump cni-br-iface-c1-net1`);
+    expect(listing).toMatch(
+      /chain cni-br-iface-c1-net1-mac \{\s*ether saddr ([0-9a-f:]+) return comment "macspoofchk-c1-net1"\s*drop comment/,
     );
+    expect(listing).toContain(`ether saddr ${res.interfaces[2].mac} return`);
     pod.exec('ping', '-c', '1', '-W', '2', target);
     pod.exec('ip', 'link', 'set', 'net1', 'address', '02:de:ad:be:ef:01');
     pod.exec('ip', 'neigh', 'flush', 'all');
     expect(() => pod.exec('ping', '-c', '1', '-W', '1', target)).toThrow();
     ok(run({ command: 'DEL', conf: c }));
-    expect(nftRules('bridge', 'vlan_bridge_macspoof')).toEqual([expect.stringMatching(/ c2 net1$/)]);
+    expect(nftRules('bridge', 'nat')).toEqual(Array(4).fill('macspoofchk-c2-net1'));
+    expect(node.exec('nft', 'list', 'table', 'bridge', 'nat')).not.toContain('cni-br-iface-c1-net1');
   });
 });
 
 describe('long container IDs', () => {
-  it('a 150-character container ID gets its macspoofchk and ipMasq rules (nft comments hold 128 bytes), and DEL and GC remove them', () => {
+  it('a 150-character container ID gets its macspoofchk and ipMasq rules (nft comments cut at 128 bytes), and DEL and GC remove them', () => {
     const id = `k${'0123456789'.repeat(15)}`.slice(0, 150);
     const c = conf({ macspoofchk: true, ipMasq: true, ipMasqBackend: 'nftables', isDefaultGateway: false });
     ok(run({ command: 'ADD', conf: c, containerId: id }));
-    expect(nftRules('bridge', 'vlan_bridge_macspoof')).toEqual([
-      expect.stringMatching(/^vlan-bridge [0-9a-f]{12} #[0-9a-f]{24} net1$/),
+    expect(nftRules('bridge', 'nat')).toEqual(Array(4).fill(`macspoofchk-${id}-net1`));
+    expect(nftRules('inet', 'cni_plugins_masquerade')).toEqual([
+      expect.stringMatching(/^[0-9a-f]{16}-[0-9a-f]{16}, net: fwnet, if: net1, id: k0123/),
     ]);
-    expect(nftRules('inet', 'vlan_bridge_masq')).toHaveLength(1);
+    expect(Buffer.byteLength(nftRules('inet', 'cni_plugins_masquerade')[0]!)).toBe(128);
     ok(run({ command: 'DEL', conf: c, containerId: id }));
-    expect(nftRules('bridge', 'vlan_bridge_macspoof')).toEqual([]);
-    expect(nftRules('inet', 'vlan_bridge_masq')).toEqual([]);
+    expect(nftRules('bridge', 'nat')).toEqual([]);
+    expect(nftRules('inet', 'cni_plugins_masquerade')).toEqual([]);
     ok(run({ command: 'ADD', conf: c, containerId: id }));
     const gc = { ...c, cniVersion: '1.1.0', ipam: {} };
     ok(
@@ -162,9 +175,9 @@ describe('long container IDs', () => {
         netns: null,
       }),
     );
-    expect(nftRules('bridge', 'vlan_bridge_macspoof')).toHaveLength(1);
+    expect(nftRules('bridge', 'nat')).toHaveLength(4);
     ok(run({ command: 'GC', conf: { ...gc, 'cni.dev/valid-attachments': [] }, netns: null }));
-    expect(nftRules('bridge', 'vlan_bridge_macspoof')).toEqual([]);
+    expect(nftRules('bridge', 'nat')).toEqual([]);
   });
 });
 
@@ -185,8 +198,8 @@ describe('rollback', () => {
     expect(r.code).toBe(1);
     expect(JSON.parse(r.stdout).msg).toMatch(/^add route 10\.9\.0\.0\/16/);
     // The table and chain were made (so the rule existed); the rule itself is gone.
-    expect(node.exec('nft', 'list', 'tables')).toContain('vlan_bridge_macspoof');
-    expect(nftRules('bridge', 'vlan_bridge_macspoof')).toEqual([]);
+    expect(node.exec('nft', 'list', 'tables')).toContain('table bridge nat');
+    expect(nftRules('bridge', 'nat')).toEqual([]);
     expect(natRules()).toEqual([]);
   });
 });
@@ -214,7 +227,7 @@ exec /usr/sbin/${tool} "$@"
 
   it('iptables: the rules vanish between listing and delete; DEL succeeds', () => {
     ok(run({ command: 'ADD', conf: conf({ ipMasq: true }) }));
-    const flushAll = `/usr/sbin/iptables -w -t nat -F POSTROUTING; for c in $(/usr/sbin/iptables -w -t nat -S | sed -n 's/^-N \\(VB-[0-9A-F]*\\)$/\\1/p'); do /usr/sbin/iptables -w -t nat -F $c; /usr/sbin/iptables -w -t nat -X $c; done`;
+    const flushAll = `/usr/sbin/iptables -w -t nat -F POSTROUTING; for c in $(/usr/sbin/iptables -w -t nat -S | sed -n 's/^-N \\(CNI-[0-9a-f]*\\)$/\\1/p'); do /usr/sbin/iptables -w -t nat -F $c; /usr/sbin/iptables -w -t nat -X $c; done`;
     const race = racer('iptables', '-t nat -S', flushAll);
     ok(run({ command: 'DEL', conf: conf({ ipMasq: true }), env: { PATH: race.PATH } }));
     expect(existsSync(race.raced)).toBe(true);
@@ -224,15 +237,11 @@ exec /usr/sbin/${tool} "$@"
   it('nftables (macspoofchk): the table vanishes between listing and delete; DEL succeeds', () => {
     const c = conf({ macspoofchk: true, isDefaultGateway: false });
     ok(run({ command: 'ADD', conf: c }));
-    expect(nftRules('bridge', 'vlan_bridge_macspoof')).toHaveLength(1);
-    const race = racer(
-      'nft',
-      'list table bridge vlan_bridge_macspoof',
-      '/usr/sbin/nft delete table bridge vlan_bridge_macspoof',
-    );
+    expect(nftRules('bridge', 'nat')).toHaveLength(4);
+    const race = racer('nft', 'list table bridge nat', '/usr/sbin/nft delete table bridge nat');
     ok(run({ command: 'DEL', conf: c, env: { PATH: race.PATH } }));
     expect(existsSync(race.raced)).toBe(true);
-    expect(nftRules('bridge', 'vlan_bridge_macspoof')).toEqual([]);
+    expect(nftRules('bridge', 'nat')).toEqual([]);
   });
 
   it('two real DELs at once both succeed', async () => {
@@ -244,7 +253,7 @@ exec /usr/sbin/${tool} "$@"
     expect(a!.code, a!.stdout).toBe(0);
     expect(b!.code, b!.stdout).toBe(0);
     expect(natRules()).toEqual([]);
-    expect(nftRules('bridge', 'vlan_bridge_macspoof')).toEqual([]);
+    expect(nftRules('bridge', 'nat')).toEqual([]);
   });
 });
 
@@ -264,7 +273,7 @@ describe('GC while ADDs are under way (the runtime lists none of them as valid)'
       // ADDs may have lost their veth to a GC (then they fail and roll back): DEL each, then nothing is left.
       for (const [i, p] of pods.entries()) ok(run({ command: 'DEL', conf: c, containerId: `r${i}`, netns: p.path }));
       expect(natRules()).toEqual([]);
-      expect([...nftRules('inet', 'vlan_bridge_masq'), ...nftRules('bridge', 'vlan_bridge_macspoof')]).toEqual([]);
+      expect([...nftRules('inet', 'cni_plugins_masquerade'), ...nftRules('bridge', 'nat')]).toEqual([]);
     },
     120_000,
   );

@@ -209,17 +209,21 @@ export function veths(node: IsolatedNode): string[] {
 /**
  * What a removed container must not leave in the node: host veths; libcni's cached results and host-local's
  * address reservations under /var/lib/cni (host-local's `lock` and `last_reserved_ip.*` are its own state);
- * firewall rules of ours (ipMasq: `VB-` chains, the `vlan-bridge` comment) or of portmap for one container
- * (`CNI-DN-` chains, DNAT rules naming a container id). portmap's shared chains stay, as on any node.
+ * firewall rules of one container, ours (ipMasq: the reference's `CNI-<hash>` chains and `name: ... id: ...`
+ * comments) or portmap's (`CNI-DN-` chains, DNAT rules naming a container id); macspoofchk chains, nftables rules
+ * with a comment, and tables of earlier vlan-bridge builds. Shared chains (portmap's, the reference's nftables base
+ * chains) stay, as on any node.
  */
 export function leftovers(node: IsolatedNode): string[] {
   const out = veths(node).map((v) => `veth ${v}`);
   const files = node.sh('find', ['/var/lib/cni', '-type', 'f']).split('\n').filter(Boolean);
   for (const f of files) if (!/\/(lock|last_reserved_ip\.\d+)$/.test(f)) out.push(`file ${f}`);
   for (const line of node.sh('iptables-save', []).split('\n')) {
-    if (/VB-|vlan-bridge|CNI-DN-| id: /.test(line)) out.push(`iptables ${line}`);
+    if (/VB-|vlan-bridge|CNI-DN-| id: |-j CNI-[0-9a-f]{24}|^:CNI-[0-9a-f]{24} /.test(line))
+      out.push(`iptables ${line}`);
   }
-  if (/vlan_bridge/.test(node.sh('nft', ['list', 'ruleset']))) out.push('nftables: a vlan_bridge table');
+  for (const line of node.sh('nft', ['list', 'ruleset']).split('\n'))
+    if (/vlan_bridge|comment "|cni-br-iface-/.test(line)) out.push(`nftables ${line.trim()}`);
   return out;
 }
 

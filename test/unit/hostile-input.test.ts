@@ -5,7 +5,7 @@ import { dispatch } from '../../src/cni/dispatch.js';
 import type { Handlers } from '../../src/cni/context.js';
 import { CniError } from '../../src/cni/errors.js';
 import { MAX_CONTAINER_ID, netnsOverride, parseEnv, type Env } from '../../src/cni/env.js';
-import { comment, containerField, parseComment } from '../../src/plugin/attachment.js';
+import { nftMasqComment, parseMasqComment, masqComment, spoofMacChain, spoofRefId } from '../../src/firewall/layout.js';
 import { parseNetConf } from '../../src/cni/config.js';
 import { parseResult } from '../../src/cni/result.js';
 import { MAX_JSON_DEPTH, jsonTooDeep, valueTooDeep } from '../../src/cni/depth.js';
@@ -113,12 +113,18 @@ describe('names are limited in bytes', () => {
     });
   });
 
-  it("firewall comments stay within nft's 128 bytes for the longest container ID", () => {
+  it("firewall names stay within the kernel's limits for the longest container ID and ifname", () => {
     const long = `c${'0'.repeat(MAX_CONTAINER_ID - 1)}`;
-    const c = comment({ network: 'n'.repeat(200), containerId: long, ifname: 'a23456789012345' });
-    expect(Buffer.byteLength(c)).toBeLessThanOrEqual(128);
-    expect(parseComment(c, 'n'.repeat(200))).toEqual({ containerId: containerField(long), ifname: 'a23456789012345' });
-    expect(containerField('a'.repeat(64))).toBe('a'.repeat(64));
+    const o = { network: 'n'.repeat(200), containerId: long, ifname: 'a23456789012345' };
+    // knftables cuts the comment at 128 bytes, as the reference does; nft refuses longer ones.
+    expect(Buffer.byteLength(nftMasqComment(o))).toBe(128);
+    // NFT_CHAIN_MAXNAMELEN is 256 bytes with its NUL.
+    expect(Buffer.byteLength(spoofMacChain(spoofRefId(o)))).toBeLessThan(256);
+    expect(parseMasqComment(masqComment(o))).toEqual({ network: o.network, containerId: long });
+    expect(parseMasqComment(masqComment({ network: 'a"b\\c', containerId: 'x' }))).toEqual({
+      network: 'a"b\\c',
+      containerId: 'x',
+    });
   });
 
   it('accepts a 15-byte name with multi-byte characters', () => {

@@ -290,7 +290,7 @@ describe('doctor', () => {
     const b = harvester()
       .port({ name: 'vbdiscaaaa', alias: 'vlan-bridge-discover:4242', vlans: [ACCESS(100)] })
       .port({ name: 'vbdiscbbbb', alias: 'vlan-bridge-discover:77', vlans: [ACCESS(200)] })
-      .port({ name: 'vethother', vlans: [ACCESS(1)] });
+      .port({ name: 'vethother', vlans: [ACCESS(1)], nsid: null });
     b.livePids.add(4242);
     const r = diagnose(b.snapshot());
     expect(r.bridges[0]!.probes.map((p) => [p.name, p.pid, p.running])).toEqual([
@@ -299,6 +299,24 @@ describe('doctor', () => {
     ]);
     expect(r.bridges[0]!.otherPorts.map((p) => p.name)).toEqual(['vethother']);
     expect(codes(b.snapshot())).toEqual(['warning stale-probe vbdiscbbbb']);
+  });
+
+  it('lists pods the reference plugin attached before a takeover (no label, peer in a pod) and flags their MTU', () => {
+    const b = new NodeBuilder()
+      .bridge('mgmt-br', { mtu: 9000, filtering: false, vlans: [] })
+      .port({ name: 'mgmt-bo', kind: 'bond', mtu: 9000 })
+      .pod('vethours', 'untagged', [], { nsid: 1, mtu: 9000 })
+      .port({ name: 'veth1a2b3c4d', mtu: 1500, nsid: 2 });
+    const r = diagnose(b.snapshot());
+    expect(r.bridges[0]!.pods.map((p) => [p.name, p.madeBy, p.namespace])).toEqual([
+      ['veth1a2b3c4d', 'unlabelled', 'alive'],
+      ['vethours', 'vlan-bridge', 'alive'],
+    ]);
+    expect(r.bridges[0]!.otherPorts).toEqual([]);
+    expect(codes(b.snapshot())).toEqual(['warning mtu-mismatch veth1a2b3c4d']);
+    expect(renderReport(r)).toMatch(/veth1a2b3c4d +pod +1500 .*unlabelled: reference plugin or other/);
+    b.liveNsids.delete(2);
+    expect(codes(b.snapshot())).toEqual(['warning mtu-mismatch veth1a2b3c4d', 'warning namespace-gone veth1a2b3c4d']);
   });
 
   it('flags bridges and uplinks that are down, pods on bridges without uplink, pod veths on no bridge', () => {
