@@ -221,7 +221,7 @@ export function teardownNft(
   const plans: Array<{ where: { family: string; table: string }; plan: (rules: NftRule[]) => Command[] }> = [];
   if (what.masq) {
     plans.push({ where: NFT_MASQ, plan: (rules) => selectedMasq(rules, sel).map(deleteRule) });
-    plans.push({ where: LEGACY_NFT_MASQ, plan: (rules) => legacy(rules, sel) });
+    plans.push({ where: LEGACY_NFT_MASQ, plan: (rules) => legacy(rules, sel, LEGACY_NFT_MASQ) });
   }
   if (what.spoof) {
     plans.push({
@@ -236,7 +236,7 @@ export function teardownNft(
         ];
       },
     });
-    plans.push({ where: LEGACY_NFT_SPOOF, plan: (rules) => legacy(rules, sel) });
+    plans.push({ where: LEGACY_NFT_SPOOF, plan: (rules) => legacy(rules, sel, LEGACY_NFT_SPOOF) });
   }
   const failures: string[] = [];
   for (const { where, plan } of plans) {
@@ -260,12 +260,16 @@ export function teardownNft(
   return failures;
 }
 
-/** The deletions of the selected rules of an earlier vlan-bridge build's table (comment `vlan-bridge ...`). */
-function legacy(rules: NftRule[], sel: Selection): Command[] {
-  return rules
-    .filter((r) => {
-      const o = r.comment !== undefined ? parseLegacyComment(r.comment, sel.network) : null;
-      return o !== null && selectsLegacy(sel, o);
-    })
-    .map(deleteRule);
+/**
+ * The deletions of the selected rules of an earlier vlan-bridge build's table (comment `vlan-bridge ...`), and of
+ * the table itself once they were its last rules: the current build never adds to it, so nothing of it is left.
+ */
+function legacy(rules: NftRule[], sel: Selection, where: { family: string; table: string }): Command[] {
+  const gone = rules.filter((r) => {
+    const o = r.comment !== undefined ? parseLegacyComment(r.comment, sel.network) : null;
+    return o !== null && selectsLegacy(sel, o);
+  });
+  if (gone.length === 0) return [];
+  if (gone.length < rules.length) return gone.map(deleteRule);
+  return [{ delete: { table: { family: where.family, name: where.table } } }];
 }
