@@ -84,8 +84,17 @@ export function masqNft(o: Owner, addresses: string[]): void {
   for (let attempt = 1; ; attempt++) {
     const stale = (listRules(NFT_MASQ) ?? []).filter((r) => r.chain === NFT_MASQ.chain && r.comment?.startsWith(mine));
     const commands: Command[] = [
-      add('table', { family: t.family, name: t.table }),
-      add('chain', { ...t, name: NFT_MASQ.chain }),
+      // The comments knftables gives them in the reference (pkg/ip/ipmasq_nftables_linux.go, v1.9.1).
+      add('table', {
+        family: t.family,
+        name: t.table,
+        comment: 'Masquerading for plugins from github.com/containernetworking/plugins',
+      }),
+      add('chain', {
+        ...t,
+        name: NFT_MASQ.chain,
+        comment: 'Masquerade traffic from certain IPs to any (non-multicast) IP outside their subnet',
+      }),
       add('chain', { ...t, name: NFT_MASQ_BASE, type: 'nat', hook: 'postrouting', prio: 100, policy: 'accept' }),
       { flush: { chain: { ...t, name: NFT_MASQ_BASE } } },
       add('rule', {

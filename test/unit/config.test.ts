@@ -96,6 +96,8 @@ const cases: Array<[string, unknown, unknown, string]> = [
     'vlanTrunk[0]: minID must not exceed maxID (got {"minID":8,"maxID":7})',
   ],
   ['vlanTrunk', [], [{ ID: 5 }], 'vlanTrunk[0]: entry needs "id" or "minID"/"maxID" (got {"ID":5})'],
+  // An empty entry is skipped, as the reference 1.9.1 skips it (collectVlanTrunk).
+  ['vlanTrunk', [{}, { id: 5 }], [{}, { X: 1 }], 'vlanTrunk[1]: entry needs "id" or "minID"/"maxID" (got {"X":1})'],
   ['vlanTrunk', [], { id: 5 }, 'vlanTrunk: Invalid input: expected array, received object (got {"id":5})'],
   [
     'preserveDefaultVlan',
