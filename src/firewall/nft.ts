@@ -82,19 +82,22 @@ export function masqNft(o: Owner, addresses: string[]): void {
   const t = table(NFT_MASQ);
   const mine = nftMasqInstancePrefix(o);
   for (let attempt = 1; ; attempt++) {
-    const stale = (listRules(NFT_MASQ) ?? []).filter((r) => r.chain === NFT_MASQ.chain && r.comment?.startsWith(mine));
+    const listed = listRules(NFT_MASQ);
+    // The table and masq_checks with the comments knftables gives them in the reference
+    // (pkg/ip/ipmasq_nftables_linux.go, v1.9.1). nft 1.0.6 drops table and chain comments given as JSON, so this
+    // goes as text, before the attachment's transaction and only when the table is new: shared objects that hold
+    // nothing of an attachment, so a plugin killed between the two leaves nothing to clean up.
+    if (listed === null) {
+      const text = [
+        `add table ${t.family} ${t.table} { comment "Masquerading for plugins from github.com/containernetworking/plugins" ; }`,
+        `add chain ${t.family} ${t.table} ${NFT_MASQ.chain} { comment "Masquerade traffic from certain IPs to any (non-multicast) IP outside their subnet" ; }`,
+      ];
+      must('nft', ['-f', '-'], `${text.join('\n')}\n`);
+    }
+    const stale = (listed ?? []).filter((r) => r.chain === NFT_MASQ.chain && r.comment?.startsWith(mine));
     const commands: Command[] = [
-      // The comments knftables gives them in the reference (pkg/ip/ipmasq_nftables_linux.go, v1.9.1).
-      add('table', {
-        family: t.family,
-        name: t.table,
-        comment: 'Masquerading for plugins from github.com/containernetworking/plugins',
-      }),
-      add('chain', {
-        ...t,
-        name: NFT_MASQ.chain,
-        comment: 'Masquerade traffic from certain IPs to any (non-multicast) IP outside their subnet',
-      }),
+      add('table', { family: t.family, name: t.table }),
+      add('chain', { ...t, name: NFT_MASQ.chain }),
       add('chain', { ...t, name: NFT_MASQ_BASE, type: 'nat', hook: 'postrouting', prio: 100, policy: 'accept' }),
       { flush: { chain: { ...t, name: NFT_MASQ_BASE } } },
       add('rule', {
