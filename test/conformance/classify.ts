@@ -127,9 +127,14 @@ export function classify(runs: Runs, internal: InternalEntry[], divergences: Div
   };
 }
 
-/** One line of a failure: where, then the message without pointers (Gomega prints `<*T | 0xc000123>`). */
+/**
+ * One line of a failure: where, then the message without pointers (Gomega prints `<*T | 0xc000123>`) and with `?`
+ * for what is not printable ASCII (Gomega prints a net.HardwareAddr's bytes as a string when it can).
+ */
 export const firstLine = (o: SpecOutcome, width = 200): string => {
-  const msg = squash(o.failure).replace(/ \| 0x[0-9a-f]+>/g, '>');
+  const msg = squash(o.failure)
+    .replace(/ \| 0x[0-9a-f]+>/g, '>')
+    .replace(/[^\x20-\x7e]/g, '?');
   return `${o.where}: ${msg.length > width ? `${msg.slice(0, width)}…` : msg}`;
 };
 

@@ -81,14 +81,15 @@ beforeAll(() => {
   if (WRITE) {
     const stale = new Set(verdict.staleDivergences.map((d) => d.id));
     writeFileSync(COUNTS_FILE, JSON.stringify({ ...expected, counts: verdict.counts }, null, 2) + '\n');
-    writeFileSync(
-      DIVERGENCES_FILE,
-      JSON.stringify(
-        { ...divergenceFile, divergences: divergenceFile.divergences.filter((d) => !stale.has(d.id)) },
-        null,
-        2,
-      ) + '\n',
-    );
+    if (stale.size)
+      writeFileSync(
+        DIVERGENCES_FILE,
+        JSON.stringify(
+          { ...divergenceFile, divergences: divergenceFile.divergences.filter((d) => !stale.has(d.id)) },
+          null,
+          2,
+        ) + '\n',
+      );
     expected.counts = verdict.counts;
     console.log(listing);
     console.log(

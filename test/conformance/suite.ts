@@ -82,13 +82,15 @@ export function runSuite(name: string, plugin: 'native' | string): SuiteRun {
       PATH: `${CNI_DIR}:${process.env.PATH}`,
       TMPDIR: tmp,
       CONFORMANCE_PLUGIN: plugin === 'native' ? '' : plugin,
-      // Ours keeps no state for these configs (no uplink); should it, not in the machine's /var/lib/cni.
+      // Ours keeps no state and writes no log for these configs (no uplink, no logFile); should it, not in the
+      // machine's /var/lib/cni and /var/log.
       VLAN_BRIDGE_STATE_DIR: path.join(tmp, 'state'),
+      VLAN_BRIDGE_LOG_DIR: path.join(tmp, 'log'),
     },
   });
   closeSync(fd);
   const seconds = (performance.now() - t0) / 1000;
-  const left = readdirSync(tmp).filter((f) => f !== 'state');
+  const left = readdirSync(tmp).filter((f) => f !== 'state' && f !== 'log');
   rmSync(tmp, { recursive: true, force: true });
   // Ginkgo exits 1 when a spec fails (some always do here); anything else is a crash.
   if (r.status !== 0 && r.status !== 1)
