@@ -91,7 +91,7 @@ beforeAll(() => {
         ) + '\n',
       );
     expected.counts = verdict.counts;
-    console.log(listing);
+    console.log(listing.split('\n').slice(2).join('\n'));
     console.log(
       `conformance: wrote ${path.relative(ROOT, COUNTS_FILE)}` +
         (stale.size ? ` and dropped ${[...stale].join(', ')} from ${path.relative(ROOT, DIVERGENCES_FILE)}` : ''),
