@@ -186,8 +186,9 @@ async function podGone(p: Pod): Promise<void> {
 
 /**
  * The DEL or GC in `step` takes away exactly the objects of `gone`, and nothing else changes (objects shared by
- * attachments, `shared` among them, may go with the last one; `kept` are objects of `gone` that stay). Soft, like the other checks of what is left, so
- * that the later steps still run and one run shows every step that leaves something.
+ * attachments, `shared` among them, may go with the last one; `kept` are objects of `gone` that stay). Soft, like
+ * the other checks of what is left, so that the later steps still run and one run shows every step that leaves
+ * something.
  */
 function expectTakesAway(step: () => void, gone: Pod, shared: Shared[] = [], kept: string[] = []): void {
   const before = state();
