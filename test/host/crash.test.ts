@@ -78,11 +78,12 @@ function leftovers(c: ReturnType<typeof conf>, pods: TestNs[]): Record<string, u
     .exec('iptables', '-w', '-t', 'nat', '-S')
     .split('\n')
     .filter((l) => /CNI-|name: /.test(l));
-  // The reference's layout: rules carry a comment; its shared base chains' rules carry none and stay by design.
+  // The reference's layout: rules carry a comment; its shared table, base chains and masq_checks stay by design
+  // (their own comment lines, `comment "..."` alone on a line, are not rules).
   const nft = node
     .exec('nft', 'list', 'ruleset')
     .split('\n')
-    .filter((l) => /comment "|cni-br-iface-/.test(l));
+    .filter((l) => /comment "|cni-br-iface-/.test(l) && !l.trim().startsWith('comment '));
   return { veths, podLinks, reservations, nat, nft };
 }
 const NOTHING = (pods: number) => ({

@@ -164,7 +164,7 @@ describe('containerd 1.6: ctr run --cni', () => {
     ping(l3[1]!.pid, a!.ipv4[0]!.split('/')[0]!);
     ping(l3[0]!.pid, L3.gateway);
     // Our ipMasq chain exists now, so the removal below has something to remove.
-    expect(node.sh('iptables-save', ['-t', 'nat'])).toMatch(/-j CNI-[0-9a-f]{24} /);
+    expect(node.sh('iptables-save', ['-t', 'nat'])).toMatch(/-j CNI-[0-9a-f]{24}$/m);
     expect(sent('ADD', 'l3-a')[0]!.out.ips[0].address).toBe(a!.ipv4[0]);
   });
 

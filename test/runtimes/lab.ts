@@ -223,7 +223,8 @@ export function leftovers(node: IsolatedNode): string[] {
       out.push(`iptables ${line}`);
   }
   for (const line of node.sh('nft', ['list', 'ruleset']).split('\n'))
-    if (/vlan_bridge|comment "|cni-br-iface-/.test(line)) out.push(`nftables ${line.trim()}`);
+    if (/vlan_bridge|comment "|cni-br-iface-/.test(line) && !line.trim().startsWith('comment '))
+      out.push(`nftables ${line.trim()}`);
   return out;
 }
 
