@@ -20,7 +20,7 @@ import {
   type NetlinkSocket,
 } from '../kernel/index.js';
 import { ensureBridge, gatewayOnBridge, pinBridgeMac } from './bridge.js';
-import { kernelFailure, step } from './errors.js';
+import { step, toCniError } from './errors.js';
 import { attachmentOf, formatAlias, hostVethName, isHostVethOf, type AttachmentId } from './attachment.js';
 import { podMtu } from './mtu.js';
 import { inheritedMtu } from './uplink.js';
@@ -53,7 +53,7 @@ function createPair(
     try {
       return createVeth(host, { name, mtu, master: br.index }, { name: id.ifname, netnsFd: pod.fd, mtu, mac });
     } catch (err) {
-      if (!isErrno(err, 'EEXIST')) throw kernelFailure(`create veth pair for "${id.ifname}"`, err);
+      if (!isErrno(err, 'EEXIST')) throw toCniError(err, `create veth pair for "${id.ifname}"`);
       const stale = step(`look up "${name}"`, () => getLink(host, name));
       if (!stale) throw new CniError(Code.IfnameExists, `interface "${id.ifname}" already exists in ${pod.path}`);
       if (attempt > 0 || !isHostVethOf(stale, id)) {
@@ -219,8 +219,7 @@ function podSysctls(pod: Netns, ifname: string, enabledad: boolean): void {
     try {
       writeSysctl(pod, key, value);
     } catch (err) {
-      if (!(optional && (err as NodeJS.ErrnoException).code === 'ENOENT'))
-        throw kernelFailure(`set ${key}=${value}`, err);
+      if (!(optional && (err as NodeJS.ErrnoException).code === 'ENOENT')) throw toCniError(err, `set ${key}=${value}`);
     }
   };
   set(`net/ipv6/conf/${ifname}/accept_dad`, enabledad ? '1' : '0', true);

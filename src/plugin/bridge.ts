@@ -10,7 +10,7 @@ import {
   type Link,
   type NetlinkSocket,
 } from '../kernel/index.js';
-import { kernelFailure, step } from './errors.js';
+import { step, toCniError } from './errors.js';
 import { usesVlans, vlanFiltering, vlanIntent } from './vlans.js';
 
 /** The config key that makes this config need VLAN filtering, as `key=value` for messages. */
@@ -78,7 +78,7 @@ export function ensureBridge(host: NetlinkSocket, conf: NetConf): Link {
         if (isErrno(err, 'EOPNOTSUPP', 'ENOTSUP') && usesVlans(vlanIntent(conf))) {
           throw noVlanFiltering(conf);
         }
-        throw kernelFailure(`create bridge "${conf.bridge}"`, err);
+        throw toCniError(err, `create bridge "${conf.bridge}"`);
       }
       // Another ADD created it first: use theirs.
       br = inspectBridge(host, conf);
