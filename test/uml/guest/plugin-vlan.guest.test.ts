@@ -490,8 +490,8 @@ describe('rollback of an L3 ADD on a VLAN (in-process, test/lab/step-failure.ts)
       ipam: { type: 'host-local', subnet: '10.86.0.0/24', dataDir },
     };
     const env = (command: string) => envOf({ command, conf, netns: pod.path });
-    const { steps, failedAdds } = await failEachStep({
-      add: () => callInProcess(node.path, env('ADD'), conf),
+    const { steps, failed } = await failEachStep({
+      run: () => callInProcess(node.path, env('ADD'), conf),
       undo: async () => {
         const r = await callInProcess(node.path, env('DEL'), conf);
         expect(r.code, r.stdout).toBe(0);
@@ -506,6 +506,6 @@ describe('rollback of an L3 ADD on a VLAN (in-process, test/lab/step-failure.ts)
       clean: { node: ['lo', 'mgmt-bo', 'mgmt-br', 'mgmt-nic0'], pod: ['lo'], reservations: '0' },
     });
     expect(steps).toBeGreaterThan(15);
-    expect(failedAdds).toBeGreaterThanOrEqual(steps - 4);
+    expect(failed).toBeGreaterThanOrEqual(steps - 4);
   }, 240_000);
 });
