@@ -2,7 +2,7 @@
 // plugin's layout (layout.ts). Set up in ADD; removed in DEL (found by name and comment, so a vanished netns does
 // not matter; both ipMasq backends, as the reference's DEL) and in GC, whoever made them: the reference, vlan-bridge,
 // or a vlan-bridge build from before this layout.
-import { CniError, Code } from '../cni/errors.js';
+import { CniError, Code, listed } from '../cni/errors.js';
 import type { NetConf } from '../cni/config.js';
 import { masqIptables, unmasqIptables } from './iptables.js';
 import { macSpoofCheck, masqNft, teardownNft } from './nft.js';
@@ -37,5 +37,5 @@ export function teardownFirewall(conf: NetConf, sel: Selection, portGone: (name:
 /** Teardown for one attachment (DEL, rollback); throws code 106 listing what could not be removed. */
 export function teardownAttachment(conf: NetConf, o: Owner): void {
   const failures = teardownFirewall(conf, { network: o.network, only: o }, () => false);
-  if (failures.length > 0) throw new CniError(Code.Firewall, 'could not remove firewall rules', failures.join('; '));
+  if (failures.length > 0) throw new CniError(Code.Firewall, 'could not remove firewall rules', listed(failures));
 }

@@ -1,5 +1,5 @@
 // The bridge: reused when it exists, created when it does not (concurrent ADDs may race to create it).
-import { CniError, Code } from '../cni/errors.js';
+import { CniError, Code, show } from '../cni/errors.js';
 import type { NetConf } from '../cni/config.js';
 import {
   createBridge,
@@ -15,7 +15,7 @@ import { usesVlans, vlanFiltering, vlanIntent } from './vlans.js';
 
 /** The config key that makes this config need VLAN filtering, as `key=value` for messages. */
 function vlanKey(conf: NetConf): string {
-  return conf.vlan ? `vlan=${conf.vlan}` : `vlanTrunk=${JSON.stringify(conf.vlanTrunk ?? [])}`;
+  return conf.vlan ? `vlan=${conf.vlan}` : `vlanTrunk=${show(conf.vlanTrunk ?? [])}`;
 }
 
 /**

@@ -98,8 +98,7 @@ export async function cmdDel(req: DelRequest, ctx: Ctx): Promise<void> {
   failures.attempt('open netlink socket', () => (host = openNetlink(null)));
   if (host) {
     const h = host;
-    if (req.netns)
-      failures.attempt(`delete "${req.ifname}" in ${req.netns}`, () => deletePodEnd(h, req.netns!, req, ctx));
+    if (req.netns) failures.attempt(`delete "${req.ifname}" in the pod`, () => deletePodEnd(h, req.netns!, req, ctx));
     failures.attempt('delete the host veth', () => deleteHostEnd(h, req, ctx));
     failures.attempt('remove unused VIDs from the uplinks', () =>
       syncUplinkVlans(h, ctx.conf.bridge, null, ctx.env, ctx.log),

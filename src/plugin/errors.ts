@@ -16,7 +16,7 @@
 // | SpawnError (a program could not be started)                   | 110; IPAM (104) and iptables/nft (106)     |
 // |                                                               | answer their own code where they run       |
 // | anything else                                                 | 999, a bug                                 |
-import { CniError, Code, type CodeNumber } from '../cni/errors.js';
+import { CniError, Code, cut, type CodeNumber } from '../cni/errors.js';
 import { KernelError, NetnsError, RuntimeEnvError } from '../kernel/index.js';
 import { SpawnError } from '../kernel/spawn.js';
 
@@ -62,7 +62,8 @@ function classify(err: unknown): { code: CodeNumber; details: string } | undefin
  */
 export function toCniError(err: unknown, what?: string): CniError {
   if (err instanceof CniError) return err;
-  const message = (err as Error)?.message ?? String(err);
+  // A namespace path comes from CNI_NETNS, as long as the runtime likes: quoted once, cut.
+  const message = err instanceof NetnsError ? `${cut(err.path)}: ${err.why}` : ((err as Error)?.message ?? String(err));
   const known = classify(err);
   if (known?.code === Code.RuntimeEnv && err instanceof RuntimeEnvError)
     return new CniError(Code.RuntimeEnv, `the plugin's own environment is unusable: ${message}`, '', { cause: err });

@@ -1,6 +1,6 @@
 // The failures of steps that go on past a failure: ADD's rollback, DEL, GC and STATUS collect them here, each as
 // the CNI error its step would have thrown, and report them as one CNI error.
-import { CniError } from '../cni/errors.js';
+import { CniError, listed } from '../cni/errors.js';
 import { toCniError } from './errors.js';
 
 export class Failures {
@@ -36,10 +36,6 @@ export class Failures {
   toError(what: string): CniError | null {
     if (this.list.length === 0) return null;
     if (this.list.length === 1) return this.list[0]!.error;
-    return new CniError(
-      this.list[0]!.error.code,
-      `${what} failed in ${this.list.length} steps`,
-      this.lines().join('; '),
-    );
+    return new CniError(this.list[0]!.error.code, `${what} failed in ${this.list.length} steps`, listed(this.lines()));
   }
 }

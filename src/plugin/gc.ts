@@ -1,6 +1,6 @@
 // GC (CNI spec 1.1.0, "GC"): removes this network's host veths (found by ifalias) and firewall rules (found by
 // comment) whose attachment the runtime no longer lists, keeps going past failures, and forwards GC to IPAM.
-import { CniError, Code } from '../cni/errors.js';
+import { CniError, Code, listed } from '../cni/errors.js';
 import type { Ctx } from '../cni/context.js';
 import type { GcRequest } from '../cni/env.js';
 import type { Attachment } from '../cni/valid-attachments.js';
@@ -53,7 +53,7 @@ export async function cmdGc(req: GcRequest, ctx: Ctx, valid: Attachment[]): Prom
     try {
       const portGone = (name: string) => name !== '' && getLink(host, name) === null;
       const left = teardownFirewall(ctx.conf, { network: ctx.conf.name, keep }, portGone);
-      if (left.length > 0) throw new CniError(Code.Firewall, 'could not remove firewall rules', left.join('; '));
+      if (left.length > 0) throw new CniError(Code.Firewall, 'could not remove firewall rules', listed(left));
     } finally {
       host.close();
     }
