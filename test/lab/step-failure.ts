@@ -50,16 +50,17 @@ export interface StepOutcome {
 
 /**
  * Counts the kernel steps of a successful `run()` (after one more, so that the bridge exists as it will in every
- * later run), then fails each step in turn with `failure` (default
- * 'refused'). Before each run `prepare()` and after it `undo()` run uncounted; then `leftovers()` must equal
- * `clean`. A failed run must answer the failure's code with the injected message; a run that succeeds although a
- * step failed (a best-effort step) is listed with code 0. Returns how many steps there were, how many failed the
- * command, and each step's outcome.
+ * later run), then fails each step in turn with `failure` (default 'refused'). Before each run `prepare()` runs
+ * uncounted; after a run that succeeded `undo()`, after one that failed `afterFailure()` (none by default: a
+ * failed ADD must have undone itself); then `leftovers()` must equal `clean`. A failed run must answer the
+ * failure's code with the injected message; a run that succeeds although a step failed (a best-effort step) is
+ * listed with code 0. Returns how many steps there were, how many failed the command, and each step's outcome.
  */
 export async function failEachStep(o: {
   run: () => Promise<StepRun>;
   prepare?: () => Promise<void>;
   undo: () => Promise<void>;
+  afterFailure?: () => Promise<void>;
   leftovers: () => unknown;
   clean: unknown;
   failure?: Injected;
@@ -125,9 +126,11 @@ export async function failEachStep(o: {
       if (reply) {
         expect(reply.code, what).toBe(failure.code);
         expect(reply.msg, what).toMatch(/failure injected at step/);
+        await o.afterFailure?.();
+      } else {
+        await o.undo();
       }
       outcomes.push({ step: n, op: failedOp, code: reply?.code ?? 0 });
-      await o.undo();
       expect(o.leftovers(), what).toEqual(o.clean);
     }
     return { steps, failed: outcomes.filter((x) => x.code !== 0).length, outcomes };
