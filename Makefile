@@ -35,7 +35,7 @@ VITEST := $(BUN) --bun node_modules/vitest/vitest.mjs
 APT_PACKAGES := kmod patchelf strace iproute2 iputils-ping iptables nftables containernetworking-plugins dnsmasq-base time \
 	golang-go golang-github-appc-cni-dev busybox tcpdump qemu-user jq containerd podman runc
 
-.PHONY: all deps build lint format test test-unit test-host test-uml demo bench bench-logging install uninstall clean
+.PHONY: all deps build lint format test test-unit test-host test-uml test-conformance demo bench bench-logging install uninstall clean
 
 all: build
 
@@ -84,6 +84,12 @@ test-host: build
 
 test-uml: build
 	$(VITEST) run --project uml
+
+# The reference's own bridge test suite (../shared/vendor, containernetworking/plugins v1.9.1) against bin/vlan-bridge,
+# built with build/go (test/conformance/build.sh). CONFORMANCE_WRITE=1 rewrites test/conformance/expected-counts.json
+# from the run (and drops listed divergences no spec shows any more), printing every failing spec's class.
+test-conformance: build
+	$(VITEST) run --project conformance
 
 demo: deps build
 	$(BUN) demo/demo.ts

@@ -1,7 +1,8 @@
 import { defineConfig } from 'vitest/config';
 
 // Tiers: unit (no kernel), process (bin/vlan-bridge as a process), host (namespaces on this machine's kernel, root),
-// uml (boots user-mode Linux), runtimes (containerd and podman run containers on vlan-bridge networks).
+// uml (boots user-mode Linux), conformance (the reference's own bridge test suite against the executable), runtimes
+// (containerd and podman run containers on vlan-bridge networks).
 export default defineConfig({
   test: {
     projects: [
@@ -25,6 +26,17 @@ export default defineConfig({
           fileParallelism: false,
           testTimeout: 300_000,
           hookTimeout: 300_000,
+        },
+      },
+      {
+        test: {
+          name: 'conformance',
+          include: ['test/conformance/**/*.test.ts'],
+          // The reference's bridge suite, built once per run (Go, about a minute cold) and run three times, about
+          // 25-40 s each, in namespaces it makes.
+          fileParallelism: false,
+          testTimeout: 60_000,
+          hookTimeout: 900_000,
         },
       },
       {

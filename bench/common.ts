@@ -1,9 +1,18 @@
 // What bench/run.ts and bench/host.ts share: the subjects' paths and the statistics.
 import path from 'node:path';
 import { ROOT } from '../test/lab/binary.js';
+import { REFERENCE } from '../test/lab/peer.js';
 
-/** The reference plugin: Debian's containernetworking-plugins, whose version the report names. */
-export const REF = '/usr/lib/cni/bridge';
+/**
+ * The reference: the current release of containernetworking/plugins, 1.9.1 (Debian unstable's build, unpacked by
+ * `make deps` into build/reference-1.9.1; test/lab/peer.ts), whose release, path and Debian version every report
+ * line names.
+ */
+export { REFERENCE };
+/** Its bridge plugin. */
+export const REF = REFERENCE.bridge;
+/** CNI_PATH of every call, ours and the reference's: the reference's own host-local is the IPAM of both. */
+export const CNI_PATH = REFERENCE.dir;
 /** GNU time (Debian package time), for each whole process's peak RSS (%M, KiB). */
 export const TIME = '/usr/bin/time';
 /** `bun build --compile` of an empty file with our build's flags: the runtime's own start, built by run.ts. */

@@ -13,7 +13,7 @@
 // this ~25 MiB process and the count includes the pages it had before exec (22 MiB for /bin/true).
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { BIN } from '../test/lab/binary.js';
-import { EMPTY_BUN, REF, TIME, type ChurnSamples, type HostSamples } from './common.js';
+import { CNI_PATH, EMPTY_BUN, REF, TIME, type ChurnSamples, type HostSamples } from './common.js';
 
 const RUNS = Number(process.env.RUNS ?? 40);
 const WARMUP = 2; // rounds not counted: bridges made, pages read, host-local's store created
@@ -42,7 +42,7 @@ function cniEnv(command: string, netns: string, id: string): Record<string, stri
     CNI_CONTAINERID: id,
     CNI_NETNS: netns,
     CNI_IFNAME: 'net1',
-    CNI_PATH: '/usr/lib/cni',
+    CNI_PATH,
     PATH: '/usr/sbin:/usr/bin:/sbin:/bin',
   };
 }

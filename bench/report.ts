@@ -1,6 +1,7 @@
-// Turns the samples of one `make bench` run into figures, targets and the two results files. Ratios are ours /
-// reference taken round by round (both ran in the same round, so a slowdown of the machine hits both) and their
-// median quoted; the start-up ladder's steps are round-by-round differences, likewise.
+// Turns the samples of one `make bench` run into figures, targets and the two results files. Every line that shows
+// a reference figure names the reference's release (1.9.1), the heading its path and Debian version. Ratios are
+// ours / reference taken round by round (both ran in the same round, so a slowdown of the machine hits both) and
+// their median quoted; the start-up ladder's steps are round-by-round differences, likewise.
 import type { umlVlan } from './uml.js';
 import { pairedDiff, pairedRatio, stats, type HostSamples, type Stats } from './common.js';
 
@@ -8,7 +9,8 @@ interface Input {
   start: { date: string; load: number[] };
   end: { date: string; load: number[] };
   machine: { cpu: string; cpus: number; memGiB: number; kernel: string; bun: string };
-  reference: { path: string; package: string };
+  /** The reference plugin: its upstream release, its path (relative to the repository) and Debian's version. */
+  reference: { release: string; path: string; package: string };
   host: HostSamples;
   uml: Awaited<ReturnType<typeof umlVlan>>;
   /** Wall seconds of the host part (rounds and churn) and of the UML part, boot included. */
@@ -27,6 +29,8 @@ interface Goal {
 
 export function report(input: Input) {
   const { host, uml } = input;
+  /** "reference 1.9.1": how every label names the reference. */
+  const ref = `reference ${input.reference.release}`;
   const ms = (k: string) => host.ms[k]!;
   const t = (k: string) => stats(ms(k));
   const cpu = (k: string) => host.cpuMs[k]!;
@@ -72,8 +76,8 @@ export function report(input: Input) {
     ],
     ['(e) ours, L2 ADD', 'ours.l2.add'],
     ['ours, ADD refused by the schema (vlan 4095): (c) with zod reporting an issue', 'ours.refused-schema'],
-    ['reference, VERSION', 'ref.version'],
-    ['reference, L2 ADD', 'ref.l2.add'],
+    [`${ref}, VERSION`, 'ref.version'],
+    [`${ref}, L2 ADD`, 'ref.l2.add'],
   ].map(([what, k]) => ({ what: what!, figure: k!, ms: t(k!), cpuMs: tc(k!), rssMiB: rss(k!) }));
   const step = (what: string, a: string, b: string) => ({
     what,
@@ -86,7 +90,7 @@ export function report(input: Input) {
     step('config: decode, command code, zod schema, a valid config (c - b)', 'ours.refused-prev', 'ours.version'),
     step('plugin and kernel-layer modules (d - c)', 'ours.refused-netns', 'ours.refused-prev'),
     step('kernel work: libc via bun:ffi, netlink, netns, veth (e - d)', 'ours.l2.add', 'ours.refused-netns'),
-    step('reference: config and kernel work (its ADD - its VERSION)', 'ref.l2.add', 'ref.version'),
+    step(`${ref}: config and kernel work (its ADD - its VERSION)`, 'ref.l2.add', 'ref.version'),
     step("zod's error path, beside the ladder (schema refusal - c)", 'ours.refused-schema', 'ours.refused-prev'),
   ];
 
@@ -103,11 +107,11 @@ export function report(input: Input) {
   const goal = (what: string, value: number, sense: Goal['sense'], target: number, aim = target, unit = 'x') =>
     ({ what, value, sense, target, aim, unit }) satisfies Goal;
   const goals: Record<string, Goal> = {
-    l2Cycle: goal('L2 ADD+DEL cycle, ours / ref', cycles.l2.ratio.median, '<=', 2, 1.5),
-    hostLocalCycle: goal('host-local ADD+DEL cycle, ours / ref', cycles.hostLocal.ratio.median, '<=', 2, 1.5),
-    version: goal('VERSION, ours / ref', calls.version.ratio.median, '<=', 4, 3),
+    l2Cycle: goal(`L2 ADD+DEL cycle, ours / ${ref}`, cycles.l2.ratio.median, '<=', 2, 1.5),
+    hostLocalCycle: goal(`host-local ADD+DEL cycle, ours / ${ref}`, cycles.hostLocal.ratio.median, '<=', 2, 1.5),
+    version: goal(`VERSION, ours / ${ref}`, calls.version.ratio.median, '<=', 4, 3),
     peakRss: goal('peak RSS of ours, largest median over its calls', Math.max(...oursRss), '<=', 32, 32, ' MiB'),
-    churn: goal('churn ops/s, ours / ref', churn.ratio.median, '>=', 0.33, 0.5),
+    churn: goal(`churn ops/s, ours / ${ref}`, churn.ratio.median, '>=', 0.33, 0.5),
     failures: goal('failures of ours (churn; a failed timed call stops the run)', churn.ours.failures, '<=', 0, 0, ''),
     trunkToAccess: goal('UML: 2-4094 trunk ADD / access ADD, ours', uml.trunkToAccess.median, '<=', 1.5),
   };
@@ -145,7 +149,8 @@ export function report(input: Input) {
   const md = [
     `Measured ${input.start.date} on ${m.cpu} x${m.cpus}, ${m.memGiB} GiB, Linux ${m.kernel}; Bun ${m.bun}. ` +
       `Load average (1, 5, 15 min) ${load(input.start.load)} at the start, ${load(input.end.load)} at the end. ` +
-      `Reference: ${input.reference.path}, Debian ${input.reference.package}.`,
+      `Reference: the bridge plugin of containernetworking/plugins ${input.reference.release}, ` +
+      `${input.reference.path} (Debian ${input.reference.package}), with its host-local as both plugins' IPAM.`,
     '',
     `${host.runs} timed rounds, each running every call once in a rotated order, plus ${host.rssRuns} rounds under ` +
       'GNU time for peak RSS; wall ms as median / p95; ours / ref is the median of the per-round ratios of wall ' +
@@ -153,7 +158,7 @@ export function report(input: Input) {
       'Executables were evicted from the page cache first, so each is read from disk as on a node. ' +
       `The run took ${f(input.durationsS.host, 0)} s on the host and ${f(input.durationsS.uml, 0)} s in UML.`,
     '',
-    '| call | vlan-bridge ms | reference ms | ours / ref | CPU ms, ours / ref | peak RSS MiB, ours / ref |',
+    `| call | vlan-bridge ms | ${ref} ms | ours / ${ref} | CPU ms, ours / ref | peak RSS MiB, ours / ref |`,
     '| --- | --- | --- | --- | --- | --- |',
     row('VERSION', calls.version),
     row('L2 ADD', calls.l2Add),
@@ -166,8 +171,8 @@ export function report(input: Input) {
     `| churn: 32 concurrent ADD then 32 DEL, L2, ${churn.rounds} rounds each | ops/s (median round) | failures |`,
     '| --- | --- | --- |',
     `| vlan-bridge | ${f(churn.ours.opsPerSecond)} | ${churn.ours.failures} |`,
-    `| reference | ${f(churn.ref.opsPerSecond)} | ${churn.ref.failures} |`,
-    `| ours / ref | ${f(churn.ratio.median, 2)}x | |`,
+    `| ${ref} | ${f(churn.ref.opsPerSecond)} | ${churn.ref.failures} |`,
+    `| ours / ${ref} | ${f(churn.ratio.median, 2)}x | |`,
     '',
     'Where our start-up goes, whole processes in the same rounds (nothing in src/ is instrumented):',
     '',
@@ -183,7 +188,7 @@ export function report(input: Input) {
     '| --- | --- |',
     `| access-VLAN ADD, vlan-bridge | ${mp(uml.access)} |`,
     `| 2-4094 trunk ADD, vlan-bridge | ${mp(uml.trunk)} |`,
-    `| access-VLAN ADD, reference | ${mp(uml.refAccess)} |`,
+    `| access-VLAN ADD, ${ref} | ${mp(uml.refAccess)} |`,
     '',
     '| goal | value | target | aim | status |',
     '| --- | --- | --- | --- | --- |',

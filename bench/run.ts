@@ -1,6 +1,7 @@
 #!/usr/bin/env bun
 // `make bench` (run by the pinned Bun, `$(BUN) bench/run.ts`): whole-process figures of bin/vlan-bridge against
-// the reference bridge plugin (Debian's containernetworking-plugins, /usr/lib/cni/bridge), interleaved in one run:
+// the reference bridge plugin 1.9.1 (Debian unstable's containernetworking-plugins, in build/reference-1.9.1, with its
+// host-local as both plugins' IPAM; bench/common.ts), interleaved in one run:
 // VERSION, L2 and host-local ADD, DEL and ADD+DEL cycles, peak RSS (GNU time), 32-way churn, a start-up ladder that
 // tells where our time goes, and in the UML kernel the trunk / access ratio. Prints the targets met or missed and
 // writes bench/results/latest.md and latest.json. RUNS (default 40) sets the timed rounds, CHURN_ROUNDS (3) the
@@ -10,7 +11,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync }
 import os from 'node:os';
 import path from 'node:path';
 import { BIN, ROOT, ensureBuilt } from '../test/lab/binary.js';
-import { EMPTY_BUN, PINNED_BUN, REF, TIME, type HostSamples } from './common.js';
+import { CNI_PATH, EMPTY_BUN, PINNED_BUN, REF, REFERENCE, TIME, type HostSamples } from './common.js';
 import { report } from './report.js';
 import { umlVlan } from './uml.js';
 
@@ -50,22 +51,16 @@ function dropPageCache(file: string): void {
   run(['dd', `if=${file}`, 'iflag=nocache', 'count=0']);
 }
 
-function referencePackage(): string {
-  try {
-    return run(['dpkg-query', '-W', '-f=${Version}', 'containernetworking-plugins']).trim();
-  } catch {
-    return 'unknown (no dpkg record of containernetworking-plugins)';
-  }
-}
-
 async function main(): Promise<void> {
-  for (const f of [REF, TIME]) statSync(f); // ENOENT names what `make deps` installs
+  const hostLocal = path.join(CNI_PATH, 'host-local');
+  for (const f of [REF, hostLocal, TIME]) statSync(f); // ENOENT names what `make deps` installs
+  const reference = { release: REFERENCE.release, path: path.relative(ROOT, REF), package: REFERENCE.package() };
   ensureBuilt();
   ensureEmptyBun();
   const start = { date: new Date().toISOString(), load: os.loadavg() };
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'vb-bench-'));
   const node = `vbbench-${process.pid.toString(16)}`;
-  for (const f of [BIN, REF, EMPTY_BUN, '/usr/lib/cni/host-local']) dropPageCache(f);
+  for (const f of [BIN, REF, EMPTY_BUN, hostLocal]) dropPageCache(f);
   let host: HostSamples;
   const t0 = performance.now();
   run(['ip', 'netns', 'add', node]);
@@ -97,7 +92,7 @@ async function main(): Promise<void> {
         kernel: os.release(),
         bun: Bun.version,
       },
-      reference: { path: REF, package: `containernetworking-plugins ${referencePackage()}` },
+      reference,
       host,
       uml,
       durationsS,

@@ -15,20 +15,11 @@ if [ -x "$DEST/linux.uml" ] && [ -d "$DEST/root/usr/lib/uml/modules" ] && "$DEST
   exit 0
 fi
 command -v patchelf >/dev/null || { echo "uml-kernel: patchelf missing (make deps installs it)" >&2; exit 1; }
-APT="$DEST/apt"
-rm -rf "$APT" "$DEST/root" "$DEST/linux.uml"
-mkdir -p "$APT/lists/partial" "$APT/cache/archives/partial" "$APT/debs" "$DEST/root"
-echo "deb http://deb.debian.org/debian sid main" >"$APT/sources.list"
-opts=(-q -o "Dir::Etc::SourceList=$APT/sources.list" -o Dir::Etc::SourceParts=/dev/null -o "Dir::State::Lists=$APT/lists"
-  -o "Dir::Cache=$APT/cache" -o APT::Sandbox::User=root)
-echo "uml-kernel: fetching user-mode-linux and libc6 from Debian unstable into $DEST"
-apt-get "${opts[@]}" update >/dev/null
-(cd "$APT/debs" && apt-get "${opts[@]}" download user-mode-linux libc6 >/dev/null)
-for d in "$APT"/debs/*.deb; do dpkg-deb -x "$d" "$DEST/root"; done
+rm -rf "$DEST/linux.uml"
+"$(dirname "$0")/unstable-debs.sh" "$DEST" user-mode-linux libc6
 LIB="$DEST/root/usr/lib/x86_64-linux-gnu"
 cp "$DEST/root/usr/bin/linux.uml" "$DEST/linux.uml.tmp"
 patchelf --set-interpreter "$LIB/ld-linux-x86-64.so.2" --set-rpath "$LIB" "$DEST/linux.uml.tmp"
 mv "$DEST/linux.uml.tmp" "$DEST/linux.uml"
-rm -rf "$APT/lists" "$APT/cache" "$DEST/root/usr/share/doc"
 ls "$DEST/root/usr/lib/uml/modules" >"$DEST/VERSION"
-echo "uml-kernel: linux.uml $(cat "$DEST/VERSION") ready ($(cd "$APT/debs" && echo *.deb))"
+echo "uml-kernel: linux.uml $(cat "$DEST/VERSION") ready ($(paste -sd, "$DEST/VERSIONS"))"

@@ -24,7 +24,9 @@ const trunkEntry = z
     if (hasMin !== hasMax) ctx.addIssue({ code: 'custom', input: e, message: 'minID and maxID must be set together' });
     else if (hasMin && e.minID! > e.maxID!)
       ctx.addIssue({ code: 'custom', input: e, message: 'minID must not exceed maxID' });
-    if (e.id === undefined && !hasMin && !hasMax)
+    // An empty entry is skipped, as the reference's collectVlanTrunk skips it (bridge.go, v1.9.1), so that pods it
+    // attached with such a config can be deleted after a takeover; an entry with other keys is a mistake to show.
+    if (e.id === undefined && !hasMin && !hasMax && Object.keys(e).length > 0)
       ctx.addIssue({ code: 'custom', input: e, message: 'entry needs "id" or "minID"/"maxID"' });
   });
 
@@ -193,6 +195,51 @@ export function formatIssues(issues: readonly z.core.$ZodIssue[]): string {
 }
 
 /** Parse an already-decoded config object. Throws CniError code 7 listing every problem. */
+/** The keys of the objects inside a config that the reference decodes into fields (bridge.go, types.NetConf). */
+const NESTED_KEYS: Record<string, { keys: string[]; nested?: Record<string, string[]>; list?: boolean }> = {
+  runtimeConfig: { keys: ['mac', 'ips'] },
+  args: { keys: ['cni'], nested: { cni: ['mac', 'ips'] } },
+  dns: { keys: ['nameservers', 'domain', 'search', 'options'] },
+  ipam: { keys: ['type'] },
+  vlanTrunk: { keys: ['id', 'minID', 'maxID'], list: true },
+};
+
+/**
+ * An object's keys as Go's encoding/json matches them to fields, which is how the reference reads its config: a key
+ * spelt otherwise than a field but equal to it case-insensitively is that field ("RuntimeConfig" is runtimeConfig),
+ * and of several keys for one field the last wins (encoding/json, Unmarshal: "preferring an exact match but also
+ * accepting a case-insensitive match"). Other keys stay as they are. Returns a new object; `value` when it is none.
+ */
+function goKeys(value: unknown, fields: string[]): unknown {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return value;
+  const byFold = new Map(fields.map((f) => [f.toLowerCase(), f]));
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) {
+    const field = fields.includes(k) ? k : byFold.get(k.toLowerCase());
+    if (field !== undefined && field !== k) delete out[field];
+    out[field ?? k] = v;
+  }
+  return out;
+}
+
+/** A config with the reference's fields found as Go finds them (goKeys), at the top and in the objects it decodes. */
+function asGoDecodes(raw: object): Record<string, unknown> {
+  const top = goKeys(raw, Object.keys(BaseNetConfSchema.shape)) as Record<string, unknown>;
+  for (const [key, spec] of Object.entries(NESTED_KEYS)) {
+    const v = top[key];
+    if (v === undefined) continue;
+    const one = (x: unknown) => {
+      const o = goKeys(x, spec.keys);
+      if (!spec.nested || typeof o !== 'object' || o === null) return o;
+      const r = o as Record<string, unknown>;
+      for (const [k, keys] of Object.entries(spec.nested)) if (r[k] !== undefined) r[k] = goKeys(r[k], keys);
+      return r;
+    };
+    top[key] = spec.list && Array.isArray(v) ? v.map(one) : one(v);
+  }
+  return top;
+}
+
 export function parseNetConf(raw: unknown, opts: { crossField?: boolean } = {}): NetConf {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     throw new CniError(
@@ -201,7 +248,8 @@ export function parseNetConf(raw: unknown, opts: { crossField?: boolean } = {}):
       `(config): must be a JSON object ${got(raw)}`,
     );
   }
-  const parsed = (opts.crossField === false ? BaseNetConfSchema : NetConfSchema).safeParse(raw, { reportInput: true });
+  const schema = opts.crossField === false ? BaseNetConfSchema : NetConfSchema;
+  const parsed = schema.safeParse(asGoDecodes(raw), { reportInput: true });
   if (!parsed.success) {
     throw new CniError(Code.InvalidConfig, 'invalid network configuration', formatIssues(parsed.error.issues));
   }

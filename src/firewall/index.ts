@@ -6,9 +6,9 @@ import { CniError, Code, listed } from '../cni/errors.js';
 import type { NetConf } from '../cni/config.js';
 import { masqIptables, unmasqIptables } from './iptables.js';
 import { macSpoofCheck, masqNft, teardownNft } from './nft.js';
-import type { Owner, Selection } from './layout.js';
+import type { Named, Owner, Selection } from './layout.js';
 
-export type { Owner } from './layout.js';
+export type { Named, Owner } from './layout.js';
 
 /** Masquerades `addresses` (CIDRs) of attachment `o`; throws CniError 106 when a program fails. */
 export function setupMasq(conf: NetConf, o: Owner, addresses: string[]): void {
@@ -22,20 +22,30 @@ export function setupMacSpoofCheck(o: Owner, hostVeth: string, mac: string): voi
 }
 
 /**
- * Removes what this config's firewall features put in place for the selected attachments; returns what could not
- * be removed. Objects already gone are not failures. `portGone(name)` says whether a host port no longer exists
- * (GC removes another network's stale spoof checks only then: nft.ts).
+ * Removes what this config's firewall features put in place for the selected attachments. Returns what could not
+ * be removed (objects already gone are not failures) and the attachments whose objects were removed where the
+ * objects name both container ID and ifname (nftables; the reference's iptables chains name no ifname).
+ * `portGone(name)` says whether a host port no longer exists (GC removes another network's stale spoof checks only
+ * then: nft.ts).
  */
-export function teardownFirewall(conf: NetConf, sel: Selection, portGone: (name: string) => boolean): string[] {
+export function teardownFirewall(
+  conf: NetConf,
+  sel: Selection,
+  portGone: (name: string) => boolean,
+): { failures: string[]; named: Named[] } {
   const failures: string[] = [];
+  const named: Named[] = [];
   if (conf.ipMasq) failures.push(...unmasqIptables(sel));
-  if (conf.ipMasq || conf.macspoofchk)
-    failures.push(...teardownNft(sel, { masq: conf.ipMasq, spoof: conf.macspoofchk }, portGone));
-  return failures;
+  if (conf.ipMasq || conf.macspoofchk) {
+    const nft = teardownNft(sel, { masq: conf.ipMasq, spoof: conf.macspoofchk }, portGone);
+    failures.push(...nft.failures);
+    named.push(...nft.named);
+  }
+  return { failures, named };
 }
 
 /** Teardown for one attachment (DEL, rollback); throws code 106 listing what could not be removed. */
 export function teardownAttachment(conf: NetConf, o: Owner): void {
-  const failures = teardownFirewall(conf, { network: o.network, only: o }, () => false);
+  const { failures } = teardownFirewall(conf, { network: o.network, only: o }, () => false);
   if (failures.length > 0) throw new CniError(Code.Firewall, 'could not remove firewall rules', listed(failures));
 }

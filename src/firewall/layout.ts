@@ -15,6 +15,12 @@ export interface Owner {
   ifname: string;
 }
 
+/** An attachment on a network named elsewhere. */
+export interface Named {
+  containerId: string;
+  ifname: string;
+}
+
 const hex = (algorithm: 'sha256' | 'sha512', s: string): string =>
   new Bun.CryptoHasher(algorithm).update(s).digest('hex');
 
@@ -120,12 +126,6 @@ export const isLegacyChain = (name: string): boolean => /^VB-[0-9A-F]{24}$/.test
  * with the runtime's valid attachments).
  */
 export type Selection = { network: string; only: Owner } | { network: string; keep: Owner[] };
-
-/** Whether the attachment (container ID, ifname) is selected. */
-export function selects(sel: Selection, containerId: string, ifname: string): boolean {
-  if ('only' in sel) return sel.only.containerId === containerId && sel.only.ifname === ifname;
-  return !sel.keep.some((k) => k.containerId === containerId && k.ifname === ifname);
-}
 
 /** Whether the owner of an old comment is selected. */
 export function selectsLegacy(sel: Selection, x: { containerField: string; ifname: string }): boolean {

@@ -23,6 +23,7 @@ import {
   spoofIfaceChain,
   spoofMacChain,
   spoofRefId,
+  type Named,
   type Owner,
   type Selection,
 } from './layout.js';
@@ -81,7 +82,19 @@ export function masqNft(o: Owner, addresses: string[]): void {
   const t = table(NFT_MASQ);
   const mine = nftMasqInstancePrefix(o);
   for (let attempt = 1; ; attempt++) {
-    const stale = (listRules(NFT_MASQ) ?? []).filter((r) => r.chain === NFT_MASQ.chain && r.comment?.startsWith(mine));
+    const listed = listRules(NFT_MASQ);
+    // The table and masq_checks with the comments knftables gives them in the reference
+    // (pkg/ip/ipmasq_nftables_linux.go, v1.9.1). nft 1.0.6 drops table and chain comments given as JSON, so this
+    // goes as text, before the attachment's transaction and only when the table is new: shared objects that hold
+    // nothing of an attachment, so a plugin killed between the two leaves nothing to clean up.
+    if (listed === null) {
+      const text = [
+        `add table ${t.family} ${t.table} { comment "Masquerading for plugins from github.com/containernetworking/plugins" ; }`,
+        `add chain ${t.family} ${t.table} ${NFT_MASQ.chain} { comment "Masquerade traffic from certain IPs to any (non-multicast) IP outside their subnet" ; }`,
+      ];
+      must('nft', ['-f', '-'], `${text.join('\n')}\n`);
+    }
+    const stale = (listed ?? []).filter((r) => r.chain === NFT_MASQ.chain && r.comment?.startsWith(mine));
     const commands: Command[] = [
       add('table', { family: t.family, name: t.table }),
       add('chain', { ...t, name: NFT_MASQ.chain }),
@@ -210,18 +223,27 @@ function selectedSpoof(
  * attempt: when a concurrent DEL, GC or rollback removed one of its objects first, nft refuses it whole and it is
  * retried on a fresh listing; only what is still there after TEARDOWN_ATTEMPTS is a failure. The reference's shared
  * objects (tables, base chains, `masq_checks`) stay, as the reference's teardown leaves them. Without nft installed
- * there is nothing to remove. Returns what could not be removed, as text.
+ * there is nothing to remove. Returns what could not be removed, as text, and the attachments whose objects were
+ * removed, as far as the names tell them (GC releases their addresses).
  */
 export function teardownNft(
   sel: Selection,
   what: { masq: boolean; spoof: boolean },
   portGone: (name: string) => boolean,
-): string[] {
-  if (!installed('nft')) return [];
-  const plans: Array<{ where: { family: string; table: string }; plan: (rules: NftRule[]) => Command[] }> = [];
+): { failures: string[]; named: Named[] } {
+  if (!installed('nft')) return { failures: [], named: [] };
+  type Plan = (rules: NftRule[]) => { commands: Command[]; named: Named[] };
+  const plans: Array<{ where: { family: string; table: string }; plan: Plan }> = [];
+  const unnamed = (commands: Command[]) => ({ commands, named: [] });
   if (what.masq) {
-    plans.push({ where: NFT_MASQ, plan: (rules) => selectedMasq(rules, sel).map(deleteRule) });
-    plans.push({ where: LEGACY_NFT_MASQ, plan: (rules) => legacy(rules, sel, LEGACY_NFT_MASQ) });
+    plans.push({
+      where: NFT_MASQ,
+      plan: (rules) => {
+        const gone = selectedMasq(rules, sel);
+        return { commands: gone.map(deleteRule), named: gone.flatMap((r) => masqOwner(r.comment!, sel.network)) };
+      },
+    });
+    plans.push({ where: LEGACY_NFT_MASQ, plan: (rules) => unnamed(legacy(rules, sel, LEGACY_NFT_MASQ)) });
   }
   if (what.spoof) {
     plans.push({
@@ -229,35 +251,63 @@ export function teardownNft(
       plan: (rules) => {
         const { jumps, chains } = selectedSpoof(rules, sel, portGone);
         const t = table(SPOOF);
-        return [
+        const commands = [
           ...jumps.map(deleteRule),
           ...chains.map((name) => ({ flush: { chain: { ...t, name } } })),
           ...chains.map((name) => ({ delete: { chain: { ...t, name } } })),
         ];
+        return { commands, named: jumps.flatMap((r) => spoofOwners(r.comment!.slice(spoofComment('').length))) };
       },
     });
-    plans.push({ where: LEGACY_NFT_SPOOF, plan: (rules) => legacy(rules, sel, LEGACY_NFT_SPOOF) });
+    plans.push({ where: LEGACY_NFT_SPOOF, plan: (rules) => unnamed(legacy(rules, sel, LEGACY_NFT_SPOOF)) });
   }
   const failures: string[] = [];
+  const named: Named[] = [];
   for (const { where, plan } of plans) {
     let refusal = '';
     for (let attempt = 1; attempt <= TEARDOWN_ATTEMPTS; attempt++) {
       const rules = listRules(where);
-      const commands = rules ? plan(rules) : [];
-      if (commands.length === 0) {
+      const p = rules ? plan(rules) : { commands: [], named: [] };
+      if (p.commands.length === 0) {
         refusal = '';
         break;
       }
-      const r = run('nft', ['-j', '-f', '-'], JSON.stringify({ nftables: commands }));
+      const r = run('nft', ['-j', '-f', '-'], JSON.stringify({ nftables: p.commands }));
       if (r.status === 0) {
         refusal = '';
+        named.push(...p.named);
         break;
       }
-      refusal = `nft: ${commands.length} deletions in table ${where.family} ${where.table} still refused after ${attempt} attempts: ${r.stderr}`;
+      refusal = `nft: ${p.commands.length} deletions in table ${where.family} ${where.table} still refused after ${attempt} attempts: ${r.stderr}`;
     }
     if (refusal) failures.push(refusal);
   }
-  return failures;
+  return { failures, named };
+}
+
+/** The attachment an nftables ipMasq comment names in full (null when knftables cut it at 128 bytes). */
+function masqOwner(comment: string, network: string): Named[] {
+  const m = /, net: .*, if: (.*), id: (.*)$/.exec(comment);
+  if (!m) return [];
+  const o = { network, ifname: m[1]!, containerId: m[2]! };
+  return nftMasqComment(o) === comment ? [{ containerId: o.containerId, ifname: o.ifname }] : [];
+}
+
+/**
+ * The attachments a spoof check's id (`<container ID>-<ifname>`) may stand for: both may hold '-', so every split
+ * into a container ID (libcni's rule) and an ifname of at most 15 bytes. GC releases the addresses of all of them
+ * but the valid ones: an address of another attachment than the one meant is released only if that attachment is
+ * not valid either.
+ */
+function spoofOwners(refId: string): Named[] {
+  const out: Named[] = [];
+  for (let i = refId.indexOf('-'); i > 0; i = refId.indexOf('-', i + 1)) {
+    const containerId = refId.slice(0, i);
+    const ifname = refId.slice(i + 1);
+    if (/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(containerId) && ifname && Buffer.byteLength(ifname) <= 15)
+      out.push({ containerId, ifname });
+  }
+  return out;
 }
 
 /**

@@ -147,18 +147,46 @@ export function ipamCheck(call: IpamCall): void {
   run(call, 'CHECK');
 }
 
-/** Whether the plugin speaks `version` (libcni skips GC/STATUS for plugins older than 1.1.0). */
-export function ipamSupports(call: IpamCall, version: string): boolean {
+/** The spec versions the plugin says it speaks (VERSION); none when its answer is not one. */
+function ipamVersions(call: IpamCall): string[] {
   const out = run(call, 'VERSION', JSON.stringify({ cniVersion: SUPPORTED_VERSIONS[SUPPORTED_VERSIONS.length - 1] }));
   try {
     const v = JSON.parse(out) as { supportedVersions?: unknown };
-    return (
-      Array.isArray(v.supportedVersions) &&
-      v.supportedVersions.some((s) => typeof s === 'string' && compareVersionsSafe(s, version) === 0)
-    );
+    return Array.isArray(v.supportedVersions) ? v.supportedVersions.filter((x) => typeof x === 'string') : [];
   } catch {
-    return false;
+    return [];
   }
+}
+
+/** Whether the plugin speaks `version` (libcni skips GC/STATUS for plugins older than 1.1.0). */
+export function ipamSupports(call: IpamCall, version: string): boolean {
+  return ipamVersions(call).some((s) => compareVersionsSafe(s, version) === 0);
+}
+
+/**
+ * GC's release of the addresses of attachments the runtime no longer lists (CNI spec 1.1.0, GC: "remove any
+ * resources related to attachments not in the list"), for IPAM plugins that do not collect garbage themselves
+ * (host-local, v1.9.1: "FIXME GC" in its main.go): IPAM DEL with each attachment's container ID and ifname
+ * and no netns, as the runtime's DEL of it would have made. The config goes at the newest spec version the plugin
+ * speaks up to the config's own (GC's config is 1.1.0; host-local 1.1.1 speaks up to 1.0.0). Goes on past
+ * failures; returns them, one line each.
+ */
+export function ipamRelease(call: IpamCall, attachments: Array<{ containerId: string; ifname: string }>): string[] {
+  if (attachments.length === 0) return [];
+  const spoken = ipamVersions(call).filter((v) => compareVersionsSafe(v, call.version) <= 0);
+  const version = spoken.sort(compareVersionsSafe).at(-1) ?? call.version;
+  const conf = JSON.parse(call.stdin) as Record<string, unknown>;
+  const stdin = JSON.stringify({ ...conf, cniVersion: version });
+  const failures: string[] = [];
+  for (const a of attachments) {
+    const env = { ...call.env, CNI_CONTAINERID: a.containerId, CNI_IFNAME: a.ifname, CNI_NETNS: undefined };
+    try {
+      run({ ...call, env }, 'DEL', stdin);
+    } catch (err) {
+      failures.push(`IPAM DEL of ${a.containerId}/${a.ifname}: ${(err as Error).message}`);
+    }
+  }
+  return failures;
 }
 
 function compareVersionsSafe(a: string, b: string): number {

@@ -24,7 +24,8 @@ import { syncUplinkVlans } from './uplink-vlans.js';
 /**
  * Whether the pod's CNI_IFNAME belongs to this attachment: a veth whose host end is this attachment's (our alias
  * for it, or the attachment's host veth name while the alias is not set yet: attachment.ts), or (an attachment the
- * reference plugin made before this one was installed) a host end with no alias of ours on our bridge. Another
+ * reference plugin made before this one was installed) a host end with no alias of ours on our bridge or named in
+ * prevResult. Another
  * network's interface of the same name (an ADD refused with code 102) is left alone.
  * The peer's index means something only in the peer's namespace, which the kernel names (IFLA_LINK_NETNSID, in
  * the pod's numbering): it is looked up in the host only when that namespace is the host's. A peer in the pod
@@ -44,6 +45,9 @@ function isOurs(host: NetlinkSocket, podSock: NetlinkSocket, l: Link, req: DelRe
   if (!peer || peer.kind !== 'veth') return false;
   if (isHostVethOf(peer, attachmentOf(ctx.conf.name, req))) return true;
   if (parseAlias(peer.alias)) return false;
+  // The runtime's prevResult names the host veth (as the reference's result lists it: no sandbox), also when it
+  // was taken off the bridge since.
+  if (ctx.prevResult?.interfaces?.some((i) => !i.sandbox && i.name === peer.name)) return true;
   const br = getLink(host, ctx.conf.bridge);
   return br !== null && peer.master === br.index;
 }

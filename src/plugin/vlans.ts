@@ -11,7 +11,7 @@
 //                                  preserveDefaultVlan only decides whether what the port had is kept besides.
 //                                  Where the native VLAN lies inside a trunk range it stays native here; the
 //                                  reference re-adds it tagged after making it native, which leaves the port with
-//                                  no PVID at all (docs/parity.md, "native-in-trunk").
+//                                  no PVID at all (docs/parity.md, "trunk-native-vlan").
 // - neither (untagged network)  -> left as the bridge made it: its default PVID, untagged.
 import type { NetConf } from '../cni/config.js';
 import { addVlans, delVlans, portVlans, type Link, type NetlinkSocket, type VlanRange } from '../kernel/index.js';

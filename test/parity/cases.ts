@@ -1,7 +1,9 @@
-// The parity cases: the same configs run through this plugin and through Debian's reference `bridge` plugin
-// (containernetworking-plugins v1.1.1, /usr/lib/cni/bridge), each in fresh namespaces. test/parity/observe.ts
-// records what each plugin did; the parity tests (test/uml/parity.host.test.ts) compare the two and fail on any
-// difference that test/parity/documented.json does not list with its README section.
+// The parity cases: the same configs run through this plugin and through the current reference `bridge` plugin
+// (containernetworking-plugins 1.9.1, Debian unstable's build, unpacked into build/reference-1.9.1 by `make deps`;
+// test/lab/peer.ts), each in fresh namespaces. test/parity/observe.ts records what each plugin did; the parity
+// tests (test/uml/parity.host.test.ts) compare the two and fail on any difference that test/parity/documented.json
+// does not list with its README section. A case with `bookworm` also runs through Debian bookworm's 1.1.1
+// (/usr/lib/cni/bridge), which is compared with 1.9.1: what a node still on bookworm's plugins does differently.
 //
 // Each case is a small record. `config` is sent as-is to both plugins (type "bridge": this plugin is a drop-in),
 // except that "@DATADIR@" is replaced by a fresh host-local data directory per run. `kernel` says where the case
@@ -9,6 +11,7 @@
 // there). `nodePrep` / `podPrep` are sh scripts run in the node / pod namespace before ADD; `ipamFiles` are files
 // written into the data directory first (e.g. to exhaust a host-local range). `ours` pins a few facts about this
 // plugin's own behaviour, so a run where both plugins fail the same way for an unrelated reason cannot pass.
+// `gc` sends GC (1.1.0) with no valid attachment after CHECK, before DEL.
 
 export type Kernel = 'host' | 'uml';
 
@@ -27,6 +30,10 @@ export interface ParityCase {
   mac?: string;
   /** Observed fields this plugin must show (field -> value), whatever the reference does. */
   ours: Record<string, string>;
+  /** Why this case also runs through bookworm's reference 1.1.1 (what it shows that 1.9.1 does not). */
+  bookworm?: string;
+  /** GC (config at 1.1.0) with an empty cni.dev/valid-attachments, after CHECK. */
+  gc?: boolean;
 }
 
 const MAC = '02:00:00:00:00:0c';
@@ -68,6 +75,7 @@ export const CASES: ParityCase[] = [
     config: conf('1.0.0', { runtimeConfig: { mac: MAC } }),
     mac: MAC,
     ours: { add: 'ok', check: 'ok', 'container.mac': 'requested', 'del.leftover': 'none' },
+    bookworm: 'its 1.0.0 result carries an empty "dns": {} (README, Protocol)',
   },
   {
     name: 'l2-check-0.4.0',
@@ -117,7 +125,7 @@ export const CASES: ParityCase[] = [
   },
   {
     name: 'port-isolation',
-    title: 'portIsolation (newer than the reference v1.1.1)',
+    title: 'portIsolation (a key 1.1.1 lacks)',
     kernel: 'host',
     config: conf('1.0.0', { portIsolation: true }),
     ours: { add: 'ok', 'port.isolated': 'on', check: 'ok' },
@@ -189,6 +197,62 @@ export const CASES: ParityCase[] = [
       check: 'ok',
     },
   },
+  {
+    name: 'l3-existing-bridge',
+    title: "L3: isGateway on an existing bridge with no port yet (the bridge's MAC)",
+    kernel: 'host',
+    config: conf('1.0.0', { isGateway: true, ipam: hostLocal }),
+    nodePrep: `ip link add ${BR} type bridge && ip link set ${BR} up`,
+    ours: { add: 'ok', 'l3.bridge': '10.77.0.1/24', 'l3.ping-gateway': 'reaches it', check: 'ok' },
+  },
+  {
+    name: 'dns-from-config',
+    title: "L3: the config's dns beside host-local's resolvConf (which one the result carries)",
+    kernel: 'host',
+    config: conf('1.0.0', {
+      dns: { nameservers: ['10.77.0.53'], search: ['config.example'] },
+      ipam: { ...hostLocal, resolvConf: '@DATADIR@/resolv.conf' },
+    }),
+    ipamFiles: { 'resolv.conf': 'nameserver 192.0.2.53\nsearch ipam.example\n' },
+    ours: { add: 'ok', check: 'ok' },
+  },
+  {
+    name: 'ipmasq-iptables',
+    title: 'L3: isGateway, ipMasq with the default backend (iptables)',
+    kernel: 'host',
+    config: conf('1.0.0', { isGateway: true, ipMasq: true, ipam: hostLocal }),
+    ours: { add: 'ok', check: 'ok', del: 'ok' },
+  },
+  {
+    name: 'ipmasq-nftables',
+    title: 'L3: isGateway, ipMasq, ipMasqBackend nftables (a key 1.1.1 lacks)',
+    kernel: 'host',
+    config: conf('1.0.0', { isGateway: true, ipMasq: true, ipMasqBackend: 'nftables', ipam: hostLocal }),
+    ours: { add: 'ok', check: 'ok', del: 'ok' },
+  },
+  {
+    name: 'macspoofchk',
+    title: 'L2: macspoofchk with a requested MAC',
+    kernel: 'host',
+    config: conf('1.0.0', { macspoofchk: true, runtimeConfig: { mac: MAC } }),
+    mac: MAC,
+    ours: { add: 'ok', 'container.mac': 'requested', check: 'ok', del: 'ok' },
+  },
+  {
+    name: 'disable-container-interface',
+    title: 'L2: disableContainerInterface (a key 1.1.1 lacks)',
+    kernel: 'host',
+    config: conf('1.0.0', { disableContainerInterface: true }),
+    ours: { add: 'ok', 'container.state': 'down', check: 'ok' },
+  },
+  {
+    name: 'l2-1.1.0-gc',
+    title: 'L2 at 1.1.0 (a version 1.1.1 lacks): STATUS, CHECK, then GC with no valid attachment',
+    kernel: 'host',
+    config: conf('1.1.0'),
+    gc: true,
+    ours: { add: 'ok', status: 'ok', check: 'ok', gc: 'ok', 'gc.leftover': 'none' },
+  },
 
   // ---- user-mode Linux (bridge VLAN filtering) ----
   {
@@ -206,10 +270,11 @@ export const CASES: ParityCase[] = [
     config: nad('1.0.0', { vlan: 100 }),
     nodePrep: HARVESTER_NODE,
     ours: { add: 'ok', 'port.vlans': '100 PVID untagged', check: 'ok' },
+    bookworm: 'the VLAN 1 leak of Harvester issue #8816: VLAN 1 stays on the access port',
   },
   {
     name: 'vlan-100-preserve-default',
-    title: 'vlan 100 with preserveDefaultVlan (v1.1.1 does not know the key)',
+    title: 'vlan 100 with preserveDefaultVlan (a key 1.1.1 lacks)',
     kernel: 'uml',
     config: nad('1.0.0', { vlan: 100, preserveDefaultVlan: true }),
     nodePrep: HARVESTER_NODE,
@@ -217,7 +282,7 @@ export const CASES: ParityCase[] = [
   },
   {
     name: 'vlan-trunk',
-    title: 'vlanTrunk 100-200 and 300, vlan 0 (v1.1.1 does not know the key)',
+    title: 'vlanTrunk 100-200 and 300, vlan 0 (a key 1.1.1 lacks)',
     kernel: 'uml',
     config: nad('1.0.0', { vlan: 0, vlanTrunk: [{ minID: 100, maxID: 200 }, { id: 300 }] }),
     nodePrep: HARVESTER_NODE,
@@ -230,6 +295,7 @@ export const CASES: ParityCase[] = [
     config: nad('0.3.1', { vlan: 0, vlanTrunk: [{ minID: 66, maxID: 88 }] }),
     nodePrep: HARVESTER_NODE,
     ours: { add: 'ok', 'port.vlans': '1 PVID untagged, 66-88' },
+    bookworm: "a Harvester trunk NAD on a node with bookworm's plugins: 1.1.1 ignores vlanTrunk",
   },
   {
     name: 'trunk-native-vlan',
@@ -259,6 +325,14 @@ export const CASES: ParityCase[] = [
     kernel: 'uml',
     config: conf('1.0.0', { vlan: 100 }),
     ours: { add: 'ok', 'bridge.vlan_filtering': 'on', 'port.vlans': '100 PVID untagged' },
+  },
+  {
+    name: 'empty-trunk-entry',
+    title: 'vlanTrunk [{}]: an entry with neither id nor minID/maxID',
+    kernel: 'uml',
+    config: conf('1.0.0', { vlanTrunk: [{}] }),
+    // Skipped, as the reference skips it (collectVlanTrunk): an untagged port, and a DEL that works after a takeover.
+    ours: { add: 'ok', 'bridge.vlan_filtering': 'off', check: 'ok', 'del.leftover': 'none' },
   },
   {
     name: 'vlan-filtering-off',

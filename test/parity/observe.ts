@@ -1,6 +1,7 @@
-// Runs one plugin (ours or the reference) on one parity case (test/parity/cases.ts) in fresh namespaces and
+// Runs one plugin (ours or a reference) on one parity case (test/parity/cases.ts) in fresh namespaces and
 // records what it did as flat `field -> value` strings, so two observations compare field by field:
-// ADD outcome, the result's shape, MTUs, MAC, port flags, VLANs, L3 state, CHECK, DEL and what is left behind.
+// ADD outcome, the result's shape, MTUs, MACs, port flags, VLANs, L3 state, firewall objects, STATUS, CHECK, GC,
+// DEL and what is left behind.
 // Random names are masked (veth<8 hex> -> veth*, namespace and data-dir paths) so values are deterministic.
 // Plain functions, no vitest: the host test and the UML guest test both use it; it never builds the binary.
 import { spawnSync } from 'node:child_process';
@@ -8,17 +9,38 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node
 import os from 'node:os';
 import path from 'node:path';
 import { deleteNetns, makeNetns, type TestNs } from '../host/netns-fixture.js';
+import { BOOKWORM_REFERENCE, REFERENCE, type Reference } from '../lab/peer.js';
 import type { Kernel, ParityCase } from './cases.js';
+import { added, firewallState, type FirewallState } from './firewall.js';
 
-export type PluginId = 'ours' | 'reference';
+/** 'reference' is the current reference (1.9.1), 'bookworm' Debian bookworm's 1.1.1 (only for some cases). */
+export type PluginId = 'ours' | 'reference' | 'bookworm';
 
 export interface PluginUnderTest {
   id: PluginId;
   bin: string;
+  /** CNI_PATH: where the IPAM plugin (host-local) is taken from. */
+  cniPath: string;
 }
 
-export const REFERENCE_BIN = '/usr/lib/cni/bridge';
-const CNI_PATH = '/usr/lib/cni';
+/** Which release each reference id runs. */
+export const REFERENCES: Record<Exclude<PluginId, 'ours'>, Reference> = {
+  reference: REFERENCE,
+  bookworm: BOOKWORM_REFERENCE,
+};
+
+/**
+ * The plugins a case runs through: ours and the current reference with the current reference's IPAM plugins (so
+ * IPAM is the same on both sides), and bookworm's 1.1.1 with its own when the case asks for it (`bookworm`).
+ */
+export function pluginsFor(c: ParityCase, oursBin: string): PluginUnderTest[] {
+  const plugins: PluginUnderTest[] = [
+    { id: 'ours', bin: oursBin, cniPath: REFERENCE.dir },
+    { id: 'reference', bin: REFERENCE.bridge, cniPath: REFERENCE.dir },
+  ];
+  if (c.bookworm) plugins.push({ id: 'bookworm', bin: BOOKWORM_REFERENCE.bridge, cniPath: BOOKWORM_REFERENCE.dir });
+  return plugins;
+}
 
 /** Every field an observation may hold, in table order. '-' means "does not apply" (e.g. no ADD result). */
 export const FIELDS = [
@@ -27,6 +49,8 @@ export const FIELDS = [
   'result.interfaces',
   'result.ips',
   'result.routes',
+  'result.dns',
+  'result.bridge-mac',
   'mtu.container',
   'mtu.host',
   'mtu.bridge',
@@ -36,6 +60,7 @@ export const FIELDS = [
   'port.hairpin',
   'port.isolated',
   'bridge.promisc',
+  'bridge.mac',
   'bridge.vlan_filtering',
   'port.vlans',
   'l3.bridge',
@@ -43,9 +68,15 @@ export const FIELDS = [
   'l3.pod-default',
   'l3.gateway-on',
   'l3.ping-gateway',
+  'fw.iptables',
+  'fw.nft',
+  'status',
   'check',
+  'gc',
+  'gc.leftover',
   'del',
   'del.leftover',
+  'del.fw-leftover',
   'failed-add.leftover',
   'failed-add.del',
   'failed-add.del-leftover',
@@ -240,16 +271,25 @@ export function observe(c: ParityCase, plugin: PluginUnderTest, opts: ObserveOpt
     if (c.nodePrep) node.exec('sh', '-ec', c.nodePrep);
     if (c.podPrep) pod.exec('sh', '-ec', c.podPrep);
     const before = snapshot(node, pod, dataDir);
+    const firewall = Boolean(config.ipMasq || config.macspoofchk);
+    const fwBefore: FirewallState | undefined = firewall ? firewallState(node) : undefined;
+    const fwAdded = (): string => {
+      const now = firewallState(node);
+      return mask(added([...now.nat, ...now.nft], [...fwBefore!.nat, ...fwBefore!.nft]));
+    };
+    // The bridge's MAC is deterministic only while the pod's port is its only one (the kernel gives a bridge whose
+    // MAC nobody set the smallest of its ports' MACs): recorded when the bridge had no port before ADD.
+    const bridgeBefore = links(node).find((l) => l.ifname === bridge);
+    const bridgeHadPorts = bridgeBefore !== undefined && links(node).some((l) => l.master === bridge);
 
-    const call = (command: string, conf: object): Reply => {
+    /** One command; `attach`: with the attachment's CNI_CONTAINERID, CNI_NETNS and CNI_IFNAME (not GC, STATUS). */
+    const call = (command: string, conf: object, attach = true): Reply => {
       const env: Record<string, string> = {
         CNI_COMMAND: command,
-        CNI_CONTAINERID: 'c1',
-        CNI_NETNS: pod.path,
-        CNI_IFNAME: 'net1',
-        CNI_PATH,
+        CNI_PATH: plugin.cniPath,
         PATH: '/usr/sbin:/usr/bin:/sbin:/bin',
       };
+      if (attach) Object.assign(env, { CNI_CONTAINERID: 'c1', CNI_NETNS: pod.path, CNI_IFNAME: 'net1' });
       if (c.args) env.CNI_ARGS = c.args;
       const r = spawnSync('ip', ['netns', 'exec', node.name, plugin.bin], {
         input: JSON.stringify(conf),
@@ -297,6 +337,9 @@ export function observe(c: ParityCase, plugin: PluginUnderTest, opts: ObserveOpt
       fields['result.ips'] = ips.length ? ips.join(', ') : 'none';
       const routes = (res.routes ?? []).map((r: any) => `${r.dst}${r.gw ? ` via ${r.gw}` : ''}`);
       fields['result.routes'] = routes.length ? routes.join(', ') : 'none';
+      // Only a dns with something in it: an empty one shows in result.keys.
+      const dns = Object.entries(res.dns ?? {}).filter(([, v]) => (Array.isArray(v) ? v.length > 0 : Boolean(v)));
+      if (dns.length) fields['result.dns'] = JSON.stringify(Object.fromEntries(dns.sort()));
 
       const nodeLinks = links(node);
       const br = nodeLinks.find((l) => l.ifname === bridge);
@@ -320,7 +363,15 @@ export function observe(c: ParityCase, plugin: PluginUnderTest, opts: ObserveOpt
         fields['port.hairpin'] = onOff(port.linkinfo?.info_slave_data?.hairpin);
         fields['port.isolated'] = onOff(port.linkinfo?.info_slave_data?.isolated);
       }
-      if (br) fields['bridge.promisc'] = br.flags.includes('PROMISC') ? 'on' : 'off';
+      if (br) {
+        fields['bridge.promisc'] = br.flags.includes('PROMISC') ? 'on' : 'off';
+        const inResult = (res.interfaces ?? []).find((i: any) => i.name === bridge && !i.sandbox)?.mac;
+        fields['result.bridge-mac'] = inResult === br.address ? 'as on the bridge' : `not as on the bridge`;
+        if (!bridgeHadPorts && port) {
+          const kept = bridgeBefore && br.address === bridgeBefore.address ? ', as before ADD' : '';
+          fields['bridge.mac'] = br.address === port.address ? "the host veth's" : `not the host veth's${kept}`;
+        }
+      }
       if (c.kernel === 'uml') {
         // The host kernel has no bridge VLAN filtering: VLAN fields are only observed in the UML kernel.
         if (br) fields['bridge.vlan_filtering'] = onOff(br.linkinfo?.info_data?.vlan_filtering);
@@ -350,11 +401,25 @@ export function observe(c: ParityCase, plugin: PluginUnderTest, opts: ObserveOpt
           fields['l3.ping-gateway'] = ping.status === 0 ? 'reaches it' : 'no answer';
         }
       }
+      if (fwBefore) {
+        const now = firewallState(node);
+        fields['fw.iptables'] = mask(added(now.nat, fwBefore.nat));
+        fields['fw.nft'] = mask(added(now.nft, fwBefore.nft));
+      }
 
+      if (versionAtLeast(version, '1.1.0')) record('status', call('STATUS', config, false));
       if (versionAtLeast(version, '0.4.0')) record('check', call('CHECK', { ...config, prevResult: res }));
+      if (c.gc) {
+        // GC with no valid attachment: this one is stale. What each plugin takes away shows in gc.leftover.
+        record('gc', call('GC', { ...config, 'cni.dev/valid-attachments': [] }, false));
+        const fw = fwBefore ? fwAdded() : 'none';
+        const left = leftovers(node, pod, before, dataDir, [bridge]);
+        fields['gc.leftover'] = fw === 'none' ? left : left === 'none' ? `firewall: ${fw}` : `${left}; firewall: ${fw}`;
+      }
       // Runtimes hand DEL the cached result from 0.4.0 on.
       record('del', call('DEL', versionAtLeast(version, '0.4.0') ? { ...config, prevResult: res } : config));
       fields['del.leftover'] = leftovers(node, pod, before, dataDir, [bridge]);
+      if (fwBefore) fields['del.fw-leftover'] = fwAdded();
     } else {
       fields['failed-add.leftover'] = leftovers(node, pod, before, dataDir);
       // What a runtime does next (libcni, Multus): DEL with the same config, no prevResult.

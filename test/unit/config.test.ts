@@ -95,7 +95,9 @@ const cases: Array<[string, unknown, unknown, string]> = [
     [{ minID: 8, maxID: 7 }],
     'vlanTrunk[0]: minID must not exceed maxID (got {"minID":8,"maxID":7})',
   ],
-  ['vlanTrunk', [], [{ ID: 5 }], 'vlanTrunk[0]: entry needs "id" or "minID"/"maxID" (got {"ID":5})'],
+  ['vlanTrunk', [], [{ X: 5 }], 'vlanTrunk[0]: entry needs "id" or "minID"/"maxID" (got {"X":5})'],
+  // An empty entry is skipped, as the reference 1.9.1 skips it (collectVlanTrunk).
+  ['vlanTrunk', [{}, { id: 5 }], [{}, { X: 1 }], 'vlanTrunk[1]: entry needs "id" or "minID"/"maxID" (got {"X":1})'],
   ['vlanTrunk', [], { id: 5 }, 'vlanTrunk: Invalid input: expected array, received object (got {"id":5})'],
   [
     'preserveDefaultVlan',
@@ -164,6 +166,39 @@ const cases: Array<[string, unknown, unknown, string]> = [
   ['cniVersion', '0.3.1', 3, 'cniVersion: Invalid input: expected string, received number (got 3)'],
   ['type', 'bridge', {}, 'type: Invalid input: expected string, received object (got {})'],
 ];
+
+describe('keys found as Go finds them (the reference decodes its config with encoding/json)', () => {
+  it('takes a key that differs in case from a field as that field, the last of several winning', () => {
+    const c = parseNetConf({
+      ...base,
+      MTU: 1400,
+      RuntimeConfig: { MAC: '02:00:00:00:00:01' },
+      Args: { CNI: { Mac: '02:00:00:00:00:02' } },
+      vlanTrunk: [{ ID: 5 }, { MinId: 7, MAXID: 9 }],
+      DNS: { NameServers: ['10.0.0.1'] },
+      IPAM: { Type: 'host-local', subnet: '10.0.0.0/24' },
+      ISGATEWAY: true,
+      unknownKey: 1,
+    });
+    expect(c).toMatchObject({
+      mtu: 1400,
+      runtimeConfig: { mac: '02:00:00:00:00:01' },
+      args: { cni: { mac: '02:00:00:00:00:02' } },
+      vlanTrunk: [{ id: 5 }, { minID: 7, maxID: 9 }],
+      dns: { nameservers: ['10.0.0.1'] },
+      ipam: { type: 'host-local', subnet: '10.0.0.0/24' },
+      isGateway: true,
+      hasIpam: true,
+      unknownKey: 1,
+    });
+    expect(parseNetConf({ ...base, vlan: 5, VLAN: 7 }).vlan).toBe(7);
+    expect(parseNetConf({ ...base, VLAN: 7, vlan: 5 }).vlan).toBe(5);
+  });
+
+  it('names the field in an error about a key spelt in another case', () => {
+    expect(details({ ...base, Vlan: 4095 })).toEqual(['vlan: Too big: expected number to be <=4094 (got 4095)']);
+  });
+});
 
 describe('parseNetConf per key', () => {
   it.each(cases)('%s: accepts %j, rejects %j', (key, good, bad, line) => {

@@ -112,6 +112,7 @@ describe('mergeTrunk: vlanTrunk entries as sorted, merged ranges', () => {
     ],
     [[{ minID: 100, maxID: 200 }, { id: 150 }, { id: 201 }], [[100, 201]]],
     [[], []],
+    [[{}], []],
   ])('%j -> %j', (entries, ranges) => {
     expect(mergeTrunk(entries)).toEqual(ranges);
   });

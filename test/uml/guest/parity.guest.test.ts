@@ -1,12 +1,13 @@
 // Runs inside the UML kernel (bridge VLAN filtering): every parity case of kind 'uml' (test/parity/cases.ts)
-// through this plugin and through the reference bridge plugin, recording each observation
+// through this plugin and through the reference bridge plugin 1.9.1 (and bookworm's 1.1.1 for the cases marked
+// `bookworm`), recording each observation
 // (test/parity/observe.ts) into the JSON file VB_PARITY_OUT for the host test (test/uml/parity.host.test.ts),
 // which compares them. Nothing is compared here: a test fails only when a case could not be observed.
 // The guest never builds: the host test hands over a private copy of the binary in VB_PLUGIN_BIN.
 import { writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { CASES } from '../../parity/cases.js';
-import { observe, REFERENCE_BIN, type Observation, type PluginUnderTest } from '../../parity/observe.js';
+import { observe, pluginsFor, type Observation } from '../../parity/observe.js';
 
 const OURS = process.env.VB_PLUGIN_BIN;
 const OUT = process.env.VB_PARITY_OUT;
@@ -18,12 +19,8 @@ describe('parity cases in the UML kernel', () => {
     expect(OUT, 'VB_PARITY_OUT').toBeTruthy();
   });
 
-  const plugins: PluginUnderTest[] = [
-    { id: 'ours', bin: OURS ?? '/nonexistent' },
-    { id: 'reference', bin: REFERENCE_BIN },
-  ];
   for (const c of CASES.filter((x) => x.kernel === 'uml')) {
-    for (const p of plugins) {
+    for (const p of pluginsFor(c, OURS ?? '/nonexistent')) {
       it(`${c.name} through ${p.id}`, () => {
         const o = observe(c, p, { tmpDir: process.env.UML_WORK_DIR });
         got.push(o);
