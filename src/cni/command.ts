@@ -2,7 +2,7 @@
 // Imported by the dispatcher only for those commands, so VERSION never builds the zod schemas.
 import { CniError, Code } from './errors.js';
 import type { Request } from './env.js';
-import { parseNetConf } from './config.js';
+import { asGoDecodes, parseNetConf } from './config.js';
 import { checkJsonDepth } from './depth.js';
 import { jsonSyntaxError } from './json-syntax.js';
 import { compareVersions, effectiveVersion, requireCommandSupported } from './versions.js';
@@ -24,7 +24,8 @@ function decode(stdin: string): Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new CniError(Code.DecodeFailure, 'network configuration must be a JSON object');
   }
-  return value as Record<string, unknown>;
+  // Keys as the reference (and libcni) find them: Go's encoding/json matching (config.ts).
+  return asGoDecodes(value);
 }
 
 export async function runCommand(
@@ -49,12 +50,19 @@ export async function runCommand(
   // Rules relating keys guard what ADD builds (and CHECK verifies); DEL, GC and STATUS must work regardless.
   const conf = parseNetConf(raw, { crossField: req.command === 'ADD' || req.command === 'CHECK' });
   const ctx: Ctx = { conf, rawConfig: stdin, env: io.env, log };
-  if (raw.prevResult !== undefined)
-    ctx.prevResult = parseResult(raw.prevResult, {
-      code: Code.InvalidConfig,
-      root: 'prevResult',
-      fallbackVersion: version,
-    });
+  if (raw.prevResult !== undefined) {
+    try {
+      ctx.prevResult = parseResult(raw.prevResult, {
+        code: Code.InvalidConfig,
+        root: 'prevResult',
+        fallbackVersion: version,
+      });
+    } catch (err) {
+      // CHECK needs it; DEL only uses it to recognise a host veth, and must not fail on it (a wedged teardown).
+      if (req.command === 'CHECK' || req.command === 'ADD') throw err;
+      log.warn(`prevResult ignored: ${(err as Error).message}`);
+    }
+  }
   // The plugin's commands (and the kernel layer) load only for a request that passed every check above.
   const h = typeof handlers === 'function' ? await handlers(log) : handlers;
 

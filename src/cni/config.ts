@@ -75,7 +75,9 @@ export const BaseNetConfSchema = z
     uplinkInterface: ifname.optional(),
     ipam: z.object({ type: z.string().optional() }).loose().default({}),
     /** Seconds an IPAM plugin may take per call before SIGTERM (SIGKILL follows after a grace period). */
-    ipamTimeout: z.number().positive().max(3600).default(DEFAULT_IPAM_TIMEOUT_S),
+    // At least 1 s: a shorter one would make every DEL's IPAM call time out (a teardown that never succeeds). DEL,
+    // GC and STATUS take the default for a value out of range (parseNetConf's teardown keys).
+    ipamTimeout: z.number().min(1).max(3600).default(DEFAULT_IPAM_TIMEOUT_S),
     dns: z
       .object({
         nameservers: z.array(z.string()).optional(),
@@ -205,26 +207,55 @@ const NESTED_KEYS: Record<string, { keys: string[]; nested?: Record<string, stri
 };
 
 /**
- * An object's keys as Go's encoding/json matches them to fields, which is how the reference reads its config: a key
- * spelt otherwise than a field but equal to it case-insensitively is that field ("RuntimeConfig" is runtimeConfig),
- * and of several keys for one field the last wins (encoding/json, Unmarshal: "preferring an exact match but also
- * accepting a case-insensitive match"). Other keys stay as they are. Returns a new object; `value` when it is none.
+ * A key as Go's encoding/json folds it to compare it with a field's name (`foldName`: ASCII letters to upper case,
+ * other characters to the upper case of their lower case, so "ſ" (U+017F) matches "s" and the Kelvin sign "k").
  */
-function goKeys(value: unknown, fields: string[]): unknown {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return value;
-  const byFold = new Map(fields.map((f) => [f.toLowerCase(), f]));
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value)) {
-    const field = fields.includes(k) ? k : byFold.get(k.toLowerCase());
-    if (field !== undefined && field !== k) delete out[field];
-    out[field ?? k] = v;
+function goFold(key: string): string {
+  let out = '';
+  for (const ch of key) {
+    if (ch.charCodeAt(0) < 0x80) out += ch.toUpperCase();
+    else {
+      const lower = ch.toLowerCase();
+      const upper = [...lower].length === 1 ? lower.toUpperCase() : ch;
+      out += [...upper].length === 1 ? upper : ch;
+    }
   }
   return out;
 }
 
-/** A config with the reference's fields found as Go finds them (goKeys), at the top and in the objects it decodes. */
-function asGoDecodes(raw: object): Record<string, unknown> {
-  const top = goKeys(raw, Object.keys(BaseNetConfSchema.shape)) as Record<string, unknown>;
+/**
+ * An object's keys as Go's encoding/json matches them to fields, which is how the reference reads its config: a key
+ * spelt otherwise than a field but equal to it after folding (goFold) is that field ("RuntimeConfig" is
+ * runtimeConfig), of several keys for one field the last wins, and a field given `null` is as if absent (Unmarshal:
+ * "preferring an exact match but also accepting a case-insensitive match"; null "has no effect" on a value). Other
+ * keys stay as they are, but `__proto__`, which the reference ignores and which would set the prototype of the
+ * object built here. Returns a new object; `value` itself when it is none.
+ */
+function goKeys(value: unknown, fields: readonly string[]): unknown {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return value;
+  const byFold = new Map(fields.map((f) => [goFold(f), f]));
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) {
+    if (k === '__proto__') continue;
+    const field = fields.includes(k) ? k : byFold.get(goFold(k));
+    if (field === undefined) out[k] = v;
+    else if (v !== null) {
+      delete out[field];
+      out[field] = v;
+    }
+  }
+  return out;
+}
+
+/** Top-level keys read outside the schema: the spec's own (libcni decodes them with encoding/json too). */
+const SPEC_KEYS = ['cni.dev/valid-attachments'] as const;
+
+/**
+ * A config with the reference's fields found as Go finds them (goKeys), at the top and in the objects it decodes.
+ * Applied where the configuration is decoded (command.ts), so that every reader sees the same keys; idempotent.
+ */
+export function asGoDecodes(raw: object): Record<string, unknown> {
+  const top = goKeys(raw, [...Object.keys(BaseNetConfSchema.shape), ...SPEC_KEYS]) as Record<string, unknown>;
   for (const [key, spec] of Object.entries(NESTED_KEYS)) {
     const v = top[key];
     if (v === undefined) continue;
@@ -240,6 +271,24 @@ function asGoDecodes(raw: object): Record<string, unknown> {
   return top;
 }
 
+/**
+ * The keys DEL, GC and STATUS use: a config whose other keys are invalid still tears down, since a DEL that can never
+ * succeed wedges the runtime's teardown, and the reference (which may have attached the pod before a takeover)
+ * accepts configs this schema refuses (a misspelt trunk entry, values this plugin bounds more tightly).
+ */
+const TEARDOWN_KEYS = new Set([
+  'cniVersion',
+  'name',
+  'type',
+  'bridge',
+  'ipam',
+  'ipMasq',
+  'ipMasqBackend',
+  'macspoofchk',
+  'uplinkVlans',
+  'uplinkInterface',
+]);
+
 export function parseNetConf(raw: unknown, opts: { crossField?: boolean } = {}): NetConf {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     throw new CniError(
@@ -248,8 +297,17 @@ export function parseNetConf(raw: unknown, opts: { crossField?: boolean } = {}):
       `(config): must be a JSON object ${got(raw)}`,
     );
   }
+  const input = asGoDecodes(raw);
   const schema = opts.crossField === false ? BaseNetConfSchema : NetConfSchema;
-  const parsed = schema.safeParse(asGoDecodes(raw), { reportInput: true });
+  let parsed = schema.safeParse(input, { reportInput: true });
+  if (!parsed.success && opts.crossField === false) {
+    // Teardown: keys it does not use and that fail their rule are left out (their defaults apply), then parsed again.
+    const bad = parsed.error.issues.map((i) => String(i.path[0] ?? '')).filter((k) => k && !TEARDOWN_KEYS.has(k));
+    if (bad.length > 0) {
+      for (const k of bad) delete input[k];
+      parsed = schema.safeParse(input, { reportInput: true });
+    }
+  }
   if (!parsed.success) {
     throw new CniError(Code.InvalidConfig, 'invalid network configuration', formatIssues(parsed.error.issues));
   }

@@ -4,15 +4,21 @@
 // or a vlan-bridge build from before this layout.
 import { CniError, Code, listed } from '../cni/errors.js';
 import type { NetConf } from '../cni/config.js';
+import { installed } from './exec.js';
 import { masqIptables, unmasqIptables } from './iptables.js';
 import { macSpoofCheck, masqNft, teardownNft } from './nft.js';
 import type { Named, Owner, Selection } from './layout.js';
 
 export type { Named, Owner } from './layout.js';
 
-/** Masquerades `addresses` (CIDRs) of attachment `o`; throws CniError 106 when a program fails. */
+/**
+ * Masquerades `addresses` (CIDRs) of attachment `o` with the config's `ipMasqBackend`; without one, iptables unless
+ * only nft is installed, as the reference picks it (pkg/ip/ipmasq_linux.go, v1.9.1: `SupportsIPTables`,
+ * `SupportsNFTables`). Throws CniError 106 when a program fails.
+ */
 export function setupMasq(conf: NetConf, o: Owner, addresses: string[]): void {
-  if (conf.ipMasqBackend === 'nftables') masqNft(o, addresses);
+  const backend = conf.ipMasqBackend ?? (!installed('iptables') && installed('nft') ? 'nftables' : 'iptables');
+  if (backend === 'nftables') masqNft(o, addresses);
   else masqIptables(o, addresses);
 }
 
@@ -44,8 +50,11 @@ export function teardownFirewall(
   return { failures, named };
 }
 
-/** Teardown for one attachment (DEL, rollback); throws code 106 listing what could not be removed. */
-export function teardownAttachment(conf: NetConf, o: Owner): void {
-  const { failures } = teardownFirewall(conf, { network: o.network, only: o }, () => false);
+/**
+ * Teardown for one attachment (DEL, rollback), `addresses` its CIDRs when known (prevResult, the ADD's result);
+ * throws code 106 listing what could not be removed.
+ */
+export function teardownAttachment(conf: NetConf, o: Owner, addresses?: string[]): void {
+  const { failures } = teardownFirewall(conf, { network: o.network, only: o, addresses }, () => false);
   if (failures.length > 0) throw new CniError(Code.Firewall, 'could not remove firewall rules', listed(failures));
 }

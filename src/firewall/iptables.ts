@@ -8,12 +8,11 @@ import { parseCidr, subnetOf } from '../ip.js';
 import { CniError, Code } from '../cni/errors.js';
 import { TEARDOWN_ATTEMPTS, installed, run } from './exec.js';
 import {
+  goQuote,
   isLegacyChain,
   masqChain,
   masqComment,
   parseLegacyComment,
-  parseMasqComment,
-  selectsContainer,
   selectsLegacy,
   type Owner,
   type Selection,
@@ -70,37 +69,75 @@ function tokens(text: string): string[] {
   );
 }
 
-/** The POSTROUTING jumps (their rule specs) and the chains of the selected attachments, from one `-S` listing. */
+/** iptables keeps at most 255 bytes of a comment (XT_MAX_COMMENT_LEN) and cuts longer ones without a word. */
+const stored = (comment: string): string => Buffer.from(comment).subarray(0, 255).toString();
+
+/**
+ * Whether a rule's comment, as iptables stored it, is one of the selected attachments' in the reference's layout:
+ * for DEL the attachment's own (cut as iptables cuts it, so a long one is still found), for GC any of the network's
+ * (`name: "<network>" id: "`, cut or whole) but the valid containers'.
+ */
+function ownedComment(sel: Selection, comment: string): boolean {
+  if ('only' in sel)
+    return comment === stored(masqComment({ network: sel.network, containerId: sel.only.containerId }));
+  if (!comment.startsWith(`name: ${goQuote(sel.network)} id: "`)) return false;
+  return !sel.keep.some((k) => comment === stored(masqComment({ network: sel.network, containerId: k.containerId })));
+}
+
+/**
+ * What to remove for the selected attachments, from one `-S` listing: the POSTROUTING jumps (their rule specs), and
+ * the chains no other jump leads to any more. The reference's chain is per (network, container), and sha512 of the
+ * two without a separator may name one chain for two networks (`kA`+`1x`, `kA1`+`x`): a chain goes only with its
+ * last jump, whoever's. DEL with the attachment's addresses (prevResult) removes the jumps of those addresses
+ * only, so the container's other interfaces on the network keep theirs; without them, every jump of the container.
+ */
 function selected(listing: string, sel: Selection): { jumps: string[][]; chains: Set<string> } {
   const jumps: string[][] = [];
-  const chains = new Set<string>();
-  // A chain of the attachment that DEL names, even without rules (a reference ADD killed right after `-N`).
-  const own = 'only' in sel ? masqChain({ network: sel.network, containerId: sel.only.containerId }) : undefined;
+  const touched = new Set<string>();
+  const jumpsTo = new Map<string, number>();
+  const declared = new Set<string>();
+  const addresses = 'only' in sel ? sel.addresses?.map((a) => a.split('/')[0]) : undefined;
   for (const text of listing.split('\n')) {
     const args = tokens(text);
-    if (own !== undefined && args[0] === '-N' && args[1] === own) chains.add(own);
+    if (args[0] === '-N' && args[1]) declared.add(args[1]);
     if (args[0] !== '-A' || !args[1]) continue;
     const comment = args[args.indexOf('--comment') + 1] ?? '';
     const target = args[args.indexOf('-j') + 1] ?? '';
-    const ref = parseMasqComment(comment);
-    const old = parseLegacyComment(comment, sel.network);
+    const jump = args[1] === 'POSTROUTING';
+    if (jump) jumpsTo.set(target, (jumpsTo.get(target) ?? 0) + 1);
     let chain: string | undefined;
-    if (ref && ref.network === sel.network && selectsContainer(sel, ref.containerId)) chain = masqChain(ref);
-    else if (old && selectsLegacy(sel, old)) {
-      const c = args[1] === 'POSTROUTING' ? target : args[1];
-      if (isLegacyChain(c)) chain = c;
+    if (ownedComment(sel, comment)) chain = jump ? target : args[1];
+    else {
+      const old = parseLegacyComment(comment, sel.network);
+      const c = jump ? target : args[1];
+      if (old && selectsLegacy(sel, old) && isLegacyChain(c)) chain = c;
     }
     if (chain === undefined) continue;
-    if (args[1] === 'POSTROUTING' && target === chain) jumps.push(args.slice(2));
-    if (args[1] === chain || (args[1] === 'POSTROUTING' && target === chain)) chains.add(chain);
+    touched.add(chain);
+    const source = args[args.indexOf('-s') + 1]?.split('/')[0];
+    if (jump && (addresses === undefined || isLegacyChain(chain) || addresses.includes(source ?? ''))) {
+      jumps.push(args.slice(2));
+    }
   }
+  // A chain of the attachment that DEL names, even without rules (a reference ADD killed right after `-N`).
+  if ('only' in sel) {
+    const own = masqChain({ network: sel.network, containerId: sel.only.containerId });
+    if (declared.has(own)) touched.add(own);
+  }
+  const removed = new Map<string, number>();
+  for (const j of jumps) {
+    const target = j[j.indexOf('-j') + 1]!;
+    removed.set(target, (removed.get(target) ?? 0) + 1);
+  }
+  const chains = new Set(
+    [...touched].filter((c) => declared.has(c) && (jumpsTo.get(c) ?? 0) === (removed.get(c) ?? 0)),
+  );
   return { jumps, chains };
 }
 
 /**
  * Removes the POSTROUTING jumps and chains of the selected attachments, found by their rules' comments, in both
- * layouts. The reference's chains are per container: DEL of one interface removes the masquerading of the
- * container's other interfaces on the same network too, as the reference's DEL does. Per family it is one
+ * layouts (see `selected` for which). Per family it is one
  * `iptables-restore --noflush` transaction, so a plugin killed at any moment leaves them whole or gone. A rule that
  * another DEL removed first is not a failure: the listing is read again and the transaction retried. Returns what
  * could not be removed, as text.

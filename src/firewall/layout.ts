@@ -54,14 +54,6 @@ export const masqChain = (o: { network: string; containerId: string }): string =
 export const masqComment = (o: { network: string; containerId: string }): string =>
   `name: ${goQuote(o.network)} id: ${goQuote(o.containerId)}`;
 
-/** The owner an iptables comment names, in the reference's format, or null. */
-export function parseMasqComment(text: string): { network: string; containerId: string } | null {
-  const m = /^name: "((?:[^"\\]|\\.)*)" id: "((?:[^"\\]|\\.)*)"$/.exec(text);
-  if (!m) return null;
-  const unq = (s: string) => s.replace(/\\(.)/g, '$1');
-  return { network: unq(m[1]!), containerId: unq(m[2]!) };
-}
-
 /** nftables ipMasq: table, the regular chain holding one rule per address, and the base chain that jumps to it. */
 export const NFT_MASQ = { family: 'inet', table: 'cni_plugins_masquerade', chain: 'masq_checks' } as const;
 export const NFT_MASQ_BASE = 'postrouting';
@@ -113,7 +105,7 @@ export function parseLegacyComment(text: string, network: string): { containerFi
   return { containerField: parts[2]!, ifname: parts[3]! };
 }
 
-const legacyOwnerIs = (x: { containerField: string; ifname: string }, o: Owner): boolean =>
+const legacyOwnerIs = (x: { containerField: string; ifname: string }, o: Named): boolean =>
   x.containerField === legacyContainerField(o.containerId) && x.ifname === o.ifname;
 
 /** Old iptables chains were `VB-` and 24 upper-case hex digits. */
@@ -122,19 +114,15 @@ export const isLegacyChain = (name: string): boolean => /^VB-[0-9A-F]{24}$/.test
 // ---- which attachments a teardown removes ----
 
 /**
- * What a teardown removes on `network`: one attachment (DEL, rollback), or every one that `keep` does not list (GC,
- * with the runtime's valid attachments).
+ * What a teardown removes on `network`: one attachment (DEL, rollback; with its addresses when known, CIDRs), or
+ * every one that `keep` does not list (GC, with the runtime's valid attachments).
  */
-export type Selection = { network: string; only: Owner } | { network: string; keep: Owner[] };
+export type Selection =
+  | { network: string; only: Owner; addresses?: string[] }
+  | { network: string; keep: Array<{ containerId: string; ifname: string }> };
 
 /** Whether the owner of an old comment is selected. */
 export function selectsLegacy(sel: Selection, x: { containerField: string; ifname: string }): boolean {
   if ('only' in sel) return legacyOwnerIs(x, sel.only);
   return !sel.keep.some((k) => legacyOwnerIs(x, k));
-}
-
-/** Whether every attachment of container `containerId` is selected (the reference's iptables identity). */
-export function selectsContainer(sel: Selection, containerId: string): boolean {
-  if ('only' in sel) return sel.only.containerId === containerId;
-  return !sel.keep.some((k) => k.containerId === containerId);
 }

@@ -6,7 +6,6 @@ import { accessSync, constants, statSync } from 'node:fs';
 import type { Ctx } from '../cni/context.js';
 import { CniError, Code, cut, show } from '../cni/errors.js';
 import type { Env } from '../cni/env.js';
-import { DEFAULT_IPAM_TIMEOUT_S } from '../cni/config.js';
 import { checkJsonDepth } from '../cni/depth.js';
 import { jsonSyntaxError } from '../cni/json-syntax.js';
 import { parseResult, type Result } from '../cni/result.js';
@@ -21,25 +20,12 @@ export function ipamCall(req: { path: string[] }, ctx: Ctx): IpamCall {
     env: ctx.env,
     stdin: ctx.rawConfig,
     version: effectiveVersion(ctx.conf.cniVersion),
+    timeoutMs: ctx.conf.ipamTimeout * 1000,
   };
 }
 
 /** Between SIGTERM and SIGKILL (ms) for an IPAM plugin that overran `ipamTimeout`. */
 export const IPAM_GRACE_MS = 2000;
-
-/**
- * `ipamTimeout` (seconds) of the config on stdin, already validated by the schema for this command; the default
- * when absent. Read from the raw config because the IpamCall is built where this module cannot add to it.
- */
-function timeoutMs(call: IpamCall): number {
-  try {
-    const t = (JSON.parse(call.stdin) as { ipamTimeout?: unknown }).ipamTimeout;
-    if (typeof t === 'number' && t > 0) return t * 1000;
-  } catch {
-    // Not our config (VERSION probes pass their own stdin): the default.
-  }
-  return DEFAULT_IPAM_TIMEOUT_S * 1000;
-}
 
 export interface IpamCall {
   type: string;
@@ -49,6 +35,8 @@ export interface IpamCall {
   stdin: string;
   /** The config's version, for results that carry none. */
   version: string;
+  /** `ipamTimeout` in ms, as the config was parsed (the default when DEL left an invalid one out). */
+  timeoutMs: number;
 }
 
 export function findPlugin(type: string, path: string[]): string {
@@ -85,7 +73,7 @@ function run(call: IpamCall, command: string, stdin = call.stdin): string {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(call.env)) if (v !== undefined) env[k] = v;
   env.CNI_COMMAND = command;
-  const limit = timeoutMs(call);
+  const limit = call.timeoutMs;
   let r;
   try {
     r = spawnBounded(file, [], { input: stdin, env, timeoutMs: limit, graceMs: IPAM_GRACE_MS });

@@ -132,8 +132,9 @@ export async function cmdAdd(req: AddRequest, ctx: Ctx): Promise<Result> {
     const result: Result = { cniVersion: '1.1.0', interfaces: [], dns: conf.dns };
     if (conf.hasIpam) {
       const call = ipamCall(req, ctx);
-      const ipam = ipamAdd(call);
+      // Registered before the call: a plugin stopped at ipamTimeout may have allocated already (DEL is idempotent).
       undo.push(`release IPAM allocation (${call.type})`, () => ipamDel(call));
+      const ipam = ipamAdd(call);
       result.ips = ipam.ips;
       result.routes = ipam.routes;
       // The config's dns wins when it sets anything, else the IPAM's: the reference's `dnsConfSet` (bridge.go,

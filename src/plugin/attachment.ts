@@ -48,13 +48,16 @@ export function isGatewayLink(a: AttachmentId, peerElsewhere: boolean): boolean 
   return a.containerId === GATEWAY_ID || (a.containerId === LEGACY_GATEWAY_ID && !peerElsewhere);
 }
 
+/** Bytes of `s` in UTF-8: the kernel's limits are in bytes. */
+const bytes = (s: string): number => Buffer.byteLength(s);
+
 function networkField(network: string, room: number): string {
-  if (network.length <= room) return network;
+  if (bytes(network) <= room) return network;
   return `#${sha256Hex(network).slice(0, 16)}`;
 }
 
 export function formatAlias(a: AttachmentId): string {
-  const room = MAX - PREFIX.length - a.containerId.length - a.ifname.length - 3;
+  const room = MAX - bytes(PREFIX) - bytes(a.containerId) - bytes(a.ifname) - 3;
   return `${PREFIX}:${networkField(a.network, room)}:${a.containerId}:${a.ifname}`;
 }
 

@@ -52,7 +52,11 @@ function isOurs(host: NetlinkSocket, podSock: NetlinkSocket, l: Link, req: DelRe
   return br !== null && peer.master === br.index;
 }
 
-function deletePodEnd(host: NetlinkSocket, netns: string, req: DelRequest, ctx: Ctx): void {
+/**
+ * Deletes the pod's CNI_IFNAME when it is this attachment's; returns 'foreign' when the pod has an interface of
+ * that name that is another attachment's (another network's: an ADD of this one was refused with code 102).
+ */
+function deletePodEnd(host: NetlinkSocket, netns: string, req: DelRequest, ctx: Ctx): 'foreign' | undefined {
   let pod: Netns;
   try {
     pod = Netns.open(netns);
@@ -71,7 +75,9 @@ function deletePodEnd(host: NetlinkSocket, netns: string, req: DelRequest, ctx: 
   const sock = openNetlink(pod);
   try {
     const l = getLink(sock, req.ifname);
-    if (l && isOurs(host, sock, l, req, ctx)) deleteLink(sock, l.index);
+    if (!l) return undefined;
+    if (!isOurs(host, sock, l, req, ctx)) return 'foreign';
+    deleteLink(sock, l.index);
   } catch (err) {
     if (!isErrno(err, 'ENODEV')) throw err;
   } finally {
@@ -94,15 +100,31 @@ function deleteHostEnd(host: NetlinkSocket, req: DelRequest, ctx: Ctx): void {
 
 export async function cmdDel(req: DelRequest, ctx: Ctx): Promise<void> {
   const failures = new Failures();
-  if (ctx.conf.hasIpam) failures.attempt(`IPAM DEL (${ctx.conf.ipam.type})`, () => ipamDel(ipamCall(req, ctx)));
-  if (ctx.conf.ipMasq || ctx.conf.macspoofchk) {
-    failures.attempt('remove firewall rules', () => teardownAttachment(ctx.conf, attachmentOf(ctx.conf.name, req)));
-  }
   let host: NetlinkSocket | undefined;
   failures.attempt('open netlink socket', () => (host = openNetlink(null)));
+  let podEnd: 'foreign' | undefined;
+  if (host && req.netns) {
+    const h = host;
+    failures.attempt(`delete "${req.ifname}" in the pod`, () => (podEnd = deletePodEnd(h, req.netns!, req, ctx)));
+  }
+  if (ctx.conf.hasIpam) failures.attempt(`IPAM DEL (${ctx.conf.ipam.type})`, () => ipamDel(ipamCall(req, ctx)));
+  // The firewall objects' names carry no network (macspoofchk) or no ifname (iptables): while the pod's CNI_IFNAME
+  // is another network's attachment, the objects of that name are its own, and stay.
+  if ((ctx.conf.ipMasq || ctx.conf.macspoofchk) && podEnd !== 'foreign') {
+    // prevResult's addresses of this interface: the container's other interfaces on the network keep their
+    // masquerading (the reference's iptables chain is per container: firewall/iptables.ts).
+    const prev = ctx.prevResult;
+    const own = prev?.ips
+      ?.filter((ip) => ip.interface === undefined || prev.interfaces?.[ip.interface]?.name === req.ifname)
+      .map((ip) => ip.address);
+    failures.attempt('remove firewall rules', () =>
+      teardownAttachment(ctx.conf, attachmentOf(ctx.conf.name, req), own?.length ? own : undefined),
+    );
+  } else if (podEnd === 'foreign') {
+    ctx.log.info(`DEL: "${req.ifname}" in ${req.netns} is another attachment's: its firewall objects stay`);
+  }
   if (host) {
     const h = host;
-    if (req.netns) failures.attempt(`delete "${req.ifname}" in the pod`, () => deletePodEnd(h, req.netns!, req, ctx));
     failures.attempt('delete the host veth', () => deleteHostEnd(h, req, ctx));
     failures.attempt('remove unused VIDs from the uplinks', () =>
       syncUplinkVlans(h, ctx.conf.bridge, null, ctx.env, ctx.log),

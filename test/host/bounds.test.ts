@@ -75,10 +75,15 @@ describe('every wait is bounded', () => {
     ).toEqual([]);
   });
 
-  it('ipamTimeout must be a positive number of seconds (code 7)', () => {
-    const e = fail(run({ command: 'ADD', conf: l2({ ipamTimeout: 0 }) }));
-    expect(e.code).toBe(7);
-    expect(e.details).toMatch(/^ipamTimeout: /);
+  it('ipamTimeout must be 1 second or more (code 7), and DEL takes the default for a smaller one', () => {
+    for (const t of [0, 0.001]) {
+      const e = fail(run({ command: 'ADD', conf: l2({ ipamTimeout: t }) }));
+      expect(e.code).toBe(7);
+      expect(e.details).toMatch(/^ipamTimeout: /);
+    }
+    // 1 ms would time out host-local's DEL (code 104) if it applied.
+    const del = run({ command: 'DEL', conf: hostLocal({ ipamTimeout: 0.001 }) });
+    expect(del.code, del.stdout).toBe(0);
   });
 
   it('CNI_NETNS naming a FIFO is refused with 101 without opening it, and nothing is created', () => {

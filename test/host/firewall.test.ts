@@ -278,3 +278,69 @@ describe('GC while ADDs are under way (the runtime lists none of them as valid)'
     120_000,
   );
 });
+
+// Kinds of fault a fresh helper found by attacking the reference's layout: each teardown must still work where the
+// reference's names are cut, shared or ambiguous.
+describe("the reference's names where they are cut, shared or carry no network", () => {
+  const allNat = () => node.exec('iptables', '-w', '-t', 'nat', '-S').split('\n');
+
+  it('iptables cuts a comment over 255 bytes: DEL and GC still find the chain and its jump', () => {
+    const name = `n${'x'.repeat(150)}`;
+    const id = `c${'0'.repeat(120)}`;
+    const c = conf({ name, ipMasq: true });
+    ok(run({ command: 'ADD', conf: c, containerId: id }));
+    expect(natRules().length).toBeGreaterThan(0);
+    ok(run({ command: 'DEL', conf: c, containerId: id }));
+    expect(natRules()).toEqual([]);
+    ok(run({ command: 'ADD', conf: c, containerId: id }));
+    ok(run({ command: 'DEL', conf: c, containerId: id, netns: null }));
+    expect(natRules()).toEqual([]);
+    const pod2 = makeNetns('vbp');
+    ok(run({ command: 'ADD', conf: c, containerId: id, netns: pod2.path }));
+    cniGone(pod2);
+    const gc = { ...c, cniVersion: '1.1.0', 'cni.dev/valid-attachments': [] };
+    ok(run({ command: 'GC', conf: gc, netns: null }));
+    expect(natRules()).toEqual([]);
+  });
+
+  it('two networks whose chain names collide (sha512 of network + container, no separator) both DEL', () => {
+    const pod2 = makeNetns('vbp');
+    const a = conf({ name: 'kA', ipMasq: true });
+    const b = conf({ name: 'kA1', ipMasq: true, bridge: 'br-fw2', ipam: { ...conf().ipam, subnet: '10.89.0.0/24' } });
+    ok(run({ command: 'ADD', conf: a, containerId: '1x' }));
+    ok(run({ command: 'ADD', conf: b, containerId: 'x', netns: pod2.path }));
+    const chains = allNat().filter((l) => l.startsWith('-N CNI-'));
+    expect(chains).toHaveLength(1);
+    ok(run({ command: 'DEL', conf: a, containerId: '1x' }));
+    // kA1's jump still leads to the chain, and the chain is still there.
+    expect(allNat().filter((l) => l.includes('id: \\"x\\"') && l.startsWith('-A POSTROUTING'))).toHaveLength(1);
+    expect(allNat().filter((l) => l.startsWith('-N CNI-'))).toEqual(chains);
+    ok(run({ command: 'DEL', conf: b, containerId: 'x', netns: pod2.path }));
+    expect(natRules()).toEqual([]);
+  });
+
+  it("DEL of one of a container's two interfaces on a network keeps the other's masquerading (prevResult)", () => {
+    const c = conf({ ipMasq: true, isDefaultGateway: false, isGateway: true });
+    const one = ok(run({ command: 'ADD', conf: c, ifname: 'net1' }));
+    ok(run({ command: 'ADD', conf: c, ifname: 'net2' }));
+    expect(natRules().filter((l) => l.startsWith('-A POSTROUTING'))).toHaveLength(2);
+    ok(run({ command: 'DEL', conf: { ...c, prevResult: one }, ifname: 'net1' }));
+    const left = natRules().filter((l) => l.startsWith('-A POSTROUTING'));
+    expect(left).toHaveLength(1);
+    expect(left[0]).not.toContain(one.ips[0].address.split('/')[0]);
+    ok(run({ command: 'DEL', conf: c, ifname: 'net2' }));
+    expect(natRules()).toEqual([]);
+  });
+
+  it("a DEL after an ADD refused for another network's interface of that name keeps that network's spoof check", () => {
+    const b = conf({ name: 'netB', macspoofchk: true, isDefaultGateway: false, bridge: 'br-fw2' });
+    const a = conf({ name: 'netA', macspoofchk: true, ipMasq: true, isDefaultGateway: false });
+    ok(run({ command: 'ADD', conf: b, containerId: 'sp1' }));
+    const refused = run({ command: 'ADD', conf: a, containerId: 'sp1' });
+    expect(JSON.parse(refused.stdout).code).toBe(102);
+    ok(run({ command: 'DEL', conf: a, containerId: 'sp1' }));
+    expect(nftRules('bridge', 'nat')).toEqual(Array(4).fill('macspoofchk-sp1-net1'));
+    ok(run({ command: 'DEL', conf: b, containerId: 'sp1' }));
+    expect(nftRules('bridge', 'nat')).toEqual([]);
+  });
+});

@@ -106,7 +106,7 @@ const cases: Array<[string, unknown, unknown, string]> = [
     'preserveDefaultVlan: Invalid input: expected boolean, received string (got "true")',
   ],
   ['promiscMode', true, 1, 'promiscMode: Invalid input: expected boolean, received number (got 1)'],
-  ['hairpinMode', true, null, 'hairpinMode: Invalid input: expected boolean, received null (got null)'],
+  ['hairpinMode', true, 'yes', 'hairpinMode: Invalid input: expected boolean, received string (got "yes")'],
   ['portIsolation', true, 'yes', 'portIsolation: Invalid input: expected boolean, received string (got "yes")'],
   ['isGateway', true, 0, 'isGateway: Invalid input: expected boolean, received number (got 0)'],
   ['isDefaultGateway', true, 0, 'isDefaultGateway: Invalid input: expected boolean, received number (got 0)'],
@@ -193,6 +193,23 @@ describe('keys found as Go finds them (the reference decodes its config with enc
     });
     expect(parseNetConf({ ...base, vlan: 5, VLAN: 7 }).vlan).toBe(7);
     expect(parseNetConf({ ...base, VLAN: 7, vlan: 5 }).vlan).toBe(5);
+  });
+
+  it('takes null as absent, drops __proto__, and folds as Go does (ſ is s)', () => {
+    expect(parseNetConf({ ...base, mtu: 1400, Mtu: null, vlan: null, ipam: null }).mtu).toBe(1400);
+    const polluted = parseNetConf(JSON.parse('{"name":"n","__proto__":{"mtu":1300,"promiscMode":true}}'));
+    expect([polluted.mtu, polluted.promiscMode]).toEqual([0, false]);
+    expect(parseNetConf({ ...base, ['ipMaſq']: true, ['macſpoofchk']: true })).toMatchObject({
+      ipMasq: true,
+      macspoofchk: true,
+    });
+  });
+
+  it('tears down (DEL, GC, STATUS) with a config whose keys teardown does not use are invalid, not with others', () => {
+    const c = parseNetConf({ ...base, vlan: 5000, vlanTrunk: [{ vid: 5 }], mtu: 'x' }, { crossField: false });
+    expect([c.vlan, c.vlanTrunk, c.mtu]).toEqual([0, undefined, 0]);
+    expect(() => parseNetConf({ ...base, vlan: 5000 })).toThrow(CniError);
+    expect(() => parseNetConf({ ...base, ipMasq: 'yes' }, { crossField: false })).toThrow(CniError);
   });
 
   it('names the field in an error about a key spelt in another case', () => {
