@@ -26,6 +26,12 @@ interface LibcFlock {
 }
 let libc: LibcFlock | undefined;
 
+/** The errno's name (EBADF, ...), as file system errors carry it in `code`; 'E<n>' for one Node does not know. */
+function errnoName(errno: number): string {
+  const { getSystemErrorMap } = process.getBuiltinModule('node:util') as typeof import('node:util');
+  return getSystemErrorMap().get(-errno)?.[0] ?? `E${errno}`;
+}
+
 const LOCK_EX = 2;
 const LOCK_NB = 4;
 const EWOULDBLOCK = 11;
@@ -34,7 +40,8 @@ const EWOULDBLOCK = 11;
  * Takes an exclusive flock(2) on `path` (created 0600 when missing, never through a symlink), trying again with
  * growing pauses (1 ms to 50 ms) for at most `waitMs` milliseconds. Returns the function that releases it (the
  * kernel also releases it when the process dies), or null when another holder kept it all that time. Throws the
- * file system's error when `path` cannot be opened, an Error naming the errno when flock fails otherwise.
+ * file system's error when `path` cannot be opened, and one of the same shape (`code`, `errno`, `syscall`) when flock
+ * fails otherwise.
  */
 export function lockFile(path: string, waitMs: number): (() => void) | null {
   if (!libc) {
@@ -55,7 +62,13 @@ export function lockFile(path: string, waitMs: number): (() => void) | null {
     const errno = libc.errno();
     if (errno !== EWOULDBLOCK || Date.now() >= deadline) {
       closeSync(fd);
-      if (errno !== EWOULDBLOCK) throw new Error(`flock ${path}: errno ${errno}`);
+      if (errno !== EWOULDBLOCK)
+        throw Object.assign(new Error(`flock ${path}: errno ${errno}`), {
+          errno,
+          syscall: 'flock',
+          path,
+          code: errnoName(errno),
+        });
       return null;
     }
     Atomics.wait(nap, 0, 0, delay);

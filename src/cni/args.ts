@@ -1,6 +1,6 @@
 // CNI_ARGS: "K=V;K=V" as libcni's types.LoadArgs reads it. Keys may repeat (Multus sends some twice); the last
 // value wins, as it does in LoadArgs. Unknown keys are an error unless IgnoreUnknown is true.
-import { CniError, Code, got, show } from './errors.js';
+import { CniError, Code, got, listed, show } from './errors.js';
 import { macProblem, normalizeMac } from './names.js';
 
 export interface CniArgs {
@@ -73,7 +73,7 @@ export function parseCniArgs(raw: string | undefined): CniArgs {
   }
   if (problems.length > 0) {
     const unknownOnly = problems.every((p) => p.includes('unknown key'));
-    throw new CniError(unknownOnly ? Code.UnsupportedField : Code.InvalidEnv, 'invalid CNI_ARGS', problems.join('; '));
+    throw new CniError(unknownOnly ? Code.UnsupportedField : Code.InvalidEnv, 'invalid CNI_ARGS', listed(problems));
   }
   return out;
 }

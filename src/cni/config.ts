@@ -2,7 +2,7 @@
 // plugins/main/bridge, v1.9) with its default, plus the standard CNI keys. Unknown keys are ignored, as the
 // reference ignores them. Problems are reported all at once as `path: message (got value)`.
 import { z } from './zod.js';
-import { CniError, Code, got, show } from './errors.js';
+import { CniError, Code, got, listed, show } from './errors.js';
 import { MAX_IFNAME, NAME_RE, ifnameProblem, macProblem, normalizeMac, utf8Bytes } from './names.js';
 import { DEFAULT_LOG_DIR, LOG_LEVELS, isConfigLogPath } from './log.js';
 
@@ -181,10 +181,10 @@ export interface NetConf extends RawNetConf {
   hasIpam: boolean;
 }
 
-/** Format zod issues as `path: message (got value)` lines, the details of a code 7 error. */
+/** Format zod issues as `path: message (got value)` lines, the details of a code 7 error (listed: at most 20). */
 export function formatIssues(issues: readonly z.core.$ZodIssue[]): string {
-  return issues
-    .map((i) => {
+  return listed(
+    issues.map((i) => {
       const path =
         i.path.length === 0
           ? '(config)'
@@ -192,8 +192,8 @@ export function formatIssues(issues: readonly z.core.$ZodIssue[]): string {
       // zod words a missing key as "expected string, received undefined": say what it is.
       const message = i.code === 'invalid_type' && i.input === undefined ? `required, a ${i.expected}` : i.message;
       return `${path}: ${message} ${got(i.input)}`;
-    })
-    .join('; ');
+    }),
+  );
 }
 
 /** Parse an already-decoded config object. Throws CniError code 7 listing every problem. */

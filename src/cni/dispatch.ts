@@ -41,6 +41,29 @@ function replyVersion(stdin: string): string {
 }
 
 /**
+ * The bug behind a 999, whose stack trace the log gets: our own unexpected throw, bare or wrapped with the name of
+ * the step it broke (src/plugin/errors.ts). A 999 that an IPAM plugin answered passes through as a CniError of its
+ * own, with no cause: no bug of ours, no stack trace.
+ */
+function bugOf(err: unknown): unknown {
+  if (!(err instanceof CniError)) return err;
+  return err.cause !== undefined && !(err.cause instanceof CniError) ? err.cause : undefined;
+}
+
+/** A stdin that cannot be read (EIO, ...) is the spec's I/O failure (5); a CniError (not UTF-8: 6) is kept. */
+function unreadableStdin(err: unknown): CniError {
+  if (err instanceof CniError) return err;
+  return new CniError(
+    Code.IoFailure,
+    'cannot read the network configuration from stdin',
+    (err as Error)?.message ?? String(err),
+    {
+      cause: err,
+    },
+  );
+}
+
+/**
  * Runs one invocation; returns the process exit code. stdout gets at most one JSON document; every command ends
  * with one log line (src/cni/log.ts). `handlers` may be a loader, called only for commands that reach them (the
  * executable passes one, so VERSION and refused requests never load the kernel layer).
@@ -63,7 +86,7 @@ export async function dispatch(io: Io, handlers: HandlersLoader, logOptions?: Lo
     }
     const req = parseEnv(io.env);
     // VERSION answers whatever stdin holds; every other command needs a config it can read.
-    if (unreadable !== undefined && req.command !== 'VERSION') throw unreadable;
+    if (unreadable !== undefined && req.command !== 'VERSION') throw unreadableStdin(unreadable);
     // Only commands that read a config load the schema and result code (zod): VERSION stays cheap.
     const out =
       req.command === 'VERSION'
@@ -75,10 +98,8 @@ export async function dispatch(io: Io, handlers: HandlersLoader, logOptions?: Lo
     const e = asCniError(err);
     reply = `${JSON.stringify(e.toJSON(replyVersion(stdin)))}\n`;
     code = 1;
-    // A 999 that an IPAM plugin answered passes through as a CniError: only our own unexpected throws are bugs, and
-    // only theirs carry a stack trace into the log.
-    const stack =
-      e.code === Code.Internal && !(err instanceof CniError) ? ((err as Error)?.stack ?? String(err)) : undefined;
+    const bug = e.code === Code.Internal ? bugOf(err) : undefined;
+    const stack = bug === undefined ? undefined : ((bug as Error)?.stack ?? String(bug));
     log.done({ code: e.code, msg: e.message, details: e.details, stack });
   }
   // Outside the try: a stdout that cannot be written is the caller's to report (src/stdio.ts), not a plugin error.

@@ -1,6 +1,6 @@
 // The CNI_* environment, parsed per command into a typed request (CNI spec 1.1.0 "Parameters"; required
 // variables and name rules as libcni's pkg/skel and pkg/utils enforce them).
-import { CniError, Code, got } from './errors.js';
+import { CniError, Code, cut, got } from './errors.js';
 import { parseCniArgs, type CniArgs } from './args.js';
 import { NAME_RE, ifnameProblem } from './names.js';
 
@@ -52,7 +52,7 @@ export function commandOf(env: Env): Command | undefined {
   if (!(COMMANDS as readonly string[]).includes(cmd)) {
     throw new CniError(
       Code.InvalidEnv,
-      `unknown CNI_COMMAND: ${cmd}`,
+      `unknown CNI_COMMAND: ${cut(cmd)}`,
       `CNI_COMMAND: must be one of ${COMMANDS.join(', ')} ${got(cmd)}`,
     );
   }

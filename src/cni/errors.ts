@@ -45,15 +45,79 @@ export const Code = {
 
 export type CodeNumber = (typeof Code)[keyof typeof Code] | number;
 
+// Errors are bounded whatever the input: kubelet copies a CNI error into the pod's events and its own log, and a
+// config or environment may be as large as its author likes (a 10,000-entry vlanTrunk, a 1 MB name). A value
+// quoted in an error is cut after MAX_QUOTED characters (show, cut), a list of problems stops after MAX_LISTED
+// (listed), and every CniError's msg and details are cut to a size at which its whole JSON stays under 4 KiB.
+
+/** Characters of a value quoted in an error; the rest is left out and counted ("…(N more characters)"). */
+export const MAX_QUOTED = 64;
+/** Problems listed in one error; the rest is counted ("and N more"). */
+export const MAX_LISTED = 20;
+/** Bytes (in UTF-8, as JSON) that a list of problems may take before it stops early. */
+const LIST_BYTES = 2048;
+/** Bytes (in UTF-8, as JSON) of an error's msg and of its details: with the rest of the document, under 4 KiB. */
+const MSG_BYTES = 1024;
+const DETAILS_BYTES = 2560;
+
+/** Bytes that `s` takes inside a JSON string in UTF-8 (escapes included, quotes not). */
+const jsonBytes = (s: string): number => Buffer.byteLength(JSON.stringify(s)) - 2;
+
+/** The first `n` characters of `s`, one fewer when the n-th would split a surrogate pair. */
+function head(s: string, n: number): string {
+  const c = s.charCodeAt(n - 1);
+  return s.slice(0, c >= 0xd800 && c <= 0xdbff ? n - 1 : n);
+}
+
+/** `s` with its end cut off and counted. */
+const marked = (kept: string, s: string): string => `${kept}…(${s.length - kept.length} more characters)`;
+
+/** `text` cut after `max` characters (default MAX_QUOTED), marked "…(N more characters)"; as it is when shorter. */
+export function cut(text: string, max = MAX_QUOTED): string {
+  return text.length <= max ? text : marked(head(text, max), text);
+}
+
+/** `text` cut, marked as by cut(), so that it takes at most `maxBytes` as a JSON string in UTF-8. */
+function fit(text: string, maxBytes: number): string {
+  if (text.length <= maxBytes / 6 || jsonBytes(text) <= maxBytes) return text;
+  // Every character takes at least one byte: the longest prefix that fits is no longer than maxBytes.
+  let lo = 0;
+  let hi = Math.min(text.length, maxBytes);
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2);
+    if (jsonBytes(marked(head(text, mid), text)) <= maxBytes) lo = mid;
+    else hi = mid - 1;
+  }
+  return marked(head(text, lo), text);
+}
+
+/**
+ * Problems joined with `sep`: at most MAX_LISTED of them, and fewer when they would take more than about 2 KiB,
+ * then "and N more".
+ */
+export function listed(items: readonly string[], sep = '; '): string {
+  const out: string[] = [];
+  let bytes = 0;
+  for (const item of items) {
+    const b = jsonBytes(item) + sep.length;
+    if (out.length === MAX_LISTED || (out.length > 0 && bytes + b > LIST_BYTES)) break;
+    out.push(out.length === 0 ? fit(item, LIST_BYTES) : item);
+    bytes += b;
+  }
+  const more = items.length - out.length;
+  return more > 0 ? `${out.join(sep)}${sep}and ${more} more` : out.join(sep);
+}
+
 export class CniError extends Error {
   readonly code: CodeNumber;
   readonly details: string;
 
+  /** `msg` and `details` are cut (marked) where they would make the error's JSON larger than 4 KiB. */
   constructor(code: CodeNumber, msg: string, details = '', options?: { cause?: unknown }) {
-    super(msg, options);
+    super(fit(msg, MSG_BYTES), options);
     this.name = 'CniError';
     this.code = code;
-    this.details = details;
+    this.details = fit(details, DETAILS_BYTES);
   }
 
   /** The spec's error document; the version is attached at reply time. */
@@ -75,12 +139,14 @@ export function asCniError(err: unknown): CniError {
   return new CniError(Code.Internal, String(err));
 }
 
-/** Quote a value for an error detail: strings in JSON quotes, non-finite numbers by name, everything else as JSON. */
+/**
+ * Quote a value for an error: strings in JSON quotes, non-finite numbers by name, everything else as JSON; cut after
+ * MAX_QUOTED characters ('"nnnn…(1048517 more characters)').
+ */
 export function show(value: unknown): string {
   if (value === undefined) return 'nothing';
   if (typeof value === 'number' && !Number.isFinite(value)) return String(value);
-  const s = JSON.stringify(value);
-  return s.length > 80 ? `${s.slice(0, 77)}...` : s;
+  return cut(JSON.stringify(value) ?? String(value));
 }
 
 /** The "(got X)" that ends an error detail line, or "(missing)" when there is no value. */

@@ -7,7 +7,7 @@
  */
 import { z } from './zod.js';
 import { cidrFamily, ipFamily, type Family } from '../ip.js';
-import { CniError, Code, got, type CodeNumber } from './errors.js';
+import { CniError, Code, got, listed, type CodeNumber } from './errors.js';
 import { MAX_JSON_DEPTH, valueTooDeep } from './depth.js';
 
 import {
@@ -154,7 +154,7 @@ export function parseResult(json: unknown, opts: ParseResultOptions = {}): Resul
       const v = valueAt(input, i.path);
       return `${pathOf(root, i.path)}: ${i.code === 'invalid_type' && v === undefined ? `required, a ${i.expected}` : i.message} ${got(v)}`;
     };
-    return fail(parsed.error.issues.map(line).join('; '));
+    return fail(listed(parsed.error.issues.map(line)));
   };
   if (compareVersions(version, '0.3.0') < 0) {
     const r = check(result02Schema);

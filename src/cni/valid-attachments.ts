@@ -1,5 +1,5 @@
 // GC input: `cni.dev/valid-attachments` lists the attachments the runtime still knows (CNI spec 1.1.0, "GC").
-import { CniError, Code, got } from './errors.js';
+import { CniError, Code, got, listed } from './errors.js';
 
 export interface Attachment {
   containerID: string;
@@ -22,6 +22,6 @@ export function parseValidAttachments(value: unknown): Attachment[] {
       out.push({ containerID: o.containerID, ifname: o.ifname });
     }
   });
-  if (problems.length > 0) throw new CniError(Code.InvalidConfig, 'invalid network configuration', problems.join('; '));
+  if (problems.length > 0) throw new CniError(Code.InvalidConfig, 'invalid network configuration', listed(problems));
   return out;
 }

@@ -3,7 +3,7 @@
  * Rules from the CNI spec 1.1.0 ("Version considerations") and libcni's pkg/version and pkg/skel:
  * a missing cniVersion means 0.1.0, CHECK needs >= 0.4.0, STATUS and GC need >= 1.1.0.
  */
-import { CniError, Code } from './errors.js';
+import { CniError, Code, show } from './errors.js';
 
 export const SUPPORTED_VERSIONS = ['0.1.0', '0.2.0', '0.3.0', '0.3.1', '0.4.0', '1.0.0', '1.1.0'] as const;
 
@@ -23,7 +23,11 @@ function supportedList(): string {
 function parseVersion(v: string): [number, number, number] {
   const m = /^(\d+)(?:\.(\d+))?(?:\.(\d+))?$/.exec(v);
   if (!m) {
-    throw new CniError(Code.IncompatibleVersion, `invalid CNI version "${v}"`, `plugin supports ${supportedList()}`);
+    throw new CniError(
+      Code.IncompatibleVersion,
+      `invalid CNI version ${show(v)}`,
+      `plugin supports ${supportedList()}`,
+    );
   }
   return [Number(m[1]), Number(m[2] ?? 0), Number(m[3] ?? 0)];
 }
@@ -46,7 +50,11 @@ export function isSupported(v: string): v is CniVersion {
 /** Returns `v` typed as a supported version, or throws code 1 naming it and listing what we speak. */
 export function requireSupported(v: string): CniVersion {
   if (isSupported(v)) return v;
-  throw new CniError(Code.IncompatibleVersion, `incompatible CNI version "${v}"`, `plugin supports ${supportedList()}`);
+  throw new CniError(
+    Code.IncompatibleVersion,
+    `incompatible CNI version ${show(v)}`,
+    `plugin supports ${supportedList()}`,
+  );
 }
 
 /** The version a config speaks: missing or empty means 0.1.0; anything we do not speak throws code 1. */
@@ -70,7 +78,7 @@ export function requireCommandSupported(command: string, v: string): void {
   if (compareVersions(v, min) < 0) {
     throw new CniError(
       Code.IncompatibleVersion,
-      `config version "${v}" does not allow ${command}`,
+      `config version ${show(v)} does not allow ${command}`,
       `${command} needs cniVersion ${min} or later`,
     );
   }

@@ -2,7 +2,7 @@
 // plugin's layout (layout.ts). Set up in ADD; removed in DEL (found by name and comment, so a vanished netns does
 // not matter; both ipMasq backends, as the reference's DEL) and in GC, whoever made them: the reference, vlan-bridge,
 // or a vlan-bridge build from before this layout.
-import { CniError, Code } from '../cni/errors.js';
+import { CniError, Code, listed } from '../cni/errors.js';
 import type { NetConf } from '../cni/config.js';
 import { installed } from './exec.js';
 import { masqIptables, unmasqIptables } from './iptables.js';
@@ -56,5 +56,5 @@ export function teardownFirewall(
  */
 export function teardownAttachment(conf: NetConf, o: Owner, addresses?: string[]): void {
   const { failures } = teardownFirewall(conf, { network: o.network, only: o, addresses }, () => false);
-  if (failures.length > 0) throw new CniError(Code.Firewall, 'could not remove firewall rules', failures.join('; '));
+  if (failures.length > 0) throw new CniError(Code.Firewall, 'could not remove firewall rules', listed(failures));
 }

@@ -4,7 +4,7 @@
 // namespace). Every call is bounded: SIGTERM after the config's `ipamTimeout`, SIGKILL IPAM_GRACE_MS later.
 import { accessSync, constants, statSync } from 'node:fs';
 import type { Ctx } from '../cni/context.js';
-import { CniError, Code } from '../cni/errors.js';
+import { CniError, Code, cut, show } from '../cni/errors.js';
 import type { Env } from '../cni/env.js';
 import { checkJsonDepth } from '../cni/depth.js';
 import { jsonSyntaxError } from '../cni/json-syntax.js';
@@ -44,7 +44,7 @@ export function findPlugin(type: string, path: string[]): string {
     throw new CniError(
       Code.InvalidConfig,
       'invalid network configuration',
-      `ipam.type: must be a plugin name, not a path (got ${JSON.stringify(type)})`,
+      `ipam.type: must be a plugin name, not a path (got ${show(type)})`,
     );
   for (const dir of path) {
     const file = `${dir}/${type}`;
@@ -57,8 +57,8 @@ export function findPlugin(type: string, path: string[]): string {
   }
   throw new CniError(
     Code.Ipam,
-    `failed to find IPAM plugin ${JSON.stringify(type)}`,
-    `searched CNI_PATH: ${path.join(':') || '(empty)'}`,
+    `failed to find IPAM plugin ${show(type)}`,
+    `searched CNI_PATH: ${cut(path.join(':')) || '(empty)'}`,
   );
 }
 
@@ -118,7 +118,7 @@ export function ipamAdd(call: IpamCall): Result {
     throw new CniError(
       Code.Ipam,
       `IPAM plugin ${call.type} printed no JSON result`,
-      `${jsonSyntaxError(out)}; it printed ${JSON.stringify(out.slice(0, 200))}`,
+      `${jsonSyntaxError(out)}; it printed ${show(out)}`,
     );
   }
   const result = parseResult(json, { code: Code.Ipam, root: 'ipam result', fallbackVersion: call.version });

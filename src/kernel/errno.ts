@@ -8,6 +8,8 @@ export const EINTR = 4;
 export const EIO = 5;
 /** Try again: nothing to read (or room to write) on a non-blocking socket, or a receive timeout (SO_RCVTIMEO). */
 export const EAGAIN = 11;
+/** No such device: a link that vanished right after it was created. */
+export const ENODEV = 19;
 /** Network is unreachable: no route to the destination (yet). */
 export const ENETUNREACH = 101;
 /** Connection timed out: how a netlink request that got no answer before SO_RCVTIMEO is reported. */

@@ -37,12 +37,15 @@ export function isErrno(err: unknown, ...codes: string[]): err is KernelError {
 export class NetnsError extends Error {
   readonly kind: 'missing' | 'not-netns' | 'unusable';
   readonly path: string;
+  /** What is wrong with it, without the path. */
+  readonly why: string;
 
   constructor(kind: 'missing' | 'not-netns' | 'unusable', path: string, why: string) {
     super(`${path}: ${why}`);
     this.name = 'NetnsError';
     this.kind = kind;
     this.path = path;
+    this.why = why;
   }
 }
 

@@ -1,5 +1,6 @@
 // Link verbs over one netlink socket: get, list, create bridge / veth, set, delete, bridge options and port flags.
-import { isErrno } from './errors.js';
+import { ENODEV } from './errno.js';
+import { KernelError, isErrno } from './errors.js';
 import { attrMap, bytes, nest, readStr, readU16, readU32, readU8, str, u32, u8 } from './netlink/attrs.js';
 import * as C from './netlink/constants.js';
 import { IFINFOMSG_LEN, ifinfomsg } from './netlink/headers.js';
@@ -116,7 +117,7 @@ export function listLinks(sock: NetlinkSocket): Link[] {
 
 function mustGet(sock: NetlinkSocket, name: string): Link {
   const l = getLink(sock, name);
-  if (!l) throw new Error(`link ${JSON.stringify(name)} vanished right after it was created`);
+  if (!l) throw new KernelError(`get link ${JSON.stringify(name)} right after creating it`, ENODEV);
   return l;
 }
 

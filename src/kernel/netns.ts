@@ -1,7 +1,7 @@
 // Network namespaces by path, entered only synchronously on the main thread. Node runs asynchronous fs, DNS and
 // crypto on pool threads that never move, so everything done "inside" must be a synchronous call made in `fn`.
 import { closeSync, constants, fstatSync, openSync, statSync, writeFileSync } from 'node:fs';
-import { KernelError, NetnsError } from './errors.js';
+import { KernelError, NetnsError, RuntimeEnvError } from './errors.js';
 import { loadLibc } from './native.js';
 import { CLONE_NEWNET, NS_GET_NSTYPE } from './netlink/constants.js';
 
@@ -120,7 +120,11 @@ let broken = false;
 
 /** The namespace the thread is in now (refused once the process could not get back to where it was). */
 function where(): Netns {
-  if (broken) throw new Error('the process could not return to its network namespace and must not go on');
+  if (broken)
+    throw new RuntimeEnvError(
+      'return to the network namespace',
+      'an earlier setns back failed: the process must not go on',
+    );
   host ??= Netns.current();
   return inside ?? host;
 }

@@ -1,6 +1,6 @@
 // ADD: bridge, veth pair, VLANs, port flags, IPAM and L3, then wait for the port to forward. Everything is
 // validated before the first change; after it, every change registers its undo, and any failure undoes all.
-import { CniError, Code } from '../cni/errors.js';
+import { CniError, Code, cut, listed } from '../cni/errors.js';
 import type { Ctx } from '../cni/context.js';
 import type { NetConf } from '../cni/config.js';
 import type { AddRequest } from '../cni/env.js';
@@ -20,7 +20,7 @@ import {
   type NetlinkSocket,
 } from '../kernel/index.js';
 import { ensureBridge, gatewayOnBridge, pinBridgeMac } from './bridge.js';
-import { kernelFailure, step } from './errors.js';
+import { step, toCniError } from './errors.js';
 import { attachmentOf, formatAlias, hostVethName, isHostVethOf, type AttachmentId } from './attachment.js';
 import { podMtu } from './mtu.js';
 import { inheritedMtu } from './uplink.js';
@@ -53,9 +53,9 @@ function createPair(
     try {
       return createVeth(host, { name, mtu, master: br.index }, { name: id.ifname, netnsFd: pod.fd, mtu, mac });
     } catch (err) {
-      if (!isErrno(err, 'EEXIST')) throw kernelFailure(`create veth pair for "${id.ifname}"`, err);
+      if (!isErrno(err, 'EEXIST')) throw toCniError(err, `create veth pair for "${id.ifname}"`);
       const stale = step(`look up "${name}"`, () => getLink(host, name));
-      if (!stale) throw new CniError(Code.IfnameExists, `interface "${id.ifname}" already exists in ${pod.path}`);
+      if (!stale) throw new CniError(Code.IfnameExists, `interface "${id.ifname}" already exists in ${cut(pod.path)}`);
       if (attempt > 0 || !isHostVethOf(stale, id)) {
         throw new CniError(
           Code.Kernel,
@@ -73,11 +73,11 @@ export async function cmdAdd(req: AddRequest, ctx: Ctx): Promise<Result> {
   const mac = requestedMac(req, ctx);
   const pod = openPodNetns(req.netns);
   const host = step('open netlink socket', () => openNetlink(null));
-  const podSock = step(`open netlink socket in ${req.netns}`, () => openNetlink(pod));
+  const podSock = step(`open netlink socket in ${cut(req.netns)}`, () => openNetlink(pod));
   const undo = new Undo();
   try {
-    if (step(`look up "${req.ifname}" in ${req.netns}`, () => getLink(podSock, req.ifname))) {
-      throw new CniError(Code.IfnameExists, `interface "${req.ifname}" already exists in ${req.netns}`);
+    if (step(`look up "${req.ifname}" in ${cut(req.netns)}`, () => getLink(podSock, req.ifname))) {
+      throw new CniError(Code.IfnameExists, `interface "${req.ifname}" already exists in ${cut(req.netns)}`);
     }
     const br = ensureBridge(host, conf);
     // Before the pod's port joins: the bridge keeps the MAC it has now (bridge.ts).
@@ -117,8 +117,8 @@ export async function cmdAdd(req: AddRequest, ctx: Ctx): Promise<Result> {
     }
     step(`set "${hostVeth.name}" up`, () => setLink(host, hostVeth.index, { up: true }));
 
-    const container = step(`look up "${req.ifname}" in ${req.netns}`, () => getLink(podSock, req.ifname));
-    if (!container) throw new CniError(Code.Kernel, `"${req.ifname}" vanished from ${req.netns} during ADD`);
+    const container = step(`look up "${req.ifname}" in ${cut(req.netns)}`, () => getLink(podSock, req.ifname));
+    if (!container) throw new CniError(Code.Kernel, `"${req.ifname}" vanished from ${cut(req.netns)} during ADD`);
     podSysctls(pod, req.ifname, conf.enabledad);
     if (conf.macspoofchk || conf.ipMasq) undo.push('remove firewall rules', () => teardownAttachment(conf, id));
     // As the reference: the spoof check is in place before the pod's interface comes up.
@@ -180,8 +180,7 @@ export async function cmdAdd(req: AddRequest, ctx: Ctx): Promise<Result> {
     return result;
   } catch (err) {
     const failures = undo.run();
-    if (failures.size > 0)
-      ctx.log.warn(`rollback after failed ADD left something behind: ${failures.lines().join('; ')}`);
+    if (failures.size > 0) ctx.log.warn(`rollback after failed ADD left something behind: ${listed(failures.lines())}`);
     throw err;
   } finally {
     host.close();
@@ -220,8 +219,7 @@ function podSysctls(pod: Netns, ifname: string, enabledad: boolean): void {
     try {
       writeSysctl(pod, key, value);
     } catch (err) {
-      if (!(optional && (err as NodeJS.ErrnoException).code === 'ENOENT'))
-        throw kernelFailure(`set ${key}=${value}`, err);
+      if (!(optional && (err as NodeJS.ErrnoException).code === 'ENOENT')) throw toCniError(err, `set ${key}=${value}`);
     }
   };
   set(`net/ipv6/conf/${ifname}/accept_dad`, enabledad ? '1' : '0', true);

@@ -1,5 +1,5 @@
 // The bridge: reused when it exists, created when it does not (concurrent ADDs may race to create it).
-import { CniError, Code } from '../cni/errors.js';
+import { CniError, Code, show } from '../cni/errors.js';
 import type { NetConf } from '../cni/config.js';
 import {
   createBridge,
@@ -10,12 +10,12 @@ import {
   type Link,
   type NetlinkSocket,
 } from '../kernel/index.js';
-import { kernelFailure, step } from './errors.js';
+import { step, toCniError } from './errors.js';
 import { usesVlans, vlanFiltering, vlanIntent } from './vlans.js';
 
 /** The config key that makes this config need VLAN filtering, as `key=value` for messages. */
 function vlanKey(conf: NetConf): string {
-  return conf.vlan ? `vlan=${conf.vlan}` : `vlanTrunk=${JSON.stringify(conf.vlanTrunk ?? [])}`;
+  return conf.vlan ? `vlan=${conf.vlan}` : `vlanTrunk=${show(conf.vlanTrunk ?? [])}`;
 }
 
 /**
@@ -78,7 +78,7 @@ export function ensureBridge(host: NetlinkSocket, conf: NetConf): Link {
         if (isErrno(err, 'EOPNOTSUPP', 'ENOTSUP') && usesVlans(vlanIntent(conf))) {
           throw noVlanFiltering(conf);
         }
-        throw kernelFailure(`create bridge "${conf.bridge}"`, err);
+        throw toCniError(err, `create bridge "${conf.bridge}"`);
       }
       // Another ADD created it first: use theirs.
       br = inspectBridge(host, conf);

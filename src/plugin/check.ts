@@ -2,7 +2,7 @@
 // verifies, besides the MACs and promiscuous mode the reference checks, what it ignores: VLANs on the host port as
 // the rule in vlans.ts makes them, MTU (the uplink rule in uplink.ts), hairpin and isolation, plus prevResult's
 // addresses and routes. msg names what differs; details give "what: expected X, found Y" (or "missing").
-import { CniError, Code } from '../cni/errors.js';
+import { CniError, Code, cut, listed, show as quote } from '../cni/errors.js';
 import type { Ctx } from '../cni/context.js';
 import type { CheckRequest } from '../cni/env.js';
 import {
@@ -45,14 +45,14 @@ export async function cmdCheck(req: CheckRequest, ctx: Ctx): Promise<void> {
   // Each difference: what differs (named in msg) and what was expected and found (in details).
   const diffs: Array<{ what: string; text: string }> = [];
   const differ = (what: string, text: string) => diffs.push({ what, text });
-  const show = (v: unknown) => (v === undefined ? 'missing' : `found ${JSON.stringify(v)}`);
+  const found = (v: unknown) => (v === undefined ? 'missing' : `found ${quote(v)}`);
   const expect = (what: string, want: unknown, got: unknown) => {
-    if (JSON.stringify(want) !== JSON.stringify(got)) differ(what, `expected ${JSON.stringify(want)}, ${show(got)}`);
+    if (JSON.stringify(want) !== JSON.stringify(got)) differ(what, `expected ${quote(want)}, ${found(got)}`);
   };
 
   const pod = openPodNetns(req.netns);
   const host = step('open netlink socket', () => openNetlink(null));
-  const podSock = step(`open netlink socket in ${req.netns}`, () => openNetlink(pod));
+  const podSock = step(`open netlink socket in ${cut(req.netns)}`, () => openNetlink(pod));
   try {
     const br = inspectBridge(host, conf);
     if (!br) throw new CniError(Code.CheckMismatch, `CHECK: bridge "${conf.bridge}" does not exist`);
@@ -60,7 +60,7 @@ export async function cmdCheck(req: CheckRequest, ctx: Ctx): Promise<void> {
 
     const container = getLink(podSock, req.ifname);
     if (!container)
-      throw new CniError(Code.CheckMismatch, `CHECK: interface "${req.ifname}" does not exist in ${req.netns}`);
+      throw new CniError(Code.CheckMismatch, `CHECK: interface "${req.ifname}" does not exist in ${cut(req.netns)}`);
     expect(`"${req.ifname}" kind`, 'veth', container.kind);
 
     // The peer index means something only in the namespace the kernel names for the peer (IFLA_LINK_NETNSID, in
@@ -86,7 +86,7 @@ export async function cmdCheck(req: CheckRequest, ctx: Ctx): Promise<void> {
     if (!hostVeth)
       throw new CniError(
         Code.CheckMismatch,
-        `CHECK: no host veth for ${req.containerId}/${req.ifname} on network "${conf.name}"`,
+        `CHECK: no host veth for ${cut(req.containerId)}/${req.ifname} on network ${quote(conf.name)}`,
         peer ? `the peer of "${req.ifname}" is "${peer.name}" (alias: ${peer.alias ?? 'none'})` : undefined,
       );
     // Found by its name only: an ADD that never finished (it sets the alias right after creating the pair).
@@ -169,7 +169,8 @@ export async function cmdCheck(req: CheckRequest, ctx: Ctx): Promise<void> {
         const xd = parseCidr(x.dst);
         return xd.ip === dst.ip && xd.prefix === dst.prefix && (r.gw === undefined || x.gw === r.gw);
       });
-      if (!have) differ(`route ${r.dst}`, `expected ${r.dst}${r.gw ? ` via ${r.gw}` : ''} in ${req.netns}, missing`);
+      if (!have)
+        differ(`route ${r.dst}`, `expected ${r.dst}${r.gw ? ` via ${r.gw}` : ''} in ${cut(req.netns)}, missing`);
     }
   } finally {
     host.close();
@@ -181,7 +182,7 @@ export async function cmdCheck(req: CheckRequest, ctx: Ctx): Promise<void> {
     const msg =
       whats.length === 1
         ? `CHECK failed: ${whats[0]} not as configured`
-        : `CHECK failed: ${whats.length} things not as configured: ${whats.join(', ')}`;
-    throw new CniError(Code.CheckMismatch, msg, diffs.map((d) => `${d.what}: ${d.text}`).join('; '));
+        : `CHECK failed: ${whats.length} things not as configured: ${listed(whats, ', ')}`;
+    throw new CniError(Code.CheckMismatch, msg, listed(diffs.map((d) => `${d.what}: ${d.text}`)));
   }
 }

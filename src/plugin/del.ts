@@ -105,7 +105,7 @@ export async function cmdDel(req: DelRequest, ctx: Ctx): Promise<void> {
   let podEnd: 'foreign' | undefined;
   if (host && req.netns) {
     const h = host;
-    failures.attempt(`delete "${req.ifname}" in ${req.netns}`, () => (podEnd = deletePodEnd(h, req.netns!, req, ctx)));
+    failures.attempt(`delete "${req.ifname}" in the pod`, () => (podEnd = deletePodEnd(h, req.netns!, req, ctx)));
   }
   if (ctx.conf.hasIpam) failures.attempt(`IPAM DEL (${ctx.conf.ipam.type})`, () => ipamDel(ipamCall(req, ctx)));
   // The firewall objects' names carry no network (macspoofchk) or no ifname (iptables): while the pod's CNI_IFNAME

@@ -1,12 +1,12 @@
 // The failures of steps that go on past a failure: ADD's rollback, DEL, GC and STATUS collect them here, each as
 // the CNI error its step would have thrown, and report them as one CNI error.
-import { CniError } from '../cni/errors.js';
-import { kernelFailure } from './errors.js';
+import { CniError, listed } from '../cni/errors.js';
+import { toCniError } from './errors.js';
 
 export class Failures {
   private readonly list: Array<{ step: string; error: CniError }> = [];
 
-  /** Runs `fn`; a failure is kept as a CNI error named by `step` (kernelFailure's codes) and the caller goes on. */
+  /** Runs `fn`; a failure is kept as a CNI error named by `step` (toCniError's table) and the caller goes on. */
   attempt(step: string, fn: () => void): void {
     try {
       fn();
@@ -17,7 +17,7 @@ export class Failures {
 
   /** Keeps one failure of `step`. */
   add(step: string, err: unknown): void {
-    this.list.push({ step, error: kernelFailure(step, err) });
+    this.list.push({ step, error: toCniError(err, step) });
   }
 
   get size(): number {
@@ -36,10 +36,6 @@ export class Failures {
   toError(what: string): CniError | null {
     if (this.list.length === 0) return null;
     if (this.list.length === 1) return this.list[0]!.error;
-    return new CniError(
-      this.list[0]!.error.code,
-      `${what} failed in ${this.list.length} steps`,
-      this.lines().join('; '),
-    );
+    return new CniError(this.list[0]!.error.code, `${what} failed in ${this.list.length} steps`, listed(this.lines()));
   }
 }

@@ -1,7 +1,7 @@
 // GC (CNI spec 1.1.0, "GC"): removes this network's host veths (found by ifalias) and firewall rules (found by
 // comment) whose attachment the runtime no longer lists, keeps going past failures, forwards GC to IPAM and
 // releases the addresses of the stale attachments it could name (IPAM DEL: host-local has no GC).
-import { CniError, Code } from '../cni/errors.js';
+import { CniError, Code, listed } from '../cni/errors.js';
 import type { Ctx } from '../cni/context.js';
 import type { GcRequest } from '../cni/env.js';
 import type { Attachment } from '../cni/valid-attachments.js';
@@ -60,7 +60,7 @@ export async function cmdGc(req: GcRequest, ctx: Ctx, valid: Attachment[]): Prom
       const left = teardownFirewall(ctx.conf, { network: ctx.conf.name, keep }, portGone);
       stale.push(...left.named);
       if (left.failures.length > 0)
-        throw new CniError(Code.Firewall, 'could not remove firewall rules', left.failures.join('; '));
+        throw new CniError(Code.Firewall, 'could not remove firewall rules', listed(left.failures));
     } finally {
       host.close();
     }
@@ -72,7 +72,7 @@ export async function cmdGc(req: GcRequest, ctx: Ctx, valid: Attachment[]): Prom
       .map(([, a]) => a);
     failures.attempt('release the addresses of stale attachments', () => {
       const left = ipamRelease(ipamCall(req, ctx), release);
-      if (left.length > 0) throw new CniError(Code.Ipam, 'could not release addresses', left.join('; '));
+      if (left.length > 0) throw new CniError(Code.Ipam, 'could not release addresses', listed(left));
     });
   }
   const err = failures.toError('GC');

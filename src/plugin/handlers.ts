@@ -8,6 +8,7 @@ import { cmdCheck } from './check.js';
 import { cmdDel } from './del.js';
 import { cmdGc } from './gc.js';
 import { cmdStatus } from './status.js';
+import { toCniError } from './errors.js';
 
 /**
  * ADD and DEL refuse a CNI_NETNS that is the plugin's own network namespace (ADD would put the pod's addresses and
@@ -30,10 +31,24 @@ function guardNetns<Q extends { netns?: string }, R>(
   };
 }
 
+/**
+ * The commands' boundary, as skel's: whatever a command throws, from whichever call site, leaves it as the CNI error
+ * that errors.ts' table gives it (a netlink timeout in CHECK is 11, not a bug's 999).
+ */
+function boundary<A extends unknown[], R>(fn: (...a: A) => Promise<R>): (...a: A) => Promise<R> {
+  return async (...a) => {
+    try {
+      return await fn(...a);
+    } catch (err) {
+      throw toCniError(err);
+    }
+  };
+}
+
 export const handlers: Handlers = {
-  add: guardNetns(cmdAdd),
-  del: guardNetns(cmdDel),
-  check: cmdCheck,
-  status: cmdStatus,
-  gc: cmdGc,
+  add: boundary(guardNetns(cmdAdd)),
+  del: boundary(guardNetns(cmdDel)),
+  check: boundary(cmdCheck),
+  status: boundary(cmdStatus),
+  gc: boundary(cmdGc),
 };

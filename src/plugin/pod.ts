@@ -10,5 +10,5 @@ export function requestedMac(req: { args: { mac?: string } }, ctx: Ctx): string 
 
 /** Opens CNI_NETNS; throws CniError 101 (NetnsError) or 110 through step(). */
 export function openPodNetns(path: string): Netns {
-  return step(`open network namespace ${path}`, () => Netns.open(path));
+  return step('open network namespace', () => Netns.open(path));
 }

@@ -6,7 +6,7 @@ import type { StatusRequest } from '../cni/env.js';
 import { openNetlink } from '../kernel/index.js';
 import { ipamCall, ipamStatus } from '../ipam/delegate.js';
 import { inspectBridge } from './bridge.js';
-import { kernelFailure } from './errors.js';
+import { toCniError } from './errors.js';
 
 export async function cmdStatus(req: StatusRequest, ctx: Ctx): Promise<void> {
   let host;
@@ -18,7 +18,7 @@ export async function cmdStatus(req: StatusRequest, ctx: Ctx): Promise<void> {
   try {
     inspectBridge(host, ctx.conf);
   } catch (err) {
-    const e = err instanceof CniError ? err : kernelFailure('inspect bridge', err);
+    const e = toCniError(err, 'inspect bridge');
     throw new CniError(Code.NotAvailable, e.message, e.details);
   } finally {
     host.close();

@@ -92,7 +92,7 @@ describe('every wait is bounded', () => {
     const e = fail(run({ command: 'ADD', conf: l2(), netns: fifo }));
     expect(e).toMatchObject({
       code: 101,
-      msg: `open network namespace ${fifo}: ${fifo}: a FIFO, not a network namespace`,
+      msg: `open network namespace: ${fifo}: a FIFO, not a network namespace`,
     });
     expect(names(node)).toEqual(['lo']);
     expect(

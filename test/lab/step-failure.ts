@@ -1,8 +1,11 @@
-// ADD in-process with the kernel layer failing at step n, for every n (the host tier on this machine's kernel, the
-// UML tier for VLAN gateways). Every netlink request or dump is a step: the first run counts them, then each run
-// makes exactly one of them fail (EIO) and checks that the failed ADD left nothing behind. The rollback's own
-// requests run normally. The plugin runs through the protocol shell (dispatch) as the executable would, with the
-// thread moved into the test's "node" namespace for the call.
+// A command in-process with the kernel layer failing at step n, for every n (the host tier on this machine's
+// kernel, the UML tier for VLANs). Every netlink request or dump of the command under test is a step: the first
+// run counts them, then each run makes exactly one of them fail, as the kernel refusing it (EIO) or as a request
+// that got no answer in time (ETIMEDOUT, what the socket reports after its 10 s receive timeout), and checks the
+// reply's code (100 or 11, never a bug's 999) and that nothing is left behind. Only the command under test is
+// counted: what prepares a run (an ADD before a DEL) and what cleans up after it runs normally, and so do the
+// requests of a failed ADD's own rollback, which come after the failed step. The plugin runs through the protocol
+// shell (dispatch) as the executable would, with the thread moved into the test's "node" namespace for the call.
 import { expect, vi } from 'vitest';
 import { dispatch } from '../../src/cni/dispatch.js';
 import type { Io } from '../../src/cni/context.js';
@@ -29,23 +32,52 @@ export async function callInProcess(nodePath: string, env: Record<string, string
   }
 }
 
+/** The failures a step is made to have, with the CNI code the reply must then carry (README, "Error codes"). */
+export const INJECTED = {
+  /** The kernel refuses the request. */
+  refused: { errno: 5, name: 'EIO', code: 100 },
+  /** No answer within the socket's receive timeout: try again later. */
+  timeout: { errno: 110, name: 'ETIMEDOUT', code: 11 },
+} as const;
+export type Injected = keyof typeof INJECTED;
+
+/** One run of the matrix: the step that failed (its netlink operation) and the reply's code (0: it succeeded). */
+export interface StepOutcome {
+  step: number;
+  op: string;
+  code: number;
+}
+
 /**
- * Counts the kernel steps of a successful `add()` (undone with `undo()`), then fails each step in turn. After each
- * failed ADD, `leftovers()` must equal `clean`; an ADD that succeeds although a step failed (a best-effort step)
- * is undone with `undo()` and must leave `clean` too. Returns how many steps there were and how many failed the ADD.
+ * Counts the kernel steps of a successful `run()` (after one more, so that the bridge exists as it will in every
+ * later run), then fails each step in turn with `failure` (default 'refused'). Before each run `prepare()` runs
+ * uncounted; after a run that succeeded `undo()`, after one that failed `afterFailure()` (none by default: a
+ * failed ADD must have undone itself); then `leftovers()` must equal `clean`. A failed run must answer the
+ * failure's code with the injected message; a run that succeeds although a step failed (a best-effort step) is
+ * listed with code 0. Returns how many steps there were, how many failed the command, and each step's outcome.
  */
 export async function failEachStep(o: {
-  add: () => Promise<StepRun>;
+  run: () => Promise<StepRun>;
+  prepare?: () => Promise<void>;
   undo: () => Promise<void>;
+  afterFailure?: () => Promise<void>;
   leftovers: () => unknown;
   clean: unknown;
-}): Promise<{ steps: number; failedAdds: number }> {
+  failure?: Injected;
+}): Promise<{ steps: number; failed: number; outcomes: StepOutcome[] }> {
+  const failure = INJECTED[o.failure ?? 'refused'];
+  let armed = false;
   let count = 0;
   let failAt = 0;
+  let failedOp = '';
   const request = NetlinkSocket.prototype.request;
   const dump = NetlinkSocket.prototype.dump;
   const inject = (op: string) => {
-    if (++count === failAt) throw new KernelError(`${op} (failure injected at step ${count})`, 5);
+    if (!armed) return;
+    if (++count === failAt) {
+      failedOp = op;
+      throw new KernelError(`${op} (failure injected at step ${count})`, failure.errno);
+    }
   };
   const spies = [
     vi.spyOn(NetlinkSocket.prototype, 'request').mockImplementation(function (
@@ -63,30 +95,45 @@ export async function failEachStep(o: {
       return dump.apply(this, a);
     }),
   ];
+  const counted = async (n: number): Promise<StepRun> => {
+    await o.prepare?.();
+    count = 0;
+    failAt = n;
+    failedOp = '';
+    armed = true;
+    try {
+      return await o.run();
+    } finally {
+      armed = false;
+    }
+  };
   try {
-    const first = await o.add();
+    // Once first, so that what only the first run ever makes (the bridge) is there when the steps are counted.
+    const warmup = await counted(0);
+    expect(warmup.code, warmup.stdout).toBe(0);
+    await o.undo();
+    const first = await counted(0);
     expect(first.code, first.stdout).toBe(0);
     const steps = count;
     await o.undo();
     expect(o.leftovers()).toEqual(o.clean);
-    let failedAdds = 0;
+    const outcomes: StepOutcome[] = [];
     for (let n = 1; n <= steps; n++) {
-      count = 0;
-      failAt = n;
-      const r = await o.add();
-      failAt = 0;
-      if (r.code !== 0) {
-        failedAdds++;
-        expect(JSON.parse(r.stdout).msg, `step ${n}`).toMatch(/failure injected at step/);
+      const r = await counted(n);
+      const reply = r.code === 0 ? undefined : (JSON.parse(r.stdout) as { code: number; msg: string });
+      const what = `step ${n} of ${steps} (${failedOp}) failing with ${failure.name}: ${r.stdout}`;
+      expect(failedOp, `step ${n} of ${steps} was never reached`).not.toBe('');
+      if (reply) {
+        expect(reply.code, what).toBe(failure.code);
+        expect(reply.msg, what).toMatch(/failure injected at step/);
+        await o.afterFailure?.();
       } else {
         await o.undo();
       }
-      expect(
-        o.leftovers(),
-        `ADD with step ${n} of ${steps} failing (${r.code === 0 ? 'ADD still succeeded' : JSON.parse(r.stdout).msg})`,
-      ).toEqual(o.clean);
+      outcomes.push({ step: n, op: failedOp, code: reply?.code ?? 0 });
+      expect(o.leftovers(), what).toEqual(o.clean);
     }
-    return { steps, failedAdds };
+    return { steps, failed: outcomes.filter((x) => x.code !== 0).length, outcomes };
   } finally {
     for (const s of spies) s.mockRestore();
   }

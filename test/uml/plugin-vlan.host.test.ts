@@ -4,5 +4,5 @@ import { it } from 'vitest';
 import { expectGuestFilePasses } from '../lab/uml-vitest.js';
 
 it('plugin VLAN behaviour passes in the UML kernel', async () => {
-  await expectGuestFilePasses('test/uml/guest/plugin-vlan.guest.test.ts', 75, 560_000);
+  await expectGuestFilePasses('test/uml/guest/plugin-vlan.guest.test.ts', 81, 560_000);
 }, 600_000);

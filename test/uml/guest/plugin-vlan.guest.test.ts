@@ -490,8 +490,8 @@ describe('rollback of an L3 ADD on a VLAN (in-process, test/lab/step-failure.ts)
       ipam: { type: 'host-local', subnet: '10.86.0.0/24', dataDir },
     };
     const env = (command: string) => envOf({ command, conf, netns: pod.path });
-    const { steps, failedAdds } = await failEachStep({
-      add: () => callInProcess(node.path, env('ADD'), conf),
+    const { steps, failed } = await failEachStep({
+      run: () => callInProcess(node.path, env('ADD'), conf),
       undo: async () => {
         const r = await callInProcess(node.path, env('DEL'), conf);
         expect(r.code, r.stdout).toBe(0);
@@ -506,6 +506,89 @@ describe('rollback of an L3 ADD on a VLAN (in-process, test/lab/step-failure.ts)
       clean: { node: ['lo', 'mgmt-bo', 'mgmt-br', 'mgmt-nic0'], pod: ['lo'], reservations: '0' },
     });
     expect(steps).toBeGreaterThan(15);
-    expect(failedAdds).toBeGreaterThanOrEqual(steps - 4);
+    expect(failed).toBeGreaterThanOrEqual(steps - 4);
   }, 240_000);
+});
+
+describe('the code of a failed kernel step with VLANs (in-process, test/lab/step-failure.ts)', () => {
+  // A trunk with a native VLAN and uplinkVlans: ADD, CHECK, DEL and GC take the VLAN steps the host kernel cannot
+  // (port VLANs, the VLAN dump CHECK compares, the uplink's VIDs added and removed). Each kernel step fails in turn,
+  // as a refusal (EIO: 100) and as a timeout (ETIMEDOUT: 11); the uplink ends as it began.
+  const conf = nad('1.1.0', { vlan: 100, vlanTrunk: [{ minID: 300, maxID: 302 }], uplinkVlans: true }, 'trunk');
+  let stateDir: string;
+  const env = (command: string) =>
+    envOf({
+      command,
+      conf,
+      netns: command === 'GC' ? undefined : pod.path,
+      env: { VLAN_BRIDGE_STATE_DIR: stateDir },
+    });
+  const call = (command: string, c: object = conf) => callInProcess(node.path, env(command), c);
+  const ok = async (command: string, c: object = conf) => {
+    const r = await call(command, c);
+    expect(r.code, `${command}: ${r.stdout}`).toBe(0);
+    return r.stdout;
+  };
+  const leftovers = () => ({ node: linkNames(node), pod: linkNames(pod), uplink: vlansOf('mgmt-bo') });
+  const clean = { node: ['lo', 'mgmt-bo', 'mgmt-br', 'mgmt-nic0'], pod: ['lo'], uplink: UPLINK_VLANS };
+  beforeEach(() => {
+    stateDir = node.exec('mktemp', '-d').trim();
+  });
+
+  it.each(['refused', 'timeout'] as const)(
+    'ADD (%s)',
+    async (failure) => {
+      const r = await failEachStep({
+        run: () => call('ADD'),
+        undo: () => ok('DEL').then(() => {}),
+        leftovers,
+        clean,
+        failure,
+      });
+      expect(r.steps).toBeGreaterThan(10);
+      expect(r.failed).toBe(r.steps);
+    },
+    240_000,
+  );
+
+  it.each(['refused', 'timeout'] as const)(
+    'CHECK (%s)',
+    async (failure) => {
+      const check = { ...conf, prevResult: JSON.parse(await ok('ADD')) };
+      const before = leftovers();
+      const r = await failEachStep({
+        run: () => call('CHECK', check),
+        undo: async () => {},
+        leftovers,
+        clean: before,
+        failure,
+      });
+      expect(r.steps).toBeGreaterThan(4);
+      expect(r.failed).toBe(r.steps);
+      expect(r.outcomes.map((o) => o.op)).toContain('dump bridge VLANs');
+      await ok('CHECK', check);
+    },
+    240_000,
+  );
+
+  it.each(['DEL', 'GC'] as const)(
+    '%s (refused, then timeout)',
+    async (command) => {
+      const c = command === 'GC' ? { ...conf, 'cni.dev/valid-attachments': [] } : conf;
+      for (const failure of ['refused', 'timeout'] as const) {
+        const r = await failEachStep({
+          prepare: () => ok('ADD').then(() => {}),
+          run: () => call(command, c),
+          undo: () => ok('DEL').then(() => {}),
+          afterFailure: () => ok('DEL').then(() => {}),
+          leftovers,
+          clean,
+          failure,
+        });
+        expect(r.steps).toBeGreaterThan(2);
+        expect(r.failed).toBe(r.steps);
+      }
+    },
+    240_000,
+  );
 });
