@@ -53,10 +53,11 @@ function isOurs(host: NetlinkSocket, podSock: NetlinkSocket, l: Link, req: DelRe
 }
 
 /**
- * Deletes the pod's CNI_IFNAME when it is this attachment's; returns 'foreign' when the pod has an interface of
- * that name that is another attachment's (another network's: an ADD of this one was refused with code 102).
+ * Deletes the pod's CNI_IFNAME when it is this attachment's (`remove`), or only looks; returns 'foreign' when the
+ * pod has an interface of that name that is another attachment's (another network's: an ADD of this one was
+ * refused with code 102).
  */
-function deletePodEnd(host: NetlinkSocket, netns: string, req: DelRequest, ctx: Ctx): 'foreign' | undefined {
+function podEnd(host: NetlinkSocket, netns: string, req: DelRequest, ctx: Ctx, remove: boolean): 'foreign' | undefined {
   let pod: Netns;
   try {
     pod = Netns.open(netns);
@@ -77,7 +78,7 @@ function deletePodEnd(host: NetlinkSocket, netns: string, req: DelRequest, ctx: 
     const l = getLink(sock, req.ifname);
     if (!l) return undefined;
     if (!isOurs(host, sock, l, req, ctx)) return 'foreign';
-    deleteLink(sock, l.index);
+    if (remove) deleteLink(sock, l.index);
   } catch (err) {
     if (!isErrno(err, 'ENODEV')) throw err;
   } finally {
@@ -102,15 +103,16 @@ export async function cmdDel(req: DelRequest, ctx: Ctx): Promise<void> {
   const failures = new Failures();
   let host: NetlinkSocket | undefined;
   failures.attempt('open netlink socket', () => (host = openNetlink(null)));
-  let podEnd: 'foreign' | undefined;
+  // Looked at first, deleted after IPAM DEL: the dhcp IPAM plugin releases its lease through the pod's interface.
+  let foreign: 'foreign' | undefined;
   if (host && req.netns) {
     const h = host;
-    failures.attempt(`delete "${req.ifname}" in the pod`, () => (podEnd = deletePodEnd(h, req.netns!, req, ctx)));
+    failures.attempt(`look up "${req.ifname}" in the pod`, () => (foreign = podEnd(h, req.netns!, req, ctx, false)));
   }
   if (ctx.conf.hasIpam) failures.attempt(`IPAM DEL (${ctx.conf.ipam.type})`, () => ipamDel(ipamCall(req, ctx)));
   // The firewall objects' names carry no network (macspoofchk) or no ifname (iptables): while the pod's CNI_IFNAME
   // is another network's attachment, the objects of that name are its own, and stay.
-  if ((ctx.conf.ipMasq || ctx.conf.macspoofchk) && podEnd !== 'foreign') {
+  if ((ctx.conf.ipMasq || ctx.conf.macspoofchk) && foreign !== 'foreign') {
     // prevResult's addresses of this interface: the container's other interfaces on the network keep their
     // masquerading (the reference's iptables chain is per container: firewall/iptables.ts).
     const prev = ctx.prevResult;
@@ -120,11 +122,13 @@ export async function cmdDel(req: DelRequest, ctx: Ctx): Promise<void> {
     failures.attempt('remove firewall rules', () =>
       teardownAttachment(ctx.conf, attachmentOf(ctx.conf.name, req), own?.length ? own : undefined),
     );
-  } else if (podEnd === 'foreign') {
+  } else if (foreign === 'foreign') {
     ctx.log.info(`DEL: "${req.ifname}" in ${req.netns} is another attachment's: its firewall objects stay`);
   }
   if (host) {
     const h = host;
+    if (req.netns && foreign !== 'foreign')
+      failures.attempt(`delete "${req.ifname}" in the pod`, () => podEnd(h, req.netns!, req, ctx, true));
     failures.attempt('delete the host veth', () => deleteHostEnd(h, req, ctx));
     failures.attempt('remove unused VIDs from the uplinks', () =>
       syncUplinkVlans(h, ctx.conf.bridge, null, ctx.env, ctx.log),
