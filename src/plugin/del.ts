@@ -22,7 +22,8 @@ import { Failures } from './failures.js';
 import { syncUplinkVlans } from './uplink-vlans.js';
 
 /**
- * Whether the pod's CNI_IFNAME belongs to this attachment: a veth whose host end is this attachment's (our alias
+ * Whose the pod's CNI_IFNAME is ('ours': this attachment's; 'foreign': another attachment's on this host;
+ * 'unrelated': no pod end of a host veth). Ours: a veth whose host end is this attachment's (our alias
  * for it, or the attachment's host veth name while the alias is not set yet: attachment.ts), or (an attachment the
  * reference plugin made before this one was installed) a host end with no alias of ours on our bridge or named in
  * prevResult. Another
@@ -31,8 +32,14 @@ import { syncUplinkVlans } from './uplink-vlans.js';
  * the pod's numbering): it is looked up in the host only when that namespace is the host's. A peer in the pod
  * itself (no IFLA_LINK_NETNSID) or in a third namespace is never ours, whatever host link has that index.
  */
-function isOurs(host: NetlinkSocket, podSock: NetlinkSocket, l: Link, req: DelRequest, ctx: Ctx): boolean {
-  if (l.kind !== 'veth' || !l.peerIndex || l.linkNetnsId === undefined) return false;
+function isOurs(
+  host: NetlinkSocket,
+  podSock: NetlinkSocket,
+  l: Link,
+  req: DelRequest,
+  ctx: Ctx,
+): 'ours' | 'foreign' | 'unrelated' {
+  if (l.kind !== 'veth' || !l.peerIndex || l.linkNetnsId === undefined) return 'unrelated';
   const self = Netns.current();
   let hostId: number | undefined;
   try {
@@ -40,16 +47,17 @@ function isOurs(host: NetlinkSocket, podSock: NetlinkSocket, l: Link, req: DelRe
   } finally {
     self.close();
   }
-  if (hostId === undefined || hostId !== l.linkNetnsId) return false;
+  if (hostId === undefined || hostId !== l.linkNetnsId) return 'unrelated';
   const peer = getLink(host, l.peerIndex);
-  if (!peer || peer.kind !== 'veth') return false;
-  if (isHostVethOf(peer, attachmentOf(ctx.conf.name, req))) return true;
-  if (parseAlias(peer.alias)) return false;
+  if (!peer || peer.kind !== 'veth') return 'unrelated';
+  // From here on the interface is a pod end whose host end is on this host: ours, or another attachment's.
+  if (isHostVethOf(peer, attachmentOf(ctx.conf.name, req))) return 'ours';
+  if (parseAlias(peer.alias)) return 'foreign';
   // The runtime's prevResult names the host veth (as the reference's result lists it: no sandbox), also when it
   // was taken off the bridge since.
-  if (ctx.prevResult?.interfaces?.some((i) => !i.sandbox && i.name === peer.name)) return true;
+  if (ctx.prevResult?.interfaces?.some((i) => !i.sandbox && i.name === peer.name)) return 'ours';
   const br = getLink(host, ctx.conf.bridge);
-  return br !== null && peer.master === br.index;
+  return br !== null && peer.master === br.index ? 'ours' : 'foreign';
 }
 
 /**
@@ -77,8 +85,12 @@ function podEnd(host: NetlinkSocket, netns: string, req: DelRequest, ctx: Ctx, r
   try {
     const l = getLink(sock, req.ifname);
     if (!l) return undefined;
-    if (!isOurs(host, sock, l, req, ctx)) return 'foreign';
-    if (remove) deleteLink(sock, l.index);
+    const whose = isOurs(host, sock, l, req, ctx);
+    // Another attachment's pod end (its host end another network's veth): left alone, and so are its firewall
+    // objects. Anything else that is not ours (a veth with its peer in the pod itself, as with CNI_NETNS_OVERRIDE)
+    // is left alone too, and DEL goes on with the host side.
+    if (whose === 'foreign') return 'foreign';
+    if (whose === 'ours' && remove) deleteLink(sock, l.index);
   } catch (err) {
     if (!isErrno(err, 'ENODEV')) throw err;
   } finally {
