@@ -111,39 +111,71 @@ export function spawnBounded(file: string, args: string[], o: SpawnOptions): Spa
   }
 }
 
-function run(file: string, args: string[], o: SpawnOptions): Spawned {
-  const c = loadLibcProcess();
-  // A NUL would cut a C string short: the program would run with other arguments than the ones given.
-  if ([file, ...args, ...Object.entries(o.env).flat()].some((s) => s.includes('\0')))
-    throw new SpawnError(file, 'EINVAL');
-  const maxBuffer = o.maxBuffer ?? 16 << 20;
-  const fds = new Int32Array(2);
-  const opened: number[] = [];
-  const closeFd = (fd: number) => {
-    const i = opened.indexOf(fd);
-    if (i >= 0) {
-      opened.splice(i, 1);
-      c.close(fd);
-    }
-  };
-  for (let i = 0; i < 3; i++) {
-    if (c.pipe2(fds, O_CLOEXEC) !== 0) {
-      const e = c.errno();
-      for (const fd of opened) c.close(fd);
-      throw new SpawnError(file, errnoName(e));
-    }
-    opened.push(fds[0]!, fds[1]!);
-  }
-  const [inR, inW, outR, outW, errR, errW] = opened as [number, number, number, number, number, number];
+type Libc = ReturnType<typeof loadLibcProcess>;
 
+/** The three pipes of one child (stdin, stdout, stderr), each end closed exactly once. Throws SpawnError. */
+class Pipes {
+  readonly opened: number[] = [];
+  readonly inR: number;
+  readonly inW: number;
+  readonly outR: number;
+  readonly outW: number;
+  readonly errR: number;
+  readonly errW: number;
+
+  constructor(
+    private readonly c: Libc,
+    file: string,
+  ) {
+    const fds = new Int32Array(2);
+    for (let i = 0; i < 3; i++) {
+      if (c.pipe2(fds, O_CLOEXEC) !== 0) {
+        const e = c.errno();
+        this.closeAll();
+        throw new SpawnError(file, errnoName(e));
+      }
+      this.opened.push(fds[0]!, fds[1]!);
+    }
+    [this.inR, this.inW, this.outR, this.outW, this.errR, this.errW] = this.opened as [
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+    ];
+  }
+
+  isOpen(fd: number): boolean {
+    return this.opened.includes(fd);
+  }
+
+  close(fd: number): void {
+    const i = this.opened.indexOf(fd);
+    if (i >= 0) {
+      this.opened.splice(i, 1);
+      this.c.close(fd);
+    }
+  }
+
+  closeAll(): void {
+    for (const fd of [...this.opened]) this.close(fd);
+  }
+}
+
+/**
+ * posix_spawn of `file` on the pipes, in a process group of its own, with default signal dispositions and an empty
+ * mask; closes the child's ends. Returns its pid. Throws SpawnError (the pipes all closed) when it cannot start.
+ */
+function startChild(c: Libc, file: string, args: string[], env: Record<string, string>, p: Pipes): number {
   const fa = Buffer.alloc(FA_SIZE);
   const attr = Buffer.alloc(ATTR_SIZE);
   const all = Buffer.alloc(SIGSET_SIZE);
   const none = Buffer.alloc(SIGSET_SIZE);
   c.posix_spawn_file_actions_init(fa);
-  c.posix_spawn_file_actions_adddup2(fa, inR, 0);
-  c.posix_spawn_file_actions_adddup2(fa, outW, 1);
-  c.posix_spawn_file_actions_adddup2(fa, errW, 2);
+  c.posix_spawn_file_actions_adddup2(fa, p.inR, 0);
+  c.posix_spawn_file_actions_adddup2(fa, p.outW, 1);
+  c.posix_spawn_file_actions_adddup2(fa, p.errW, 2);
   c.posix_spawnattr_init(attr);
   c.sigfillset(all);
   c.sigemptyset(none);
@@ -155,111 +187,146 @@ function run(file: string, args: string[], o: SpawnOptions): Spawned {
   const keep: Buffer[] = [];
   const argv = cStringArray([file, ...args], keep);
   const envp = cStringArray(
-    Object.entries(o.env).map(([k, v]) => `${k}=${v}`),
+    Object.entries(env).map(([k, v]) => `${k}=${v}`),
     keep,
   );
   const rc = c.posix_spawn(pidOut, cString(file), fa, attr, argv, envp);
   keep.length = 0; // the strings are referenced until here, past the call that reads them
   c.posix_spawn_file_actions_destroy(fa);
   c.posix_spawnattr_destroy(attr);
-  for (const fd of [inR, outW, errW]) closeFd(fd);
+  for (const fd of [p.inR, p.outW, p.errW]) p.close(fd);
   if (rc !== 0) {
-    for (const fd of [...opened]) closeFd(fd);
+    p.closeAll();
     throw new SpawnError(file, errnoName(rc));
   }
-  const pid = pidOut[0]!;
+  return pidOut[0]!;
+}
 
-  const input = Buffer.from(o.input ?? '', 'utf8');
-  let written = 0;
-  if (input.length === 0) closeFd(inW);
-  const out: Buffer[] = [];
-  const err: Buffer[] = [];
-  const kept = { [outR]: 0, [errR]: 0 } as Record<number, number>;
-  const rx = Buffer.allocUnsafe(65536);
-  const pollfds = Buffer.alloc(24);
+/** One child's conversation so far: what was written and read, and where its life stands. */
+interface Talk {
+  input: Buffer;
+  written: number;
+  out: Buffer[];
+  err: Buffer[];
+  /** Bytes kept per read end. */
+  kept: Record<number, number>;
+  maxBuffer: number;
+  timedOut: boolean;
+  killed: boolean;
+  /** waitpid's status once the child exited. */
+  exited?: number;
+  exitedAt: number;
+  /** Read buffer, and poll(2)'s struct pollfd[3]. */
+  rx: Buffer;
+  pollfds: Buffer;
+}
+
+/**
+ * One poll(2) over the open pipe ends, for at most `waitMs`: writes the next chunk of stdin when the child can take
+ * it, reads what stdout and stderr have (keeping at most maxBuffer of each). An end that fails or ends is closed.
+ */
+function exchange(c: Libc, p: Pipes, t: Talk, waitMs: number): void {
+  const { rx, pollfds } = t;
+  const watch: Array<[number, number]> = [p.outR, p.errR].filter((fd) => p.isOpen(fd)).map((fd) => [fd, POLLIN]);
+  if (p.isOpen(p.inW)) watch.push([p.inW, POLLOUT]);
+  watch.forEach(([fd, ev], i) => {
+    pollfds.writeInt32LE(fd, i * 8);
+    pollfds.writeInt16LE(ev, i * 8 + 4);
+    pollfds.writeInt16LE(0, i * 8 + 6);
+  });
+  const n = c.poll(watch.length ? pollfds : null, watch.length, waitMs);
+  if (n < 0 && c.errno() === EINTR) return;
+  watch.forEach(([fd], i) => {
+    const revents = pollfds.readInt16LE(i * 8 + 6);
+    if (revents === 0) return;
+    if (fd === p.inW) {
+      if (!(revents & POLLOUT)) return p.close(p.inW); // POLLERR: the child closed its stdin
+      const chunk = t.input.subarray(t.written, t.written + PIPE_BUF);
+      const w = c.write(p.inW, chunk, chunk.length);
+      if (w < 0) return p.close(p.inW); // EPIPE: it exited or will not read more; its output still counts
+      t.written += w;
+      if (t.written >= t.input.length) p.close(p.inW);
+      return;
+    }
+    const r = c.read(fd, rx, rx.length);
+    if (r <= 0) return p.close(fd); // EOF (or an error: nothing more will come)
+    const room = t.maxBuffer - t.kept[fd]!;
+    if (room > 0) {
+      const take = Math.min(room, r);
+      (fd === p.outR ? t.out : t.err).push(Buffer.from(rx.subarray(0, take)));
+      t.kept[fd]! += take;
+    }
+  });
+}
+
+/**
+ * Talks to child `pid` until it exited and its output is drained (DRAIN_MS at most after the exit), sending SIGTERM
+ * to its group at `timeoutMs` and SIGKILL `graceMs` later, and giving up on a SIGKILLed child that is still not
+ * reaped after another `graceMs` (uninterruptible sleep).
+ */
+function converse(c: Libc, pid: number, p: Pipes, t: Talk, o: SpawnOptions): void {
   const statusBuf = new Int32Array(1);
-  const start = Date.now();
-  const termAt = start + o.timeoutMs;
+  const termAt = Date.now() + o.timeoutMs;
   const killAt = termAt + o.graceMs;
-  let timedOut = false;
-  let killed = false;
-  let exited: number | undefined;
-  let exitedAt = 0;
-
   for (;;) {
     const now = Date.now();
-    if (exited === undefined) {
-      const w = c.waitpid(pid, statusBuf, WNOHANG);
-      if (w === pid) {
-        exited = statusBuf[0]!;
-        exitedAt = now;
-        closeFd(inW);
-      }
+    if (t.exited === undefined && c.waitpid(pid, statusBuf, WNOHANG) === pid) {
+      t.exited = statusBuf[0]!;
+      t.exitedAt = now;
+      p.close(p.inW);
     }
-    const readers = [outR, errR].filter((fd) => opened.includes(fd));
-    if (exited !== undefined && (readers.length === 0 || now - exitedAt >= DRAIN_MS)) break;
-    if (exited === undefined && !timedOut && now >= termAt) {
-      timedOut = true;
+    const reading = p.isOpen(p.outR) || p.isOpen(p.errR);
+    if (t.exited !== undefined && (!reading || now - t.exitedAt >= DRAIN_MS)) break;
+    if (t.exited === undefined && !t.timedOut && now >= termAt) {
+      t.timedOut = true;
       c.kill(-pid, 15);
-      closeFd(inW);
+      p.close(p.inW);
     }
-    if (exited === undefined && timedOut && !killed && now >= killAt) {
-      killed = true;
+    if (t.exited === undefined && t.timedOut && !t.killed && now >= killAt) {
+      t.killed = true;
       c.kill(-pid, 9);
     }
-    // A SIGKILLed child that still has not been reaped after another grace period is in uninterruptible sleep:
-    // stop waiting for it.
-    if (exited === undefined && killed && now >= killAt + o.graceMs) break;
-
-    const watch: Array<[number, number]> = readers.map((fd) => [fd, POLLIN]);
-    if (opened.includes(inW)) watch.push([inW, POLLOUT]);
-    watch.forEach(([fd, ev], i) => {
-      pollfds.writeInt32LE(fd, i * 8);
-      pollfds.writeInt16LE(ev, i * 8 + 4);
-      pollfds.writeInt16LE(0, i * 8 + 6);
-    });
+    if (t.exited === undefined && t.killed && now >= killAt + o.graceMs) break;
     const next =
-      exited !== undefined ? exitedAt + DRAIN_MS : timedOut ? (killed ? killAt + o.graceMs : killAt) : termAt;
+      t.exited !== undefined ? t.exitedAt + DRAIN_MS : t.timedOut ? (t.killed ? killAt + o.graceMs : killAt) : termAt;
     // Wake at least every 20 ms to notice the child's exit (no SIGCHLD handling here).
-    const wait = Math.max(0, Math.min(20, next - now));
-    const n = c.poll(watch.length ? pollfds : null, watch.length, wait);
-    if (n < 0 && c.errno() === EINTR) continue;
-    watch.forEach(([fd], i) => {
-      const revents = pollfds.readInt16LE(i * 8 + 6);
-      if (revents === 0) return;
-      if (fd === inW) {
-        if (!(revents & POLLOUT)) return closeFd(inW); // POLLERR: the child closed its stdin
-        const chunk = input.subarray(written, written + PIPE_BUF);
-        const w = c.write(inW, chunk, chunk.length);
-        if (w < 0) return closeFd(inW); // EPIPE: it exited or will not read more; its output still counts
-        written += w;
-        if (written >= input.length) closeFd(inW);
-        return;
-      }
-      const r = c.read(fd, rx, rx.length);
-      if (r <= 0) return closeFd(fd); // EOF (or an error: nothing more will come)
-      const room = maxBuffer - kept[fd]!;
-      if (room > 0) {
-        const take = Math.min(room, r);
-        (fd === outR ? out : err).push(Buffer.from(rx.subarray(0, take)));
-        kept[fd]! += take;
-      }
-    });
+    exchange(c, p, t, Math.max(0, Math.min(20, next - now)));
   }
-  for (const fd of [...opened]) closeFd(fd);
+}
+
+function run(file: string, args: string[], o: SpawnOptions): Spawned {
+  const c = loadLibcProcess();
+  // A NUL would cut a C string short: the program would run with other arguments than the ones given.
+  if ([file, ...args, ...Object.entries(o.env).flat()].some((s) => s.includes('\0')))
+    throw new SpawnError(file, 'EINVAL');
+  const p = new Pipes(c, file);
+  const pid = startChild(c, file, args, o.env, p);
+  const t: Talk = {
+    input: Buffer.from(o.input ?? '', 'utf8'),
+    written: 0,
+    out: [],
+    err: [],
+    kept: { [p.outR]: 0, [p.errR]: 0 },
+    maxBuffer: o.maxBuffer ?? 16 << 20,
+    timedOut: false,
+    killed: false,
+    exitedAt: 0,
+    rx: Buffer.allocUnsafe(65536),
+    pollfds: Buffer.alloc(24),
+  };
+  if (t.input.length === 0) p.close(p.inW);
+  try {
+    converse(c, pid, p, t, o);
+  } finally {
+    p.closeAll();
+  }
   let status: number | null = null;
-  let signal: string | null = killed ? 'SIGKILL' : null;
-  if (exited !== undefined) {
-    const sig = exited & 0x7f;
-    if (sig === 0) status = (exited >> 8) & 0xff;
+  let signal: string | null = t.killed ? 'SIGKILL' : null;
+  if (t.exited !== undefined) {
+    const sig = t.exited & 0x7f;
+    if (sig === 0) status = (t.exited >> 8) & 0xff;
     else signal = SIGNALS[sig] ?? `signal ${sig}`;
   }
-  return {
-    status,
-    signal,
-    stdout: Buffer.concat(out).toString('utf8'),
-    stderr: Buffer.concat(err).toString('utf8'),
-    timedOut,
-    killed,
-  };
+  const text = (chunks: Buffer[]) => Buffer.concat(chunks).toString('utf8');
+  return { status, signal, stdout: text(t.out), stderr: text(t.err), timedOut: t.timedOut, killed: t.killed };
 }
