@@ -116,6 +116,77 @@ export interface LogOptions {
   now?: () => number;
 }
 
+/** Where one call's lines go and from which level, as the environment and then the config set them. */
+interface LogTarget {
+  /** The log file; undefined: stderr only. */
+  file?: string;
+  /** The file is a config's `logFile`, in `logDir` (made or checked before the first line). */
+  inLogDir: boolean;
+  dirChecked: boolean;
+  /** A write failed: the rest goes to stderr. */
+  fileFailed: boolean;
+  level?: LogLevel;
+  logDir: string;
+  /** Set by the environment, which wins over the config. */
+  fileFixed: boolean;
+  levelFixed: boolean;
+  /** Settings ignored, reported once the call is done. */
+  notes: string[];
+}
+
+/** The target VLAN_BRIDGE_LOG_FILE, VLAN_BRIDGE_LOG_DIR, VLAN_BRIDGE_LOG_LEVEL and VLAN_BRIDGE_DEBUG give. */
+function targetFromEnv(env: Env): LogTarget {
+  const notes: string[] = [];
+  const envFile = env.VLAN_BRIDGE_LOG_FILE || undefined;
+  const logDir =
+    env.VLAN_BRIDGE_LOG_DIR && isLogPath(env.VLAN_BRIDGE_LOG_DIR) ? env.VLAN_BRIDGE_LOG_DIR : DEFAULT_LOG_DIR;
+  if (envFile !== undefined && !isLogPath(envFile))
+    notes.push(`VLAN_BRIDGE_LOG_FILE must be an absolute path outside /proc, /sys and /dev, without ".."`);
+  const envLevel = env.VLAN_BRIDGE_DEBUG === '1' ? 'debug' : env.VLAN_BRIDGE_LOG_LEVEL || undefined;
+  if (envLevel !== undefined && !isLevel(envLevel))
+    notes.push(`VLAN_BRIDGE_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
+  const level = isLevel(envLevel) ? envLevel : undefined;
+  return {
+    file: envFile !== undefined && isLogPath(envFile) ? envFile : undefined,
+    inLogDir: false,
+    dirChecked: false,
+    fileFailed: false,
+    level,
+    logDir,
+    fileFixed: envFile !== undefined,
+    levelFixed: level !== undefined,
+    notes,
+  };
+}
+
+/**
+ * Appends `line` to the target's file; false when there is none or it failed (then, once, a warning goes to stderr
+ * and the target falls back to stderr for good).
+ */
+function toFile(
+  t: LogTarget,
+  line: Buffer,
+  append: (file: string, line: Buffer) => void,
+  prepareDir: (dir: string) => void,
+  toStderr: (line: Buffer) => void,
+): boolean {
+  if (t.file === undefined || t.fileFailed) return false;
+  try {
+    if (t.inLogDir && !t.dirChecked) {
+      prepareDir(t.logDir);
+      t.dirChecked = true;
+    }
+    append(t.file, line);
+    return true;
+  } catch (err) {
+    t.fileFailed = true;
+    const e = err as NodeJS.ErrnoException;
+    const why = { time: new Date().toISOString(), level: 'warn', pid: process.pid, msg: 'cannot write the log file' };
+    toStderr(toLine({ ...why, file: t.file, error: e.code ?? e.message }));
+    return false;
+  }
+}
+
 /**
  * The logger of one call, reading VLAN_BRIDGE_LOG_FILE, VLAN_BRIDGE_LOG_LEVEL and VLAN_BRIDGE_DEBUG from `env`;
  * `stderr` receives the lines when there is no usable file. Never throws: a line that cannot be written anywhere
@@ -125,22 +196,7 @@ export function makeLogger(env: Env, stderr: (s: string) => void, opts: LogOptio
   const append = opts.append ?? appendLine;
   const prepareDir = opts.prepareDir ?? (opts.append ? () => {} : ensureLogDir);
   const now = opts.now ?? (() => performance.now());
-  const notes: string[] = [];
-  const envFile = env.VLAN_BRIDGE_LOG_FILE || undefined;
-  const logDir =
-    env.VLAN_BRIDGE_LOG_DIR && isLogPath(env.VLAN_BRIDGE_LOG_DIR) ? env.VLAN_BRIDGE_LOG_DIR : DEFAULT_LOG_DIR;
-  let dirChecked = false;
-  let inLogDir = false;
-  if (envFile !== undefined && !isLogPath(envFile))
-    notes.push(`VLAN_BRIDGE_LOG_FILE must be an absolute path outside /proc, /sys and /dev, without ".."`);
-  let file = envFile !== undefined && isLogPath(envFile) ? envFile : undefined;
-  const envLevel = env.VLAN_BRIDGE_DEBUG === '1' ? 'debug' : env.VLAN_BRIDGE_LOG_LEVEL || undefined;
-  if (envLevel !== undefined && !isLevel(envLevel))
-    notes.push(`VLAN_BRIDGE_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
-  let level: LogLevel | undefined = isLevel(envLevel) ? envLevel : undefined;
-  const fileFixed = envFile !== undefined;
-  const levelFixed = level !== undefined;
-  let fileFailed = false;
+  const t = targetFromEnv(env);
   const ctx: Fields = {
     cmd: env.CNI_COMMAND || undefined,
     network: undefined,
@@ -148,7 +204,7 @@ export function makeLogger(env: Env, stderr: (s: string) => void, opts: LogOptio
     ifname: env.CNI_IFNAME || undefined,
   };
 
-  const threshold = (): LogLevel => level ?? (file !== undefined && !fileFailed ? 'info' : 'warn');
+  const threshold = (): LogLevel => t.level ?? (t.file !== undefined && !t.fileFailed ? 'info' : 'warn');
   const toStderr = (line: Buffer) => {
     try {
       stderr(line.toString());
@@ -162,28 +218,13 @@ export function makeLogger(env: Env, stderr: (s: string) => void, opts: LogOptio
     if (msg !== undefined) obj.msg = msg;
     Object.assign(obj, fields);
     const line = toLine(obj);
-    if (file !== undefined && !fileFailed) {
-      try {
-        if (inLogDir && !dirChecked) {
-          prepareDir(logDir);
-          dirChecked = true;
-        }
-        append(file, line);
-        return;
-      } catch (err) {
-        fileFailed = true;
-        const e = err as NodeJS.ErrnoException;
-        const why = { time: obj.time, level: 'warn', pid: process.pid, msg: 'cannot write the log file', file };
-        toStderr(toLine({ ...why, error: e.code ?? e.message }));
-      }
-    }
-    toStderr(line);
+    if (!toFile(t, line, append, prepareDir, toStderr)) toStderr(line);
   };
   const log = (lvl: LogLevel) => (msg: string, fields?: Fields) => {
     if (rank(lvl) <= rank(threshold())) emit(lvl, msg, fields);
   };
   const flushNotes = () => {
-    for (const n of notes.splice(0)) emit('warn', `${n}: ignored`);
+    for (const n of t.notes.splice(0)) emit('warn', `${n}: ignored`);
   };
 
   return {
@@ -193,15 +234,15 @@ export function makeLogger(env: Env, stderr: (s: string) => void, opts: LogOptio
     debug: log('debug'),
     enabled: (lvl) => rank(lvl) <= rank(threshold()),
     configure(conf) {
-      if (!fileFixed && conf.logFile !== undefined) {
+      if (!t.fileFixed && conf.logFile !== undefined) {
         if (isConfigLogPath(conf.logFile)) {
-          file = configLogFile(conf.logFile, logDir);
-          inLogDir = true;
-        } else notes.push(`logFile must be a file name or path inside ${DEFAULT_LOG_DIR}`);
+          t.file = configLogFile(conf.logFile, t.logDir);
+          t.inLogDir = true;
+        } else t.notes.push(`logFile must be a file name or path inside ${DEFAULT_LOG_DIR}`);
       }
-      if (!levelFixed && conf.logLevel !== undefined) {
-        if (isLevel(conf.logLevel)) level = conf.logLevel;
-        else notes.push(`logLevel must be one of ${LOG_LEVELS.join(', ')}`);
+      if (!t.levelFixed && conf.logLevel !== undefined) {
+        if (isLevel(conf.logLevel)) t.level = conf.logLevel;
+        else t.notes.push(`logLevel must be one of ${LOG_LEVELS.join(', ')}`);
       }
     },
     context(fields) {
