@@ -171,70 +171,111 @@ function request(
   );
 }
 
+type Answers = { inform?: Answer; ack?: Answer; offer?: Answer };
+type Lease = { ip: string; server: string };
+
+/**
+ * DHCPDISCOVER, and when the run needs an address of its own (--ping, --server) DHCPREQUEST of the offer. Returns
+ * the lease taken, if any (the caller gives it back). Throws ToolError BadAnswer for an offer without mask or server.
+ */
+async function lease(a: DiscoverArgs, c: Ctx, answers: Answers): Promise<Lease | undefined> {
+  const id = xid();
+  const offer = await request(
+    c,
+    { type: 'DISCOVER', xid: id, broadcast: true },
+    { dest: BROADCAST, accept: ['OFFER'], server: a.server, what: 'DHCPDISCOVER' },
+  );
+  answers.offer = offer;
+  if (!a.ping && !a.server) return undefined;
+  if (!offer.subnetMask)
+    throw new ToolError(
+      Exit.BadAnswer,
+      `the DHCPOFFER from ${offer.server ?? 'the server'} has no subnet mask (option 1)`,
+    );
+  if (!offer.server)
+    throw new ToolError(Exit.BadAnswer, 'the DHCPOFFER has no server identifier (option 54) to request the lease from');
+  const server = offer.server;
+  answers.ack = await request(
+    c,
+    { type: 'REQUEST', xid: id, broadcast: true, requestedIp: offer.address, serverId: server },
+    { dest: BROADCAST, accept: ['ACK'], server, what: 'DHCPREQUEST' },
+  );
+  return { ip: answers.ack.address, server };
+}
+
+/**
+ * Puts `address` on the probe, with the gateway as its default route (an off-link server behind a relay, and the
+ * RELEASE, need it). An unusable leased mask still leaves a lease to give back: the probe takes the address alone
+ * (/32), so that the RELEASE leaves from it, and the error is thrown after (ToolError BadAnswer).
+ */
+function addressProbe(a: DiscoverArgs, c: Ctx, answers: Answers, taken: Lease | undefined) {
+  let address = a.address;
+  let unusable: ToolError | undefined;
+  if (taken) {
+    let prefix = 32;
+    try {
+      prefix = maskToPrefix(answers.ack!.subnetMask ?? answers.offer!.subnetMask!);
+    } catch (err) {
+      unusable = new ToolError(Exit.BadAnswer, `the DHCPACK for ${taken.ip} is unusable: ${(err as Error).message}`);
+    }
+    address = { ip: taken.ip, prefix };
+  }
+  if (address) {
+    const { ip, prefix } = address;
+    step(`add ${ip}/${prefix} to the probe`, () =>
+      addAddress(c.probe.sock, c.probe.ifindex, `${ip}/${prefix}`, { noDad: true }),
+    );
+    const gw = answers.ack?.routers[0] ?? a.gateway;
+    if (gw && !unusable)
+      step(`route the probe through ${gw}`, () =>
+        addRoute(c.probe.sock, { dst: '0.0.0.0/0', gw, oif: c.probe.ifindex }, { replace: true }),
+      );
+  }
+  if (unusable) throw unusable;
+  return address;
+}
+
+/** --ping: the gateway answers ICMP echo from the probe. Sets result.ping; returns the exit status it gives. */
+async function pingGateway(c: Ctx, result: DiscoverResult): Promise<number> {
+  if (!result.gateway) {
+    result.ping = { gateway: null, reachable: false };
+    return Exit.GatewayDown;
+  }
+  const p = await ping(c.probe.ns, result.gateway, c.signal);
+  result.ping = {
+    gateway: result.gateway,
+    reachable: p.reachable,
+    ...(p.rttMs !== undefined ? { rttMs: p.rttMs } : {}),
+  };
+  return p.reachable ? Exit.Ok : Exit.GatewayDown;
+}
+
+/**
+ * Gives the lease back (RFC 2131 4.4.6: DHCPRELEASE, unicast to its server), interrupted or not: left to expire,
+ * every interrupted run would hold an address of a small pool for a lease time. Best effort; never throws.
+ */
+async function release(c: Ctx, taken: Lease, debug: (m: string) => void): Promise<void> {
+  const msg = buildRequest({ type: 'RELEASE', xid: xid(), mac: c.probe.mac, ciaddr: taken.ip, serverId: taken.server });
+  try {
+    await c.client.fire(msg, taken.server);
+    // The first packet to a server not yet in the neighbour table waits for ARP: let it leave.
+    await new Promise((r) => setTimeout(r, 100));
+    debug(`released ${taken.ip} to ${taken.server}`);
+  } catch (err) {
+    debug(`DHCPRELEASE of ${taken.ip} to ${taken.server} not sent: ${(err as Error).message}`);
+  }
+}
+
 /** Everything after the probe exists: the DHCP exchanges, the address, the ping, the release. */
 async function converse(
   a: DiscoverArgs,
   c: Ctx,
   debug: (m: string) => void,
 ): Promise<{ result: DiscoverResult; exit: number }> {
-  const answers: { inform?: Answer; ack?: Answer; offer?: Answer } = {};
-  let address: { ip: string; prefix: number } | undefined = a.address;
-  let lease: { ip: string; server: string } | undefined;
-  if (!address) {
-    const id = xid();
-    const offer = await request(
-      c,
-      { type: 'DISCOVER', xid: id, broadcast: true },
-      { dest: BROADCAST, accept: ['OFFER'], server: a.server, what: 'DHCPDISCOVER' },
-    );
-    answers.offer = offer;
-    if (a.ping || a.server) {
-      if (!offer.subnetMask)
-        throw new ToolError(
-          Exit.BadAnswer,
-          `the DHCPOFFER from ${offer.server ?? 'the server'} has no subnet mask (option 1)`,
-        );
-      if (!offer.server)
-        throw new ToolError(
-          Exit.BadAnswer,
-          'the DHCPOFFER has no server identifier (option 54) to request the lease from',
-        );
-      const server = offer.server;
-      answers.ack = await request(
-        c,
-        { type: 'REQUEST', xid: id, broadcast: true, requestedIp: offer.address, serverId: server },
-        { dest: BROADCAST, accept: ['ACK'], server, what: 'DHCPREQUEST' },
-      );
-      lease = { ip: answers.ack.address, server };
-    }
-  }
+  const answers: Answers = {};
+  const taken = a.address ? undefined : await lease(a, c, answers);
   try {
-    // An unusable mask still leaves a lease to give back: the probe takes the address alone (/32), so that the
-    // RELEASE leaves from it, and the error follows.
-    let unusable: ToolError | undefined;
-    if (lease) {
-      const mask = answers.ack!.subnetMask ?? answers.offer!.subnetMask!;
-      let prefix = 32;
-      try {
-        prefix = maskToPrefix(mask);
-      } catch (err) {
-        unusable = new ToolError(Exit.BadAnswer, `the DHCPACK for ${lease.ip} is unusable: ${(err as Error).message}`);
-      }
-      address = { ip: lease.ip, prefix };
-    }
-    if (address) {
-      const { ip, prefix } = address;
-      step(`add ${ip}/${prefix} to the probe`, () =>
-        addAddress(c.probe.sock, c.probe.ifindex, `${ip}/${prefix}`, { noDad: true }),
-      );
-      const gw = answers.ack?.routers[0] ?? a.gateway;
-      // An off-link server (behind a relay) and the RELEASE need the gateway as the probe's default route.
-      if (gw && !unusable)
-        step(`route the probe through ${gw}`, () =>
-          addRoute(c.probe.sock, { dst: '0.0.0.0/0', gw, oif: c.probe.ifindex }, { replace: true }),
-        );
-    }
-    if (unusable) throw unusable;
+    const address = addressProbe(a, c, answers, taken);
     if (a.server) {
       answers.inform = await request(
         c,
@@ -243,42 +284,11 @@ async function converse(
       );
     }
     const result = summarize(a, answers, address?.ip ?? answers.offer?.address ?? null);
-    let exit: number = Exit.Ok;
-    if (a.ping) {
-      if (!result.gateway) {
-        result.ping = { gateway: null, reachable: false };
-        exit = Exit.GatewayDown;
-      } else {
-        const p = await ping(c.probe.ns, result.gateway, c.signal);
-        result.ping = {
-          gateway: result.gateway,
-          reachable: p.reachable,
-          ...(p.rttMs !== undefined ? { rttMs: p.rttMs } : {}),
-        };
-        if (!p.reachable) exit = Exit.GatewayDown;
-      }
-    }
+    const exit = a.ping ? await pingGateway(c, result) : Exit.Ok;
     return { result, exit };
   } finally {
-    // Give the lease back, interrupted or not (the probe still exists here): unicast to its server (RFC 2131
-    // 4.4.6). Left to expire, every interrupted run would hold an address of a small pool for a lease time.
-    if (lease) {
-      const release = buildRequest({
-        type: 'RELEASE',
-        xid: xid(),
-        mac: c.probe.mac,
-        ciaddr: lease.ip,
-        serverId: lease.server,
-      });
-      try {
-        await c.client.fire(release, lease.server);
-        // The first packet to a server not yet in the neighbour table waits for ARP: let it leave.
-        await new Promise((r) => setTimeout(r, 100));
-        debug(`released ${lease.ip} to ${lease.server}`);
-      } catch (err) {
-        debug(`DHCPRELEASE of ${lease.ip} to ${lease.server} not sent: ${(err as Error).message}`);
-      }
-    }
+    // The probe still exists here.
+    if (taken) await release(c, taken, debug);
   }
 }
 
