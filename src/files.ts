@@ -1,6 +1,7 @@
 // Files that several plugin processes share, run as root: a directory that only root may write to, and a lock
 // taken with a bounded wait. Used by the log (src/cni/log.ts, log-file.ts) and by the uplink VLAN records
-// (src/plugin/uplink-vlans.ts); it knows neither CNI nor netlink, so both layers import it, as they do src/ip.ts.
+// (src/plugin/uplink-vlans/record.ts); it knows neither CNI nor netlink, so both layers import it, as they do
+// src/ip.ts.
 import { closeSync, constants, lstatSync, mkdirSync, openSync } from 'node:fs';
 import type { FFIType } from 'bun:ffi';
 

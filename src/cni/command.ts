@@ -49,7 +49,8 @@ export async function runCommand(
   requireCommandSupported(req.command, version);
   // Rules relating keys guard what ADD builds (and CHECK verifies); DEL, GC and STATUS must work regardless.
   const conf = parseNetConf(raw, { crossField: req.command === 'ADD' || req.command === 'CHECK' });
-  const ctx: Ctx = { conf, rawConfig: stdin, env: io.env, log };
+  const mac = conf.runtimeConfig?.mac ?? conf.args?.cni?.mac ?? req.args.mac;
+  const ctx: Ctx = { conf, mac, rawConfig: stdin, env: io.env, log };
   if (raw.prevResult !== undefined) {
     try {
       ctx.prevResult = parseResult(raw.prevResult, {

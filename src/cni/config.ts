@@ -5,6 +5,7 @@ import { z } from './zod.js';
 import { CniError, Code, got, listed, show } from './errors.js';
 import { MAX_IFNAME, NAME_RE, ifnameProblem, macProblem, normalizeMac, utf8Bytes } from './names.js';
 import { DEFAULT_LOG_DIR, LOG_LEVELS, isConfigLogPath } from './log.js';
+import { mergeSpans, type VidSpan } from '../vids.js';
 
 /**
  * Default of `ipamTimeout`, in seconds. A runtime bounds the whole pod set-up (kubelet's --runtime-request-timeout
@@ -70,7 +71,7 @@ export const BaseNetConfSchema = z
     macspoofchk: z.boolean().default(false),
     enabledad: z.boolean().default(false),
     disableContainerInterface: z.boolean().default(false),
-    // Ours (issue 16): keep the bridge's uplinks carrying its pods' VIDs tagged (src/plugin/uplink-vlans.ts).
+    // Ours (issue 16): keep the bridge's uplinks carrying its pods' VIDs tagged (src/plugin/uplink-vlans/).
     uplinkVlans: z.boolean().default(false),
     uplinkInterface: ifname.optional(),
     ipam: z.object({ type: z.string().optional() }).loose().default({}),
@@ -124,7 +125,7 @@ export const NetConfSchema = BaseNetConfSchema.superRefine(
       c.vlan > 0 &&
       typeof c.bridge === 'string'
     ) {
-      const gw = `${c.bridge}.${c.vlan}`;
+      const gw = vlanGatewayName(c.bridge, c.vlan);
       if (utf8Bytes(gw) > MAX_IFNAME) {
         ctx.addIssue({
           code: 'custom',
@@ -173,12 +174,60 @@ export const NetConfSchema = BaseNetConfSchema.superRefine(
 
 export type RawNetConf = z.infer<typeof NetConfSchema>;
 
-/** The parsed config with derived fields the plugin works from. */
+/**
+ * Which VLANs a pod's port carries by its config, derived once at parse time (plugin/vlans.ts applies the rule):
+ * `vlan` (0: none), the trunk's entries merged into sorted, non-adjacent spans, and preserveDefaultVlan.
+ */
+export interface VlanIntent {
+  vlan: number;
+  trunkRanges: VidSpan[];
+  preserveDefaultVlan: boolean;
+}
+
+/** The parsed config with the values derived from it, worked out once here; handlers never re-derive them. */
 export interface NetConf extends RawNetConf {
   /** isDefaultGateway implies isGateway, as in the reference. */
   isGateway: boolean;
   /** True when an IPAM plugin is to be delegated to; `ipam: {}` means L2 only. */
   hasIpam: boolean;
+  /** The port's VLAN intent (vlan, merged vlanTrunk, preserveDefaultVlan). */
+  vlans: VlanIntent;
+  /** Whether ADD puts the gateway address on the bridge itself (isGateway with IPAM, no `vlan`: plugin/l3.ts). */
+  gatewayOnBridge: boolean;
+  /**
+   * The `<bridge>.<vlan>` interface that carries the gateway address (isGateway with IPAM and `vlan`), else null. At
+   * most 15 bytes when the full schema passed (ADD, CHECK).
+   */
+  vlanGateway: string | null;
+}
+
+/** The VLAN gateway interface's name, `<bridge>.<vlan>`, as the reference's (bridge.go `ensureVlanInterface`). */
+export const vlanGatewayName = (bridge: string, vlan: number): string => `${bridge}.${vlan}`;
+
+/** A trunk's entries (`id`, or `minID`..`maxID`) as merged spans; empty entries are skipped (see trunkEntry). */
+export function trunkSpans(entries: RawNetConf['vlanTrunk']): VidSpan[] {
+  const spans: VidSpan[] = [];
+  for (const e of entries ?? []) {
+    if (e.id !== undefined) spans.push([e.id, e.id]);
+    if (e.minID !== undefined && e.maxID !== undefined) spans.push([e.minID, e.maxID]);
+  }
+  return mergeSpans(spans);
+}
+
+/** The values derived from a parsed config (see NetConf). Pure. */
+function derive(c: RawNetConf): NetConf {
+  const isGateway = c.isGateway || c.isDefaultGateway;
+  const hasIpam = typeof c.ipam.type === 'string' && c.ipam.type !== '';
+  const vlans = { vlan: c.vlan, trunkRanges: trunkSpans(c.vlanTrunk), preserveDefaultVlan: c.preserveDefaultVlan };
+  const gateway = isGateway && hasIpam;
+  return {
+    ...c,
+    isGateway,
+    hasIpam,
+    vlans,
+    gatewayOnBridge: gateway && !c.vlan,
+    vlanGateway: gateway && c.vlan ? vlanGatewayName(c.bridge, c.vlan) : null,
+  };
 }
 
 /** Format zod issues as `path: message (got value)` lines, the details of a code 7 error (listed: at most 20). */
@@ -311,10 +360,5 @@ export function parseNetConf(raw: unknown, opts: { crossField?: boolean } = {}):
   if (!parsed.success) {
     throw new CniError(Code.InvalidConfig, 'invalid network configuration', formatIssues(parsed.error.issues));
   }
-  const c = parsed.data;
-  return {
-    ...c,
-    isGateway: c.isGateway || c.isDefaultGateway,
-    hasIpam: typeof c.ipam.type === 'string' && c.ipam.type !== '',
-  };
+  return derive(parsed.data);
 }

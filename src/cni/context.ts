@@ -15,6 +15,11 @@ export interface Io {
 
 export interface Ctx {
   conf: NetConf;
+  /**
+   * The MAC the runtime asks for the pod's interface, by precedence runtimeConfig.mac > args.cni.mac > CNI_ARGS
+   * MAC (the reference's loadNetConf, bridge.go v1.9.1), normalized; undefined when none asks.
+   */
+  mac?: string;
   /** The config exactly as received, for delegating to IPAM plugins. */
   rawConfig: string;
   /** prevResult up-converted to 1.1.0 when the config carried one. */

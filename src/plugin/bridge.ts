@@ -11,7 +11,7 @@ import {
   type NetlinkSocket,
 } from '../kernel/index.js';
 import { step, toCniError } from './errors.js';
-import { usesVlans, vlanFiltering, vlanIntent } from './vlans.js';
+import { usesVlans, vlanFiltering } from './vlans.js';
 
 /** The config key that makes this config need VLAN filtering, as `key=value` for messages. */
 function vlanKey(conf: NetConf): string {
@@ -41,7 +41,7 @@ function checkExisting(br: Link, conf: NetConf): void {
   // Decision: a VLAN config on a bridge without VLAN filtering would give no isolation at all (every VLAN entry
   // is ignored), and turning filtering on would change switching for every other port and the uplink. Refuse.
   const filtering = vlanFiltering(br);
-  if (usesVlans(vlanIntent(conf)) && filtering !== 'on') {
+  if (usesVlans(conf.vlans) && filtering !== 'on') {
     if (filtering === 'unsupported') throw noVlanFiltering(conf);
     throw new CniError(
       Code.BridgeConflict,
@@ -66,7 +66,7 @@ export function ensureBridge(host: NetlinkSocket, conf: NetConf): Link {
       br = createBridge(host, {
         name: conf.bridge,
         mtu: conf.mtu || undefined,
-        vlanFiltering: usesVlans(vlanIntent(conf)) || undefined,
+        vlanFiltering: usesVlans(conf.vlans) || undefined,
       });
       try {
         writeSysctl(null, `net/ipv6/conf/${conf.bridge}/accept_ra`, '0');
@@ -75,7 +75,7 @@ export function ensureBridge(host: NetlinkSocket, conf: NetConf): Link {
       }
     } catch (err) {
       if (!isErrno(err, 'EEXIST')) {
-        if (isErrno(err, 'EOPNOTSUPP', 'ENOTSUP') && usesVlans(vlanIntent(conf))) {
+        if (isErrno(err, 'EOPNOTSUPP', 'ENOTSUP') && usesVlans(conf.vlans)) {
           throw noVlanFiltering(conf);
         }
         throw toCniError(err, `create bridge "${conf.bridge}"`);
@@ -96,8 +96,6 @@ export function ensureBridge(host: NetlinkSocket, conf: NetConf): Link {
   return br;
 }
 
-/** Whether ADD puts the gateway address on the bridge itself (isGateway with IPAM, no `vlan`: l3.ts). */
-export const gatewayOnBridge = (conf: NetConf): boolean => conf.isGateway && conf.hasIpam && !conf.vlan;
 
 /**
  * Pins the MAC of a gateway bridge to the address it has before the pod's port joins (`br` as ensureBridge read it):

@@ -10,7 +10,6 @@ import {
   getLink,
   isErrno,
   listLinks,
-  nsidOf,
   openNetlink,
   type Link,
   type NetlinkSocket,
@@ -19,7 +18,8 @@ import { ipamCall, ipamDel } from '../ipam/delegate.js';
 import { teardownAttachment } from '../firewall/index.js';
 import { attachmentOf, isHostVethOf, parseAlias } from './attachment.js';
 import { Failures } from './failures.js';
-import { syncUplinkVlans } from './uplink-vlans.js';
+import { peerInHost } from './pod.js';
+import { syncUplinkVlans } from './uplink-vlans/sync.js';
 
 /**
  * Whose the pod's CNI_IFNAME is ('ours': this attachment's; 'foreign': another attachment's on this host;
@@ -39,15 +39,7 @@ function isOurs(
   req: DelRequest,
   ctx: Ctx,
 ): 'ours' | 'foreign' | 'unrelated' {
-  if (l.kind !== 'veth' || !l.peerIndex || l.linkNetnsId === undefined) return 'unrelated';
-  const self = Netns.current();
-  let hostId: number | undefined;
-  try {
-    hostId = nsidOf(podSock, self.fd);
-  } finally {
-    self.close();
-  }
-  if (hostId === undefined || hostId !== l.linkNetnsId) return 'unrelated';
+  if (l.kind !== 'veth' || !l.peerIndex || !peerInHost(podSock, l)) return 'unrelated';
   const peer = getLink(host, l.peerIndex);
   if (!peer || peer.kind !== 'veth') return 'unrelated';
   // From here on the interface is a pod end whose host end is on this host: ours, or another attachment's.
@@ -143,7 +135,7 @@ export async function cmdDel(req: DelRequest, ctx: Ctx): Promise<void> {
       failures.attempt(`delete "${req.ifname}" in the pod`, () => podEnd(h, req.netns!, req, ctx, true));
     failures.attempt('delete the host veth', () => deleteHostEnd(h, req, ctx));
     failures.attempt('remove unused VIDs from the uplinks', () =>
-      syncUplinkVlans(h, ctx.conf.bridge, null, ctx.env, ctx.log),
+      syncUplinkVlans(h, ctx.conf.bridge, { to: 'none' }, ctx.env, ctx.log),
     );
     h.close();
   }

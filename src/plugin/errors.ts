@@ -11,7 +11,8 @@
 // | KernelError (a netlink request, a libc call on the kernel)    | 100, details "errno E..."                  |
 // | file error on a kernel setting (/proc/sys, /sys)              | 100, details "errno E..."                  |
 // | NetnsError (CNI_NETNS missing, not a network namespace)       | 101                                        |
-// | RuntimeEnvError (libc cannot be bound, the state directory)   | 110, the plugin's own environment          |
+// | RuntimeEnvError (libc cannot be bound)                        | 110, the plugin's own environment          |
+// | StateDirError (the uplink VLAN records' directory)            | 110, the plugin's own environment          |
 // | file error elsewhere (the state directory, a lock file)       | 110                                        |
 // | SpawnError (a program could not be started)                   | 110; IPAM (104) and iptables/nft (106)     |
 // |                                                               | answer their own code where they run       |
@@ -19,6 +20,7 @@
 import { CniError, Code, cut, type CodeNumber } from '../cni/errors.js';
 import { KernelError, NetnsError, RuntimeEnvError } from '../kernel/index.js';
 import { SpawnError } from '../kernel/spawn.js';
+import { StateDirError } from './uplink-vlans/record.js';
 
 /** errnos that say "not now" rather than "no": a netlink request that got no answer, a resource busy for now. */
 const TRANSIENT = new Set(['ETIMEDOUT', 'EAGAIN', 'EWOULDBLOCK']);
@@ -45,7 +47,7 @@ const isKernelSetting = (path: string | undefined): boolean =>
 
 /** The code and details of a failure the table knows, or undefined for a bug. */
 function classify(err: unknown): { code: CodeNumber; details: string } | undefined {
-  if (err instanceof RuntimeEnvError) return { code: Code.RuntimeEnv, details: '' };
+  if (err instanceof RuntimeEnvError || err instanceof StateDirError) return { code: Code.RuntimeEnv, details: '' };
   if (err instanceof NetnsError) return { code: Code.Netns, details: '' };
   let errno: string;
   let code: CodeNumber;
@@ -58,14 +60,15 @@ function classify(err: unknown): { code: CodeNumber; details: string } | undefin
 
 /**
  * `err` as a CNI error by the table above; `what` (the step) prefixes the message. A CniError passes through as it
- * is; a RuntimeEnvError is named by its own step, not by `what` (the request had nothing to do with it).
+ * is; a RuntimeEnvError or StateDirError is named by its own step, not by `what` (the request had nothing to do
+ * with it).
  */
 export function toCniError(err: unknown, what?: string): CniError {
   if (err instanceof CniError) return err;
   // A namespace path comes from CNI_NETNS, as long as the runtime likes: quoted once, cut.
   const message = err instanceof NetnsError ? `${cut(err.path)}: ${err.why}` : ((err as Error)?.message ?? String(err));
   const known = classify(err);
-  if (known?.code === Code.RuntimeEnv && err instanceof RuntimeEnvError)
+  if (known?.code === Code.RuntimeEnv && (err instanceof RuntimeEnvError || err instanceof StateDirError))
     return new CniError(Code.RuntimeEnv, `the plugin's own environment is unusable: ${message}`, '', { cause: err });
   const msg = what ? `${what}: ${message}` : message;
   if (!known) return new CniError(Code.Internal, msg, '', { cause: err });

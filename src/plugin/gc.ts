@@ -10,7 +10,7 @@ import { ipamCall, ipamGc, ipamRelease } from '../ipam/delegate.js';
 import { teardownFirewall, type Named } from '../firewall/index.js';
 import { aliasMatchesNetwork, isGatewayLink, parseAlias } from './attachment.js';
 import { Failures } from './failures.js';
-import { syncUplinkVlans } from './uplink-vlans.js';
+import { syncUplinkVlans } from './uplink-vlans/sync.js';
 
 /**
  * GC: removes this network's host veths (by alias) and firewall rules (by comment) whose attachment `valid` does not
@@ -46,7 +46,7 @@ export async function cmdGc(req: GcRequest, ctx: Ctx, valid: Attachment[]): Prom
         });
       }
       failures.attempt('remove unused VIDs from the uplinks', () =>
-        syncUplinkVlans(host, ctx.conf.bridge, null, ctx.env, ctx.log),
+        syncUplinkVlans(host, ctx.conf.bridge, { to: 'none' }, ctx.env, ctx.log),
       );
     } finally {
       host.close();

@@ -85,16 +85,8 @@ function ensureAddress(s: L3Setup, link: Link, cidr: string): void {
  * one end missing is made anew, and the peer is put on the bridge, labelled, given the VLAN and set up whatever it
  * had. A pair this ADD made is undone with the ADD unless another pod of the network is on the bridge by then.
  */
-function vlanGateway(s: L3Setup): Link {
+function vlanGateway(s: L3Setup, name: string): Link {
   const { host, br, conf, undo } = s;
-  const name = `${br.name}.${conf.vlan}`;
-  if (Buffer.byteLength(name) > MAX_IFNAME) {
-    throw new CniError(
-      Code.InvalidConfig,
-      'invalid network configuration',
-      `isGateway: gateway interface name "${name}" would exceed ${MAX_IFNAME} bytes (bridge + "." + vlan)`,
-    );
-  }
   const peerName = `vgw${br.index.toString(16)}v${conf.vlan}`.slice(0, MAX_IFNAME);
   let gw = step(`look up "${name}"`, () => getLink(host, name));
   let peer = step(`look up "${peerName}"`, () => getLink(host, peerName));
@@ -215,7 +207,7 @@ export function setupL3(s: L3Setup): void {
   }
 
   if (!conf.isGateway) return;
-  const gwLink = conf.vlan ? vlanGateway(s) : s.br;
+  const gwLink = conf.vlanGateway ? vlanGateway(s, conf.vlanGateway) : s.br;
   const families = new Set<4 | 6>();
   for (const ip of ips) {
     if (!ip.gateway) continue;

@@ -13,42 +13,14 @@
 //                                  reference re-adds it tagged after making it native, which leaves the port with
 //                                  no PVID at all (docs/parity.md, "trunk-native-vlan").
 // - neither (untagged network)  -> left as the bridge made it: its default PVID, untagged.
-import type { NetConf } from '../cni/config.js';
+import type { VlanIntent } from '../cni/config.js';
 import { addVlans, delVlans, portVlans, type Link, type NetlinkSocket, type VlanRange } from '../kernel/index.js';
-
-export interface VlanIntent {
-  vlan: number;
-  trunkRanges: Array<[number, number]>;
-  preserveDefaultVlan: boolean;
-}
 
 export interface VlanPlan {
   /** VLANs to remove from the port first (what it already had, unless preserved). */
   remove: VlanRange[];
   /** VLANs to add, in one request. */
   add: VlanRange[];
-}
-
-/** Merge trunk entries into sorted, non-overlapping, non-adjacent ranges. */
-export function mergeTrunk(entries: NetConf['vlanTrunk']): Array<[number, number]> {
-  const spans: Array<[number, number]> = [];
-  for (const e of entries ?? []) {
-    if (e.id !== undefined) spans.push([e.id, e.id]);
-    if (e.minID !== undefined && e.maxID !== undefined) spans.push([e.minID, e.maxID]);
-  }
-  spans.sort((a, b) => a[0] - b[0]);
-  const merged: Array<[number, number]> = [];
-  for (const s of spans) {
-    const last = merged[merged.length - 1];
-    if (last && s[0] <= last[1] + 1) last[1] = Math.max(last[1], s[1]);
-    else merged.push([s[0], s[1]]);
-  }
-  return merged;
-}
-
-/** A config's VLAN intent: `vlan`, the merged trunk, preserveDefaultVlan. */
-export function vlanIntent(conf: Pick<NetConf, 'vlan' | 'vlanTrunk' | 'preserveDefaultVlan'>): VlanIntent {
-  return { vlan: conf.vlan, trunkRanges: mergeTrunk(conf.vlanTrunk), preserveDefaultVlan: conf.preserveDefaultVlan };
 }
 
 /** Whether the port carries VLANs of its own (access or trunk); false for the untagged network. */
@@ -127,15 +99,6 @@ export function expectedPortVlans(c: VlanIntent, initial: readonly VlanRange[]):
 /** Normalize a dump for comparison (same compression as expectedPortVlans). */
 export function normalizeVlans(ranges: readonly VlanRange[]): VlanRange[] {
   return compress(vlanFlagsByVid(ranges));
-}
-
-export function formatVlans(ranges: readonly VlanRange[]): string {
-  if (ranges.length === 0) return 'none';
-  return ranges
-    .map(
-      (r) => `${r.min === r.max ? r.min : `${r.min}-${r.max}`}${r.pvid ? ' PVID' : ''}${r.untagged ? ' untagged' : ''}`,
-    )
-    .join(', ');
 }
 
 /**

@@ -2,9 +2,10 @@
 // to a report and its findings. Pure: doctor-read.ts gathers the description, doctor-render.ts prints the report.
 import type { Link, VlanRange } from '../kernel/index.js';
 import { isGatewayLink, parseAlias } from '../plugin/attachment.js';
-import { isUplink } from '../plugin/uplink.js';
+import { inheritedMtu, isUplink } from '../plugin/uplink.js';
 import { vlanFiltering, vlanFlagsByVid } from '../plugin/vlans.js';
 import { PROBE_ALIAS_PREFIX } from './probe.js';
+import { formatVids } from '../vids.js';
 
 export interface NodeSnapshot {
   links: Link[];
@@ -16,7 +17,7 @@ export interface NodeSnapshot {
   livePids: Set<number>;
   /**
    * By bridge name: per uplink ifindex, the VIDs vlan-bridge added with `uplinkVlans` and manages (its record,
-   * reconciled with the kernel: plugin/uplink-vlans.ts). Absent for a bridge without a record.
+   * reconciled with the kernel: plugin/uplink-vlans/plan.ts). Absent for a bridge without a record.
    */
   managedVids?: Map<string, Map<number, number[]>>;
 }
@@ -91,19 +92,6 @@ export interface Report {
   summary: { errors: number; warnings: number };
 }
 
-/** "2-99,101" */
-export function vidList(vids: Iterable<number>): string {
-  const sorted = [...new Set(vids)].sort((a, b) => a - b);
-  const out: string[] = [];
-  for (let i = 0; i < sorted.length; i++) {
-    let j = i;
-    while (j + 1 < sorted.length && sorted[j + 1] === sorted[j]! + 1) j++;
-    out.push(i === j ? `${sorted[i]}` : `${sorted[i]}-${sorted[j]}`);
-    i = j;
-  }
-  return out.join(',');
-}
-
 function port(l: Link, vlans: Map<number, VlanRange[]>): PortReport {
   return {
     name: l.name,
@@ -175,7 +163,10 @@ function podHealth(p: PodReport, bridge: string | undefined, add: (f: Finding) =
   }
 }
 
-function checkBridge(b: BridgeReport, add: (f: Finding) => void): void {
+type Add = (f: Finding) => void;
+
+/** The bridge and its uplinks up, and an uplink at all when it has pods. */
+function checkLinks(b: BridgeReport, add: Add): void {
   const at = { bridge: b.name };
   if (!b.up) add({ severity: 'error', code: 'bridge-down', ...at, message: `bridge ${b.name} is down` });
   for (const u of b.uplinks) {
@@ -196,9 +187,75 @@ function checkBridge(b: BridgeReport, add: (f: Finding) => void): void {
       message: `bridge ${b.name} has pods but no uplink: their traffic never leaves this node`,
     });
   }
+}
 
-  // VLANs (meaningful only with VLAN filtering). `native` is the bridge's default PVID, the VLAN a port joins
-  // untagged when it is added (0: none).
+/**
+ * One pod port's VLANs on a filtering bridge: it carries some, has a native VLAN, leaks no default VLAN, and each
+ * of its VLANs reaches an uplink (`carried`). Returns whether the pod is on the untagged network (PVID = `native`).
+ */
+function checkPodVlans(p: PodReport, b: BridgeReport, carried: (vid: number) => boolean, add: Add): boolean {
+  const at = { bridge: b.name };
+  const native = b.defaultPvid;
+  const vids = vlanFlagsByVid(p.vlans);
+  if (vids.size === 0) {
+    add({
+      severity: 'error',
+      code: 'no-vlan',
+      ...at,
+      port: p.name,
+      message: `${who(p)} carries no VLAN: the bridge drops everything it sends`,
+    });
+    return false;
+  }
+  const pvid = [...vids].find(([, f]) => f.pvid)?.[0];
+  if (pvid === undefined) {
+    // Every port vlan-bridge makes has a native VLAN: `vlan`, or VID 1 on a trunk (src/plugin/vlans.ts), as the
+    // reference since v1.8.0 except where `vlan` lies inside a trunk range (it re-adds it tagged). Without one,
+    // the VM's untagged frames are dropped at the port.
+    add({
+      severity: 'warning',
+      code: 'no-native-vlan',
+      ...at,
+      port: p.name,
+      message: `${who(p)} carries VLAN ${formatVids(vids.keys())} tagged but has no PVID: untagged frames from the pod are dropped (a trunk made before native VLAN 1; re-create the pod)`,
+    });
+  }
+  if (native && pvid !== native && vids.get(native)?.untagged) {
+    // A warning, not an error: preserveDefaultVlan asks for exactly this, and doctor cannot see the config.
+    // The reference's leak (v1.1.1; v1.5.0-v1.7.1 by default; later ones with preserveDefaultVlan): the port keeps
+    // the default VLAN egress-untagged after its PVID moved to the pod's VLAN, so the uplink's untagged frames reach
+    // the pod untagged. The default VLAN carried tagged is a trunk member the network asked for, not a leak.
+    const others = [...vids.keys()].filter((v) => v !== native);
+    add({
+      severity: 'warning',
+      code: 'vlan1-leak',
+      ...at,
+      port: p.name,
+      message: `${who(p)} carries VLAN ${native} egress-untagged next to VLAN ${formatVids(others)}: untagged frames from the uplink reach this VLAN pod (unless its network sets preserveDefaultVlan on purpose)`,
+    });
+  }
+  if (b.uplinks.length > 0) {
+    const missing = [...vids.keys()].filter((v) => v !== native && !carried(v));
+    if (missing.length) {
+      add({
+        severity: 'error',
+        code: 'vlan-not-on-uplink',
+        ...at,
+        port: p.name,
+        message: `${who(p)} is on VLAN ${formatVids(missing)}, which no uplink of ${b.name} carries: that traffic goes nowhere`,
+      });
+    }
+  }
+  return native !== 0 && pvid === native;
+}
+
+/**
+ * The VLANs of the bridge's ports (meaningful only with VLAN filtering): with filtering off, a pod's VLANs isolate
+ * nothing; with it on, every pod's VLANs must reach an uplink, and the untagged network needs an untagged uplink.
+ */
+function checkVlans(b: BridgeReport, add: Add): void {
+  const at = { bridge: b.name };
+  // `native` is the bridge's default PVID, the VLAN a port joins untagged when it is added (0: none).
   const native = b.defaultPvid;
   if (!b.vlanFiltering) {
     const tagged = b.pods.filter((p) => [...vlanFlagsByVid(p.vlans).keys()].some((v) => v !== native));
@@ -210,87 +267,36 @@ function checkBridge(b: BridgeReport, add: (f: Finding) => void): void {
         message: `bridge ${b.name} has VLAN filtering off, so the VLANs of ${tagged.map((p) => p.name).join(', ')} isolate nothing`,
       });
     }
-  } else {
-    const uplinkVids = b.uplinks.map((u) => vlanFlagsByVid(u.vlans));
-    const selfVids = vlanFlagsByVid(b.vlans);
-    // A VLAN goes somewhere when an uplink carries it, a `<bridge>.<vlan>` gateway port does (isGateway with vlan),
-    // or the bridge itself does (an address on an 802.1q `<bridge>.<vid>` device), for a VLAN other than its default
-    // one, which every bridge has.
-    const gatewayVids = b.gateways.map((g) => vlanFlagsByVid(g.vlans));
-    const carried = (v: number) =>
-      uplinkVids.some((m) => m.has(v)) || (v !== native && (selfVids.has(v) || gatewayVids.some((m) => m.has(v))));
-    const untaggedPods: PodReport[] = [];
-    for (const p of b.pods) {
-      const vids = vlanFlagsByVid(p.vlans);
-      if (vids.size === 0) {
-        add({
-          severity: 'error',
-          code: 'no-vlan',
-          ...at,
-          port: p.name,
-          message: `${who(p)} carries no VLAN: the bridge drops everything it sends`,
-        });
-        continue;
-      }
-      const pvid = [...vids].find(([, f]) => f.pvid)?.[0];
-      if (pvid === undefined) {
-        // Every port vlan-bridge makes has a native VLAN: `vlan`, or VID 1 on a trunk (src/plugin/vlans.ts), as the
-        // reference since v1.8.0 except where `vlan` lies inside a trunk range (it re-adds it tagged). Without one,
-        // the VM's untagged frames are dropped at the port.
-        add({
-          severity: 'warning',
-          code: 'no-native-vlan',
-          ...at,
-          port: p.name,
-          message: `${who(p)} carries VLAN ${vidList(vids.keys())} tagged but has no PVID: untagged frames from the pod are dropped (a trunk made before native VLAN 1; re-create the pod)`,
-        });
-      }
-      if (native && pvid === native) untaggedPods.push(p);
-      else if (native && vids.get(native)?.untagged) {
-        // A warning, not an error: preserveDefaultVlan asks for exactly this, and doctor cannot see the config.
-        // The reference's leak (v1.1.1; v1.5.0-v1.7.1 by default; later ones with preserveDefaultVlan): the port keeps
-        // the default VLAN egress-untagged after its PVID moved to
-        // the pod's VLAN, so the uplink's untagged frames reach the pod untagged. The default VLAN carried
-        // tagged is a trunk member the network asked for, not a leak.
-        const others = [...vids.keys()].filter((v) => v !== native);
-        add({
-          severity: 'warning',
-          code: 'vlan1-leak',
-          ...at,
-          port: p.name,
-          message: `${who(p)} carries VLAN ${native} egress-untagged next to VLAN ${vidList(others)}: untagged frames from the uplink reach this VLAN pod (unless its network sets preserveDefaultVlan on purpose)`,
-        });
-      }
-      if (b.uplinks.length > 0) {
-        const missing = [...vids.keys()].filter((v) => v !== native && !carried(v));
-        if (missing.length) {
-          add({
-            severity: 'error',
-            code: 'vlan-not-on-uplink',
-            ...at,
-            port: p.name,
-            message: `${who(p)} is on VLAN ${vidList(missing)}, which no uplink of ${b.name} carries: that traffic goes nowhere`,
-          });
-        }
-      }
-    }
-    // Untagged traffic flows both ways only through an uplink that takes untagged frames into the default VLAN
-    // (PVID) and sends that VLAN out untagged.
-    if (
-      untaggedPods.length &&
-      b.uplinks.length > 0 &&
-      !uplinkVids.some((m) => m.get(native)?.untagged && m.get(native)?.pvid)
-    ) {
-      add({
-        severity: 'error',
-        code: 'untagged-no-native',
-        ...at,
-        message: `${untaggedPods.map(who).join(', ')} ${untaggedPods.length === 1 ? 'is' : 'are'} on the untagged network (VLAN ${native}), but no uplink of ${b.name} has VLAN ${native} as its PVID, egress untagged`,
-      });
-    }
+    return;
   }
+  const uplinkVids = b.uplinks.map((u) => vlanFlagsByVid(u.vlans));
+  const selfVids = vlanFlagsByVid(b.vlans);
+  // A VLAN goes somewhere when an uplink carries it, a `<bridge>.<vlan>` gateway port does (isGateway with vlan),
+  // or the bridge itself does (an address on an 802.1q `<bridge>.<vid>` device), for a VLAN other than its default
+  // one, which every bridge has.
+  const gatewayVids = b.gateways.map((g) => vlanFlagsByVid(g.vlans));
+  const carried = (v: number) =>
+    uplinkVids.some((m) => m.has(v)) || (v !== native && (selfVids.has(v) || gatewayVids.some((m) => m.has(v))));
+  const untaggedPods = b.pods.filter((p) => checkPodVlans(p, b, carried, add));
+  // Untagged traffic flows both ways only through an uplink that takes untagged frames into the default VLAN
+  // (PVID) and sends that VLAN out untagged.
+  if (
+    untaggedPods.length &&
+    b.uplinks.length > 0 &&
+    !uplinkVids.some((m) => m.get(native)?.untagged && m.get(native)?.pvid)
+  ) {
+    add({
+      severity: 'error',
+      code: 'untagged-no-native',
+      ...at,
+      message: `${untaggedPods.map(who).join(', ')} ${untaggedPods.length === 1 ? 'is' : 'are'} on the untagged network (VLAN ${native}), but no uplink of ${b.name} has VLAN ${native} as its PVID, egress untagged`,
+    });
+  }
+}
 
-  // MTU: the uplink is the reference (it is what the wire takes), else the bridge.
+/** MTU: the uplink is the reference (it is what the wire takes), else the bridge (uplink.ts, the one rule). */
+function checkMtu(b: BridgeReport, add: Add): void {
+  const at = { bridge: b.name };
   if (b.uplinks.length) {
     const mtus = [...new Set(b.uplinks.map((u) => u.mtu))];
     if (mtus.length > 1)
@@ -301,7 +307,7 @@ function checkBridge(b: BridgeReport, add: (f: Finding) => void): void {
         message: `uplinks of ${b.name} differ in MTU: ${b.uplinks.map((u) => `${u.name} ${u.mtu}`).join(', ')}`,
       });
   }
-  const ref = b.uplinks.length ? Math.min(...b.uplinks.map((u) => u.mtu)) : b.mtu;
+  const ref = inheritedMtu(b, b.uplinks);
   const refName = b.uplinks.length ? `the uplink's ${ref}` : `the bridge's ${ref}`;
   if (b.uplinks.length && b.mtu !== ref) {
     add(
@@ -338,7 +344,13 @@ function checkBridge(b: BridgeReport, add: (f: Finding) => void): void {
         message: `${who(p)} MTU ${p.mtu} is below ${refName}`,
       });
   }
+}
 
+function checkBridge(b: BridgeReport, add: Add): void {
+  const at = { bridge: b.name };
+  checkLinks(b, add);
+  checkVlans(b, add);
+  checkMtu(b, add);
   for (const p of b.pods) podHealth(p, b.name, add);
   for (const pr of b.probes) {
     if (!pr.running)

@@ -7,7 +7,8 @@
 // its pod is gone and the veth is a GC candidate.
 import { closeSync, openSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { dumpVlans, listLinks, nsidOf, type NetlinkSocket } from '../kernel/index.js';
-import { readRecord, reconcileRecord, recordPath } from '../plugin/uplink-vlans.js';
+import { reconcileRecord } from '../plugin/uplink-vlans/plan.js';
+import { readRecord, recordPath } from '../plugin/uplink-vlans/record.js';
 import { uplinksOf } from '../plugin/uplink.js';
 import type { NodeSnapshot } from './doctor-check.js';
 import { PROBE_ALIAS_PREFIX } from './probe.js';

@@ -1,6 +1,6 @@
 // doctor's report as text for people: one table of bridges, one of ports per bridge, then the findings.
-import { formatVlans } from '../plugin/vlans.js';
-import { attachmentText, vidList, type PortReport, type Report } from './doctor-check.js';
+import { formatVids, formatVlans } from '../vids.js';
+import { attachmentText, type PortReport, type Report } from './doctor-check.js';
 
 function table(head: string[], rows: string[][]): string {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
@@ -40,7 +40,7 @@ export function renderReport(r: Report): string {
         String(u.mtu),
         state(u),
         formatVlans(u.vlans),
-        u.managedVids ? `vlan-bridge manages VLAN ${vidList(u.managedVids)} (uplinkVlans)` : '-',
+        u.managedVids ? `vlan-bridge manages VLAN ${formatVids(u.managedVids)} (uplinkVlans)` : '-',
       ]),
       ...b.pods.map((p) => [
         p.name,

@@ -40,6 +40,9 @@ describe('parseNetConf defaults', () => {
       ipam: {},
       hasIpam: false,
       ipamTimeout: 45,
+      vlans: { vlan: 0, trunkRanges: [], preserveDefaultVlan: false },
+      gatewayOnBridge: false,
+      vlanGateway: null,
     });
   });
 
@@ -53,6 +56,26 @@ describe('parseNetConf defaults', () => {
     expect(c.hasIpam).toBe(true);
     expect(c.ipam).toEqual({ type: 'host-local', subnet: '10.0.0.0/24' });
     expect(parseNetConf({ ...base, ipam: { type: '' } }).hasIpam).toBe(false);
+  });
+
+  it('derives the VLAN intent and the gateway once', () => {
+    const ipam = { type: 'host-local', subnet: '10.0.0.0/24' };
+    const trunk = parseNetConf({ ...base, vlanTrunk: [{ minID: 10, maxID: 20 }, { id: 21 }, { id: 5 }, {}] });
+    expect(trunk.vlans).toEqual({
+      vlan: 0,
+      trunkRanges: [
+        [5, 5],
+        [10, 21],
+      ],
+      preserveDefaultVlan: false,
+    });
+    const onVlan = parseNetConf({ ...base, bridge: 'br1', vlan: 7, isGateway: true, ipam });
+    expect([onVlan.gatewayOnBridge, onVlan.vlanGateway]).toEqual([false, 'br1.7']);
+    const onBridge = parseNetConf({ ...base, isDefaultGateway: true, ipam });
+    expect([onBridge.gatewayOnBridge, onBridge.vlanGateway]).toEqual([true, null]);
+    // No IPAM, no gateway address anywhere.
+    const l2 = parseNetConf({ ...base, vlan: 7, isGateway: true });
+    expect([l2.gatewayOnBridge, l2.vlanGateway]).toEqual([false, null]);
   });
 });
 

@@ -7,7 +7,6 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { parseNetConf } from '../../src/cni/config.js';
-import { vlanIntent } from '../../src/plugin/vlans.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const DEPLOY = path.join(ROOT, 'deploy');
@@ -192,7 +191,7 @@ describe('deploy/nad-*.yaml', () => {
     const c = parseNetConf(delegateConfig(nad));
     expect({
       vlan: c.vlan,
-      trunk: vlanIntent(c).trunkRanges,
+      trunk: c.vlans.trunkRanges,
       hasIpam: c.hasIpam,
       preserveDefaultVlan: c.preserveDefaultVlan,
     }).toEqual({ vlan: 100, trunk: [], hasIpam: false, preserveDefaultVlan: false });
@@ -205,7 +204,7 @@ describe('deploy/nad-*.yaml', () => {
     expect(raw).not.toHaveProperty('vlan');
     expect(raw).not.toHaveProperty('vlanTrunk');
     const c = parseNetConf(delegateConfig(nad));
-    expect({ vlan: c.vlan, trunk: vlanIntent(c).trunkRanges, hasIpam: c.hasIpam }).toEqual({
+    expect({ vlan: c.vlan, trunk: c.vlans.trunkRanges, hasIpam: c.hasIpam }).toEqual({
       vlan: 0,
       trunk: [],
       hasIpam: false,
@@ -219,7 +218,7 @@ describe('deploy/nad-*.yaml', () => {
     const c = parseNetConf(delegateConfig(nad));
     expect({
       vlan: c.vlan,
-      trunk: vlanIntent(c).trunkRanges,
+      trunk: c.vlans.trunkRanges,
       hasIpam: c.hasIpam,
       preserveDefaultVlan: c.preserveDefaultVlan,
     }).toEqual({

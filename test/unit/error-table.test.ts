@@ -6,6 +6,7 @@ import { dispatch } from '../../src/cni/dispatch.js';
 import type { Handlers } from '../../src/cni/context.js';
 import { CniError, Code } from '../../src/cni/errors.js';
 import { KernelError, NetnsError, RuntimeEnvError } from '../../src/kernel/index.js';
+import { StateDirError } from '../../src/plugin/uplink-vlans/record.js';
 import { SpawnError } from '../../src/kernel/spawn.js';
 import { step, toCniError } from '../../src/plugin/errors.js';
 import { Failures } from '../../src/plugin/failures.js';
@@ -29,6 +30,7 @@ describe('toCniError: every kind of failure has its code, whatever the call site
     ['a missing network namespace', new NetnsError('missing', '/run/netns/x', 'no such network namespace'), 101, ''],
     ['not a network namespace', new NetnsError('not-netns', '/tmp/fifo', 'a FIFO'), 101, ''],
     ['libc that cannot be bound', new RuntimeEnvError('bind libc (netlink)', 'no setns'), 110, ''],
+    ['a state directory others can write', new StateDirError('use the uplink VLAN records in /x', 'mode 777'), 110, ''],
     ['a program that cannot be started', new SpawnError('/usr/sbin/nft', 'ENOENT'), 110, 'errno ENOENT'],
     ['no process left to start one (EAGAIN)', new SpawnError('/usr/sbin/nft', 'EAGAIN'), 11, 'errno EAGAIN'],
     ['a kernel setting refused', fileError('/proc/sys/net/ipv4/ip_forward', 'EROFS', 30), 100, 'errno EROFS'],

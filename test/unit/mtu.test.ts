@@ -1,10 +1,9 @@
-// The MTU a pod gets (src/plugin/uplink.ts, src/plugin/mtu.ts) as a table: which ports are uplinks, the inherited
-// MTU, and an explicit mtu against it.
+// The MTU a pod gets (src/plugin/uplink.ts, the one MTU rule of ADD, CHECK and doctor) as a table: which ports are
+// uplinks, the inherited MTU, and an explicit mtu against it.
 import { describe, expect, it } from 'vitest';
 import { CniError } from '../../src/cni/errors.js';
 import type { Link } from '../../src/kernel/index.js';
-import { podMtu } from '../../src/plugin/mtu.js';
-import { inheritedMtu, isUplink, uplinksOf } from '../../src/plugin/uplink.js';
+import { expectedMtu, inheritedMtu, isUplink, podMtu, uplinksOf } from '../../src/plugin/uplink.js';
 
 const link = (index: number, kind: string | undefined, mtu: number, master?: number): Link => ({
   index,
@@ -45,16 +44,22 @@ describe('inherited MTU', () => {
     ["no uplink: the bridge's own", [link(3, 'veth', 1300, 1)], 1400],
     ["no port at all: the bridge's own", [], 1400],
   ] as Array<[string, Link[], number]>)('%s', (_what, ports, want) => {
-    expect(inheritedMtu(BR, [BR, ...ports])).toBe(want);
+    expect(inheritedMtu(BR, uplinksOf(BR, [BR, ...ports]))).toBe(want);
+    expect(expectedMtu(0, BR, uplinksOf(BR, [BR, ...ports]))).toBe(want);
+    expect(expectedMtu(1280, BR, uplinksOf(BR, [BR, ...ports]))).toBe(1280);
   });
 });
 
 describe('podMtu', () => {
-  const links = [BR, link(2, 'bond', 9000, 1)];
+  const links = uplinksOf(BR, [BR, link(2, 'bond', 9000, 1)]);
   it("0 inherits, an explicit mtu up to the uplink's is used as given", () => {
     expect(podMtu(0, BR, links)).toBe(9000);
     expect(podMtu(1500, BR, links)).toBe(1500);
     expect(podMtu(9000, BR, links)).toBe(9000); // above the lowered bridge (1400), not above the uplink
+  });
+
+  it('expectedMtu never refuses: CHECK and doctor compare with it, only ADD refuses', () => {
+    expect(expectedMtu(9001, BR, links)).toBe(9001);
   });
 
   it("above the uplink's MTU is code 103 naming both", () => {
@@ -66,6 +71,6 @@ describe('podMtu', () => {
     }
     expect(err).toBeInstanceOf(CniError);
     expect(err).toMatchObject({ code: 103, message: 'mtu 9001 exceeds the uplink MTU 9000 of bridge "l1"' });
-    expect(() => podMtu(1401, BR, [BR])).toThrow('mtu 1401 exceeds bridge "l1" MTU 1400');
+    expect(() => podMtu(1401, BR, [])).toThrow('mtu 1401 exceeds bridge "l1" MTU 1400');
   });
 });

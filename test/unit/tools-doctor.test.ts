@@ -2,7 +2,8 @@
 // same node with one thing wrong at a time, and the report's text and exit code.
 import { describe, expect, it } from 'vitest';
 import type { Link, VlanRange } from '../../src/kernel/index.js';
-import { diagnose, vidList, type NodeSnapshot } from '../../src/tools/doctor-check.js';
+import { diagnose, type NodeSnapshot } from '../../src/tools/doctor-check.js';
+import { formatVids } from '../../src/vids.js';
 import { nsfsMounts } from '../../src/tools/doctor-read.js';
 import { renderReport } from '../../src/tools/doctor-render.js';
 import { doctorExit } from '../../src/tools/doctor.js';
@@ -349,7 +350,7 @@ describe('doctor', () => {
   });
 
   it('lists VIDs as ranges and nsfs mount points from mountinfo', () => {
-    expect(vidList([5, 1, 2, 3, 7, 8, 2])).toBe('1-3,5,7-8');
+    expect(formatVids([5, 1, 2, 3, 7, 8, 2])).toBe('1-3,5,7-8');
     const mountinfo = [
       '22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw',
       '650 27 0:4 net:[4026532598] /run/netns/vbn-1 rw shared:300 - nsfs nsfs rw',

@@ -13,7 +13,7 @@ vi.mock('../../src/kernel/index.js', async (importOriginal) => {
   };
 });
 
-const { syncUplinkVlans } = await import('../../src/plugin/uplink-vlans.js');
+const { syncUplinkVlans } = await import('../../src/plugin/uplink-vlans/sync.js');
 const { CniError } = await import('../../src/cni/errors.js');
 
 const sock = { fd: -1 } as never;
@@ -21,13 +21,13 @@ const log = { error: () => {}, warn: () => {}, info: () => {}, debug: () => {}, 
 
 describe('uplinkVlans on a kernel without namespace cookies', () => {
   it('DEL, GC and rollback (addTo null) do nothing and do not throw', () => {
-    expect(() => syncUplinkVlans(sock, 'br0', null, {}, log)).not.toThrow();
+    expect(() => syncUplinkVlans(sock, 'br0', { to: 'none' }, {}, log)).not.toThrow();
   });
 
   it('an ADD with uplinkVlans is refused with code 108', () => {
     let err: unknown;
     try {
-      syncUplinkVlans(sock, 'br0', 'all', {}, log);
+      syncUplinkVlans(sock, 'br0', { to: 'all' }, {}, log);
     } catch (e) {
       err = e;
     }

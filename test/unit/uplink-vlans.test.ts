@@ -1,19 +1,15 @@
-// The uplink VLAN rule (src/plugin/uplink-vlans.ts): a VID is on an uplink iff a pod uses it or it was there
+// The uplink VLAN rule (src/plugin/uplink-vlans/): a VID is on an uplink iff a pod uses it or it was there
 // before; only VIDs the record says we added are removed, and the record counts only while the kernel agrees.
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Link, VlanRange } from '../../src/kernel/index.js';
-import {
-  isManagedVid,
-  planUplinkVlans,
-  readRecord,
-  usedVids,
-  vidRanges,
-  type UplinkRecord,
-} from '../../src/plugin/uplink-vlans.js';
-import { podVids, vlanIntent } from '../../src/plugin/vlans.js';
+import { parseNetConf } from '../../src/cni/config.js';
+import { isManagedVid, planUplinkVlans, usedVids } from '../../src/plugin/uplink-vlans/plan.js';
+import { readRecord, type UplinkRecord } from '../../src/plugin/uplink-vlans/record.js';
+import { podVids } from '../../src/plugin/vlans.js';
+import { vidRanges } from '../../src/vids.js';
 
 const BOOT = 'b0';
 const bond = (vlans: VlanRange[], index = 5) => ({ name: 'mgmt-bo', index, vlans });
@@ -142,7 +138,7 @@ describe('podVids and vidRanges', () => {
     [{ vlan: 5, vlanTrunk: [{ id: 7 }] }, [5, 7]],
     [{}, []],
   ])('%j carries %j', (c, vids) => {
-    expect(podVids(vlanIntent({ vlan: 0, preserveDefaultVlan: false, ...c }))).toEqual(vids);
+    expect(podVids(parseNetConf({ name: 'n', ...c }).vlans)).toEqual(vids);
   });
 
   it('packs VIDs into the fewest ranges', () => {

@@ -3,14 +3,9 @@
 // "reference v1.8.0+" follow plugins/main/bridge/bridge.go `setupVeth` at tags v1.8.0 and v1.9.1.
 import { describe, expect, it } from 'vitest';
 import type { VlanRange } from '../../src/kernel/index.js';
-import {
-  expectedPortVlans,
-  formatVlans,
-  mergeTrunk,
-  nativeVid,
-  planPortVlans,
-  type VlanIntent,
-} from '../../src/plugin/vlans.js';
+import { trunkSpans, type VlanIntent } from '../../src/cni/config.js';
+import { expectedPortVlans, nativeVid, planPortVlans } from '../../src/plugin/vlans.js';
+import { formatVlans } from '../../src/vids.js';
 
 const intent = (vlan: number, trunkRanges: Array<[number, number]> = [], preserveDefaultVlan = false): VlanIntent => ({
   vlan,
@@ -91,7 +86,7 @@ describe('the plan', () => {
   });
 });
 
-describe('mergeTrunk: vlanTrunk entries as sorted, merged ranges', () => {
+describe('trunkSpans: vlanTrunk entries as sorted, merged ranges', () => {
   it.each([
     [[{ id: 100 }], [[100, 100]]],
     [[{ minID: 2, maxID: 4094 }], [[2, 4094]]],
@@ -114,6 +109,6 @@ describe('mergeTrunk: vlanTrunk entries as sorted, merged ranges', () => {
     [[], []],
     [[{}], []],
   ])('%j -> %j', (entries, ranges) => {
-    expect(mergeTrunk(entries)).toEqual(ranges);
+    expect(trunkSpans(entries)).toEqual(ranges);
   });
 });
