@@ -3,13 +3,13 @@
 // CNI_COMMAND it runs the command line (src/tools/cli.ts). Every call is a fresh process, so everything is loaded
 // when first needed: the protocol shell here, the config schema (zod) only for commands that read a config, the
 // kernel layer only for commands that touch the kernel, the tools only for the command line.
-import { runCni } from './stdio.js';
+import { reportStdoutFailure, runCni } from './stdio.js';
 
 const args = process.argv.slice(2);
 if (args.length > 0 && process.env.CNI_COMMAND === undefined) {
   // A stdout that cannot be written (a full disk, a closed pipe) ends the command with one line, not a stack trace.
   const cannotWrite = (err: unknown) => {
-    process.stderr.write(`vlan-bridge: cannot write to stdout: ${(err as Error)?.message ?? String(err)}\n`);
+    reportStdoutFailure(err);
     process.exit(1);
   };
   process.stdout.on('error', cannotWrite);

@@ -45,6 +45,18 @@ function writeAll(fd: number, s: string): void {
   }
 }
 
+/**
+ * Says on stderr, in one line and without a stack trace, that stdout could not be written (a full disk behind it, a
+ * closed pipe): nothing more can be said on stdout. Used by the CNI path and by the command line. Never throws.
+ */
+export function reportStdoutFailure(err: unknown): void {
+  try {
+    writeAll(2, `vlan-bridge: cannot write to stdout: ${(err as Error)?.message ?? String(err)}\n`);
+  } catch {
+    // stderr is gone too
+  }
+}
+
 /** Runs one CNI invocation on the process's stdin, stdout, stderr and environment, then exits with its code. */
 export async function runCni(handlers: HandlersLoader): Promise<void> {
   let code: number;
@@ -54,13 +66,8 @@ export async function runCni(handlers: HandlersLoader): Promise<void> {
       handlers,
     );
   } catch (err) {
-    // stdout itself failed (a full disk behind it, a closed pipe): nothing more can be said there. One line on
-    // stderr, no stack trace, and a failure code.
-    try {
-      writeAll(2, `vlan-bridge: cannot write the result to stdout: ${(err as Error).message}\n`);
-    } catch {
-      // stderr is gone too
-    }
+    // stdout itself failed: dispatch answers every other failure on stdout.
+    reportStdoutFailure(err);
     code = 1;
   }
   // Everything is written (synchronously) and every child has been waited for: exit now instead of tearing

@@ -35,8 +35,8 @@ export const Code = {
   /** The kernel lacks a feature this config needs: details name the kernel option and the config key. */
   KernelFeature: 108,
   /**
-   * The plugin's own environment is unusable: its runtime directory refused, its native addon not writable or
-   * loadable.
+   * The plugin's own environment is unusable: libc cannot be bound (bun:ffi), its state directory refused, a program
+   * it runs cannot be started.
    */
   RuntimeEnv: 110,
   /** Anything unexpected: a bug. The message says what. */

@@ -35,7 +35,7 @@ describe('hostile input to bin/vlan-bridge', () => {
       timeout: 20_000,
     });
     expect(r.status).toBe(1);
-    expect(r.stderr).toMatch(/^vlan-bridge: cannot write the result to stdout: .*\n$/);
+    expect(r.stderr).toMatch(/^vlan-bridge: cannot write to stdout: .*\n$/);
   });
 
   it.each(['mtu', 'args', 'runtimeConfig', 'vlanTrunk', 'dns', 'prevResult'])(
