@@ -42,6 +42,11 @@ export default tseslint.config(
     },
   },
   {
+    // The plugin's functions stay short enough to hold in one's head (issue 23); tests and tools' tables may not.
+    files: ['src/**/*.ts'],
+    rules: { 'max-lines-per-function': ['error', { max: 80 }] },
+  },
+  {
     // Tests read loosely typed JSON (ip -j, CNI results) as `any`.
     files: ['test/**/*.ts', 'test/**/*.mjs', 'bench/**/*.ts', 'demo/**/*.ts', 'scripts/**/*.mjs'],
     rules: {
