@@ -51,9 +51,12 @@ export function lockFile(path: string, waitMs: number): (() => void) | null {
     const { FFIType: T } = require('bun:ffi') as typeof import('bun:ffi');
     const { bindLibrary } = require('./kernel/native.js') as typeof import('./kernel/native.js');
     /* eslint-enable @typescript-eslint/no-require-imports */
-    libc = bindLibrary<{ flock: readonly [readonly FFIType[], FFIType] }, LibcFlock>('libc.so.6', 'file locks', {
-      flock: [[T.i32, T.i32], T.i32],
-    });
+    libc = bindLibrary<{ flock: readonly [readonly FFIType[], FFIType] }, LibcFlock>(
+      'libc.so.6',
+      'file locks',
+      { flock: [[T.i32, T.i32], T.i32] },
+      ['flock'],
+    );
   }
   const fd = openSync(path, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NOCTTY, 0o600);
   const deadline = Date.now() + waitMs;

@@ -1,5 +1,6 @@
 // VLAN IDs as sets and ranges: the one place where VIDs are merged into ranges and written as text. Pure. Used by
-// the config (a trunk's entries merged once), the port and uplink VLAN rules, CHECK, and doctor.
+// the config (a trunk's entries merged once), the port and uplink VLAN rules, CHECK, doctor, and the kernel layer's
+// messages. It knows neither CNI nor netlink requests (only the shape of a VLAN range), as src/ip.ts.
 import type { VlanRange } from './kernel/bridge-vlan.js';
 
 /** An inclusive VID span `[min, max]` (1-4094, 802.1Q). */
@@ -24,12 +25,13 @@ export function vidRanges(vids: Iterable<number>): VlanRange[] {
   return mergeSpans([...vids].map((v): VidSpan => [v, v])).map(([min, max]) => ({ min, max }));
 }
 
-/** VIDs as iproute2 writes a list: "1-3,5,7-8" (sorted, repeats once); '' for none. */
-export function formatVids(vids: Iterable<number>): string {
-  return vidRanges(vids)
-    .map((r) => (r.min === r.max ? `${r.min}` : `${r.min}-${r.max}`))
-    .join(',');
+/** Ranges without their flags, in the order given: "1-3,5,7-8"; '' for none. */
+export function formatRanges(ranges: readonly VlanRange[]): string {
+  return ranges.map((r) => (r.min === r.max ? `${r.min}` : `${r.min}-${r.max}`)).join(',');
 }
+
+/** VIDs as a sorted list of ranges: "1-3,5,7-8" (repeats once); '' for none. */
+export const formatVids = (vids: Iterable<number>): string => formatRanges(vidRanges(vids));
 
 /** Ranges with their flags, as `bridge vlan show` words them: "1 PVID untagged, 100-200"; 'none' for none. */
 export function formatVlans(ranges: readonly VlanRange[]): string {

@@ -5,6 +5,7 @@ import { attr, attrMap, nest, parseAttrs, u16, u32 } from './netlink/attrs.js';
 import * as C from './netlink/constants.js';
 import { IFINFOMSG_LEN, ifinfomsg } from './netlink/headers.js';
 import type { NetlinkSocket } from './netlink/socket.js';
+import { formatRanges } from '../vids.js';
 
 export interface VlanRange {
   min: number;
@@ -55,17 +56,14 @@ function vlanRequest(
 /** IFLA_BRIDGE_FLAGS value addressing the bridge device itself rather than a port (BRIDGE_FLAGS_SELF). */
 const BRIDGE_FLAGS_SELF = 2;
 
-const show = (rs: readonly VlanRange[]) =>
-  rs.map((r) => (r.min === r.max ? `${r.min}` : `${r.min}-${r.max}`)).join(',');
-
 /** Adds VLANs to a bridge port (or, with self, to the bridge device itself), all in one request. */
 export function addVlans(sock: NetlinkSocket, index: number, ranges: readonly VlanRange[], self = false): void {
-  vlanRequest(sock, C.RTM_SETLINK, index, ranges, self, `add VLANs ${show(ranges)} on link ${index}`);
+  vlanRequest(sock, C.RTM_SETLINK, index, ranges, self, `add VLANs ${formatRanges(ranges)} on link ${index}`);
 }
 
 /** Removes VLANs from a bridge port (or, with self, from the bridge device itself), all in one request. */
 export function delVlans(sock: NetlinkSocket, index: number, ranges: readonly VlanRange[], self = false): void {
-  vlanRequest(sock, C.RTM_DELLINK, index, ranges, self, `delete VLANs ${show(ranges)} on link ${index}`);
+  vlanRequest(sock, C.RTM_DELLINK, index, ranges, self, `delete VLANs ${formatRanges(ranges)} on link ${index}`);
 }
 
 /** Every port's VLANs (bridges' own entries included), as compressed ranges in VID order. */

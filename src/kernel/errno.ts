@@ -8,6 +8,8 @@ export const EINTR = 4;
 export const EIO = 5;
 /** Try again: nothing to read (or room to write) on a non-blocking socket, or a receive timeout (SO_RCVTIMEO). */
 export const EAGAIN = 11;
+/** Invalid argument: a request the kernel would refuse, refused before it is sent (a route's gateway family). */
+export const EINVAL = 22;
 /** No such device: a link that vanished right after it was created. */
 export const ENODEV = 19;
 /** Network is unreachable: no route to the destination (yet). */

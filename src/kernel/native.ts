@@ -100,8 +100,9 @@ const PROCESS = {
   waitpid: [[T.i32, T.ptr, T.i32], T.i32],
 } as const satisfies Decls;
 
-/** Functions that report failure with errno (and a negative return); the others return an error number or 0. */
-const SETS_ERRNO = new Set([
+/** CORE's and PROCESS's functions that report failure with errno (and a negative return); the others return an error
+ * number or 0. */
+const SETS_ERRNO = [
   'socket',
   'bind',
   'connect',
@@ -113,23 +114,29 @@ const SETS_ERRNO = new Set([
   'setns',
   'unshare',
   'ioctl',
-  'flock',
   'pipe2',
   'poll',
   'read',
   'write',
   'kill',
   'waitpid',
-]);
+];
 
 type Fn = (...args: unknown[]) => number | bigint | Pointer | null;
 
 /**
- * Opens `library` (libc.so.6) with `decls` and wraps each function so that a negative return keeps errno for
- * errno(). Throws RuntimeEnvError naming `what` when the library or a symbol cannot be bound (a libc that is not
- * glibc-compatible). Exported for the test of that failure.
+ * Opens `library` (libc.so.6) with `decls` and wraps each function named in `setsErrno` (those that report failure
+ * with a negative return and errno) so that its errno is kept for errno(). Throws RuntimeEnvError naming `what` when
+ * the library or a symbol cannot be bound (a libc that is not glibc-compatible). Used here and by src/files.ts
+ * (flock), and by the test of that failure.
  */
-export function bindLibrary<D extends Decls, L>(library: string, what: string, decls: D): L {
+export function bindLibrary<D extends Decls, L>(
+  library: string,
+  what: string,
+  decls: D,
+  setsErrno: readonly (keyof D & string)[],
+): L {
+  const errnoSetters = new Set<string>(setsErrno);
   const withErrno = { ...decls, __errno_location: [[], T.ptr] } as Decls;
   let symbols: Record<string, Fn>;
   try {
@@ -146,7 +153,7 @@ export function bindLibrary<D extends Decls, L>(library: string, what: string, d
   const out: Record<string, unknown> = { errno: () => last };
   for (const name of Object.keys(decls)) {
     const f = symbols[name]!;
-    out[name] = SETS_ERRNO.has(name)
+    out[name] = errnoSetters.has(name)
       ? (...args: unknown[]) => {
           const r = Number(f(...args));
           if (r < 0) last = read.i32(errnoAt, 0);
@@ -157,15 +164,19 @@ export function bindLibrary<D extends Decls, L>(library: string, what: string, d
   return out as L;
 }
 
+/** The functions of `decls` that are in SETS_ERRNO. */
+const settersOf = <D extends Decls>(decls: D) =>
+  Object.keys(decls).filter((k) => SETS_ERRNO.includes(k)) as (keyof D & string)[];
+
 let core: Libc | undefined;
 let proc: LibcProcess | undefined;
 
 /** libc's socket, namespace and ioctl calls, bound once per process. Throws RuntimeEnvError (see bindLibrary). */
 export function loadLibc(): Libc {
-  return (core ??= bindLibrary<typeof CORE, Libc>('libc.so.6', 'sockets and namespaces', CORE));
+  return (core ??= bindLibrary<typeof CORE, Libc>('libc.so.6', 'sockets and namespaces', CORE, settersOf(CORE)));
 }
 
 /** libc's process calls for spawnBounded, bound on first use. Throws RuntimeEnvError (see bindLibrary). */
 export function loadLibcProcess(): LibcProcess {
-  return (proc ??= bindLibrary<typeof PROCESS, LibcProcess>('libc.so.6', 'processes', PROCESS));
+  return (proc ??= bindLibrary<typeof PROCESS, LibcProcess>('libc.so.6', 'processes', PROCESS, settersOf(PROCESS)));
 }

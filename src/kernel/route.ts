@@ -3,6 +3,8 @@ import { bytesToIp, familyOf, ipToBytes, parseCidr, type Family } from '../ip.js
 import { attrMap, bytes, nest, u32 } from './netlink/attrs.js';
 import * as C from './netlink/constants.js';
 import type { NetlinkSocket } from './netlink/socket.js';
+import { EINVAL } from './errno.js';
+import { KernelError } from './errors.js';
 
 export type Scope = 'universe' | 'link' | 'host';
 const SCOPES: Record<Scope, number> = { universe: C.RT_SCOPE_UNIVERSE, link: C.RT_SCOPE_LINK, host: C.RT_SCOPE_HOST };
@@ -38,7 +40,9 @@ function rtmsg(family: Family, dstLen: number, table: number, scope: number, pro
 
 function body(r: RouteSpec): Buffer {
   const dst = parseCidr(r.dst);
-  if (r.gw && familyOf(r.gw) !== dst.family) throw new Error(`route ${r.dst}: gateway ${r.gw} is of another family`);
+  // What the kernel would refuse (EINVAL), refused here with the route named: a KernelError, code 100 at the boundary.
+  if (r.gw && familyOf(r.gw) !== dst.family)
+    throw new KernelError(`route ${r.dst}: gateway ${r.gw} is of another family`, EINVAL);
   const table = r.table ?? C.RT_TABLE_MAIN;
   const attrs = [u32(C.RTA_TABLE, table)];
   if (dst.prefix > 0) attrs.push(bytes(C.RTA_DST, ipToBytes(dst.ip)));

@@ -43,11 +43,11 @@ describe('libc through bun:ffi', () => {
 
   it('a library or symbol that cannot be bound is a RuntimeEnvError naming what was being bound', () => {
     const lib = thrown(RuntimeEnvError, () =>
-      bindLibrary('libvb-nonexistent.so.1', 'sockets and namespaces', { socket: [[FFIType.i32], FFIType.i32] }),
+      bindLibrary('libvb-nonexistent.so.1', 'sockets and namespaces', { socket: [[FFIType.i32], FFIType.i32] }, []),
     );
     expect(lib.step).toBe('bind libc (sockets and namespaces)');
     const sym = thrown(RuntimeEnvError, () =>
-      bindLibrary('libc.so.6', 'processes', { vb_no_such_function: [[], FFIType.i32] }),
+      bindLibrary('libc.so.6', 'processes', { vb_no_such_function: [[], FFIType.i32] }, []),
     );
     expect(sym.message).toMatch(/^bind libc \(processes\): /);
   });

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { dispatch } from '../../src/cni/dispatch.js';
 import type { Handlers } from '../../src/cni/context.js';
 import { CniError, Code } from '../../src/cni/errors.js';
-import { KernelError, NetnsError, RuntimeEnvError } from '../../src/kernel/index.js';
+import { KernelError, NetnsError, RuntimeEnvError, addRoute, type NetlinkSocket } from '../../src/kernel/index.js';
 import { StateDirError } from '../../src/plugin/uplink-vlans/record.js';
 import { SpawnError } from '../../src/kernel/spawn.js';
 import { step, toCniError } from '../../src/plugin/errors.js';
@@ -147,5 +147,22 @@ describe('dispatch: the reply and the log of a failure', () => {
     );
     expect(r.json).toMatchObject({ code: 5, msg: 'cannot read the network configuration from stdin' });
     expect(r.log.stack).toBeUndefined();
+  });
+});
+
+describe('a route the kernel would refuse', () => {
+  it("a gateway of another family than the route's destination is a kernel refusal (100), not a bug (999)", () => {
+    const sock = { request: () => [] } as unknown as NetlinkSocket;
+    let err: unknown;
+    try {
+      addRoute(sock, { dst: '10.0.0.0/8', gw: 'fd00::1' });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(KernelError);
+    expect(toCniError(err, 'add route 10.0.0.0/8 via fd00::1 in the pod')).toMatchObject({
+      code: 100,
+      details: 'errno EINVAL',
+    });
   });
 });

@@ -85,7 +85,7 @@ export class NetlinkSocket {
   }
 
   /** Reads datagrams until `done` says the exchange for `seq` is over; returns the messages before that. */
-  private receive(seq: number, op: string, dump: boolean): { msgs: Message[]; interrupted: boolean } {
+  private receive(seq: number, op: string): { msgs: Message[]; interrupted: boolean } {
     const msgs: Message[] = [];
     let interrupted = false;
     for (;;) {
@@ -117,11 +117,9 @@ export class NetlinkSocket {
           return { msgs, interrupted };
         }
         if (type === C.NLMSG_NOOP) continue;
+        // A single answer (e.g. RTM_GETLINK by name) is followed by the ACK that ends the exchange; a dump's parts
+        // by NLMSG_DONE.
         msgs.push({ type, flags, data });
-        if (!dump && !(flags & C.NLM_F_MULTI)) {
-          // A single answer (e.g. RTM_GETLINK by name); the ACK that follows, if asked for, ends the exchange.
-          continue;
-        }
       }
     }
   }
@@ -130,7 +128,7 @@ export class NetlinkSocket {
   request(type: number, flags: number, body: Buffer, op: string): Message[] {
     return this.traced(op, () => {
       const seq = this.send(type, flags | C.NLM_F_ACK, body, op);
-      return this.receive(seq, op, false).msgs;
+      return this.receive(seq, op).msgs;
     });
   }
 
@@ -139,7 +137,7 @@ export class NetlinkSocket {
     return this.traced(op, () => {
       for (let attempt = 0; ; attempt++) {
         const seq = this.send(type, C.NLM_F_DUMP, body, op);
-        const { msgs, interrupted } = this.receive(seq, op, true);
+        const { msgs, interrupted } = this.receive(seq, op);
         if (!interrupted || attempt >= DUMP_RETRIES) return msgs;
       }
     });
