@@ -2,7 +2,7 @@
 // lives in a namespace made here, and every namespace is deleted afterwards.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach } from 'vitest';
@@ -74,4 +74,25 @@ export function bridgeVlans(ns: TestNs, dev: string): BridgeVlan[] {
     for (let vid = v.vlan; vid <= (v.vlanEnd ?? v.vlan); vid++) out.push([vid, [...(v.flags ?? [])].sort()]);
   }
   return out;
+}
+
+/**
+ * What an attachment of a network leaves on the node and in the pod: veths on the node, links in the pod, the IPAM
+ * reservations of host-local in `ipamDir`, global addresses on `bridge`, and the iptables/nft lines that match
+ * `marker` (the network's name in the rules' comments).
+ */
+export function attachmentState(node: TestNs, pod: TestNs, o: { ipamDir: string; bridge: string; marker: RegExp }) {
+  const br = node
+    .ipj<Array<{ ifname: string; addr_info: Array<{ local: string; scope: string }> }>>('addr', 'show')
+    .find((l) => l.ifname === o.bridge);
+  return {
+    veths: node.ipj<Array<{ ifname: string }>>('link', 'show', 'type', 'veth').map((l) => l.ifname),
+    pod: pod.ipj<Array<{ ifname: string }>>('link', 'show').map((l) => l.ifname),
+    reservations: existsSync(o.ipamDir) ? readdirSync(o.ipamDir).filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f)) : [],
+    bridgeAddresses: (br?.addr_info ?? []).filter((a) => a.scope === 'global').map((a) => a.local),
+    rules: [
+      ...node.exec('iptables', '-w', '-t', 'nat', '-S').split('\n'),
+      ...node.exec('nft', 'list', 'ruleset').split('\n'),
+    ].filter((l) => o.marker.test(l)),
+  };
 }

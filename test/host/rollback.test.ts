@@ -2,13 +2,13 @@
 // isDefaultGateway (a gateway address this ADD puts on the bridge), ipMasq and macspoofchk, with its n-th kernel
 // step failing, for every n: nothing is left (no veth, no pod interface, no reservation, no gateway address the ADD
 // added, no firewall rule). The VLAN gateway `<bridge>.<vlan>` is covered in the UML tier.
-import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { envOf } from '../lab/cni.js';
 import { callInProcess, failEachStep } from '../lab/step-failure.js';
-import { deleteAllNetns, makeNetns, type TestNs } from './netns-fixture.js';
+import { attachmentState, deleteAllNetns, makeNetns, type TestNs } from './netns-fixture.js';
 
 let node: TestNs;
 let pod: TestNs;
@@ -34,22 +34,8 @@ describe.each(['iptables', 'nftables'] as const)('a failed ADD undoes every step
     ipam: { type: 'host-local', subnet: '10.84.0.0/24', dataDir: path.join(tmp, 'ipam') },
   };
   const env = (command: string) => envOf({ command, conf, netns: pod.path });
-  const leftovers = () => {
-    const dir = path.join(tmp, 'ipam', conf.name);
-    const br = node
-      .ipj<Array<{ addr_info: Array<{ local: string; scope: string }> }>>('addr', 'show')
-      .find((l: any) => l.ifname === 'br-rb');
-    return {
-      veths: node.ipj<Array<{ ifname: string }>>('link', 'show', 'type', 'veth').map((l) => l.ifname),
-      pod: pod.ipj<Array<{ ifname: string }>>('link', 'show').map((l) => l.ifname),
-      reservations: existsSync(dir) ? readdirSync(dir).filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f)) : [],
-      bridgeAddresses: (br?.addr_info ?? []).filter((a) => a.scope === 'global').map((a) => a.local),
-      rules: [
-        ...node.exec('iptables', '-w', '-t', 'nat', '-S').split('\n'),
-        ...node.exec('nft', 'list', 'ruleset').split('\n'),
-      ].filter((l) => /vlan-bridge/.test(l)),
-    };
-  };
+  const leftovers = () =>
+    attachmentState(node, pod, { ipamDir: path.join(tmp, 'ipam', conf.name), bridge: 'br-rb', marker: /vlan-bridge/ });
 
   it('for every kernel step of the ADD', async () => {
     const { steps, failed } = await failEachStep({

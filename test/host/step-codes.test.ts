@@ -4,13 +4,13 @@
 // (src/plugin/errors.ts maps every failure at the commands' boundary), and nothing is left behind. An L3 config
 // with host-local, a gateway address on the bridge, ipMasq and macspoofchk, so that the commands take every kernel
 // step this kernel allows (VLANs are the UML tier's). VB_STEP_MATRIX=<file> writes the matrix there as Markdown.
-import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { envOf } from '../lab/cni.js';
 import { INJECTED, callInProcess, failEachStep, type Injected, type StepOutcome } from '../lab/step-failure.js';
-import { deleteAllNetns, makeNetns, type TestNs } from './netns-fixture.js';
+import { attachmentState, deleteAllNetns, makeNetns, type TestNs } from './netns-fixture.js';
 
 let node: TestNs;
 let pod: TestNs;
@@ -49,20 +49,11 @@ async function ok(command: string, c: object = conf): Promise<string> {
 
 /** What an attachment of this network leaves on the node and in the pod. */
 function state() {
-  const dir = path.join(tmp, 'ipam', conf.name);
-  const br = node
-    .ipj<Array<{ ifname: string; addr_info: Array<{ local: string; scope: string }> }>>('addr', 'show')
-    .find((l) => l.ifname === conf.bridge);
-  return {
-    veths: node.ipj<Array<{ ifname: string }>>('link', 'show', 'type', 'veth').map((l) => l.ifname),
-    pod: pod.ipj<Array<{ ifname: string }>>('link', 'show').map((l) => l.ifname),
-    reservations: existsSync(dir) ? readdirSync(dir).filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f)) : [],
-    bridgeAddresses: (br?.addr_info ?? []).filter((a) => a.scope === 'global').map((a) => a.local),
-    rules: [
-      ...node.exec('iptables', '-w', '-t', 'nat', '-S').split('\n'),
-      ...node.exec('nft', 'list', 'ruleset').split('\n'),
-    ].filter((l) => /step-codes/.test(l)),
-  };
+  return attachmentState(node, pod, {
+    ipamDir: path.join(tmp, 'ipam', conf.name),
+    bridge: conf.bridge,
+    marker: /step-codes/,
+  });
 }
 const clean = { veths: [], pod: ['lo'], reservations: [], bridgeAddresses: [], rules: [] };
 
