@@ -125,15 +125,8 @@ export const NetConfSchema = BaseNetConfSchema.superRefine(
       c.vlan > 0 &&
       typeof c.bridge === 'string'
     ) {
-      const gw = vlanGatewayName(c.bridge, c.vlan);
-      if (utf8Bytes(gw) > MAX_IFNAME) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['isGateway'],
-          input: true,
-          message: `gateway interface name ${show(gw)} (bridge + "." + vlan) would be longer than ${MAX_IFNAME} bytes`,
-        });
-      }
+      const problem = vlanGatewayProblem(vlanGatewayName(c.bridge, c.vlan));
+      if (problem) ctx.addIssue({ code: 'custom', path: ['isGateway'], input: true, message: problem });
     }
     if (c.uplinkInterface !== undefined && c.uplinkVlans !== true) {
       ctx.addIssue({
@@ -194,15 +187,19 @@ export interface NetConf extends RawNetConf {
   vlans: VlanIntent;
   /** Whether ADD puts the gateway address on the bridge itself (isGateway with IPAM, no `vlan`: plugin/l3.ts). */
   gatewayOnBridge: boolean;
-  /**
-   * The `<bridge>.<vlan>` interface that carries the gateway address (isGateway with IPAM and `vlan`), else null. At
-   * most 15 bytes when the full schema passed (ADD, CHECK).
-   */
-  vlanGateway: string | null;
 }
 
-/** The VLAN gateway interface's name, `<bridge>.<vlan>`, as the reference's (bridge.go `ensureVlanInterface`). */
+/**
+ * The VLAN gateway interface's name, `<bridge>.<vlan>`, as the reference's (bridge.go `ensureVlanInterface`, v1.9.1):
+ * of the bridge's own name, which is the config's `bridge` unless that names the bridge by an altname (l3.ts).
+ */
 export const vlanGatewayName = (bridge: string, vlan: number): string => `${bridge}.${vlan}`;
+
+/** Why `name` cannot be the VLAN gateway's name (longer than IFNAMSIZ - 1, 15 bytes), or undefined. */
+export function vlanGatewayProblem(name: string): string | undefined {
+  if (utf8Bytes(name) <= MAX_IFNAME) return undefined;
+  return `gateway interface name ${show(name)} (bridge + "." + vlan) would be longer than ${MAX_IFNAME} bytes`;
+}
 
 /** A trunk's entries (`id`, or `minID`..`maxID`) as merged spans; empty entries are skipped (see trunkEntry). */
 export function trunkSpans(entries: RawNetConf['vlanTrunk']): VidSpan[] {
@@ -226,7 +223,6 @@ function derive(c: RawNetConf): NetConf {
     hasIpam,
     vlans,
     gatewayOnBridge: gateway && !c.vlan,
-    vlanGateway: gateway && c.vlan ? vlanGatewayName(c.bridge, c.vlan) : null,
   };
 }
 
@@ -335,7 +331,6 @@ const TEARDOWN_KEYS = new Set([
   'ipMasqBackend',
   'macspoofchk',
   'uplinkVlans',
-  'uplinkInterface',
 ]);
 
 export function parseNetConf(raw: unknown, opts: { crossField?: boolean } = {}): NetConf {

@@ -45,6 +45,18 @@ const routeSchema = z.object({
   table: z.number().int().optional(),
   scope: z.number().int().optional(),
 });
+/** A route's gateway must be of its destination's family (the kernel would refuse it: EINVAL). */
+const gwOfDstFamily = <T extends z.ZodType<{ dst: string; gw?: string }>>(route: T) =>
+  route.refine(
+    (r) =>
+      r.gw === undefined ||
+      [ipFamily(r.gw), cidrFamily(r.dst)].includes(undefined) ||
+      ipFamily(r.gw) === cidrFamily(r.dst),
+    {
+      message: 'is not of the family of dst',
+      path: ['gw'],
+    },
+  );
 const interfaceSchema = z.object({
   name: z.string().min(1),
   mac: z.string().optional(),
@@ -60,7 +72,7 @@ export const resultSchema = z.object({
   cniVersion: z.string(),
   interfaces: z.array(interfaceSchema).optional(),
   ips: z.array(ipConfigSchema).optional(),
-  routes: z.array(routeSchema).optional(),
+  routes: z.array(gwOfDstFamily(routeSchema)).optional(),
   dns: dnsSchema.optional(),
 });
 export type Result = z.infer<typeof resultSchema>;
@@ -84,7 +96,7 @@ const ipConfig02 = (fam: Family) =>
   z.object({
     ip: cidrOf(fam),
     gateway: ipOf(fam).optional(),
-    routes: z.array(routeSchema.pick({ dst: true, gw: true })).optional(),
+    routes: z.array(gwOfDstFamily(routeSchema.pick({ dst: true, gw: true }))).optional(),
   });
 /** Spec 0.1.0/0.2.0. */
 const result02Schema = z.object({

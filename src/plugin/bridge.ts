@@ -96,7 +96,6 @@ export function ensureBridge(host: NetlinkSocket, conf: NetConf): Link {
   return br;
 }
 
-
 /**
  * Pins the MAC of a gateway bridge to the address it has before the pod's port joins (`br` as ensureBridge read it):
  * setting it makes the kernel mark it as set by the administrator (addr_assign_type NET_ADDR_SET), so it no longer

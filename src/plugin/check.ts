@@ -47,7 +47,7 @@ class Diffs {
       this.differ(what, `expected ${quote(want)}, ${got === undefined ? 'missing' : `found ${quote(got)}`}`);
   }
 
-  /** Throws CniError 112 naming every difference; returns when there is none. */
+  /** Throws CniError 105 naming every difference; returns when there is none. */
   throwIfAny(): void {
     if (this.list.length === 0) return;
     const whats = [...new Set(this.list.map((d) => d.what))];
@@ -75,7 +75,7 @@ interface Pair {
  * Finds both ends. The host end: the veth that carries this attachment's identity (attachment.ts), or, for an
  * attachment the reference plugin made before vlan-bridge took the node over, the container end's peer when it
  * carries no identity of ours (the reference names its host veth at random and labels nothing). Throws CniError
- * 112 when either end is missing.
+ * 105 when either end is missing.
  */
 function findPair(
   host: NetlinkSocket,
@@ -119,11 +119,13 @@ function checkPair(d: Diffs, p: Pair, br: Link, host: NetlinkSocket, req: CheckR
 
 /**
  * What the pair carries: prevResult's record of it, the MAC, the MTU, the port flags. prevResult is the chain's final
- * result: a later plugin (tuning) may have changed the pod end's MAC or MTU on purpose, so the pod's side is compared
- * with prevResult, and with the request only when prevResult says nothing. Our end of the pair is ours alone: it
- * carries the configured (or inherited) MTU. A reference-made port got the config's MTU, or the kernel's default
- * when the config names none (the reference does not inherit the uplink's): only the config's is expected of it;
- * doctor flags one that differs from the uplink's (tools/doctor-check.ts).
+ * result: a later plugin (tuning) may have changed the pod end's MAC on purpose, so the MAC is compared with
+ * prevResult, and with the request only when prevResult says nothing. The pod end's MTU is not checked: tuning may
+ * set it and does not write it into its result (tuning.go v1.9.1 updates only the MAC there), and the reference's
+ * validateCniContainerInterface does not check it either. Our end of the pair is ours alone: it carries the
+ * configured (or inherited) MTU. A reference-made port got the config's MTU, or the kernel's default when the
+ * config names none (the reference does not inherit the uplink's): only the config's is expected of it; doctor
+ * flags one that differs from the uplink's (tools/doctor-check.ts).
  */
 function checkPairSettings(d: Diffs, p: Pair, prev: Result, hostMtu: number, req: CheckRequest, ctx: Ctx): void {
   const { container, hostVeth } = p;
@@ -136,7 +138,6 @@ function checkPairSettings(d: Diffs, p: Pair, prev: Result, hostMtu: number, req
   if (!prevIfaces.some((i) => i.name === hostVeth.name))
     d.differ('prevResult', `expected host veth "${hostVeth.name}" listed, missing`);
   if (p.ours || ctx.conf.mtu) d.expect(`"${hostVeth.name}" MTU`, hostMtu, hostVeth.mtu);
-  if (prevContainer?.mtu) d.expect(`"${req.ifname}" MTU`, prevContainer.mtu, container.mtu);
   d.expect(`"${hostVeth.name}" hairpin`, ctx.conf.hairpinMode, hostVeth.port?.hairpin ?? false);
   d.expect(`"${hostVeth.name}" isolated`, ctx.conf.portIsolation, hostVeth.port?.isolated ?? false);
 }
@@ -203,7 +204,7 @@ function checkL3(d: Diffs, podSock: NetlinkSocket, prev: Result, container: Link
 
 /**
  * CHECK (CNI spec, "CHECK: Check container's networking is as expected"): returns when the attachment is as the
- * config and prevResult say; throws CniError 7 without prevResult, 112 naming every difference, or the code of the
+ * config and prevResult say; throws CniError 7 without prevResult, 105 naming every difference, or the code of the
  * kernel call or IPAM CHECK that failed.
  */
 export async function cmdCheck(req: CheckRequest, ctx: Ctx): Promise<void> {

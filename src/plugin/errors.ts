@@ -12,7 +12,7 @@
 // | file error on a kernel setting (/proc/sys, /sys)              | 100, details "errno E..."                  |
 // | NetnsError (CNI_NETNS missing, not a network namespace)       | 101                                        |
 // | RuntimeEnvError (libc cannot be bound)                        | 110, the plugin's own environment          |
-// | StateDirError (the uplink VLAN records' directory)            | 110, the plugin's own environment          |
+// | StateDirError (the uplink VLAN records' directory)            | 110, details the errno when there is one   |
 // | file error elsewhere (the state directory, a lock file)       | 110                                        |
 // | SpawnError (a program could not be started)                   | 110; IPAM (104) and iptables/nft (106)     |
 // |                                                               | answer their own code where they run       |
@@ -47,7 +47,8 @@ const isKernelSetting = (path: string | undefined): boolean =>
 
 /** The code and details of a failure the table knows, or undefined for a bug. */
 function classify(err: unknown): { code: CodeNumber; details: string } | undefined {
-  if (err instanceof RuntimeEnvError || err instanceof StateDirError) return { code: Code.RuntimeEnv, details: '' };
+  if (err instanceof RuntimeEnvError) return { code: Code.RuntimeEnv, details: '' };
+  if (err instanceof StateDirError) return { code: Code.RuntimeEnv, details: err.errno ? `errno ${err.errno}` : '' };
   if (err instanceof NetnsError) return { code: Code.Netns, details: '' };
   let errno: string;
   let code: CodeNumber;
@@ -69,7 +70,9 @@ export function toCniError(err: unknown, what?: string): CniError {
   const message = err instanceof NetnsError ? `${cut(err.path)}: ${err.why}` : ((err as Error)?.message ?? String(err));
   const known = classify(err);
   if (known?.code === Code.RuntimeEnv && (err instanceof RuntimeEnvError || err instanceof StateDirError))
-    return new CniError(Code.RuntimeEnv, `the plugin's own environment is unusable: ${message}`, '', { cause: err });
+    return new CniError(Code.RuntimeEnv, `the plugin's own environment is unusable: ${message}`, known.details, {
+      cause: err,
+    });
   const msg = what ? `${what}: ${message}` : message;
   if (!known) return new CniError(Code.Internal, msg, '', { cause: err });
   return new CniError(known.code, msg, known.details, { cause: err });

@@ -1,7 +1,7 @@
 // L3 as the reference does it: the IPAM result's addresses and routes in the pod, gateways computed when
 // isGateway, the gateway address on the bridge (or on `<bridge>.<vlan>` when vlan is set), IP forwarding on.
 import { CniError, Code } from '../cni/errors.js';
-import type { NetConf } from '../cni/config.js';
+import { vlanGatewayName, vlanGatewayProblem, type NetConf } from '../cni/config.js';
 import type { Result } from '../cni/result.js';
 import {
   Netns,
@@ -85,8 +85,13 @@ function ensureAddress(s: L3Setup, link: Link, cidr: string): void {
  * one end missing is made anew, and the peer is put on the bridge, labelled, given the VLAN and set up whatever it
  * had. A pair this ADD made is undone with the ADD unless another pod of the network is on the bridge by then.
  */
-function vlanGateway(s: L3Setup, name: string): Link {
+function vlanGateway(s: L3Setup): Link {
   const { host, br, conf, undo } = s;
+  // Of the bridge's own name: a config may name the bridge by an altname, and every network of the bridge must find
+  // the same gateway. Its length was checked on the config's name; the bridge's own may be longer.
+  const name = vlanGatewayName(br.name, conf.vlan);
+  const problem = vlanGatewayProblem(name);
+  if (problem) throw new CniError(Code.InvalidConfig, 'invalid network configuration', `isGateway: ${problem}`);
   const peerName = `vgw${br.index.toString(16)}v${conf.vlan}`.slice(0, MAX_IFNAME);
   let gw = step(`look up "${name}"`, () => getLink(host, name));
   let peer = step(`look up "${peerName}"`, () => getLink(host, peerName));
@@ -207,7 +212,7 @@ export function setupL3(s: L3Setup): void {
   }
 
   if (!conf.isGateway) return;
-  const gwLink = conf.vlanGateway ? vlanGateway(s, conf.vlanGateway) : s.br;
+  const gwLink = conf.vlan ? vlanGateway(s) : s.br;
   const families = new Set<4 | 6>();
   for (const ip of ips) {
     if (!ip.gateway) continue;

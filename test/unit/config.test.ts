@@ -42,7 +42,6 @@ describe('parseNetConf defaults', () => {
       ipamTimeout: 45,
       vlans: { vlan: 0, trunkRanges: [], preserveDefaultVlan: false },
       gatewayOnBridge: false,
-      vlanGateway: null,
     });
   });
 
@@ -58,7 +57,7 @@ describe('parseNetConf defaults', () => {
     expect(parseNetConf({ ...base, ipam: { type: '' } }).hasIpam).toBe(false);
   });
 
-  it('derives the VLAN intent and the gateway once', () => {
+  it('derives the VLAN intent and where the gateway goes, once', () => {
     const ipam = { type: 'host-local', subnet: '10.0.0.0/24' };
     const trunk = parseNetConf({ ...base, vlanTrunk: [{ minID: 10, maxID: 20 }, { id: 21 }, { id: 5 }, {}] });
     expect(trunk.vlans).toEqual({
@@ -70,12 +69,12 @@ describe('parseNetConf defaults', () => {
       preserveDefaultVlan: false,
     });
     const onVlan = parseNetConf({ ...base, bridge: 'br1', vlan: 7, isGateway: true, ipam });
-    expect([onVlan.gatewayOnBridge, onVlan.vlanGateway]).toEqual([false, 'br1.7']);
+    expect(onVlan.gatewayOnBridge).toBe(false);
     const onBridge = parseNetConf({ ...base, isDefaultGateway: true, ipam });
-    expect([onBridge.gatewayOnBridge, onBridge.vlanGateway]).toEqual([true, null]);
+    expect(onBridge.gatewayOnBridge).toBe(true);
     // No IPAM, no gateway address anywhere.
     const l2 = parseNetConf({ ...base, vlan: 7, isGateway: true });
-    expect([l2.gatewayOnBridge, l2.vlanGateway]).toEqual([false, null]);
+    expect(l2.gatewayOnBridge).toBe(false);
   });
 });
 

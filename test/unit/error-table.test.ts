@@ -31,6 +31,12 @@ describe('toCniError: every kind of failure has its code, whatever the call site
     ['not a network namespace', new NetnsError('not-netns', '/tmp/fifo', 'a FIFO'), 101, ''],
     ['libc that cannot be bound', new RuntimeEnvError('bind libc (netlink)', 'no setns'), 110, ''],
     ['a state directory others can write', new StateDirError('use the uplink VLAN records in /x', 'mode 777'), 110, ''],
+    [
+      'a record the file system refuses',
+      new StateDirError('write the uplink VLAN record', 'read-only', { cause: fileError('/x/r.json', 'EROFS', 30) }),
+      110,
+      'errno EROFS',
+    ],
     ['a program that cannot be started', new SpawnError('/usr/sbin/nft', 'ENOENT'), 110, 'errno ENOENT'],
     ['no process left to start one (EAGAIN)', new SpawnError('/usr/sbin/nft', 'EAGAIN'), 11, 'errno EAGAIN'],
     ['a kernel setting refused', fileError('/proc/sys/net/ipv4/ip_forward', 'EROFS', 30), 100, 'errno EROFS'],

@@ -221,6 +221,11 @@ describe('parseResult: invalid shapes', () => {
       'prevResult.ip6.gateway: not an IPv6 address (got "10.0.0.1")',
     ],
     [
+      'a route whose gateway is of another family (the kernel would refuse it)',
+      { cniVersion: '1.0.0', routes: [{ dst: '10.8.0.0/16', gw: 'fd00::1' }] },
+      'prevResult.routes[0].gw: is not of the family of dst (got "fd00::1")',
+    ],
+    [
       'two problems at once',
       { cniVersion: '1.0.0', ips: [{ address: 'x' }], dns: { nameservers: '10.0.0.53' } },
       'prevResult.ips[0].address: not an IP address with prefix length (got "x"); ' +

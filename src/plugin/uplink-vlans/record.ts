@@ -35,11 +35,15 @@ const DEFAULT_LOCK_WAIT_MS = 30_000;
  */
 export class StateDirError extends Error {
   readonly step: string;
+  /** The errno name of the file system error behind it ('EACCES', 'EROFS', ...); undefined for a refusal of ours. */
+  readonly errno: string | undefined;
 
   constructor(step: string, why: string, options?: { cause?: unknown }) {
     super(`${step}: ${why}`, options);
     this.name = 'StateDirError';
     this.step = step;
+    const code = (options?.cause as NodeJS.ErrnoException | undefined)?.code;
+    this.errno = typeof code === 'string' && /^E[A-Z0-9]+$/.test(code) ? code : undefined;
   }
 }
 
