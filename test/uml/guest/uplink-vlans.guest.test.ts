@@ -299,7 +299,8 @@ describe.each(['0.3.1', '1.0.0'])('uplinkVlans, spec %s', (cniVersion) => {
     ok(call('ADD', c, 'lk1'), 'the ADD that makes the record');
     const dir = path.join(stateDir, 'uplink-vlans');
     const [lockFile] = readdirSync(dir).filter((f) => f.endsWith('.lock'));
-    const holder = spawn('flock', ['-x', path.join(dir, lockFile!), 'sleep', '60'], { stdio: 'ignore' });
+    // --no-fork: the holder is the process killed below (a forked sleep would keep holding the lock).
+    const holder = spawn('flock', ['-x', '--no-fork', path.join(dir, lockFile!), 'sleep', '60'], { stdio: 'ignore' });
     try {
       // Held once flock -n cannot take it.
       for (let i = 0; spawnSync('flock', ['-n', path.join(dir, lockFile!), 'true']).status === 0; i++) {
@@ -316,6 +317,7 @@ describe.each(['0.3.1', '1.0.0'])('uplinkVlans, spec %s', (cniVersion) => {
       expect(veths.filter((l) => (l.ifalias ?? '').includes('lk2')).map((l) => l.ifname)).toEqual([]);
     } finally {
       holder.kill('SIGKILL');
+      await new Promise((r) => holder.once('exit', r));
     }
     ok(call('DEL', c, 'lk2'), 'DEL of the refused ADD');
     ok(call('DEL', c, 'lk1'), 'DEL of the first');
