@@ -11,7 +11,7 @@ import {
   deleteLink,
   getLink,
   isErrno,
-  listLinks,
+  listPorts,
   openNetlink,
   setBridgePort,
   setLink,
@@ -82,7 +82,7 @@ export async function cmdAdd(req: AddRequest, ctx: Ctx): Promise<Result> {
     const br = ensureBridge(host, conf);
     // Before the pod's port joins: the bridge keeps the MAC it has now (bridge.ts).
     if (gatewayOnBridge(conf)) pinBridgeMac(host, br);
-    const hostLinks = step('list host links', () => listLinks(host));
+    const hostLinks = step(`list the ports of bridge "${br.name}"`, () => listPorts(host, br.index));
     const mtu = podMtu(conf.mtu, br, hostLinks);
 
     const id = attachmentOf(conf.name, req);

@@ -11,16 +11,16 @@ import {
   RT_TABLE_MAIN,
   getLink,
   listAddresses,
-  listLinks,
+  listPorts,
   listRoutes,
   nsidOf,
   openNetlink,
-  dumpVlans,
+  portVlans,
   type Link,
 } from '../kernel/index.js';
 import { familyOf, parseCidr } from '../ip.js';
 import { ipamCall, ipamCheck } from '../ipam/delegate.js';
-import { attachmentOf, formatAlias, isHostVethOf, parseAlias } from './attachment.js';
+import { attachmentOf, formatAlias, hostVethName, isHostVethOf, parseAlias } from './attachment.js';
 import { openPodNetns, requestedMac } from './pod.js';
 import { inspectBridge } from './bridge.js';
 import { inheritedMtu, uplinksOf } from './uplink.js';
@@ -77,10 +77,15 @@ export async function cmdCheck(req: CheckRequest, ctx: Ctx): Promise<void> {
     // The host end: the veth that carries this attachment's identity (attachment.ts), or, for an attachment the
     // reference plugin made before vlan-bridge took the node over, the container end's peer when it carries no
     // identity of ours (the reference names its host veth at random and labels nothing).
-    const hostLinks = step('list host links', () => listLinks(host));
+    // Looked up by name and by the peer index, one request each (the node's other links are never read): ours is the
+    // veth named after the attachment, or the container end's peer when that carries our alias for it.
     const id = attachmentOf(conf.name, req);
-    const ours = hostLinks.find((l: Link) => isHostVethOf(l, id));
-    const peer = peerInHost ? hostLinks.find((l) => l.index === container.peerIndex) : undefined;
+    const named = step(`look up "${hostVethName(id)}"`, () => getLink(host, hostVethName(id)));
+    const peer =
+      peerInHost && container.peerIndex
+        ? (step(`look up link ${container.peerIndex}`, () => getLink(host, container.peerIndex!)) ?? undefined)
+        : undefined;
+    const ours = [named, peer].find((l): l is Link => !!l && isHostVethOf(l, id));
     const foreign = !ours && peer?.kind === 'veth' && !parseAlias(peer.alias) ? peer : undefined;
     const hostVeth = ours ?? foreign;
     if (!hostVeth)
@@ -116,7 +121,11 @@ export async function cmdCheck(req: CheckRequest, ctx: Ctx): Promise<void> {
     // A reference-made port got the config's MTU, or the kernel's default when the config names none (the reference
     // does not inherit the uplink's): only the config's is expected of it; doctor flags one that differs from the
     // uplink's (tools/doctor-check.ts).
-    if (ours || conf.mtu) expect(`"${hostVeth.name}" MTU`, conf.mtu || inheritedMtu(br, hostLinks), hostVeth.mtu);
+    // The bridge's ports, for its uplinks (uplink.ts): read only when an MTU or uplinkVlans needs them.
+    let ports: Link[] | undefined;
+    const bridgePorts = () =>
+      (ports ??= step(`list the ports of bridge "${br.name}"`, () => listPorts(host, br.index)));
+    if (ours || conf.mtu) expect(`"${hostVeth.name}" MTU`, conf.mtu || inheritedMtu(br, bridgePorts()), hostVeth.mtu);
     if (prevContainer?.mtu) expect(`"${req.ifname}" MTU`, prevContainer.mtu, container.mtu);
 
     expect(`"${hostVeth.name}" hairpin`, conf.hairpinMode, hostVeth.port?.hairpin ?? false);
@@ -126,12 +135,11 @@ export async function cmdCheck(req: CheckRequest, ctx: Ctx): Promise<void> {
     if (usesVlans(intent)) {
       const d = br.bridge?.defaultPvid ?? 1;
       const want = expectedPortVlans(intent, d ? [{ min: d, max: d, pvid: true, untagged: true }] : []);
-      const vlans = dumpVlans(host);
-      const got = normalizeVlans(vlans.get(hostVeth.index) ?? []);
+      const got = normalizeVlans(portVlans(host, hostVeth.index));
       if (formatVlans(want) !== formatVlans(got))
         differ(`"${hostVeth.name}" VLANs`, `expected ${formatVlans(want)}, found ${formatVlans(got)}`);
       if (conf.uplinkVlans) {
-        const uplinks = uplinksOf(br, hostLinks).filter(
+        const uplinks = uplinksOf(br, bridgePorts()).filter(
           (u) => conf.uplinkInterface === undefined || u.name === conf.uplinkInterface,
         );
         if (uplinks.length === 0)
@@ -139,7 +147,7 @@ export async function cmdCheck(req: CheckRequest, ctx: Ctx): Promise<void> {
         // The VIDs uplinkVlans puts on the uplinks (uplink-vlans.ts): VID 1 and the default PVID are the operator's.
         const vids = podVids(intent).filter((v) => isManagedVid(v, br));
         for (const u of uplinks) {
-          const carried = vlanFlagsByVid(vlans.get(u.index) ?? []);
+          const carried = vlanFlagsByVid(portVlans(host, u.index));
           const missing = vids.filter((v) => !carried.has(v));
           if (missing.length > 0)
             differ(

@@ -37,8 +37,9 @@ import {
   addVlans,
   delVlans,
   dumpVlans,
+  getLink,
   isErrno,
-  listLinks,
+  listPorts,
   netnsCookie,
   type Link,
   type NetlinkSocket,
@@ -329,15 +330,16 @@ export function syncUplinkVlans(
   const unlock = stateStep('lock', () => lock(file, env));
   try {
     const record = readRecord(file, log);
-    const links = listLinks(host);
-    const br = links.find((l) => l.name === bridgeName);
+    // The bridge by name and its ports (a dump the kernel filters by master): not every link of the node.
+    const br = getLink(host, bridgeName) ?? undefined;
+    const links = br ? listPorts(host, br.index) : [];
     const uplinks = br ? uplinksOf(br, links) : [];
     let targets: number[] = [];
     if (addTo === 'all') targets = uplinks.map((u) => u.index);
     else if (addTo !== null) {
       const u = uplinks.find((x) => x.name === addTo);
       if (!u) {
-        const l = links.find((x) => x.name === addTo);
+        const l = links.find((x) => x.name === addTo) ?? getLink(host, addTo);
         throw new CniError(
           Code.BridgeConflict,
           `uplinkInterface ${show(addTo)} is not an uplink of bridge ${show(bridgeName)}`,
