@@ -17,6 +17,7 @@ import {
   openNetlink,
   portVlans,
   type Link,
+  type Port,
 } from '../kernel/index.js';
 import { familyOf, parseCidr } from '../ip.js';
 import { ipamCall, ipamCheck } from '../ipam/delegate.js';
@@ -122,7 +123,7 @@ export async function cmdCheck(req: CheckRequest, ctx: Ctx): Promise<void> {
     // does not inherit the uplink's): only the config's is expected of it; doctor flags one that differs from the
     // uplink's (tools/doctor-check.ts).
     // The bridge's ports, for its uplinks (uplink.ts): read only when an MTU or uplinkVlans needs them.
-    let ports: Link[] | undefined;
+    let ports: Port[] | undefined;
     const bridgePorts = () =>
       (ports ??= step(`list the ports of bridge "${br.name}"`, () => listPorts(host, br.index)));
     if (ours || conf.mtu) expect(`"${hostVeth.name}" MTU`, conf.mtu || inheritedMtu(br, bridgePorts()), hostVeth.mtu);

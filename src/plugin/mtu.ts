@@ -4,14 +4,15 @@
 // with a smaller `mtu` has lowered the auto-sized bridge. Decision: an explicit `mtu` above that is an error, since
 // frames larger than the uplink MTU would be dropped silently on the way out.
 import { CniError, Code } from '../cni/errors.js';
-import type { Link } from '../kernel/index.js';
+import type { Link, Port } from '../kernel/index.js';
 import { inheritedMtu, uplinksOf } from './uplink.js';
 
 /**
- * The MTU (bytes) for both veth ends: `configured` when non-zero, else the inherited one. `links` is the host's
- * link list (to find the bridge's uplinks). Throws CniError 103 when `configured` exceeds the inherited MTU.
+ * The MTU (bytes) for both veth ends: `configured` when non-zero, else the inherited one. `links` holds the bridge's
+ * ports (listPorts; any list of the host's links will do), to find its uplinks. Throws CniError 103 when
+ * `configured` exceeds the inherited MTU.
  */
-export function podMtu(configured: number, bridge: Link, links: readonly Link[]): number {
+export function podMtu(configured: number, bridge: Link, links: readonly Port[]): number {
   const inherited = inheritedMtu(bridge, links);
   if (!configured) return inherited;
   if (configured > inherited) {

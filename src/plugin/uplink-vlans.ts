@@ -43,6 +43,7 @@ import {
   netnsCookie,
   type Link,
   type NetlinkSocket,
+  type Port,
   type VlanRange,
 } from '../kernel/index.js';
 import { isGatewayLink, parseAlias } from './attachment.js';
@@ -174,7 +175,7 @@ export function planUplinkVlans(o: {
  */
 export function usedVids(
   br: Link,
-  links: readonly Link[],
+  links: readonly Port[],
   vlans: ReadonlyMap<number, readonly VlanRange[]>,
 ): Set<number> {
   const used = new Set<number>();

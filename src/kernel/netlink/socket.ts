@@ -16,6 +16,12 @@ export interface Message {
   data: Buffer;
 }
 
+/**
+ * Reads one message of a dump where it lies, in the socket's receive buffer (valid only during the call):
+ * `buf[start, end)` is the payload after the netlink header. Returns what to keep, or undefined for nothing.
+ */
+export type Visitor<T> = (buf: Buffer, start: number, end: number, type: number) => T | undefined;
+
 /** A dump's messages, and whether the kernel applied the request's filter attributes. */
 export interface FilteredDump {
   msgs: Message[];
@@ -98,14 +104,16 @@ export class NetlinkSocket {
   }
 
   /** Reads datagrams until `done` says the exchange for `seq` is over; returns the messages before that. */
-  private receive(
+  private receive<T = Message>(
     seq: number,
     op: string,
     dump: boolean,
-  ): { msgs: Message[]; interrupted: boolean; filtered: boolean } {
-    const msgs: Message[] = [];
+    visit?: Visitor<T>,
+  ): { msgs: T[]; interrupted: boolean; filtered: boolean } {
+    const msgs: T[] = [];
     let interrupted = false;
     let filtered = false;
+    let seen = 0; // data messages of this exchange
     for (;;) {
       const n = this.libc.recv(this.fd, this.rx, RX_SIZE, 0);
       if (n < 0) {
@@ -131,11 +139,18 @@ export class NetlinkSocket {
           const data = this.rx.subarray(start, start + len - C.NLMSG_HDRLEN);
           const error = data.length >= 4 ? data.readInt32LE(0) : 0;
           if (error < 0) throw new KernelError(op, -error, errorText(data, flags));
-          return { msgs, interrupted, filtered: filtered || (dump && msgs.length === 0) };
+          return { msgs, interrupted, filtered: filtered || (dump && seen === 0) };
         }
         if (type === C.NLMSG_NOOP) continue;
         if (flags & C.NLM_F_DUMP_FILTERED) filtered = true;
-        msgs.push({ type, flags, data: Buffer.from(this.rx.subarray(start, start + len - C.NLMSG_HDRLEN)) });
+        seen++;
+        if (visit) {
+          const kept = visit(this.rx, start, start + len - C.NLMSG_HDRLEN, type);
+          if (kept !== undefined) msgs.push(kept);
+        } else {
+          const data = Buffer.from(this.rx.subarray(start, start + len - C.NLMSG_HDRLEN));
+          msgs.push({ type, flags, data } as T);
+        }
         if (!dump && !(flags & C.NLM_F_MULTI)) {
           // A single answer (e.g. RTM_GETLINK by name); the ACK that follows, if asked for, ends the exchange.
           continue;
@@ -168,6 +183,21 @@ export class NetlinkSocket {
         const seq = this.send(type, C.NLM_F_DUMP, body, op);
         const { msgs, interrupted, filtered } = this.receive(seq, op, true);
         if (!interrupted || attempt >= DUMP_RETRIES) return { msgs, filtered };
+      }
+    });
+  }
+
+  /**
+   * A dump read in place: `visit` sees each message in the receive buffer and returns what to keep, so a dump of
+   * many messages copies none of them (a bridge's ports: see listPorts). Retried from the start, with the kept
+   * values of the interrupted attempt dropped, like dump(). `filtered` as dumpFiltered's.
+   */
+  dumpEach<T>(type: number, body: Buffer, op: string, visit: Visitor<T>): { items: T[]; filtered: boolean } {
+    return this.traced(op, () => {
+      for (let attempt = 0; ; attempt++) {
+        const seq = this.send(type, C.NLM_F_DUMP, body, op);
+        const { msgs, interrupted, filtered } = this.receive(seq, op, true, visit);
+        if (!interrupted || attempt >= DUMP_RETRIES) return { items: msgs, filtered };
       }
     });
   }
