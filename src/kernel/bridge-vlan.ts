@@ -167,7 +167,7 @@ export function portVlans(sock: NetlinkSocket, index: number): VlanRange[] {
       return rangesOf(infos);
     } catch (err) {
       if (isErrno(err, 'ENODEV')) return [];
-      if (!isErrno(err, 'EOPNOTSUPP')) throw err;
+      if (!isErrno(err, 'EOPNOTSUPP', 'ENOTSUP')) throw err; // errno 95, which Node names ENOTSUP
       getVlanByIndex = false;
     }
   }

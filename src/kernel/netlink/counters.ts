@@ -3,7 +3,7 @@
 // not grow with the node (issue 24): the host tier reads it through VLAN_BRIDGE_NETLINK_COUNTS (src/main.ts), which
 // prints these counters to stderr when the process exits. Counting costs an addition per datagram.
 
-/** Totals since the process started (or since resetNetlinkCounters). */
+/** Totals since the process started. */
 export interface NetlinkCounters {
   /** Requests sent (each dump and each acknowledged request is one), retries of interrupted dumps included. */
   requests: number;
@@ -27,8 +27,3 @@ export function count(add: Partial<NetlinkCounters>): void {
 
 /** A copy of the totals. */
 export const netlinkCounters = (): NetlinkCounters => ({ ...totals });
-
-/** Sets the totals back to zero (an in-process test measuring one step). */
-export function resetNetlinkCounters(): void {
-  totals.requests = totals.dumps = totals.rxBytes = totals.rxMessages = 0;
-}
