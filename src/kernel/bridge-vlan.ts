@@ -133,7 +133,8 @@ function kernelAtLeast(major: number, minor: number): boolean {
  * order. One RTM_GETVLAN dump filtered by ifindex (struct br_vlan_msg, `br_vlan_rtm_dump` in net/bridge/br_vlan.c,
  * read in Linux 6.18): a reply of a few dozen bytes, whatever the number of ports. Falls back to dumpVlans (every
  * port's, then this one picked) on a kernel before 5.17 (see getVlanByIndex) or one that refuses RTM_GETVLAN
- * (EOPNOTSUPP: built without CONFIG_BRIDGE_VLAN_FILTERING, or before 5.8). Throws KernelError.
+ * (EOPNOTSUPP: built without CONFIG_BRIDGE_VLAN_FILTERING, or before 5.8), and for a link that is no bridge port
+ * (EINVAL), which the dump of every port answers with [] as before. Throws KernelError.
  */
 export function portVlans(sock: NetlinkSocket, index: number): VlanRange[] {
   getVlanByIndex ??= kernelAtLeast(5, 17);
@@ -167,8 +168,10 @@ export function portVlans(sock: NetlinkSocket, index: number): VlanRange[] {
       return rangesOf(infos);
     } catch (err) {
       if (isErrno(err, 'ENODEV')) return [];
-      if (!isErrno(err, 'EOPNOTSUPP', 'ENOTSUP')) throw err; // errno 95, which Node names ENOTSUP
-      getVlanByIndex = false;
+      // EINVAL: the link is no bridge port (`br_vlan_dump_dev` refuses it); answered below as before, by the dump
+      // of every port, which has no entry for it. Errno 95 (Node names it ENOTSUP): no RTM_GETVLAN on this kernel.
+      if (isErrno(err, 'EOPNOTSUPP', 'ENOTSUP')) getVlanByIndex = false;
+      else if (!isErrno(err, 'EINVAL')) throw err;
     }
   }
   return dumpVlans(sock).get(index) ?? [];

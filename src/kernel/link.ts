@@ -94,8 +94,9 @@ export function parseLink(data: Buffer): Link {
 }
 
 /**
- * IFLA_EXT_MASK asking for no statistics (RTEXT_FILTER_SKIP_STATS, Linux 4.20; older kernels ignore the bit): about
- * half of a link message is IFLA_STATS64, IFLA_STATS and the inet6 counters, which nothing here reads.
+ * IFLA_EXT_MASK asking for no statistics (RTEXT_FILTER_SKIP_STATS, since 2015; a kernel without it ignores the bit):
+ * about a fifth to half of a link message is IFLA_STATS64, IFLA_STATS and the inet6 counters, which nothing here
+ * reads.
  */
 const noStats = (): Buffer => u32(C.IFLA_EXT_MASK, C.RTEXT_FILTER_SKIP_STATS);
 

@@ -11,6 +11,7 @@ import {
   RT_TABLE_MAIN,
   getLink,
   listAddresses,
+  listLinks,
   listPorts,
   listRoutes,
   nsidOf,
@@ -86,7 +87,11 @@ export async function cmdCheck(req: CheckRequest, ctx: Ctx): Promise<void> {
       peerInHost && container.peerIndex
         ? (step(`look up link ${container.peerIndex}`, () => getLink(host, container.peerIndex!)) ?? undefined)
         : undefined;
-    const ours = [named, peer].find((l): l is Link => !!l && isHostVethOf(l, id));
+    // A host veth with our alias under another name (renamed, or not the peer of this pod end) is found as before,
+    // by reading every link, but only when neither lookup found ours: never for a healthy attachment of ours.
+    const ours =
+      [named, peer].find((l): l is Link => !!l && isHostVethOf(l, id)) ??
+      step('list host links', () => listLinks(host)).find((l: Link) => isHostVethOf(l, id));
     const foreign = !ours && peer?.kind === 'veth' && !parseAlias(peer.alias) ? peer : undefined;
     const hostVeth = ours ?? foreign;
     if (!hostVeth)

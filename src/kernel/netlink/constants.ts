@@ -93,8 +93,9 @@ export const BRIDGE_VLAN_INFO_RANGE_BEGIN = 8;
 export const BRIDGE_VLAN_INFO_RANGE_END = 16;
 export const RTEXT_FILTER_BRVLAN_COMPRESSED = 4;
 /**
- * IFLA_EXT_MASK bit: leave out IFLA_STATS, IFLA_STATS64 and the inet6 statistics (linux/rtnetlink.h; Linux 4.20,
- * `rtnl_fill_ifinfo` and `inet6_fill_ifla6_attrs` in 6.18). An older kernel ignores the bit and sends them.
+ * IFLA_EXT_MASK bit: leave out IFLA_STATS, IFLA_STATS64 and the inet6 statistics (linux/rtnetlink.h; added in 2015 by
+ * d5566fd72ec1 "rtnetlink: RTEXT_FILTER_SKIP_STATS support to avoid dumping inet/inet6 stats"; read in 6.18's
+ * `rtnl_fill_ifinfo`). A kernel without it ignores the bit and sends them.
  */
 export const RTEXT_FILTER_SKIP_STATS = 8;
 
