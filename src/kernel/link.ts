@@ -189,6 +189,18 @@ function scanPort(b: Buffer, start: number, end: number): Port {
 }
 
 /**
+ * Every link of the socket's namespace as a Port (scanPort: name, kind, MTU, master, alias, peer namespace id, up),
+ * from one dump without statistics read in place. For what must read the whole node and needs no more of each link
+ * (GC: its attachments' veths by alias): a thousand links cost the interpreter a tenth of what listLinks' parseLink
+ * costs. Throws KernelError.
+ */
+export function listLinkSummaries(sock: NetlinkSocket): Port[] {
+  return sock.dumpEach(C.RTM_GETLINK, Buffer.concat([ifinfomsg(), noStats()]), 'list links', (b, s, e, t) =>
+    t === C.RTM_NEWLINK ? scanPort(b, s, e) : undefined,
+  ).items;
+}
+
+/**
  * The ports of the bridge (or bond) with index `master`, optionally only those of one `kind` (IFLA_INFO_KIND, e.g.
  * 'veth'): one RTM_GETLINK dump that the kernel filters (IFLA_MASTER and IFLA_LINKINFO/IFLA_INFO_KIND in the request,
  * `rtnl_dump_ifinfo` in net/core/rtnetlink.c, read in Linux 6.18; absent from 4.4, present in 4.8), without
