@@ -29,8 +29,19 @@ const SUBJECT = {
   ref: { cmd: [REF], type: 'bridge', bridge: 'br-ref' },
 };
 
-function conf(who: Who, variant: Variant, extra: object = {}): Buffer {
-  const { type, bridge } = SUBJECT[who];
+/**
+ * The node's size (issue 24): the L2 cycle also runs on bridges that already have this many other ports, plain veth
+ * pairs with their peers in the node namespace (so 2N links each), one bridge per plugin and size, built the same
+ * way. Their host ends carry vlan-bridge's alias for an attachment of network GC_NETWORK (the reference ignores
+ * aliases), so that GC, with all of them in valid-attachments, has 1000 attachments to keep.
+ */
+const PORTS = [250, 1000] as const;
+const GC_NETWORK = 'bench-gc';
+const bridgeOf = (who: Who, ports: number) => (ports === 0 ? SUBJECT[who].bridge : `br-${who}-${ports}`);
+
+function conf(who: Who, variant: Variant, extra: object = {}, ports = 0): Buffer {
+  const { type } = SUBJECT[who];
+  const bridge = bridgeOf(who, ports);
   const subnet = who === 'ours' ? '10.201.0.0/16' : '10.202.0.0/16';
   const ipam = variant === 'l2' ? {} : { type: 'host-local', subnet, dataDir: `${tmp}/ipam-${who}` };
   return Buffer.from(JSON.stringify({ cniVersion: '1.0.0', name: 'bench', type, bridge, ipam, ...extra }));
@@ -66,9 +77,9 @@ const empty = Buffer.alloc(0);
 const version = Buffer.from('{"cniVersion":"1.0.0"}');
 
 /** ADD then DEL of one attachment in its own pod namespace (made once, emptied by each DEL). */
-function cycle(who: Who, variant: Variant): Call[] {
-  const tag = `${who}.${variant === 'l2' ? 'l2' : 'hl'}`;
-  const stdin = conf(who, variant);
+function cycle(who: Who, variant: Variant, ports = 0): Call[] {
+  const tag = `${who}.${variant === 'l2' ? 'l2' : 'hl'}${ports ? `.p${ports}` : ''}`;
+  const stdin = conf(who, variant, {}, ports);
   const id = (round: number) => `${tag}-${round}`;
   return (['ADD', 'DEL'] as const).map((command) => ({
     figure: `${tag}.${command.toLowerCase()}`,
@@ -122,7 +133,58 @@ const probes: Call[][] = [
   cycle('ref', 'l2'),
   cycle('ours', 'host-local'),
   cycle('ref', 'host-local'),
+  ...PORTS.flatMap((n) => [cycle('ours', 'l2', n), cycle('ref', 'l2', n)]),
+  ...(['ours', 'ref'] as const).map((who) => [gc(who)]),
 ];
+
+/**
+ * GC (CNI 1.1.0) of network GC_NETWORK on the 1000-port bridge, every one of its 1000 attachments listed as valid:
+ * nothing to remove. The reference's GC does nothing at all (v1.9.1), so its figure is a process start.
+ */
+function gc(who: Who): Call {
+  const n = 1000;
+  const valid = Array.from({ length: n }, (_, i) => ({ containerID: attachmentId(i), ifname: 'net1' }));
+  const stdin = Buffer.from(
+    JSON.stringify({
+      cniVersion: '1.1.0',
+      name: GC_NETWORK,
+      type: SUBJECT[who].type,
+      bridge: bridgeOf(who, n),
+      ipam: {},
+      'cni.dev/valid-attachments': valid,
+    }),
+  );
+  return {
+    figure: `${who}.gc`,
+    cmd: SUBJECT[who].cmd,
+    env: () => ({ CNI_COMMAND: 'GC', CNI_PATH, PATH: '/usr/sbin:/usr/bin:/sbin:/bin' }),
+    stdin,
+  };
+}
+
+/** The container ID of the i-th labelled port (a function: the probes above are built before this line runs). */
+function attachmentId(i: number): string {
+  return `gc-${i}`;
+}
+
+/** A bridge with `n` other ports (veth pairs, peers in this namespace), each labelled an attachment of GC_NETWORK. */
+function fillBridge(who: Who, n: number): void {
+  const br = bridgeOf(who, n);
+  const lines = [`link add ${br} type bridge`, `link set ${br} up`];
+  for (let i = 0; i < n; i++) {
+    const a = `${who[0]}${n}a${i}`;
+    lines.push(`link add ${a} type veth peer name ${who[0]}${n}b${i}`);
+    lines.push(`link set ${a} master ${br} alias vlan-bridge:${GC_NETWORK}:${attachmentId(i)}:net1`);
+  }
+  writeFileSync(`${tmp}/${br}.batch`, `${lines.join('\n')}\n`);
+  sh('ip', '-batch', `${tmp}/${br}.batch`);
+}
+
+/** How many ports bridge `br` has (ip -j link show master), to check that nothing (GC) removed any. */
+function portCount(br: string): number {
+  const r = Bun.spawnSync({ cmd: ['ip', '-j', 'link', 'show', 'master', br], stdout: 'pipe' });
+  return (JSON.parse(r.stdout.toString() || '[]') as unknown[]).length;
+}
 
 /**
  * Runs one call; returns its wall ms and CPU ms (user + system, from the kernel's accounting of the reaped child
@@ -169,10 +231,15 @@ async function churnRound(who: Who, round: number, pods: string[], into: ChurnSa
 async function main(): Promise<void> {
   mkdirSync(tmp, { recursive: true });
   const churnPods = Array.from({ length: 32 }, (_, i) => `churn-${i}`);
-  const pods = [...['ours.l2', 'ref.l2', 'ours.hl', 'ref.hl'], ...churnPods];
+  const sized = PORTS.flatMap((n) => [`ours.l2.p${n}`, `ref.l2.p${n}`]);
+  const pods = [...['ours.l2', 'ref.l2', 'ours.hl', 'ref.hl'], ...sized, ...churnPods];
   for (const p of pods) sh('ip', 'netns', 'add', `vbb-${p}`);
   try {
+    for (const n of PORTS) for (const who of ['ours', 'ref'] as const) fillBridge(who, n);
     await measure(churnPods.map(pod));
+    for (const n of PORTS)
+      for (const who of ['ours', 'ref'] as const)
+        if (portCount(bridgeOf(who, n)) !== n) throw new Error(`${bridgeOf(who, n)} lost ports during the run`);
   } finally {
     for (const p of pods) Bun.spawnSync({ cmd: ['ip', 'netns', 'del', `vbb-${p}`] });
   }

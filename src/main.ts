@@ -20,12 +20,24 @@ if (args.length > 0 && process.env.CNI_COMMAND === undefined) {
     .catch(cannotWrite);
 } else {
   void runCni(async (log) => {
-    const [{ handlers }, { setKernelTrace }] = await Promise.all([
+    const [{ handlers }, { setKernelTrace }, { netlinkCounters }] = await Promise.all([
       import('./plugin/handlers.js'),
       import('./kernel/trace.js'),
+      import('./kernel/netlink/counters.js'),
     ]);
     // Debug lines for each netlink request and program run; the kernel layer itself knows nothing of the log.
     if (log.enabled('debug')) setKernelTrace(({ step, ...rest }) => log.debug(step, rest));
+    // What the command asked of the kernel and received, as one JSON line on stderr when the process exits (never
+    // stdout, which carries the result): the host tier's measure of a command's netlink traffic (issue 24).
+    if (process.env.VLAN_BRIDGE_NETLINK_COUNTS === '1')
+      process.on('exit', () => {
+        const line = `${JSON.stringify({ netlink: netlinkCounters() })}\n`;
+        try {
+          (process.getBuiltinModule('node:fs') as typeof import('node:fs')).writeSync(2, line);
+        } catch {
+          // stderr is gone: nothing to report to
+        }
+      });
     return handlers;
   });
 }

@@ -14,12 +14,10 @@ import { mergeSpans, type VidSpan } from '../vids.js';
  */
 export const DEFAULT_IPAM_TIMEOUT_S = 45;
 
-const vid = z.int().min(1).max(4094);
+const vid = z.int().check(z.gte(1), z.lte(4094));
 
-const trunkEntry = z
-  .object({ id: vid.optional(), minID: vid.optional(), maxID: vid.optional() })
-  .loose()
-  .superRefine((e, ctx) => {
+const trunkEntry = z.looseObject({ id: z.optional(vid), minID: z.optional(vid), maxID: z.optional(vid) }).check(
+  z.superRefine((e, ctx) => {
     const hasMin = e.minID !== undefined;
     const hasMax = e.maxID !== undefined;
     if (hasMin !== hasMax) ctx.addIssue({ code: 'custom', input: e, message: 'minID and maxID must be set together' });
@@ -29,15 +27,16 @@ const trunkEntry = z
     // attached with such a config can be deleted after a takeover; an entry with other keys is a mistake to show.
     if (e.id === undefined && !hasMin && !hasMax && Object.keys(e).length > 0)
       ctx.addIssue({ code: 'custom', input: e, message: 'entry needs "id" or "minID"/"maxID"' });
-  });
+  }),
+);
 
-const mac = z
-  .string()
-  .check((ctx) => {
+const mac = z.pipe(
+  z.string().check((ctx) => {
     const why = macProblem(ctx.value);
     if (why) ctx.issues.push({ code: 'custom', message: why, input: ctx.value });
-  })
-  .transform(normalizeMac);
+  }),
+  z.transform(normalizeMac),
+);
 
 const ifname = z.string().check((ctx) => {
   const why = ifnameProblem(ctx.value);
@@ -45,124 +44,123 @@ const ifname = z.string().check((ctx) => {
 });
 
 const cidrList = z.array(z.string());
+const flag = () => z._default(z.boolean(), false);
 
 /** Every key with its type and range; no rule that relates two keys. */
-export const BaseNetConfSchema = z
-  .object({
-    cniVersion: z.string().optional(),
-    name: z.string().regex(NAME_RE, `must match ${NAME_RE.source}`),
-    type: z.string().optional(),
-    bridge: ifname.default('cni0'),
-    mtu: z
-      .int()
-      .refine((m) => m === 0 || (m >= 68 && m <= 65535), 'must be 0 (inherit) or 68-65535')
-      .default(0),
-    vlan: z.int().min(0).max(4094).default(0),
-    vlanTrunk: z.array(trunkEntry).optional(),
-    preserveDefaultVlan: z.boolean().default(false),
-    promiscMode: z.boolean().default(false),
-    hairpinMode: z.boolean().default(false),
-    portIsolation: z.boolean().default(false),
-    isGateway: z.boolean().default(false),
-    isDefaultGateway: z.boolean().default(false),
-    forceAddress: z.boolean().default(false),
-    ipMasq: z.boolean().default(false),
-    ipMasqBackend: z.enum(['iptables', 'nftables']).optional(),
-    macspoofchk: z.boolean().default(false),
-    enabledad: z.boolean().default(false),
-    disableContainerInterface: z.boolean().default(false),
-    // Ours (issue 16): keep the bridge's uplinks carrying its pods' VIDs tagged (src/plugin/uplink-vlans/).
-    uplinkVlans: z.boolean().default(false),
-    uplinkInterface: ifname.optional(),
-    ipam: z.object({ type: z.string().optional() }).loose().default({}),
-    /** Seconds an IPAM plugin may take per call before SIGTERM (SIGKILL follows after a grace period). */
-    // At least 1 s: a shorter one would make every DEL's IPAM call time out (a teardown that never succeeds). DEL,
-    // GC and STATUS take the default for a value out of range (parseNetConf's teardown keys).
-    ipamTimeout: z.number().min(1).max(3600).default(DEFAULT_IPAM_TIMEOUT_S),
-    dns: z
-      .object({
-        nameservers: z.array(z.string()).optional(),
-        domain: z.string().optional(),
-        search: z.array(z.string()).optional(),
-        options: z.array(z.string()).optional(),
-      })
-      .loose()
-      .optional(),
-    args: z
-      .object({ cni: z.object({ mac: mac.optional(), ips: cidrList.optional() }).loose().optional() })
-      .loose()
-      .optional(),
-    runtimeConfig: z.object({ mac: mac.optional(), ips: cidrList.optional() }).loose().optional(),
-    prevResult: z.unknown().optional(),
-    // (ours) logFile and logLevel: checked with the rules that relate keys (NetConfSchema), so that a mistyped
-    // log key refuses an ADD or CHECK but never a DEL, GC or STATUS (src/cni/log.ts ignores a bad value there).
-    logFile: z.unknown().optional(),
-    logLevel: z.unknown().optional(),
-  })
-  .loose();
+export const BaseNetConfSchema = z.looseObject({
+  cniVersion: z.optional(z.string()),
+  name: z.string().check(z.regex(NAME_RE, `must match ${NAME_RE.source}`)),
+  type: z.optional(z.string()),
+  bridge: z._default(ifname, 'cni0'),
+  mtu: z._default(
+    z.int().check(z.refine((m) => m === 0 || (m >= 68 && m <= 65535), 'must be 0 (inherit) or 68-65535')),
+    0,
+  ),
+  vlan: z._default(z.int().check(z.gte(0), z.lte(4094)), 0),
+  vlanTrunk: z.optional(z.array(trunkEntry)),
+  preserveDefaultVlan: flag(),
+  promiscMode: flag(),
+  hairpinMode: flag(),
+  portIsolation: flag(),
+  isGateway: flag(),
+  isDefaultGateway: flag(),
+  forceAddress: flag(),
+  ipMasq: flag(),
+  ipMasqBackend: z.optional(z.enum(['iptables', 'nftables'])),
+  macspoofchk: flag(),
+  enabledad: flag(),
+  disableContainerInterface: flag(),
+  // Ours (issue 16): keep the bridge's uplinks carrying its pods' VIDs tagged (src/plugin/uplink-vlans/).
+  uplinkVlans: flag(),
+  uplinkInterface: z.optional(ifname),
+  ipam: z._default(z.looseObject({ type: z.optional(z.string()) }), {}),
+  /** Seconds an IPAM plugin may take per call before SIGTERM (SIGKILL follows after a grace period). */
+  // At least 1 s: a shorter one would make every DEL's IPAM call time out (a teardown that never succeeds). DEL,
+  // GC and STATUS take the default for a value out of range (parseNetConf's teardown keys).
+  ipamTimeout: z._default(z.number().check(z.gte(1), z.lte(3600)), DEFAULT_IPAM_TIMEOUT_S),
+  dns: z.optional(
+    z.looseObject({
+      nameservers: z.optional(z.array(z.string())),
+      domain: z.optional(z.string()),
+      search: z.optional(z.array(z.string())),
+      options: z.optional(z.array(z.string())),
+    }),
+  ),
+  args: z.optional(
+    z.looseObject({ cni: z.optional(z.looseObject({ mac: z.optional(mac), ips: z.optional(cidrList) })) }),
+  ),
+  runtimeConfig: z.optional(z.looseObject({ mac: z.optional(mac), ips: z.optional(cidrList) })),
+  prevResult: z.optional(z.unknown()),
+  // (ours) logFile and logLevel: checked with the rules that relate keys (NetConfSchema), so that a mistyped
+  // log key refuses an ADD or CHECK but never a DEL, GC or STATUS (src/cni/log.ts ignores a bad value there).
+  logFile: z.optional(z.unknown()),
+  logLevel: z.optional(z.unknown()),
+});
 
 /**
  * The full schema: the base plus the rules that relate keys (the reference checks them in cmdAdd). They guard what ADD
  * would build; teardown (DEL, GC) and STATUS parse with the base alone, so a config that ADD refused on such a
  * rule can still be deleted: a DEL that always fails would wedge the runtime's sandbox teardown.
  */
-export const NetConfSchema = BaseNetConfSchema.superRefine(
-  (c, ctx) => {
-    // Cross-field rules run even when other keys failed, so one reply lists every problem; the values they read
-    // may therefore be of the wrong type and are checked before use.
-    if (c.promiscMode === true && c.hairpinMode === true) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['hairpinMode'],
-        input: true,
-        message: 'cannot be set together with promiscMode',
-      });
-    }
-    // The VLAN gateway interface `<bridge>.<vlan>` is a name too: refuse before anything is created, in bytes.
-    if (
-      (c.isGateway === true || c.isDefaultGateway === true) &&
-      typeof c.vlan === 'number' &&
-      c.vlan > 0 &&
-      typeof c.bridge === 'string'
-    ) {
-      const problem = vlanGatewayProblem(vlanGatewayName(c.bridge, c.vlan));
-      if (problem) ctx.addIssue({ code: 'custom', path: ['isGateway'], input: true, message: problem });
-    }
-    if (c.uplinkInterface !== undefined && c.uplinkVlans !== true) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['uplinkInterface'],
-        input: c.uplinkInterface,
-        message: 'names the uplink that uplinkVlans manages: set "uplinkVlans": true with it',
-      });
-    }
-    if (c.logFile !== undefined && !isConfigLogPath(c.logFile)) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['logFile'],
-        input: c.logFile,
-        message: `must be a file name or path inside the log directory (${DEFAULT_LOG_DIR}), without ".."`,
-      });
-    }
-    if (c.logLevel !== undefined && !(LOG_LEVELS as readonly unknown[]).includes(c.logLevel)) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['logLevel'],
-        input: c.logLevel,
-        message: `must be one of ${LOG_LEVELS.join(', ')}`,
-      });
-    }
-    const ipamType = (c.ipam as { type?: unknown } | undefined)?.type;
-    if (c.disableContainerInterface === true && typeof ipamType === 'string' && ipamType !== '') {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['disableContainerInterface'],
-        input: true,
-        message: `cannot be set together with IPAM (ipam.type ${show(ipamType)})`,
-      });
-    }
-  },
-  { when: () => true },
+export const NetConfSchema = BaseNetConfSchema.check(
+  z.superRefine(
+    (c, ctx) => {
+      // Cross-field rules run even when other keys failed, so one reply lists every problem; the values they read
+      // may therefore be of the wrong type and are checked before use.
+      if (c.promiscMode === true && c.hairpinMode === true) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['hairpinMode'],
+          input: true,
+          message: 'cannot be set together with promiscMode',
+        });
+      }
+      // The VLAN gateway interface `<bridge>.<vlan>` is a name too: refuse before anything is created, in bytes.
+      if (
+        (c.isGateway === true || c.isDefaultGateway === true) &&
+        typeof c.vlan === 'number' &&
+        c.vlan > 0 &&
+        typeof c.bridge === 'string'
+      ) {
+        const problem = vlanGatewayProblem(vlanGatewayName(c.bridge, c.vlan));
+        if (problem) ctx.addIssue({ code: 'custom', path: ['isGateway'], input: true, message: problem });
+      }
+      if (c.uplinkInterface !== undefined && c.uplinkVlans !== true) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['uplinkInterface'],
+          input: c.uplinkInterface,
+          message: 'names the uplink that uplinkVlans manages: set "uplinkVlans": true with it',
+        });
+      }
+      if (c.logFile !== undefined && !isConfigLogPath(c.logFile)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['logFile'],
+          input: c.logFile,
+          message: `must be a file name or path inside the log directory (${DEFAULT_LOG_DIR}), without ".."`,
+        });
+      }
+      if (c.logLevel !== undefined && !(LOG_LEVELS as readonly unknown[]).includes(c.logLevel)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['logLevel'],
+          input: c.logLevel,
+          message: `must be one of ${LOG_LEVELS.join(', ')}`,
+        });
+      }
+      const ipamType = (c.ipam as { type?: unknown } | undefined)?.type;
+      if (c.disableContainerInterface === true && typeof ipamType === 'string' && ipamType !== '') {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['disableContainerInterface'],
+          input: true,
+          message: `cannot be set together with IPAM (ipam.type ${show(ipamType)})`,
+        });
+      }
+    },
+    { when: () => true },
+  ),
 );
 
 export type RawNetConf = z.infer<typeof NetConfSchema>;

@@ -23,87 +23,89 @@ import {
 const address = (prefix: boolean, fam?: Family) => {
   const familyOf = prefix ? cidrFamily : ipFamily;
   const what = `${fam ? `an IPv${fam}` : 'an IP'} address${prefix ? ' with prefix length' : ''}`;
-  return z.string().refine((s) => (fam ? familyOf(s) === fam : familyOf(s) !== undefined), { message: `not ${what}` });
+  return z
+    .string()
+    .check(z.refine((s) => (fam ? familyOf(s) === fam : familyOf(s) !== undefined), { message: `not ${what}` }));
 };
 const ipOf = (fam?: Family) => address(false, fam);
 const cidrOf = (fam?: Family) => address(true, fam);
-const uint = z.number().int().nonnegative();
+const uint = z.number().check(z.int(), z.nonnegative());
+const int = z.number().check(z.int());
 const strings = z.array(z.string());
 
 const dnsSchema = z.object({
-  nameservers: strings.optional(),
-  domain: z.string().optional(),
-  search: strings.optional(),
-  options: strings.optional(),
+  nameservers: z.optional(strings),
+  domain: z.optional(z.string()),
+  search: z.optional(strings),
+  options: z.optional(strings),
 });
 const routeSchema = z.object({
   dst: cidrOf(),
-  gw: ipOf().optional(),
-  mtu: uint.optional(),
-  advmss: uint.optional(),
-  priority: uint.optional(),
-  table: z.number().int().optional(),
-  scope: z.number().int().optional(),
+  gw: z.optional(ipOf()),
+  mtu: z.optional(uint),
+  advmss: z.optional(uint),
+  priority: z.optional(uint),
+  table: z.optional(int),
+  scope: z.optional(int),
 });
 /** A route's gateway must be of its destination's family (the kernel would refuse it: EINVAL). */
-const gwOfDstFamily = <T extends z.ZodType<{ dst: string; gw?: string }>>(route: T) =>
-  route.refine(
-    (r) =>
-      r.gw === undefined ||
-      [ipFamily(r.gw), cidrFamily(r.dst)].includes(undefined) ||
-      ipFamily(r.gw) === cidrFamily(r.dst),
-    {
-      message: 'is not of the family of dst',
-      path: ['gw'],
-    },
+const gwOfDstFamily = <T extends z.ZodMiniType<{ dst: string; gw?: string }>>(route: T) =>
+  route.check(
+    z.refine(
+      (r: { dst: string; gw?: string }) =>
+        r.gw === undefined ||
+        [ipFamily(r.gw), cidrFamily(r.dst)].includes(undefined) ||
+        ipFamily(r.gw) === cidrFamily(r.dst),
+      { message: 'is not of the family of dst', path: ['gw'] },
+    ),
   );
 const interfaceSchema = z.object({
-  name: z.string().min(1),
-  mac: z.string().optional(),
-  mtu: uint.optional(),
-  sandbox: z.string().optional(),
-  socketPath: z.string().optional(),
-  pciID: z.string().optional(),
+  name: z.string().check(z.minLength(1)),
+  mac: z.optional(z.string()),
+  mtu: z.optional(uint),
+  sandbox: z.optional(z.string()),
+  socketPath: z.optional(z.string()),
+  pciID: z.optional(z.string()),
 });
-const ipConfigSchema = z.object({ address: cidrOf(), gateway: ipOf().optional(), interface: uint.optional() });
+const ipConfigSchema = z.object({ address: cidrOf(), gateway: z.optional(ipOf()), interface: z.optional(uint) });
 
 /** The spec 1.1.0 result (also 1.0.0's): what we compute with. */
 export const resultSchema = z.object({
   cniVersion: z.string(),
-  interfaces: z.array(interfaceSchema).optional(),
-  ips: z.array(ipConfigSchema).optional(),
-  routes: z.array(gwOfDstFamily(routeSchema)).optional(),
-  dns: dnsSchema.optional(),
+  interfaces: z.optional(z.array(interfaceSchema)),
+  ips: z.optional(z.array(ipConfigSchema)),
+  routes: z.optional(z.array(gwOfDstFamily(routeSchema))),
+  dns: z.optional(dnsSchema),
 });
 export type Result = z.infer<typeof resultSchema>;
 export type Interface = z.infer<typeof interfaceSchema>;
 
 /** Spec 0.3.0/0.3.1/0.4.0. libcni ignores `version` on input; we insist it names the address's family. */
-const result04Schema = resultSchema.extend({
-  interfaces: z.array(interfaceSchema.pick({ name: true, mac: true, sandbox: true })).optional(),
-  ips: z
-    .array(
-      ipConfigSchema
-        .extend({ version: z.enum(['4', '6']).optional() })
-        .refine((ip) => ip.version === undefined || String(cidrFamily(ip.address)) === ip.version, {
+const result04Schema = z.extend(resultSchema, {
+  interfaces: z.optional(z.array(z.pick(interfaceSchema, { name: true, mac: true, sandbox: true }))),
+  ips: z.optional(
+    z.array(
+      z.extend(ipConfigSchema, { version: z.optional(z.enum(['4', '6'])) }).check(
+        z.refine((ip) => ip.version === undefined || String(cidrFamily(ip.address)) === ip.version, {
           message: 'does not match the address family',
           path: ['version'],
         }),
-    )
-    .optional(),
+      ),
+    ),
+  ),
 });
 const ipConfig02 = (fam: Family) =>
   z.object({
     ip: cidrOf(fam),
-    gateway: ipOf(fam).optional(),
-    routes: z.array(gwOfDstFamily(routeSchema.pick({ dst: true, gw: true }))).optional(),
+    gateway: z.optional(ipOf(fam)),
+    routes: z.optional(z.array(gwOfDstFamily(z.pick(routeSchema, { dst: true, gw: true })))),
   });
 /** Spec 0.1.0/0.2.0. */
 const result02Schema = z.object({
-  cniVersion: z.string().optional(),
-  ip4: ipConfig02(4).optional(),
-  ip6: ipConfig02(6).optional(),
-  dns: dnsSchema.optional(),
+  cniVersion: z.optional(z.string()),
+  ip4: z.optional(ipConfig02(4)),
+  ip6: z.optional(ipConfig02(6)),
+  dns: z.optional(dnsSchema),
 });
 export type Result04x = z.infer<typeof result04Schema>;
 export type Result02x = z.infer<typeof result02Schema>;
@@ -159,7 +161,7 @@ export function parseResult(json: unknown, opts: ParseResultOptions = {}): Resul
     const supported = SUPPORTED_VERSIONS.join(', ');
     return fail(`${root}.cniVersion: not a supported version (${supported}) ${got(version)}`);
   }
-  const check = <S extends z.ZodType>(schema: S): z.infer<S> => {
+  const check = <S extends z.ZodMiniType>(schema: S): z.infer<S> => {
     const parsed = schema.safeParse({ ...input, cniVersion: version });
     if (parsed.success) return parsed.data;
     const line = (i: z.core.$ZodIssue) => {

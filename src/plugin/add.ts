@@ -11,7 +11,7 @@ import {
   deleteLink,
   getLink,
   isErrno,
-  listLinks,
+  listPorts,
   openNetlink,
   setBridgePort,
   setLink,
@@ -108,10 +108,8 @@ async function attach(s: Sockets, req: AddRequest, ctx: Ctx, undo: Undo): Promis
   const br = ensureBridge(host, conf);
   // Before the pod's port joins: the bridge keeps the MAC it has now (bridge.ts).
   if (conf.gatewayOnBridge) pinBridgeMac(host, br);
-  const uplinks = uplinksOf(
-    br,
-    step('list host links', () => listLinks(host)),
-  );
+  const ports = step(`list the ports of bridge "${br.name}"`, () => listPorts(host, br.index));
+  const uplinks = uplinksOf(br, ports);
   const mtu = podMtu(conf.mtu, br, uplinks);
 
   const id = attachmentOf(conf.name, req);

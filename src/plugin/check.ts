@@ -15,17 +15,19 @@ import {
   getLink,
   listAddresses,
   listLinks,
+  listPorts,
   listRoutes,
   openNetlink,
-  dumpVlans,
+  portVlans,
   type Link,
   type NetlinkSocket,
+  type Port,
   type VlanRange,
 } from '../kernel/index.js';
 import { familyOf, parseCidr } from '../ip.js';
 import { ipamCall, ipamCheck } from '../ipam/delegate.js';
 import { formatVids, formatVlans } from '../vids.js';
-import { attachmentOf, formatAlias, isHostVethOf, parseAlias } from './attachment.js';
+import { attachmentOf, formatAlias, hostVethName, isHostVethOf, parseAlias } from './attachment.js';
 import { openPodNetns, peerInHost } from './pod.js';
 import { inspectBridge } from './bridge.js';
 import { expectedMtu, uplinksOf } from './uplink.js';
@@ -77,20 +79,23 @@ interface Pair {
  * carries no identity of ours (the reference names its host veth at random and labels nothing). Throws CniError
  * 105 when either end is missing.
  */
-function findPair(
-  host: NetlinkSocket,
-  podSock: NetlinkSocket,
-  hostLinks: readonly Link[],
-  req: CheckRequest,
-  ctx: Ctx,
-): Pair {
+function findPair(host: NetlinkSocket, podSock: NetlinkSocket, req: CheckRequest, ctx: Ctx): Pair {
   const container = getLink(podSock, req.ifname);
   if (!container)
     throw new CniError(Code.CheckMismatch, `CHECK: interface "${req.ifname}" does not exist in ${cut(req.netns)}`);
   const inHost = step('look up the host namespace from the pod', () => peerInHost(podSock, container));
   const id = attachmentOf(ctx.conf.name, req);
-  const ours = hostLinks.find((l: Link) => isHostVethOf(l, id));
-  const peer = inHost ? hostLinks.find((l) => l.index === container.peerIndex) : undefined;
+  // By name and by the peer index, one request each (the node's other links are never read).
+  const named = step(`look up "${hostVethName(id)}"`, () => getLink(host, hostVethName(id)));
+  const peer =
+    inHost && container.peerIndex
+      ? (step(`look up link ${container.peerIndex}`, () => getLink(host, container.peerIndex!)) ?? undefined)
+      : undefined;
+  // A host veth with our alias under another name (renamed, or not the peer of this pod end) is found by reading
+  // every link, but only when neither lookup found ours: never for a healthy attachment of ours.
+  const ours =
+    [named, peer].find((l): l is Link => !!l && isHostVethOf(l, id)) ??
+    step('list host links', () => listLinks(host)).find((l: Link) => isHostVethOf(l, id));
   const foreign = !ours && peer?.kind === 'veth' && !parseAlias(peer.alias) ? peer : undefined;
   const hostVeth = ours ?? foreign;
   if (!hostVeth)
@@ -127,7 +132,7 @@ function checkPair(d: Diffs, p: Pair, br: Link, host: NetlinkSocket, req: CheckR
  * config names none (the reference does not inherit the uplink's): only the config's is expected of it; doctor
  * flags one that differs from the uplink's (tools/doctor-check.ts).
  */
-function checkPairSettings(d: Diffs, p: Pair, prev: Result, hostMtu: number, req: CheckRequest, ctx: Ctx): void {
+function checkPairSettings(d: Diffs, p: Pair, prev: Result, hostMtu: () => number, req: CheckRequest, ctx: Ctx): void {
   const { container, hostVeth } = p;
   const prevIfaces = prev.interfaces ?? [];
   const prevContainer = prevIfaces.find((i) => i.name === req.ifname && i.sandbox);
@@ -137,7 +142,7 @@ function checkPairSettings(d: Diffs, p: Pair, prev: Result, hostMtu: number, req
   if (mac) d.expect(`"${req.ifname}" MAC`, mac, container.mac);
   if (!prevIfaces.some((i) => i.name === hostVeth.name))
     d.differ('prevResult', `expected host veth "${hostVeth.name}" listed, missing`);
-  if (p.ours || ctx.conf.mtu) d.expect(`"${hostVeth.name}" MTU`, hostMtu, hostVeth.mtu);
+  if (p.ours || ctx.conf.mtu) d.expect(`"${hostVeth.name}" MTU`, hostMtu(), hostVeth.mtu);
   d.expect(`"${hostVeth.name}" hairpin`, ctx.conf.hairpinMode, hostVeth.port?.hairpin ?? false);
   d.expect(`"${hostVeth.name}" isolated`, ctx.conf.portIsolation, hostVeth.port?.isolated ?? false);
 }
@@ -159,8 +164,8 @@ function checkUplinkVlans(
   d: Diffs,
   conf: NetConf,
   br: Link,
-  uplinks: readonly Link[],
-  vlansOf: (l: Link) => readonly VlanRange[],
+  uplinks: readonly Port[],
+  vlansOf: (l: Port) => readonly VlanRange[],
 ): void {
   const named = uplinks.filter((u) => conf.uplinkInterface === undefined || u.name === conf.uplinkInterface);
   if (named.length === 0)
@@ -221,16 +226,17 @@ export async function cmdCheck(req: CheckRequest, ctx: Ctx): Promise<void> {
     const br = inspectBridge(host, conf);
     if (!br) throw new CniError(Code.CheckMismatch, `CHECK: bridge "${conf.bridge}" does not exist`);
     if (conf.promiscMode) d.expect(`bridge "${br.name}" promiscuous`, true, br.promisc);
-    const hostLinks = step('list host links', () => listLinks(host));
-    const uplinks = uplinksOf(br, hostLinks);
-    const pair = findPair(host, podSock, hostLinks, req, ctx);
+    // The bridge's ports, for its uplinks (uplink.ts): read only when an inherited MTU or uplinkVlans needs them.
+    let ports: Port[] | undefined;
+    const uplinks = () =>
+      uplinksOf(br, (ports ??= step(`list the ports of bridge "${br.name}"`, () => listPorts(host, br.index))));
+    const pair = findPair(host, podSock, req, ctx);
     checkPair(d, pair, br, host, req, ctx);
-    checkPairSettings(d, pair, prev, expectedMtu(conf.mtu, br, uplinks), req, ctx);
+    checkPairSettings(d, pair, prev, () => expectedMtu(conf.mtu, br, conf.mtu ? [] : uplinks()), req, ctx);
     if (usesVlans(conf.vlans)) {
-      const vlans = dumpVlans(host);
-      const vlansOf = (l: Link) => vlans.get(l.index) ?? [];
+      const vlansOf = (l: Port) => portVlans(host, l.index);
       checkPortVlans(d, conf, br, pair.hostVeth, vlansOf(pair.hostVeth));
-      if (conf.uplinkVlans) checkUplinkVlans(d, conf, br, uplinks, vlansOf);
+      if (conf.uplinkVlans) checkUplinkVlans(d, conf, br, uplinks(), vlansOf);
     }
     checkL3(d, podSock, prev, pair.container, req);
   } finally {

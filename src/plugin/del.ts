@@ -9,14 +9,13 @@ import {
   deleteLink,
   getLink,
   isErrno,
-  listLinks,
   openNetlink,
   type Link,
   type NetlinkSocket,
 } from '../kernel/index.js';
 import { ipamCall, ipamDel } from '../ipam/delegate.js';
 import { teardownAttachment } from '../firewall/index.js';
-import { attachmentOf, isHostVethOf, parseAlias } from './attachment.js';
+import { attachmentOf, hostVethName, isHostVethOf, parseAlias } from './attachment.js';
 import { Failures } from './failures.js';
 import { peerInHost } from './pod.js';
 import { syncUplinkVlans } from './uplink-vlans/sync.js';
@@ -91,15 +90,20 @@ function podEnd(host: NetlinkSocket, netns: string, req: DelRequest, ctx: Ctx, r
   }
 }
 
+/**
+ * Deletes the attachment's host veth, looked up by the name it was created with (hostVethName, one request whatever
+ * the node holds): a veth of that name that is this attachment's (its alias, or no alias yet). A host veth renamed
+ * since is not found here; while its pod end lives, podEnd deleted the pair through it, and once the pod's
+ * namespace is gone the kernel deleted both ends with it.
+ */
 function deleteHostEnd(host: NetlinkSocket, req: DelRequest, ctx: Ctx): void {
   const id = attachmentOf(ctx.conf.name, req);
-  for (const l of listLinks(host)) {
-    if (!isHostVethOf(l, id)) continue;
-    try {
-      deleteLink(host, l.index);
-    } catch (err) {
-      if (!isErrno(err, 'ENODEV')) throw err;
-    }
+  const l = getLink(host, hostVethName(id));
+  if (!l || !isHostVethOf(l, id)) return;
+  try {
+    deleteLink(host, l.index);
+  } catch (err) {
+    if (!isErrno(err, 'ENODEV')) throw err;
   }
 }
 

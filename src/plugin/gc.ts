@@ -5,7 +5,7 @@ import { CniError, Code, listed } from '../cni/errors.js';
 import type { Ctx } from '../cni/context.js';
 import type { GcRequest } from '../cni/env.js';
 import type { Attachment } from '../cni/valid-attachments.js';
-import { deleteLink, getLink, isErrno, listLinks, openNetlink } from '../kernel/index.js';
+import { deleteLink, getLink, isErrno, listLinkSummaries, openNetlink } from '../kernel/index.js';
 import { ipamCall, ipamGc, ipamRelease } from '../ipam/delegate.js';
 import { teardownFirewall, type Named } from '../firewall/index.js';
 import { aliasMatchesNetwork, isGatewayLink, parseAlias } from './attachment.js';
@@ -25,7 +25,7 @@ export async function cmdGc(req: GcRequest, ctx: Ctx, valid: Attachment[]): Prom
   failures.attempt('list host links', () => {
     const host = openNetlink(null);
     try {
-      for (const l of listLinks(host)) {
+      for (const l of listLinkSummaries(host)) {
         const a = parseAlias(l.alias);
         if (
           !a ||

@@ -12,7 +12,7 @@ import {
   deleteLink,
   getLink,
   listAddresses,
-  listLinks,
+  listPorts,
   portVlans,
   setLink,
   writeSysctl,
@@ -38,7 +38,7 @@ import { MAX_IFNAME } from '../cni/names.js';
  * gateway interface and address that a failed ADD made are undone only while no other pod may rely on them.
  */
 function othersOnBridge(host: NetlinkSocket, br: Link, id: AttachmentId): boolean {
-  return listLinks(host).some((l) => {
+  return listPorts(host, br.index, { kind: 'veth' }).some((l) => {
     const a = parseAlias(l.alias);
     return (
       l.kind === 'veth' &&

@@ -10,15 +10,15 @@
 // pod of another network with a smaller `mtu` has lowered the auto-sized bridge. Decision: ADD refuses an explicit
 // `mtu` above the inherited one, since frames larger than the uplink MTU would be dropped silently on the way out.
 import { CniError, Code } from '../cni/errors.js';
-import type { Link } from '../kernel/index.js';
+import type { Link, Port } from '../kernel/index.js';
 
 /** True for a bridge port that leads out of the node: not a veth, not a tun/tap (kinds from IFLA_INFO_KIND). */
-export function isUplink(port: Link): boolean {
+export function isUplink(port: Pick<Port, 'kind'>): boolean {
   return port.kind !== 'veth' && port.kind !== 'tun';
 }
 
-/** The uplinks of `bridge` among `links` (any list of the host's links, e.g. from `listLinks`). */
-export function uplinksOf(bridge: Link, links: readonly Link[]): Link[] {
+/** The uplinks of `bridge` among `links` (the bridge's ports from `listPorts`, or any list of the host's links). */
+export function uplinksOf<P extends Port>(bridge: Link, links: readonly P[]): P[] {
   return links.filter((l) => l.master === bridge.index && l.index !== bridge.index && isUplink(l));
 }
 

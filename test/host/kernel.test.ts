@@ -16,9 +16,12 @@ import {
   deleteLink,
   getLink,
   inNetns,
+  dumpVlans,
   listAddresses,
   listLinks,
+  listPorts,
   listRoutes,
+  portVlans,
   openNetlink,
   setBridgePort,
   setLink,
@@ -243,6 +246,43 @@ describe('links', () => {
     deleteLink(hs, v.index);
     expect(getLink(hs, 'vethee')).toBeNull();
     expect(getLink(ps, 'eth0')).toBeNull();
+  });
+
+  it("lists one bridge's ports (the kernel filters by master), of one kind, and no other link", () => {
+    const br = createBridge(hs, { name: 'br-ports' });
+    const other = createBridge(hs, { name: 'br-else' });
+    hostNs.exec('ip', 'link', 'add', 'pa', 'type', 'veth', 'peer', 'name', 'pb');
+    hostNs.exec('ip', 'link', 'set', 'pa', 'master', 'br-ports', 'alias', 'some alias', 'mtu', '1400');
+    hostNs.exec('ip', 'link', 'add', 'qa', 'type', 'veth', 'peer', 'name', 'qb');
+    hostNs.exec('ip', 'link', 'set', 'qa', 'master', 'br-else');
+    hostNs.exec('ip', 'link', 'add', 'tp', 'type', 'vxlan', 'id', '7', 'dstport', '4789');
+    hostNs.exec('ip', 'link', 'set', 'tp', 'master', 'br-ports', 'up');
+    const ports = listPorts(hs, br.index);
+    expect(ports.map((p) => p.name).sort()).toEqual(['pa', 'tp']);
+    expect(ports.find((p) => p.name === 'pa')).toMatchObject({
+      kind: 'veth',
+      mtu: 1400,
+      master: br.index,
+      alias: 'some alias',
+      up: false,
+    });
+    expect(ports.find((p) => p.name === 'tp')).toMatchObject({ kind: 'vxlan', up: true });
+    expect(listPorts(hs, br.index, { kind: 'veth' }).map((p) => p.name)).toEqual(['pa']);
+    // This kernel has no bonding: the kernel ignores an unknown kind and sends every port; none is kept.
+    expect(listPorts(hs, br.index, { kind: 'bond' })).toEqual([]);
+    expect(listPorts(hs, other.index).map((p) => p.name)).toEqual(['qa']);
+    expect(listPorts(hs, getLink(hs, 'lo')!.index)).toEqual([]);
+  });
+
+  it("reads one port's VLANs, [] for a link that is no port or does not exist", () => {
+    // Without CONFIG_BRIDGE_VLAN_FILTERING (this kernel) RTM_GETVLAN is refused and the dump of every port answers.
+    createBridge(hs, { name: 'br-vl' });
+    hostNs.exec('ip', 'link', 'add', 'va', 'type', 'veth', 'peer', 'name', 'vb');
+    hostNs.exec('ip', 'link', 'set', 'va', 'master', 'br-vl');
+    const va = getLink(hs, 'va')!;
+    expect(portVlans(hs, va.index)).toEqual(dumpVlans(hs).get(va.index) ?? []);
+    expect(portVlans(hs, getLink(hs, 'vb')!.index)).toEqual([]);
+    expect(portVlans(hs, 99999)).toEqual([]);
   });
 });
 

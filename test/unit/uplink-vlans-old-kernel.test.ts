@@ -10,6 +10,7 @@ vi.mock('../../src/kernel/index.js', async (importOriginal) => {
     netnsCookie: () => {
       throw new real.KernelError('getsockopt(SO_NETNS_COOKIE)', 92); // ENOPROTOOPT
     },
+    getLink: () => null, // no bridge of that name: the record would be named after the config's name
   };
 });
 

@@ -28,6 +28,11 @@ export const NLM_F_REQUEST = 0x1;
 export const NLM_F_MULTI = 0x2;
 export const NLM_F_ACK = 0x4;
 export const NLM_F_DUMP_INTR = 0x10;
+/**
+ * The kernel applied the dump request's filter attributes (linux/netlink.h). Set by `rtnl_dump_ifinfo` for IFLA_MASTER
+ * and IFLA_LINKINFO kind filters (read in Linux 6.18; the filters are absent from 4.4 and present in 4.8).
+ */
+export const NLM_F_DUMP_FILTERED = 0x20;
 export const NLM_F_DUMP = 0x300;
 export const NLM_F_REPLACE = 0x100;
 export const NLM_F_EXCL = 0x200;
@@ -46,6 +51,12 @@ export const RTM_GETADDR = 22;
 export const RTM_NEWROUTE = 24;
 export const RTM_GETROUTE = 26;
 export const RTM_NEWNSID = 88;
+/** Bridge VLAN database (linux/rtnetlink.h, Linux 5.8: net/bridge/br_vlan.c `br_vlan_rtm_dump`). */
+export const RTM_NEWVLAN = 112;
+export const RTM_GETVLAN = 114;
+export const BRIDGE_VLANDB_ENTRY = 1;
+export const BRIDGE_VLANDB_ENTRY_INFO = 1;
+export const BRIDGE_VLANDB_ENTRY_RANGE = 2;
 export const RTM_GETNSID = 90;
 
 export const NETNSA_NSID = 1;
@@ -81,6 +92,12 @@ export const BRIDGE_VLAN_INFO_UNTAGGED = 4;
 export const BRIDGE_VLAN_INFO_RANGE_BEGIN = 8;
 export const BRIDGE_VLAN_INFO_RANGE_END = 16;
 export const RTEXT_FILTER_BRVLAN_COMPRESSED = 4;
+/**
+ * IFLA_EXT_MASK bit: leave out IFLA_STATS, IFLA_STATS64 and the inet6 statistics (linux/rtnetlink.h; added in 2015 by
+ * d5566fd72ec1 "rtnetlink: RTEXT_FILTER_SKIP_STATS support to avoid dumping inet/inet6 stats"; read in 6.18's
+ * `rtnl_fill_ifinfo`). A kernel without it ignores the bit and sends them.
+ */
+export const RTEXT_FILTER_SKIP_STATS = 8;
 
 export const IFF_UP = 0x1;
 export const IFF_PROMISC = 0x100;

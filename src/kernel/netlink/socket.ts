@@ -7,12 +7,30 @@ import type { Libc } from '../native.js';
 import { attrMap, readStr } from './attrs.js';
 import * as C from './constants.js';
 import { since, traceStep, tracing } from '../trace.js';
+import { count } from './counters.js';
 
 export interface Message {
   type: number;
   flags: number;
   /** The payload after the 16-byte header (a copy, safe to keep). */
   data: Buffer;
+}
+
+/**
+ * Reads one message of a dump where it lies, in the socket's receive buffer (valid only during the call):
+ * `buf[start, end)` is the payload after the netlink header. Returns what to keep, or undefined for nothing.
+ */
+export type Visitor<T> = (buf: Buffer, start: number, end: number, type: number) => T | undefined;
+
+/** A dump's messages, and whether the kernel applied the request's filter attributes. */
+export interface FilteredDump {
+  msgs: Message[];
+  /**
+   * NLM_F_DUMP_FILTERED (linux/netlink.h) on the replies: the kernel filtered by the request's attributes. False when
+   * it ignored them (a kernel older than the filter), and then the caller filters. A dump with no reply message at
+   * all counts as filtered: only a filter can leave a link dump empty (every namespace has `lo`).
+   */
+  filtered: boolean;
 }
 
 const RX_SIZE = 1 << 20;
@@ -76,6 +94,7 @@ export class NetlinkSocket {
     msg.writeUInt16LE(flags | C.NLM_F_REQUEST, 6);
     msg.writeUInt32LE(this.seq, 8);
     body.copy(msg, C.NLMSG_HDRLEN);
+    count({ requests: 1, dumps: (flags & C.NLM_F_DUMP) === C.NLM_F_DUMP ? 1 : 0 });
     for (;;) {
       const n = this.libc.send(this.fd, msg, msg.length, 0);
       if (n === msg.length) return this.seq;
@@ -85,9 +104,16 @@ export class NetlinkSocket {
   }
 
   /** Reads datagrams until `done` says the exchange for `seq` is over; returns the messages before that. */
-  private receive(seq: number, op: string): { msgs: Message[]; interrupted: boolean } {
-    const msgs: Message[] = [];
+  private receive<T = Message>(
+    seq: number,
+    op: string,
+    dump: boolean,
+    visit?: Visitor<T>,
+  ): { msgs: T[]; interrupted: boolean; filtered: boolean } {
+    const msgs: T[] = [];
     let interrupted = false;
+    let filtered = false;
+    let seen = 0; // data messages of this exchange
     for (;;) {
       const n = this.libc.recv(this.fd, this.rx, RX_SIZE, 0);
       if (n < 0) {
@@ -96,55 +122,86 @@ export class NetlinkSocket {
         throw new KernelError(`${op}: no answer from the kernel`, errno === EAGAIN ? ETIMEDOUT : errno);
       }
       let off = 0;
+      let messages = 0;
       while (off + C.NLMSG_HDRLEN <= n) {
         const len = this.rx.readUInt32LE(off);
         if (len < C.NLMSG_HDRLEN || off + len > n) break;
+        messages++;
         const type = this.rx.readUInt16LE(off + 4);
         const flags = this.rx.readUInt16LE(off + 6);
         const mseq = this.rx.readUInt32LE(off + 8);
-        const data = Buffer.from(this.rx.subarray(off + C.NLMSG_HDRLEN, off + len));
+        const start = off + C.NLMSG_HDRLEN;
         off += (len + 3) & ~3;
         if (mseq !== seq) continue; // a late answer to an earlier request
         if (flags & C.NLM_F_DUMP_INTR) interrupted = true;
-        if (type === C.NLMSG_ERROR) {
-          const error = data.readInt32LE(0);
-          if (error === 0) return { msgs, interrupted };
-          throw new KernelError(op, -error, errorText(data, flags));
-        }
-        if (type === C.NLMSG_DONE) {
+        if (type === C.NLMSG_ERROR || type === C.NLMSG_DONE) {
+          count({ rxBytes: n, rxMessages: messages });
+          const data = this.rx.subarray(start, start + len - C.NLMSG_HDRLEN);
           const error = data.length >= 4 ? data.readInt32LE(0) : 0;
           if (error < 0) throw new KernelError(op, -error, errorText(data, flags));
-          return { msgs, interrupted };
+          return { msgs, interrupted, filtered: filtered || (dump && seen === 0) };
         }
         if (type === C.NLMSG_NOOP) continue;
+        if (flags & C.NLM_F_DUMP_FILTERED) filtered = true;
+        seen++;
+        if (visit) {
+          const kept = visit(this.rx, start, start + len - C.NLMSG_HDRLEN, type);
+          if (kept !== undefined) msgs.push(kept);
+        } else {
+          const data = Buffer.from(this.rx.subarray(start, start + len - C.NLMSG_HDRLEN));
+          msgs.push({ type, flags, data } as T);
+        }
         // A single answer (e.g. RTM_GETLINK by name) is followed by the ACK that ends the exchange; a dump's parts
         // by NLMSG_DONE.
-        msgs.push({ type, flags, data });
       }
+      count({ rxBytes: n, rxMessages: messages });
     }
   }
 
   /** A request that the kernel ACKs; returns any messages it answered with before the ACK. */
   request(type: number, flags: number, body: Buffer, op: string): Message[] {
-    return this.traced(op, () => {
+    return this.traced(op, (): Message[] => {
       const seq = this.send(type, flags | C.NLM_F_ACK, body, op);
-      return this.receive(seq, op).msgs;
+      return this.receive(seq, op, false).msgs;
     });
   }
 
   /** A dump; retried from the start when the kernel says it was interrupted by a concurrent change. */
   dump(type: number, body: Buffer, op: string): Message[] {
+    return this.dumpFiltered(type, body, op).msgs;
+  }
+
+  /**
+   * A dump whose request carries filter attributes (RTM_GETLINK's IFLA_MASTER, IFLA_LINKINFO kind): its messages and
+   * whether the kernel applied the filter (NLM_F_DUMP_FILTERED), so that the caller filters when it did not.
+   */
+  dumpFiltered(type: number, body: Buffer, op: string): FilteredDump {
     return this.traced(op, () => {
       for (let attempt = 0; ; attempt++) {
         const seq = this.send(type, C.NLM_F_DUMP, body, op);
-        const { msgs, interrupted } = this.receive(seq, op);
-        if (!interrupted || attempt >= DUMP_RETRIES) return msgs;
+        const { msgs, interrupted, filtered } = this.receive(seq, op, true);
+        if (!interrupted || attempt >= DUMP_RETRIES) return { msgs, filtered };
+      }
+    });
+  }
+
+  /**
+   * A dump read in place: `visit` sees each message in the receive buffer and returns what to keep, so a dump of
+   * many messages copies none of them (a bridge's ports: see listPorts). Retried from the start, with the kept
+   * values of the interrupted attempt dropped, like dump(). `filtered` as dumpFiltered's.
+   */
+  dumpEach<T>(type: number, body: Buffer, op: string, visit: Visitor<T>): { items: T[]; filtered: boolean } {
+    return this.traced(op, () => {
+      for (let attempt = 0; ; attempt++) {
+        const seq = this.send(type, C.NLM_F_DUMP, body, op);
+        const { msgs, interrupted, filtered } = this.receive(seq, op, true, visit);
+        if (!interrupted || attempt >= DUMP_RETRIES) return { items: msgs, filtered };
       }
     });
   }
 
   /** Runs one exchange, telling the kernel trace (./trace.ts) how it ended when someone listens. */
-  private traced(op: string, fn: () => Message[]): Message[] {
+  private traced<T>(op: string, fn: () => T): T {
     if (!tracing()) return fn();
     const t0 = performance.now();
     try {

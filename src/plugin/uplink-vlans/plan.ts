@@ -2,7 +2,7 @@
 // and what one call adds and removes. For each bridge: a VID is on an uplink if and only if a pod uses it or it was
 // there before vlan-bridge added it. VID 1 and the bridge's default PVID are never managed (the untagged network's
 // place on an uplink is the operator's: Harvester issue #8816).
-import type { Link, VlanRange } from '../../kernel/index.js';
+import type { Link, Port, VlanRange } from '../../kernel/index.js';
 import { isGatewayLink, parseAlias } from '../attachment.js';
 import { uplinksOf } from '../uplink.js';
 import { vlanFlagsByVid } from '../vlans.js';
@@ -102,7 +102,7 @@ export function planUplinkVlans(o: {
  */
 export function usedVids(
   br: Link,
-  links: readonly Link[],
+  links: readonly Port[],
   vlans: ReadonlyMap<number, readonly VlanRange[]>,
 ): Set<number> {
   const used = new Set<number>();

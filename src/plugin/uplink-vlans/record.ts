@@ -62,12 +62,12 @@ export interface UplinkRecord {
 
 /** What a record file must hold to be trusted; anything else is ignored (readRecord). */
 const RecordSchema = z.strictObject({
-  bootId: z.string().min(1),
+  bootId: z.string().check(z.minLength(1)),
   uplinks: z.array(
     z.strictObject({
-      index: z.int().min(1),
+      index: z.int().check(z.gte(1)),
       name: z.string(),
-      vids: z.array(z.int().min(1).max(4094)),
+      vids: z.array(z.int().check(z.gte(1), z.lte(4094))),
     }),
   ),
 });

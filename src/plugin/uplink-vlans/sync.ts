@@ -24,9 +24,11 @@ import {
   addVlans,
   delVlans,
   dumpVlans,
-  listLinks,
+  getLink,
+  listPorts,
   type Link,
   type NetlinkSocket,
+  type Port,
   type VlanRange,
 } from '../../kernel/index.js';
 import { formatVids, vidRanges } from '../../vids.js';
@@ -41,12 +43,19 @@ import { bootId, lock, readRecord, recordPath, sameRecord, stateStep, writeRecor
 export type AddTo = { to: 'all' } | { to: 'interface'; name: string } | { to: 'none' };
 
 /** The ifindexes `addTo` means on this bridge. Throws CniError 103 when the named interface is not an uplink of it. */
-function targetsOf(addTo: AddTo, bridgeName: string, br: Link | undefined, uplinks: Link[], links: Link[]): number[] {
+function targetsOf(
+  host: NetlinkSocket,
+  addTo: AddTo,
+  bridgeName: string,
+  br: Link | undefined,
+  uplinks: Port[],
+  ports: Port[],
+): number[] {
   if (addTo.to === 'none') return [];
   if (addTo.to === 'all') return uplinks.map((u) => u.index);
   const u = uplinks.find((x) => x.name === addTo.name);
   if (u) return [u.index];
-  const l = links.find((x) => x.name === addTo.name);
+  const l = ports.find((x) => x.name === addTo.name) ?? getLink(host, addTo.name);
   throw new CniError(
     Code.BridgeConflict,
     `uplinkInterface ${show(addTo.name)} is not an uplink of bridge ${show(bridgeName)}`,
@@ -67,7 +76,10 @@ function targetsOf(addTo: AddTo, bridgeName: string, br: Link | undefined, uplin
  * used; KernelError from the VLAN requests.
  */
 export function syncUplinkVlans(host: NetlinkSocket, bridgeName: string, addTo: AddTo, env: Env, log: Logger): void {
-  const file = recordPath(env, host, bridgeName);
+  // The record is named after the bridge's own name: a config may name it by an altname, and ADD, DEL and GC must
+  // find the same record whichever name their config uses.
+  const named = getLink(host, bridgeName);
+  const file = recordPath(env, host, named?.name ?? bridgeName);
   // DEL, GC and rollback on a bridge without a record (or a kernel where none can be made) have nothing to do.
   if (addTo.to === 'none' && (file === null || !existsSync(file))) return;
   if (file === null)
@@ -79,17 +91,18 @@ export function syncUplinkVlans(host: NetlinkSocket, bridgeName: string, addTo: 
   const unlock = stateStep('lock', () => lock(file, env));
   try {
     const record = readRecord(file, log);
-    const links = listLinks(host);
-    const br = links.find((l) => l.name === bridgeName);
-    const uplinks = br ? uplinksOf(br, links) : [];
-    const targets = targetsOf(addTo, bridgeName, br, uplinks, links);
+    // The bridge (again, under the lock) and its ports (a dump the kernel filters by master): not every link.
+    const br = getLink(host, bridgeName) ?? undefined;
+    const ports = br ? listPorts(host, br.index) : [];
+    const uplinks = br ? uplinksOf(br, ports) : [];
+    const targets = targetsOf(host, addTo, bridgeName, br, uplinks, ports);
     const vlans = br ? dumpVlans(host) : new Map<number, VlanRange[]>();
     const plan = planUplinkVlans({
       record,
       bootId: bootId(),
       uplinks: uplinks.map((u) => ({ name: u.name, index: u.index, vlans: vlans.get(u.index) ?? [] })),
       addTo: new Set(targets),
-      used: br ? usedVids(br, links, vlans) : new Set(),
+      used: br ? usedVids(br, ports, vlans) : new Set(),
     });
     const nameOf = (index: number) => uplinks.find((u) => u.index === index)?.name ?? `#${index}`;
     if (!sameRecord(plan.before, record)) stateStep('write', () => writeRecord(file, plan.before));
