@@ -101,73 +101,72 @@ export const BaseNetConfSchema = z.looseObject({
  * would build; teardown (DEL, GC) and STATUS parse with the base alone, so a config that ADD refused on such a
  * rule can still be deleted: a DEL that always fails would wedge the runtime's sandbox teardown.
  */
-export const NetConfSchema = BaseNetConfSchema.check(
-  z.superRefine(
-    (c, ctx) => {
-      // Cross-field rules run even when other keys failed, so one reply lists every problem; the values they read
-      // may therefore be of the wrong type and are checked before use.
-      if (c.promiscMode === true && c.hairpinMode === true) {
+const crossFieldRules = z.superRefine(
+  (c: z.output<typeof BaseNetConfSchema>, ctx) => {
+    // Cross-field rules run even when other keys failed, so one reply lists every problem; the values they read
+    // may therefore be of the wrong type and are checked before use.
+    if (c.promiscMode === true && c.hairpinMode === true) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['hairpinMode'],
+        input: true,
+        message: 'cannot be set together with promiscMode',
+      });
+    }
+    // The VLAN gateway interface `<bridge>.<vlan>` is a name too: refuse before anything is created, in bytes.
+    if (
+      (c.isGateway === true || c.isDefaultGateway === true) &&
+      typeof c.vlan === 'number' &&
+      c.vlan > 0 &&
+      typeof c.bridge === 'string'
+    ) {
+      const gw = `${c.bridge}.${c.vlan}`;
+      if (utf8Bytes(gw) > MAX_IFNAME) {
         ctx.addIssue({
           code: 'custom',
-          path: ['hairpinMode'],
+          path: ['isGateway'],
           input: true,
-          message: 'cannot be set together with promiscMode',
+          message: `gateway interface name ${show(gw)} (bridge + "." + vlan) would be longer than ${MAX_IFNAME} bytes`,
         });
       }
-      // The VLAN gateway interface `<bridge>.<vlan>` is a name too: refuse before anything is created, in bytes.
-      if (
-        (c.isGateway === true || c.isDefaultGateway === true) &&
-        typeof c.vlan === 'number' &&
-        c.vlan > 0 &&
-        typeof c.bridge === 'string'
-      ) {
-        const gw = `${c.bridge}.${c.vlan}`;
-        if (utf8Bytes(gw) > MAX_IFNAME) {
-          ctx.addIssue({
-            code: 'custom',
-            path: ['isGateway'],
-            input: true,
-            message: `gateway interface name ${show(gw)} (bridge + "." + vlan) would be longer than ${MAX_IFNAME} bytes`,
-          });
-        }
-      }
-      if (c.uplinkInterface !== undefined && c.uplinkVlans !== true) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['uplinkInterface'],
-          input: c.uplinkInterface,
-          message: 'names the uplink that uplinkVlans manages: set "uplinkVlans": true with it',
-        });
-      }
-      if (c.logFile !== undefined && !isConfigLogPath(c.logFile)) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['logFile'],
-          input: c.logFile,
-          message: `must be a file name or path inside the log directory (${DEFAULT_LOG_DIR}), without ".."`,
-        });
-      }
-      if (c.logLevel !== undefined && !(LOG_LEVELS as readonly unknown[]).includes(c.logLevel)) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['logLevel'],
-          input: c.logLevel,
-          message: `must be one of ${LOG_LEVELS.join(', ')}`,
-        });
-      }
-      const ipamType = (c.ipam as { type?: unknown } | undefined)?.type;
-      if (c.disableContainerInterface === true && typeof ipamType === 'string' && ipamType !== '') {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['disableContainerInterface'],
-          input: true,
-          message: `cannot be set together with IPAM (ipam.type ${show(ipamType)})`,
-        });
-      }
-    },
-    { when: () => true },
-  ),
+    }
+    if (c.uplinkInterface !== undefined && c.uplinkVlans !== true) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['uplinkInterface'],
+        input: c.uplinkInterface,
+        message: 'names the uplink that uplinkVlans manages: set "uplinkVlans": true with it',
+      });
+    }
+    if (c.logFile !== undefined && !isConfigLogPath(c.logFile)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['logFile'],
+        input: c.logFile,
+        message: `must be a file name or path inside the log directory (${DEFAULT_LOG_DIR}), without ".."`,
+      });
+    }
+    if (c.logLevel !== undefined && !(LOG_LEVELS as readonly unknown[]).includes(c.logLevel)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['logLevel'],
+        input: c.logLevel,
+        message: `must be one of ${LOG_LEVELS.join(', ')}`,
+      });
+    }
+    const ipamType = (c.ipam as { type?: unknown } | undefined)?.type;
+    if (c.disableContainerInterface === true && typeof ipamType === 'string' && ipamType !== '') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['disableContainerInterface'],
+        input: true,
+        message: `cannot be set together with IPAM (ipam.type ${show(ipamType)})`,
+      });
+    }
+  },
+  { when: () => true },
 );
+export const NetConfSchema = BaseNetConfSchema.check(crossFieldRules);
 
 export type RawNetConf = z.infer<typeof NetConfSchema>;
 
