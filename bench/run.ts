@@ -2,10 +2,11 @@
 // `make bench` (run by the pinned Bun, `$(BUN) bench/run.ts`): whole-process figures of bin/vlan-bridge against
 // the reference bridge plugin 1.9.1 (Debian unstable's containernetworking-plugins, in build/reference-1.9.1, with its
 // host-local as both plugins' IPAM; bench/common.ts), interleaved in one run:
-// VERSION, L2 and host-local ADD, DEL and ADD+DEL cycles, peak RSS (GNU time), 32-way churn, a start-up ladder that
-// tells where our time goes, and in the UML kernel the trunk / access ratio. Prints the targets met or missed and
-// writes bench/results/latest.md and latest.json. RUNS (default 40) sets the timed rounds, CHURN_ROUNDS (3) the
-// churn rounds of each plugin; about 2-3 minutes.
+// VERSION, L2 and host-local ADD, DEL and ADD+DEL cycles, the L2 cycle on bridges with 250 and 1000 other ports, GC
+// keeping 1000 attachments (issue 24), peak RSS (GNU time), 32-way churn, a start-up ladder that tells where our time
+// goes, and in the UML kernel the trunk / access ratio. Prints the targets met or missed and writes
+// bench/results/latest.md and latest.json. RUNS (default 40) sets the timed rounds, CHURN_ROUNDS (3) the churn
+// rounds of each plugin; about 5 minutes.
 // Everything runs inside network namespaces made here (bench/host.ts), or in the UML kernel (bench/uml.ts).
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';

@@ -72,6 +72,7 @@ export async function failEachStep(o: {
   let failedOp = '';
   const request = NetlinkSocket.prototype.request;
   const dump = NetlinkSocket.prototype.dump;
+  const dumpEach = NetlinkSocket.prototype.dumpEach;
   const inject = (op: string) => {
     if (!armed) return;
     if (++count === failAt) {
@@ -93,6 +94,14 @@ export async function failEachStep(o: {
     ) {
       inject(a[2]);
       return dump.apply(this, a);
+    }),
+    // A dump read in place (a bridge's ports, GC's links: src/kernel/link.ts) is a step like any other.
+    vi.spyOn(NetlinkSocket.prototype, 'dumpEach').mockImplementation(function (
+      this: NetlinkSocket,
+      ...a: Parameters<NetlinkSocket['dumpEach']>
+    ) {
+      inject(a[2]);
+      return dumpEach.apply(this, a) as ReturnType<NetlinkSocket['dumpEach']>;
     }),
   ];
   const counted = async (n: number): Promise<StepRun> => {
