@@ -5,9 +5,9 @@
 #                      containerd's CRI plugin, which reads pods and NetworkAttachmentDefinitions from the API server
 #   build/k8s/crictl   crictl of cri-tools v1.36.0 (./cmd/crictl of cri-tools-v1.36.0.tar.gz): the CRI client that
 #                      stands in for kubelet
-# Both are static (CGO_ENABLED=0; -s -w: no symbol tables, a shorter link): Multus also runs inside the UML kernel. Each is rebuilt only when its stamp
-# (build/k8s/<name>.stamp: the tarball's sha256, Go's version, this script) changes; Go's cache stays in
-# build/k8s/cache. An flock on build/k8s/lock lets test/run.mjs start this in the background while other tiers run
+# Both are static (CGO_ENABLED=0; -s -w: no symbol tables, a shorter link): Multus also runs inside the UML kernel.
+# Each is rebuilt only when its stamp (build/k8s/<name>.stamp: the tarball's sha256, Go's version, this script)
+# changes; Go's cache stays in build/k8s/cache. An flock on build/k8s/lock lets test/run.mjs start this in the background while other tiers run
 # and the tier run it again to wait for that build (the second run finds the stamps and does nothing).
 #
 #   test/k8s/build.sh [multus|crictl]...     (default: both)
