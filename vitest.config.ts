@@ -1,8 +1,9 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 // Tiers: unit (no kernel), process (bin/vlan-bridge as a process), host (namespaces on this machine's kernel, root),
 // uml (boots user-mode Linux), conformance (the reference's own bridge test suite against the executable), runtimes
-// (containerd and podman run containers on vlan-bridge networks).
+// (containerd and podman run containers on vlan-bridge networks), k8s (kubelet's CRI calls through containerd and
+// Multus, NetworkAttachmentDefinitions from an API server stand-in).
 export default defineConfig({
   test: {
     projects: [
@@ -47,6 +48,20 @@ export default defineConfig({
           fileParallelism: false,
           testTimeout: 120_000,
           hookTimeout: 360_000,
+        },
+      },
+      {
+        test: {
+          name: 'k8s',
+          include: ['test/k8s/**/*.test.ts'],
+          // Run inside the UML kernel by test/k8s/uml.test.ts, never on this one.
+          exclude: [...configDefaults.exclude, 'test/k8s/guest/**'],
+          // One node at a time. After every other project (groupOrder): its Go parts (Multus, crictl) build in the
+          // background meanwhile (test/run.mjs starts test/k8s/build.sh), and its first hook waits for them.
+          fileParallelism: false,
+          sequence: { groupOrder: 1 },
+          testTimeout: 180_000,
+          hookTimeout: 900_000,
         },
       },
     ],
