@@ -33,10 +33,10 @@
 // cri-tools v1.36.0 (cmd/crictl: runp reads the JSON with the CRI API's json tags), containerd 1.6.20~ds1-1+deb12u3
 // (`containerd config default`: the CRI keys below), the NADs of deploy/ (Harvester's shape).
 import { randomBytes } from 'node:crypto';
-import { readdirSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureBuilt } from '../lab/binary.js';
+import { ROOT, ensureBuilt } from '../lab/binary.js';
 import { openNode, type IsolatedNode } from '../lab/isolated-node.js';
 import {
   CONTAINERD_PATHS,
@@ -126,13 +126,13 @@ const KUBECONFIG = '/etc/cni/net.d/multus.d/multus.kubeconfig';
 /**
  * Multus's config, as its thin plugin's installer writes it (cmd/thin_entrypoint, multusConflistTemplate): named
  * after the cluster network it wraps, that network as its one delegate, and the kubeconfig it reads the API with.
- * Its log goes to the test's directory.
+ * README.md's "With Kubernetes" shows this file (the last test compares); the node's copy adds a log file.
  */
-const multusConfig = (logFile: string) => ({
+const MULTUS_CONFIG = {
   cniVersion: CLUSTER_NETWORK.cniVersion,
   name: CLUSTER_NETWORK.name,
-  plugins: [{ type: 'multus', logLevel: 'verbose', logFile, kubeconfig: KUBECONFIG, delegates: [CLUSTER_NETWORK] }],
-});
+  plugins: [{ type: 'multus', kubeconfig: KUBECONFIG, delegates: [CLUSTER_NETWORK] }],
+};
 
 const kubeconfig = (server: string) => `apiVersion: v1
 kind: Config
@@ -217,8 +217,12 @@ beforeAll(async () => {
   for (const p of ['bridge', 'loopback']) node.sh('ln', ['-s', `/usr/lib/cni/${p}`, `/opt/cni/bin/${p}`]);
   node.sh('mkdir', ['-p', path.dirname(KUBECONFIG)]);
   node.sh('cp', [nodeFile(node, 'kubeconfig', kubeconfig(api.url)), KUBECONFIG]);
-  const conf = JSON.stringify(multusConfig(path.join(node.dir, 'multus.log')), null, 2);
-  node.sh('cp', [nodeFile(node, '00-multus.conflist', conf), '/etc/cni/net.d/00-multus.conflist']);
+  const conf = structuredClone(MULTUS_CONFIG);
+  Object.assign(conf.plugins[0]!, { logLevel: 'verbose', logFile: path.join(node.dir, 'multus.log') });
+  node.sh('cp', [
+    nodeFile(node, '00-multus.conflist', JSON.stringify(conf, null, 2)),
+    '/etc/cni/net.d/00-multus.conflist',
+  ]);
 
   // Harvester's cluster network bridge with its uplink (a vxlan device: this kernel has no bonds or dummies).
   const ip = (...a: string[]) => node.sh('ip', a);
@@ -515,6 +519,9 @@ describe('RunPodSandbox through Multus: two VMs on two vlan-bridge networks, and
   });
 });
 
+/** Multus's words for the refusal below, as containerd's error carried them. */
+let refusedWith = '';
+
 describe('a network vlan-bridge refuses', () => {
   it("RunPodSandbox fails with vlan-bridge's message in containerd's error, and nothing of the pod is left", async () => {
     // deploy/nad-vlan100.yaml: a VLAN network, which this kernel (no bridge VLAN filtering) cannot carry: code 108.
@@ -530,7 +537,8 @@ describe('a network vlan-bridge refuses', () => {
     expect(refusal.out.code).toBe(108);
     // crictl prints containerd's error (Multus's, which quotes vlan-bridge's message and details) with Go's quoting.
     const error = r.stderr.replaceAll('\\"', '"');
-    expect(error).toContain(`error adding container to network "vlan100": ${refusal.out.msg}; ${refusal.out.details}`);
+    refusedWith = `error adding container to network "vlan100": ${refusal.out.msg}; ${refusal.out.details}`;
+    expect(error).toContain(refusedWith);
 
     // Multus took the untagged network (net1) away again, and the refused one (its interface is net2: Multus
     // counts delegates from the cluster network, 0), in reverse order; then containerd, cleaning up the failed
@@ -586,6 +594,23 @@ describe('containerd restarted while sandboxes run', () => {
     expect(await sandboxes(node)).toEqual([]);
     expect(leftovers(node)).toEqual([]);
     expect(veths(node)).toEqual([]);
+  });
+});
+
+describe('README.md "With Kubernetes"', () => {
+  const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('\n## With Kubernetes\n'), readme.indexOf('\n## Protocol\n'));
+
+  it('shows the Multus config, the interface name and the refusal this file ran with', () => {
+    const json = /\n( *)```json\n([\s\S]*?)\n *```\n/.exec(section);
+    expect(json, 'the section has no json block').not.toBeNull();
+    expect(JSON.parse(json![2]!)).toEqual(MULTUS_CONFIG);
+    expect(kubevirtIfname('nic-1')).toBe('pod8fe0d3f1ac5');
+    expect(section).toContain('`nic-1` gives\n   `pod8fe0d3f1ac5`');
+    // The error as the section quotes it (its start; the section wraps it).
+    expect(refusedWith).not.toBe('');
+    const start = refusedWith.slice(0, refusedWith.indexOf('needs;') + 'needs;'.length);
+    expect(section.replace(/\s+/g, ' ')).toContain(start);
   });
 });
 
