@@ -21,7 +21,8 @@
 // 3. Multus writes the `k8s.v1.cni.cncf.io/network-status` annotation (one entry per interface: name, MAC, IPs)
 //    back to the pod. KubeVirt's virt-launcher reads it, and the interface itself, to plug the VM in.
 // 4. StopPodSandbox: the CRI plugin calls Multus's DEL, which calls each delegate's DEL from what it cached at ADD
-//    (/var/lib/cni/multus), whether or not the pod still exists in the API. RemovePodSandbox removes the rest.
+//    (/var/lib/cni/multus), whether or not the pod still exists in the API. RemovePodSandbox stops the sandbox
+//    again, so Multus gets a second DEL, without a netns; then the sandbox is gone.
 //
 // The API server is a stand-in (./apiserver.ts says what it checks and what it does not); containerd runs in an
 // isolated node (test/lab/isolated-node.ts: a network namespace and private tmpfs at its paths), so the host's
@@ -303,6 +304,10 @@ async function removePod(p: Pod): Promise<void> {
 const callsFor = (dir: string, p: Pod, command?: string): Call[] =>
   calls(dir).filter((c) => c.env.CNI_CONTAINERID === p.id && (!command || c.command === command));
 
+/** A call's CNI_ARGS as a map (of a key given twice, as Multus does, the last). */
+const cniArgs = (c: Call) =>
+  new Map((c.env.CNI_ARGS ?? '').split(';').map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+
 /** The `network-status` annotation Multus wrote on the pod, parsed. */
 const networkStatus = (p: Pod): any[] =>
   JSON.parse(api.pod('default', p.name)?.metadata.annotations?.['k8s.v1.cni.cncf.io/network-status'] ?? 'null');
@@ -330,8 +335,7 @@ describe('RunPodSandbox through Multus: two VMs on two vlan-bridge networks, and
       const [add, ...more] = callsFor(multusCalls, p, 'ADD');
       expect(more).toEqual([]);
       expect(add!.env).toMatchObject({ CNI_IFNAME: 'eth0', CNI_NETNS: p.netns, CNI_PATH: '/opt/cni/bin' });
-      const args = new Map(add!.env.CNI_ARGS!.split(';').map((kv) => kv.split('=') as [string, string]));
-      expect(Object.fromEntries(args)).toEqual({
+      expect(Object.fromEntries(cniArgs(add!))).toEqual({
         IgnoreUnknown: '1',
         K8S_POD_NAMESPACE: 'default',
         K8S_POD_NAME: p.name,
@@ -477,8 +481,8 @@ describe('RunPodSandbox through Multus: two VMs on two vlan-bridge networks, and
     for (const p of [a, b, c]) await removePod(p);
 
     // containerd calls Multus's DEL twice: at StopPodSandbox with the netns, and again at RemovePodSandbox, which
-    // stops the sandbox once more and, its netns closed by then, passes no path (containerd's
-    // pkg/cri/server/sandbox_remove.go and sandbox_stop.go).
+    // stops the sandbox once more ("Forcibly stopping sandbox", pkg/cri/server/sandbox_remove.go) and, the netns
+    // closed by then, passes no path.
     for (const p of [a, b, c])
       expect(callsFor(multusCalls, p, 'DEL').map((d) => [d.env.CNI_NETNS ?? '', d.rc])).toEqual([
         [p.netns, 0],
@@ -531,7 +535,7 @@ describe('a network vlan-bridge refuses', () => {
     const r = await crictl(node, ['runp', config], { check: false });
     expect(r.code).not.toBe(0);
 
-    const forPod = (dir: string) => calls(dir).filter((c) => c.env.CNI_ARGS?.includes('K8S_POD_NAME=refused;'));
+    const forPod = (dir: string) => calls(dir).filter((c) => cniArgs(c).get('K8S_POD_NAME') === 'refused');
     const refusal = forPod(pluginCalls).find((c) => c.command === 'ADD' && c.rc !== 0)!;
     expect(refusal.conf).toEqual(JSON.parse(NADS.vlan100.spec.config));
     expect(refusal.out.code).toBe(108);
