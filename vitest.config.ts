@@ -57,11 +57,12 @@ export default defineConfig({
           // Run inside the UML kernel by test/k8s/uml.test.ts, never on this one.
           exclude: [...configDefaults.exclude, 'test/k8s/guest/**'],
           // One node at a time. After every other project (groupOrder): its Go parts (Multus, crictl) build in the
-          // background meanwhile (test/run.mjs starts test/k8s/build.sh), and its first hook waits for them.
+          // background meanwhile (test/run.mjs starts test/k8s/build.sh), and each file's first hook waits for
+          // them (test/k8s/lab.ts, BUILD_WAIT_MS).
           fileParallelism: false,
           sequence: { groupOrder: 1 },
           testTimeout: 180_000,
-          hookTimeout: 900_000,
+          hookTimeout: 120_000,
         },
       },
     ],

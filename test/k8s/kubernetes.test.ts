@@ -52,6 +52,7 @@ import {
 } from '../runtimes/lab.js';
 import { ApiServerStandIn } from './apiserver.js';
 import {
+  BUILD_WAIT_MS,
   MULTUS,
   PAUSE_IMAGE,
   buildK8sParts,
@@ -236,7 +237,7 @@ beforeAll(async () => {
   node.sh('cp', [nodeFile(node, 'config.toml', CONTAINERD_CONFIG), '/etc/containerd/config.toml']);
   containerd = await startContainerd(node);
   importImage(node, buildPauseImage(path.join(node.dir, 'pause')));
-}, 900_000);
+}, BUILD_WAIT_MS + 120_000);
 
 afterAll(async () => {
   api?.stop();
