@@ -201,7 +201,7 @@ beforeAll(async () => {
     ['iptables-save', 'iptables'],
     ['nft', 'nftables'],
   ]);
-  buildK8sParts(); // Multus and crictl (waits for the build test/run.mjs started)
+  await buildK8sParts(); // Multus and crictl (waits for the build test/run.mjs started)
   ensureBuilt(); // bin/vlan-bridge
   node = await openNode({ prefix: 'vbk8s', paths: PRIVATE, cgroupParents: [CGROUP] });
 

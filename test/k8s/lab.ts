@@ -2,7 +2,7 @@
 // (Multus, crictl) built and waited for, the node (containerd with its CRI plugin, in an isolated node), pods
 // shaped as kubelet sends them to the CRI, KubeVirt's network annotation, the NetworkAttachmentDefinitions of
 // deploy/, and reading a sandbox's interfaces.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -29,8 +29,21 @@ export const BUILD_WAIT_MS = 1_800_000;
  * background before vitest starts; running the script again waits for it (an flock) and then finds both up to
  * date. Run alone (`make test-k8s`), this is the build itself: about 4 minutes cold on 2 cores.
  */
-export function buildK8sParts(): void {
-  const r = spawnSync('bash', [BUILD_SCRIPT], { encoding: 'utf8', timeout: BUILD_WAIT_MS - 60_000 });
+export async function buildK8sParts(): Promise<void> {
+  // Waited for without blocking this process, so that vitest's own timeouts and reporting keep working.
+  const r = await new Promise<{ status: number | null; signal: string | null; stdout: string; stderr: string }>(
+    (resolve) => {
+      const child = spawn('bash', [BUILD_SCRIPT], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        timeout: BUILD_WAIT_MS - 60_000,
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d) => (stdout += d));
+      child.stderr.on('data', (d) => (stderr += d));
+      child.on('close', (status, signal) => resolve({ status, signal, stdout, stderr }));
+    },
+  );
   if (r.status !== 0) {
     let log = '';
     try {
