@@ -93,7 +93,8 @@ function objectMeta(fs: Field[]): ObjectMeta {
     labels: map(fs, 11),
     annotations: map(fs, 12),
   };
-  return Object.fromEntries(Object.entries(m).filter(([, v]) => v !== undefined));
+  // Go writes every string field, set or not: an empty one is one the object does not have.
+  return Object.fromEntries(Object.entries(m).filter(([, v]) => v !== undefined && v !== ''));
 }
 
 /** A core/v1 Pod's metadata (Pod: metadata 1, spec 2, status 3), as JSON would carry it. */
