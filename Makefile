@@ -35,7 +35,7 @@ VITEST := $(BUN) --bun node_modules/vitest/vitest.mjs
 APT_PACKAGES := kmod patchelf strace iproute2 iputils-ping iptables nftables containernetworking-plugins dnsmasq-base time \
 	golang-go golang-github-appc-cni-dev busybox tcpdump qemu-user jq containerd podman runc
 
-.PHONY: all deps build lint format test test-unit test-host test-uml test-conformance demo bench bench-logging install uninstall clean
+.PHONY: all deps build lint format test test-unit test-host test-uml test-conformance test-k8s demo bench bench-logging install uninstall clean
 
 all: build
 
@@ -90,6 +90,13 @@ test-uml: build
 # from the run (and drops listed divergences no spec shows any more), printing every failing spec's class.
 test-conformance: build
 	$(VITEST) run --project conformance
+
+# The Kubernetes call chain (test/k8s): crictl (kubelet's CRI calls) to containerd's CRI plugin, Multus v4.3.0,
+# NetworkAttachmentDefinitions from an API server stand-in, vlan-bridge; the VLAN NADs in the UML kernel. Multus and
+# crictl are built from ../shared/vendor with build/go (test/k8s/build.sh, cached in build/k8s: about 4 minutes
+# cold); `make test` builds them in the background while the other tiers run.
+test-k8s: build
+	$(VITEST) run --project k8s
 
 demo: deps build
 	$(BUN) demo/demo.ts

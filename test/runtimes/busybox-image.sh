@@ -1,18 +1,24 @@
 #!/usr/bin/env bash
 # Builds a minimal container image from Debian's busybox, offline: nothing comes from a registry.
 #
-#   test/runtimes/busybox-image.sh DIR
+#   test/runtimes/busybox-image.sh DIR [NAME [COMMAND...]]
 #
 # DIR/rootfs     busybox with a link per applet in /bin, and the shared libraries it needs (Debian's busybox is
 #                dynamically linked), usable as `podman run --rootfs DIR/rootfs` or `ctr run --rootfs`;
-# DIR/image.tar  the same as an OCI image archive (one uncompressed layer) named localhost/vlan-bridge/busybox:1,
-#                for `ctr image import` and `podman load`.
+# DIR/image.tar  the same as an OCI image archive (one uncompressed layer) named NAME (default
+#                localhost/vlan-bridge/busybox:1) whose command is COMMAND (default /bin/sh), for `ctr image import`
+#                and `podman load`. The Kubernetes tier makes its pod sandbox ("pause") image this way, with a
+#                command that sleeps.
 #
-# The archive is reproducible: the same busybox gives the same digests.
+# The archive is reproducible: the same busybox, name and command give the same digests.
 set -euo pipefail
 
-NAME=localhost/vlan-bridge/busybox:1
-out=${1:?usage: busybox-image.sh DIR}
+out=${1:?usage: busybox-image.sh DIR [NAME [COMMAND...]]}
+NAME=${2:-localhost/vlan-bridge/busybox:1}
+shift $(($# < 2 ? $# : 2))
+[ $# -gt 0 ] || set -- /bin/sh
+# The command as a JSON array (jq quotes each argument).
+cmd=$(jq -cn '$ARGS.positional' --args "$@")
 bb=$(command -v busybox) || {
   echo "busybox-image.sh: busybox is missing (Debian package busybox): run \`make deps\`" >&2
   exit 1
@@ -47,8 +53,8 @@ blob() { # FILE MEDIATYPE: moves FILE into the blob store, prints its descriptor
 tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 -C "$root" -cf "$out/layer.tar" .
 diff_id=$(sha256sum "$out/layer.tar" | cut -d' ' -f1)
 layer=$(blob "$out/layer.tar" application/vnd.oci.image.layer.v1.tar)
-printf '{"architecture":"%s","os":"linux","config":{"Env":["PATH=/bin"],"Cmd":["/bin/sh"]},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' \
-  "$(dpkg --print-architecture)" "$diff_id" >"$out/config.json"
+printf '{"architecture":"%s","os":"linux","config":{"Env":["PATH=/bin"],"Cmd":%s},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' \
+  "$(dpkg --print-architecture)" "$cmd" "$diff_id" >"$out/config.json"
 config=$(blob "$out/config.json" application/vnd.oci.image.config.v1+json)
 printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":%s,"layers":[%s]}' \
   "$config" "$layer" >"$out/manifest.json"

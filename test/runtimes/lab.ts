@@ -64,20 +64,29 @@ export function buildImage(dir: string): { tar: string; rootfs: string } {
  */
 export function installPlugins(node: IsolatedNode, recordDir: string): void {
   ensureBuilt();
+  installRecorder(node, 'vlan-bridge', BIN, recordDir);
+  for (const p of ['host-local', 'portmap']) node.sh('ln', ['-s', `/usr/lib/cni/${p}`, `/opt/cni/bin/${p}`]);
+}
+
+/**
+ * Installs `/opt/cni/bin/<name>` in the node as a recorder of the calls made to it: each call's environment, stdin,
+ * stdout and exit status are saved under `recordDir` (read them with `calls`), and `target` is run with the same
+ * environment and stdin. A plugin that calls other plugins (Multus) gets one too, so both hops are on record.
+ */
+export function installRecorder(node: IsolatedNode, name: string, target: string, recordDir: string): void {
   node.sh('mkdir', ['-p', recordDir, '/opt/cni/bin']);
   const recorder = `#!/bin/sh
 # Saves one call (environment, stdin, stdout, exit status), then runs the plugin with the same environment and stdin.
 d=${recordDir}/$(date +%s%N)-$$
 env -0 > "$d.env"
 cat > "$d.in"
-${BIN} < "$d.in" > "$d.out"
+${target} < "$d.in" > "$d.out"
 rc=$?
 cat "$d.out"
 echo $rc > "$d.rc"
 exit $rc
 `;
-  node.sh('sh', ['-c', 'cat > /opt/cni/bin/vlan-bridge && chmod 755 /opt/cni/bin/vlan-bridge'], { input: recorder });
-  for (const p of ['host-local', 'portmap']) node.sh('ln', ['-s', `/usr/lib/cni/${p}`, `/opt/cni/bin/${p}`]);
+  node.sh('sh', ['-c', `cat > /opt/cni/bin/${name} && chmod 755 /opt/cni/bin/${name}`], { input: recorder });
 }
 
 export interface Call {
