@@ -10,6 +10,7 @@ export * from './link.js';
 export * from './bridge-vlan.js';
 export * from './addr.js';
 export * from './route.js';
+export * from './neigh.js';
 export { IcmpSocket } from './icmp.js';
 export { NetlinkSocket } from './netlink/socket.js';
 export { RT_SCOPE_UNIVERSE, RT_TABLE_MAIN } from './netlink/constants.js';

@@ -13,7 +13,7 @@
 // never used before the server acknowledged it (RFC 2131 4.4.1). --timeout bounds the DHCP exchanges together
 // (default 10 s); the ping adds at most 3 s. The probe is described in probe.ts; exit codes in errors.ts.
 import { randomBytes } from 'node:crypto';
-import { addAddress, addRoute, openNetlink } from '../kernel/index.js';
+import { NUD_INCOMPLETE, addAddress, addRoute, listNeighbours, openNetlink } from '../kernel/index.js';
 import { sameSubnet } from '../ip.js';
 import { intOption, ipv4Option, parseOptions } from './args.js';
 import { DEFAULT_TIMEOUT_S, DISCOVER, tryHelp } from './commands.js';
@@ -171,7 +171,8 @@ function request(
   );
 }
 
-type Answers = { inform?: Answer; ack?: Answer; offer?: Answer };
+/** `requested`: the lease asked for by DHCPREQUEST, owed back whether or not its DHCPACK got here. */
+type Answers = { inform?: Answer; ack?: Answer; offer?: Answer; requested?: Lease };
 type Lease = { ip: string; server: string };
 
 /**
@@ -195,11 +196,19 @@ async function lease(a: DiscoverArgs, c: Ctx, answers: Answers): Promise<Lease |
   if (!offer.server)
     throw new ToolError(Exit.BadAnswer, 'the DHCPOFFER has no server identifier (option 54) to request the lease from');
   const server = offer.server;
-  answers.ack = await request(
-    c,
-    { type: 'REQUEST', xid: id, broadcast: true, requestedIp: offer.address, serverId: server },
-    { dest: BROADCAST, accept: ['ACK'], server, what: 'DHCPREQUEST' },
-  );
+  // The server commits the lease when it sends its DHCPACK: an interrupt or the deadline before the ACK gets here
+  // still leaves a lease to give back (a DHCPRELEASE for an address it did not lease is ignored, RFC 2131 4.3.4).
+  answers.requested = { ip: offer.address, server };
+  try {
+    answers.ack = await request(
+      c,
+      { type: 'REQUEST', xid: id, broadcast: true, requestedIp: offer.address, serverId: server },
+      { dest: BROADCAST, accept: ['ACK'], server, what: 'DHCPREQUEST' },
+    );
+  } catch (err) {
+    if (err instanceof ToolError && err.exit === Exit.BadAnswer) delete answers.requested; // a DHCPNAK: no lease
+    throw err;
+  }
   return { ip: answers.ack.address, server };
 }
 
@@ -254,16 +263,31 @@ async function pingGateway(c: Ctx, result: DiscoverResult): Promise<number> {
  * Gives the lease back (RFC 2131 4.4.6: DHCPRELEASE, unicast to its server), interrupted or not: left to expire,
  * every interrupted run would hold an address of a small pool for a lease time. Best effort; never throws.
  */
-async function release(c: Ctx, taken: Lease, debug: (m: string) => void): Promise<void> {
+async function release(c: Ctx, taken: Lease, unconfirmed: boolean, debug: (m: string) => void): Promise<void> {
   const msg = buildRequest({ type: 'RELEASE', xid: xid(), mac: c.probe.mac, ciaddr: taken.ip, serverId: taken.server });
   try {
+    // No DHCPACK yet: the probe has no address to send the unicast from.
+    if (unconfirmed) addAddress(c.probe.sock, c.probe.ifindex, `${taken.ip}/32`, { noDad: true, replace: true });
     await c.client.fire(msg, taken.server);
-    // The first packet to a server not yet in the neighbour table waits for ARP: let it leave.
-    await new Promise((r) => setTimeout(r, 100));
-    debug(`released ${taken.ip} to ${taken.server}`);
+    await neighboursResolved(c.probe, RELEASE_ARP_WAIT_MS);
+    debug(`released ${taken.ip} to ${taken.server}${unconfirmed ? ' (its DHCPACK had not arrived)' : ''}`);
   } catch (err) {
     debug(`DHCPRELEASE of ${taken.ip} to ${taken.server} not sent: ${(err as Error).message}`);
   }
+}
+
+/** How long a RELEASE may wait for ARP before the probe (and the packet queued on it) goes. */
+const RELEASE_ARP_WAIT_MS = 3000;
+
+/**
+ * Waits until no neighbour entry of the probe is NUD_INCOMPLETE, at most `ms`: the first packet to a server not
+ * yet in the neighbour table waits in the kernel's queue for the ARP reply, and deleting the probe drops it (a
+ * loaded node can take longer than any fixed pause). Throws KernelError.
+ */
+async function neighboursResolved(probe: Probe, ms: number): Promise<void> {
+  const end = Date.now() + ms;
+  while (listNeighbours(probe.sock, probe.ifindex).some((n) => n.state & NUD_INCOMPLETE) && Date.now() < end)
+    await new Promise((r) => setTimeout(r, 20));
 }
 
 /** Everything after the probe exists: the DHCP exchanges, the address, the ping, the release. */
@@ -273,8 +297,9 @@ async function converse(
   debug: (m: string) => void,
 ): Promise<{ result: DiscoverResult; exit: number }> {
   const answers: Answers = {};
-  const taken = a.address ? undefined : await lease(a, c, answers);
+  let taken: Lease | undefined;
   try {
+    taken = a.address ? undefined : await lease(a, c, answers);
     const address = addressProbe(a, c, answers, taken);
     if (a.server) {
       answers.inform = await request(
@@ -288,7 +313,8 @@ async function converse(
     return { result, exit };
   } finally {
     // The probe still exists here.
-    if (taken) await release(c, taken, debug);
+    const owed = taken ?? answers.requested;
+    if (owed) await release(c, owed, taken === undefined, debug);
   }
 }
 

@@ -15,7 +15,8 @@ const KERNEL_DIR = path.join(REPO_ROOT, 'build', 'uml-kernel');
 export const UML_BINARY = process.env.UML_BINARY ?? path.join(KERNEL_DIR, 'linux.uml');
 export const UML_MODULES_ROOT =
   process.env.UML_MODULES_ROOT ?? path.join(KERNEL_DIR, 'root', 'usr', 'lib', 'uml', 'modules');
-export const GUEST_MODULES = ['bridge', '8021q', 'bonding', 'veth', 'dummy'] as const;
+/** sch_netem: tools.guest.test.ts delays a DHCP server's answers. */
+export const GUEST_MODULES = ['bridge', '8021q', 'bonding', 'veth', 'dummy', 'sch_netem'] as const;
 export interface UmlRunOptions {
   /** bash script run inside the guest, from REPO_ROOT; its stdout+stderr become `output`. */
   script: string;

@@ -50,6 +50,10 @@ export const RTM_DELADDR = 21;
 export const RTM_GETADDR = 22;
 export const RTM_NEWROUTE = 24;
 export const RTM_GETROUTE = 26;
+export const RTM_NEWNEIGH = 28;
+export const RTM_GETNEIGH = 30;
+/** linux/neighbour.h: the neighbour's address. */
+export const NDA_DST = 1;
 export const RTM_NEWNSID = 88;
 /** Bridge VLAN database (linux/rtnetlink.h, Linux 5.8: net/bridge/br_vlan.c `br_vlan_rtm_dump`). */
 export const RTM_NEWVLAN = 112;

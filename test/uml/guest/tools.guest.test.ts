@@ -362,7 +362,12 @@ describe('discover', () => {
     await expectNothingLeft(hn.node, baseline);
   });
 
-  it('interrupted while holding a lease (--ping to a silent gateway): releases the lease, removes the probe', async () => {
+  /**
+   * Starts `discover --vlan 300 --ping` with VLAN_BRIDGE_DEBUG=1, interrupts it with SIGINT once the server has
+   * written the lease and `ready(stderr)` holds, and checks that the lease is given back and nothing is left.
+   * Returns discover's stderr.
+   */
+  async function interruptWithLease(ready: (stderr: string) => boolean): Promise<string> {
     const p = spawn(
       'ip',
       [
@@ -379,23 +384,45 @@ describe('discover', () => {
         '--timeout',
         '10',
       ],
-      { env: { PATH: PATH_ENV }, stdio: 'ignore' },
+      { env: { PATH: PATH_ENV, VLAN_BRIDGE_DEBUG: '1' }, stdio: ['ignore', 'ignore', 'pipe'] },
     );
     extra.push(p);
+    let stderr = '';
+    p.stderr!.on('data', (d) => (stderr += d));
     const exited = new Promise<number | null>((resolve) => p.once('exit', (c) => resolve(c)));
     const leased = () => /10\.30\.0\.\d+/.exec(existsSync(V300.leases) ? readFileSync(V300.leases, 'utf8') : '')?.[0];
-    // The lease is written on the ACK; the ping to 10.30.0.254 then waits up to 3 s for an answer that never comes.
-    await waitFor(() => leased() !== undefined, 'the lease in the VLAN 300 server');
+    // dnsmasq writes the lease when it sends its DHCPACK.
+    await waitFor(() => leased() !== undefined && ready(stderr), 'the lease in the VLAN 300 server');
     const ip = leased()!;
     p.kill('SIGINT');
-    expect(await exited).toBe(130);
+    expect(await exited, stderr).toBe(130);
     await waitFor(
       () => !readFileSync(V300.leases, 'utf8').includes(`${ip} `),
       `the lease of ${ip} to be released`,
-      // dnsmasq handles the DHCPRELEASE when it is scheduled: seconds on a loaded 2-core machine (a CI run missed 5 s).
+      // dnsmasq handles the DHCPRELEASE when it is scheduled: seconds on a loaded 2-core machine.
       20_000,
     );
+    expect(stderr).toMatch(new RegExp(`released ${ip.replaceAll('.', '\\.')} to ${V300.gateway}`));
     await expectNothingLeft(hn.node, baseline);
+    return stderr;
+  }
+
+  it('interrupted while holding a lease (--ping to a silent gateway): releases the lease, removes the probe', async () => {
+    // The DHCPACK is in: the ping to 10.30.0.254 then waits up to 3 s for an answer that never comes.
+    const stderr = await interruptWithLease((e) => /DHCPACK from/.test(e));
+    expect(stderr).not.toMatch(/had not arrived/);
+  });
+
+  it('interrupted after the server committed the lease but before its DHCPACK arrived: releases it all the same', async () => {
+    // The server's answers (and its ARP replies) leave 2 s late: SIGINT lands while the DHCPREQUEST waits.
+    hn.sw.exec('tc', 'qdisc', 'add', 'dev', V300.dev, 'root', 'netem', 'delay', '2000ms');
+    try {
+      const stderr = await interruptWithLease(() => true);
+      expect(stderr).not.toMatch(/DHCPACK from/);
+      expect(stderr).toMatch(/\(its DHCPACK had not arrived\)/);
+    } finally {
+      hn.sw.exec('tc', 'qdisc', 'del', 'dev', V300.dev, 'root');
+    }
   });
 
   it('a subnet mask that is not contiguous is exit 6, and the lease taken for --ping is given back', async () => {
