@@ -128,7 +128,7 @@ const KUBECONFIG = '/etc/cni/net.d/multus.d/multus.kubeconfig';
 /**
  * Multus's config, as its thin plugin's installer writes it (cmd/thin_entrypoint, multusConflistTemplate): named
  * after the cluster network it wraps, that network as its one delegate, and the kubeconfig it reads the API with.
- * README.md's "With Kubernetes" shows this file (the last test compares); the node's copy adds a log file.
+ * README.md's "With Kubernetes" shows this file (a test below compares); the node's copy adds a log file.
  */
 const MULTUS_CONFIG = {
   cniVersion: CLUSTER_NETWORK.cniVersion,
