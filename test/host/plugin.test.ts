@@ -445,6 +445,11 @@ describe('CHECK', () => {
     ],
     ['master', (v: string) => node.exec('ip', 'link', 'set', v, 'nomaster'), 'master: expected "br-test", missing'],
     [
+      'master moved',
+      (v: string) => node.exec('sh', '-c', `ip link add br-other type bridge; ip link set ${v} master br-other`),
+      'master: expected "br-test", found "br-other"',
+    ],
+    [
       'isolation',
       (v: string) => node.exec('ip', 'link', 'set', v, 'type', 'bridge_slave', 'isolated', 'on'),
       'isolated: expected false, found true',

@@ -91,8 +91,9 @@ export function syncUplinkVlans(host: NetlinkSocket, bridgeName: string, addTo: 
   const unlock = stateStep('lock', () => lock(file, env));
   try {
     const record = readRecord(file, log);
-    // The bridge (again, under the lock) and its ports (a dump the kernel filters by master): not every link.
-    const br = getLink(host, bridgeName) ?? undefined;
+    // The bridge as read before the lock (our calls do not make or remove bridges, and a rename keeps its index),
+    // its ports under the lock (a dump the kernel filters by master): not every link.
+    const br = named ?? undefined;
     const ports = br ? listPorts(host, br.index) : [];
     const uplinks = br ? uplinksOf(br, ports) : [];
     const targets = targetsOf(host, addTo, bridgeName, br, uplinks, ports);
