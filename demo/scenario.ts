@@ -4,7 +4,7 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { buildHarvesterNode, type HarvesterNode } from '../test/lab/harvester-node.js';
+import { buildHarvesterNode, udhcpc, type HarvesterNode } from '../test/lab/harvester-node.js';
 import { deleteAllNetns, makeNetns, type TestNs } from '../test/host/netns-fixture.js';
 import { BIN, ROOT } from '../test/lab/binary.js';
 
@@ -117,28 +117,7 @@ export function run(workDir: string): boolean {
       { mode: 0o755 },
     );
     for (const p of pods) {
-      const r = spawnSync(
-        'ip',
-        [
-          'netns',
-          'exec',
-          p.ns.name,
-          'busybox',
-          'udhcpc',
-          '-i',
-          'net1',
-          '-f',
-          '-q',
-          '-n',
-          '-t',
-          '4',
-          '-T',
-          '1',
-          '-s',
-          dhcp,
-        ],
-        { encoding: 'utf8' },
-      );
+      const r = spawnSync('ip', ['netns', 'exec', p.ns.name, ...udhcpc('net1', dhcp)], { encoding: 'utf8' });
       const line = r.stdout
         .trim()
         .split('\n')

@@ -57,6 +57,7 @@ import {
   PAUSE_IMAGE,
   buildK8sParts,
   buildPauseImage,
+  clusterNetwork,
   crictl,
   deployNads,
   importImage,
@@ -109,19 +110,7 @@ state = "/run/containerd"
 `;
 
 /** The cluster network every pod gets as eth0: the reference bridge plugin with host-local (Debian's). */
-const CLUSTER_NETWORK = {
-  cniVersion: '1.0.0',
-  name: 'k8s-pod-network',
-  plugins: [
-    {
-      type: 'bridge',
-      bridge: 'cni0',
-      isGateway: true,
-      isDefaultGateway: true,
-      ipam: { type: 'host-local', ranges: [[{ subnet: '10.244.0.0/24' }]] },
-    },
-  ],
-};
+const CLUSTER_NETWORK = clusterNetwork({ defaultGateway: true });
 
 const KUBECONFIG = '/etc/cni/net.d/multus.d/multus.kubeconfig';
 

@@ -234,6 +234,36 @@ export function kubevirtNetworksAnnotation(
   );
 }
 
+/**
+ * The cluster network every pod gets as eth0 (README "With Kubernetes", step 1): the reference bridge plugin with
+ * host-local, as the delegate of Multus's config. `defaultGateway`: the pod's default route goes through it (the
+ * UML guest's pods take theirs from DHCP on a VLAN network); `ipamDir`: host-local's dataDir, for a node whose
+ * /var/lib/cni is the host's.
+ */
+export function clusterNetwork(o: { defaultGateway: boolean; ipamDir?: string }): {
+  cniVersion: string;
+  name: string;
+  plugins: object[];
+} {
+  return {
+    cniVersion: '1.0.0',
+    name: 'k8s-pod-network',
+    plugins: [
+      {
+        type: 'bridge',
+        bridge: 'cni0',
+        isGateway: true,
+        ...(o.defaultGateway ? { isDefaultGateway: true } : {}),
+        ipam: {
+          type: 'host-local',
+          ranges: [[{ subnet: '10.244.0.0/24' }]],
+          ...(o.ipamDir ? { dataDir: o.ipamDir } : {}),
+        },
+      },
+    ],
+  };
+}
+
 /** A locally administered unicast MAC, new each time. */
 export const randomMac = (): string =>
   ['02', ...[...randomBytes(5)].map((b) => b.toString(16).padStart(2, '0'))].join(':');

@@ -218,3 +218,24 @@ export function buildHarvesterNode(node: TestNs, sw: TestNs, opts: HarvesterNode
   }
   return handle;
 }
+
+/**
+ * busybox udhcpc's command line for one lease on `dev` from the node's servers, as the demo takes it: in the
+ * foreground (-f), quitting once bound (-q) or failing when no server answers (-n), 4 DISCOVERs 1 s apart, with
+ * `script` called on each event (udhcpc sets $ip, $mask, $router, $serverid... in its environment).
+ */
+export const udhcpc = (dev: string, script: string): string[] => [
+  'busybox',
+  'udhcpc',
+  '-i',
+  dev,
+  '-f',
+  '-q',
+  '-n',
+  '-t',
+  '4',
+  '-T',
+  '1',
+  '-s',
+  script,
+];

@@ -15,10 +15,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN } from '../../lab/binary.js';
-import { buildHarvesterNode, type HarvesterNode } from '../../lab/harvester-node.js';
+import { buildHarvesterNode, udhcpc, type HarvesterNode } from '../../lab/harvester-node.js';
 import { bridgeVlans, deleteAllNetns, makeNetns, type TestNs } from '../../host/netns-fixture.js';
 import { ApiServerStandIn } from '../apiserver.js';
-import { MULTUS, deployNads, kubevirtIfname, kubevirtNetworksAnnotation, randomMac } from '../lab.js';
+import { MULTUS, clusterNetwork, deployNads, kubevirtIfname, kubevirtNetworksAnnotation, randomMac } from '../lab.js';
 
 const PLUGIN = process.env.VB_PLUGIN_BIN || BIN;
 const WORK = mkdtempSync(path.join(process.env.UML_WORK_DIR ?? os.tmpdir(), 'multus-vlans-'));
@@ -49,20 +49,7 @@ const MULTUS_CONF = {
   binDir: BIN_DIR,
   logFile: path.join(WORK, 'multus.log'),
   logLevel: 'verbose',
-  delegates: [
-    {
-      cniVersion: '1.0.0',
-      name: 'k8s-pod-network',
-      plugins: [
-        {
-          type: 'bridge',
-          bridge: 'cni0',
-          isGateway: true,
-          ipam: { type: 'host-local', ranges: [[{ subnet: '10.244.0.0/24' }]], dataDir: path.join(WORK, 'ipam') },
-        },
-      ],
-    },
-  ],
+  delegates: [clusterNetwork({ defaultGateway: false, ipamDir: path.join(WORK, 'ipam') })],
 };
 
 let hn: HarvesterNode;
@@ -136,16 +123,7 @@ async function runPod(name: string, networks: string): Promise<Pod> {
 /** A DHCP lease on `dev` from the network's server (busybox udhcpc), as the demo takes one. */
 async function dhcp(a: Attachment): Promise<void> {
   const script = path.join(WORK, 'udhcpc.sh');
-  const r = await run(
-    ['ip', 'netns', 'exec', a.pod.ns.name, 'busybox', 'udhcpc', '-i', a.dev, '-f', '-q', '-n'].concat([
-      '-t',
-      '4',
-      '-T',
-      '1',
-      '-s',
-      script,
-    ]),
-  );
+  const r = await run(['ip', 'netns', 'exec', a.pod.ns.name, ...udhcpc(a.dev, script)]);
   const line = r.stdout.split('\n').find((l) => /^\d+\.\d+\.\d+\.\d+ /.test(l));
   if (!line) throw new Error(`${a.label}: no DHCP lease\n${r.stdout}${r.stderr}`);
   [a.ip, a.server] = line.split(' ') as [string, string];

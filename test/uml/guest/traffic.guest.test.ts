@@ -21,6 +21,7 @@ import {
   SWITCH_BRIDGE,
   SWITCH_PORTS,
   buildHarvesterNode,
+  udhcpc,
   type HarvesterNode,
 } from '../../lab/harvester-node.js';
 import { bridgeVlans, deleteAllNetns, makeNetns, type TestNs } from '../../host/netns-fixture.js';
@@ -352,21 +353,7 @@ describe('a Harvester node with a 1500 uplink', () => {
       it(`${title} (udhcpc on net1): address in the ${own} pool, router and server are the ${own} gateway`, () => {
         const pod = podOf();
         const net = hn.nets[own];
-        const r = run(pod.ns, [
-          'busybox',
-          'udhcpc',
-          '-i',
-          'net1',
-          '-f',
-          '-q',
-          '-n',
-          '-t',
-          '4',
-          '-T',
-          '1',
-          '-s',
-          script,
-        ]);
+        const r = run(pod.ns, udhcpc('net1', script));
         expect(r.code, r.out).toBe(0);
         const line = r.out.split('\n').find((l) => l.startsWith('LEASE '));
         expect(line, r.out).toBeDefined();
