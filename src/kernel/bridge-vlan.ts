@@ -135,42 +135,68 @@ function kernelAtLeast(major: number, minor: number): boolean {
  * (EINVAL), which the dump of every port answers with [] as before. Throws KernelError.
  */
 export function portVlans(sock: NetlinkSocket, index: number): VlanRange[] {
-  getVlanByIndex ??= kernelAtLeast(5, 17);
-  if (getVlanByIndex) {
-    const req = Buffer.alloc(8); // struct br_vlan_msg: u8 family, u8 + u16 reserved, u32 ifindex
-    req.writeUInt8(C.AF_BRIDGE, 0);
-    req.writeUInt32LE(index, 4);
-    try {
-      const infos: Buffer[] = [];
-      for (const m of sock.dump(C.RTM_GETVLAN, req, `dump VLANs of link ${index}`)) {
-        if (m.type !== C.RTM_NEWVLAN || m.data.length < 8 || m.data.readUInt32LE(4) !== index) continue;
-        for (const [type, entry] of parseAttrs(m.data, 8)) {
-          if (type !== C.BRIDGE_VLANDB_ENTRY) continue;
-          const e = attrMap(entry);
-          const info = e.get(C.BRIDGE_VLANDB_ENTRY_INFO);
-          if (!info || info.length < 4) continue;
-          const end = e.get(C.BRIDGE_VLANDB_ENTRY_RANGE);
-          if (end && end.length >= 2 && end.readUInt16LE(0) > info.readUInt16LE(2)) {
-            // A range: the same flags from its first VID to BRIDGE_VLANDB_ENTRY_RANGE, as RANGE_BEGIN/RANGE_END.
-            const flags = info.readUInt16LE(0);
-            const first = Buffer.alloc(4);
-            first.writeUInt16LE(flags | C.BRIDGE_VLAN_INFO_RANGE_BEGIN, 0);
-            first.writeUInt16LE(info.readUInt16LE(2), 2);
-            const last = Buffer.alloc(4);
-            last.writeUInt16LE(flags | C.BRIDGE_VLAN_INFO_RANGE_END, 0);
-            last.writeUInt16LE(end.readUInt16LE(0), 2);
-            infos.push(first, last);
-          } else infos.push(info);
-        }
-      }
-      return rangesOf(infos);
-    } catch (err) {
-      if (isErrno(err, 'ENODEV')) return [];
-      // EINVAL: the link is no bridge port (`br_vlan_dump_dev` refuses it); answered below as before, by the dump
-      // of every port, which has no entry for it. Errno 95 (Node names it ENOTSUP): no RTM_GETVLAN on this kernel.
-      if (isErrno(err, 'EOPNOTSUPP', 'ENOTSUP')) getVlanByIndex = false;
-      else if (!isErrno(err, 'EINVAL')) throw err;
-    }
+  return vlansByIndex(sock, index) ?? dumpVlans(sock).get(index) ?? [];
+}
+
+/**
+ * The VLANs of the ports `indexes` (a bridge's, from listPorts), by ifindex: one RTM_GETVLAN request per port, so
+ * that the ports of other bridges cost nothing; on a kernel where portVlans falls back, one dump of every port
+ * instead (never one per port). Throws KernelError.
+ */
+export function portsVlans(sock: NetlinkSocket, indexes: readonly number[]): Map<number, VlanRange[]> {
+  const out = new Map<number, VlanRange[]>();
+  for (const index of indexes) {
+    const v = vlansByIndex(sock, index);
+    if (v === undefined) break;
+    out.set(index, v);
   }
-  return dumpVlans(sock).get(index) ?? [];
+  if (out.size === indexes.length) return out;
+  const all = dumpVlans(sock);
+  for (const index of indexes) out.set(index, all.get(index) ?? []);
+  return out;
+}
+
+/** RTM_GETVLAN for one ifindex; undefined where portVlans says it falls back. Throws KernelError. */
+function vlansByIndex(sock: NetlinkSocket, index: number): VlanRange[] | undefined {
+  getVlanByIndex ??= kernelAtLeast(5, 17);
+  if (!getVlanByIndex) return undefined;
+  const req = Buffer.alloc(8); // struct br_vlan_msg: u8 family, u8 + u16 reserved, u32 ifindex
+  req.writeUInt8(C.AF_BRIDGE, 0);
+  req.writeUInt32LE(index, 4);
+  try {
+    const infos: Buffer[] = [];
+    for (const m of sock.dump(C.RTM_GETVLAN, req, `dump VLANs of link ${index}`)) {
+      if (m.type !== C.RTM_NEWVLAN || m.data.length < 8 || m.data.readUInt32LE(4) !== index) continue;
+      for (const [type, entry] of parseAttrs(m.data, 8))
+        if (type === C.BRIDGE_VLANDB_ENTRY) infos.push(...infosOf(entry));
+    }
+    return rangesOf(infos);
+  } catch (err) {
+    if (isErrno(err, 'ENODEV')) return [];
+    // EINVAL: the link is no bridge port (`br_vlan_dump_dev` refuses it); answered by the dump of every port, which
+    // has no entry for it. Errno 95 (Node names it ENOTSUP): no RTM_GETVLAN on this kernel.
+    if (isErrno(err, 'EOPNOTSUPP', 'ENOTSUP')) getVlanByIndex = false;
+    else if (!isErrno(err, 'EINVAL')) throw err;
+    return undefined;
+  }
+}
+
+/**
+ * One BRIDGE_VLANDB_ENTRY as bridge_vlan_info entries: its INFO, or for a range the same flags from its first VID
+ * to BRIDGE_VLANDB_ENTRY_RANGE as a RANGE_BEGIN/RANGE_END pair.
+ */
+function infosOf(entry: Buffer): Buffer[] {
+  const e = attrMap(entry);
+  const info = e.get(C.BRIDGE_VLANDB_ENTRY_INFO);
+  if (!info || info.length < 4) return [];
+  const end = e.get(C.BRIDGE_VLANDB_ENTRY_RANGE);
+  if (!end || end.length < 2 || end.readUInt16LE(0) <= info.readUInt16LE(2)) return [info];
+  const flags = info.readUInt16LE(0);
+  const first = Buffer.alloc(4);
+  first.writeUInt16LE(flags | C.BRIDGE_VLAN_INFO_RANGE_BEGIN, 0);
+  first.writeUInt16LE(info.readUInt16LE(2), 2);
+  const last = Buffer.alloc(4);
+  last.writeUInt16LE(flags | C.BRIDGE_VLAN_INFO_RANGE_END, 0);
+  last.writeUInt16LE(end.readUInt16LE(0), 2);
+  return [first, last];
 }

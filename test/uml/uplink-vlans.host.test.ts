@@ -5,5 +5,5 @@ import { it } from 'vitest';
 import { expectGuestFilePasses } from '../lab/uml-vitest.js';
 
 it('uplinkVlans keeps the bond in step with the pods in the UML kernel', async () => {
-  await expectGuestFilePasses('test/uml/guest/uplink-vlans.guest.test.ts', 29, 1_700_000, 2048);
+  await expectGuestFilePasses('test/uml/guest/uplink-vlans.guest.test.ts', 31, 1_700_000, 2048);
 }, 1_800_000);

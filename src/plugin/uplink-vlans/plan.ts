@@ -8,7 +8,7 @@ import { uplinksOf } from '../uplink.js';
 import { vlanFlagsByVid } from '../vlans.js';
 import type { RecordedUplink, UplinkRecord } from './record.js';
 
-/** An uplink as the kernel has it now: name, ifindex and its VLANs (as dumpVlans reads them). */
+/** An uplink as the kernel has it now: name, ifindex and its VLANs (as portsVlans reads them). */
 export interface UplinkNow {
   name: string;
   index: number;

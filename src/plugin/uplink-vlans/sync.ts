@@ -23,9 +23,9 @@ import type { Logger } from '../../cni/log.js';
 import {
   addVlans,
   delVlans,
-  dumpVlans,
   getLink,
   listPorts,
+  portsVlans,
   type Link,
   type NetlinkSocket,
   type Port,
@@ -33,6 +33,7 @@ import {
 } from '../../kernel/index.js';
 import { formatVids, vidRanges } from '../../vids.js';
 import { uplinksOf } from '../uplink.js';
+import { vlanFiltering } from '../vlans.js';
 import { planUplinkVlans, usedVids } from './plan.js';
 import { bootId, lock, readRecord, recordPath, sameRecord, stateStep, writeRecord } from './record.js';
 
@@ -68,6 +69,18 @@ function targetsOf(
 }
 
 /**
+ * The VLANs of the bridge's own ports (the ports of other bridges cost nothing); none on a kernel without bridge
+ * VLAN filtering, where no port has any. Throws KernelError.
+ */
+function portVlansOf(host: NetlinkSocket, br: Link | undefined, ports: Port[]): Map<number, VlanRange[]> {
+  if (!br || vlanFiltering(br) === 'unsupported') return new Map();
+  return portsVlans(
+    host,
+    ports.map((p) => p.index),
+  );
+}
+
+/**
  * Brings the uplinks of bridge `bridgeName` in step with its pods, under the bridge's lock. `addTo`: for ADD (with
  * uplinkVlans), every uplink or one `uplinkInterface`; 'none' for DEL, GC and rollback, which only remove VIDs we
  * added that no pod uses, and do nothing at all (no file, no lock) when the bridge has no record.
@@ -97,7 +110,7 @@ export function syncUplinkVlans(host: NetlinkSocket, bridgeName: string, addTo: 
     const ports = br ? listPorts(host, br.index) : [];
     const uplinks = br ? uplinksOf(br, ports) : [];
     const targets = targetsOf(host, addTo, bridgeName, br, uplinks, ports);
-    const vlans = br ? dumpVlans(host) : new Map<number, VlanRange[]>();
+    const vlans = portVlansOf(host, br, ports);
     const plan = planUplinkVlans({
       record,
       bootId: bootId(),

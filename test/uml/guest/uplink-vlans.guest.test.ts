@@ -222,6 +222,43 @@ describe.each(['0.3.1', '1.0.0'])('uplinkVlans, spec %s', (cniVersion) => {
     expect(readdirSync(path.join(stateDir, 'uplink-vlans')).filter((f) => f.endsWith('.json'))).toEqual([]);
   });
 
+  it("ADD and DEL read the VLANs of this bridge's ports only: another bridge's 100 VLAN ports cost nothing", () => {
+    const counts = (command: string, id: string) => {
+      const r = ok(call(command, access(100), id, [], node, { VLAN_BRIDGE_NETLINK_COUNTS: '1' }), `${command} ${id}`);
+      const line = r.stderr.split('\n').find((l) => l.startsWith('{"netlink":'));
+      expect(line, r.stderr).toBeDefined();
+      return (JSON.parse(line!) as { netlink: { requests: number; rxBytes: number } }).netlink;
+    };
+    const cycle = (id: string) => ({ ADD: counts('ADD', id), DEL: counts('DEL', id) });
+    const batch = (tool: string, lines: string[]) => {
+      const r = spawnSync(tool, ['-n', node.name, '-batch', '-'], { input: lines.join('\n') + '\n', encoding: 'utf8' });
+      expect(r.status, r.stderr).toBe(0);
+    };
+    const quiet = cycle('g1');
+    const far = range(0, 99).map((i) => `vbfar${i}`);
+    batch('ip', [
+      'link add vbfar-br type bridge vlan_filtering 1',
+      ...far.flatMap((n) => [`link add ${n} type veth peer name ${n}p`, `link set ${n} master vbfar-br`]),
+    ]);
+    try {
+      batch(
+        'bridge',
+        far.map((n) => `vlan add dev ${n} vid 2-200`),
+      );
+      const busy = cycle('g2');
+      for (const cmd of ['ADD', 'DEL'] as const) {
+        expect(busy[cmd].requests, cmd).toBe(quiet[cmd].requests);
+        expect(
+          busy[cmd].rxBytes,
+          `${cmd}: ${busy[cmd].rxBytes} bytes against ${quiet[cmd].rxBytes}`,
+        ).toBeLessThanOrEqual(quiet[cmd].rxBytes * 1.05 + 256);
+      }
+    } finally {
+      batch('ip', ['link del vbfar-br', ...far.map((n) => `link del ${n}`)]);
+    }
+    expectBond([]);
+  });
+
   it('uplinkInterface names the uplink; a port that is not one is refused (103) and leaves nothing', () => {
     add('u', access(400, { uplinkInterface: BOND }));
     expectBond([400]);
