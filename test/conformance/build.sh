@@ -16,17 +16,17 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 HERE="$ROOT/test/conformance"
 TARBALL="${CONFORMANCE_TARBALL:-$ROOT/../shared/vendor/containernetworking-plugins-v1.9.1.tar.gz}"
-GOROOT_DIR="$ROOT/build/go/root/usr/lib/go-1.26"
 OUT="$ROOT/build/conformance"
 SRC="$OUT/src"
+# shellcheck source=../lab/offline-go.sh
+. "$ROOT/test/lab/offline-go.sh"
 
 die() {
   echo "conformance/build.sh: $*" >&2
   exit 1
 }
 
-[ -x "$GOROOT_DIR/bin/go" ] || die "Go 1.26 is missing from $GOROOT_DIR (Debian unstable's golang-1.26-go): run \`make deps\`"
-[ -f "$GOROOT_DIR/src/runtime/proc.go" ] || die "Go's sources are missing from $GOROOT_DIR/src (golang-1.26-src): run \`make deps\`"
+offline_go conformance/build.sh "$OUT"
 [ -f "$TARBALL" ] || die "the reference's tagged tree is missing: $TARBALL (../shared/vendor beside the clone)"
 
 stamp=$(
@@ -42,7 +42,7 @@ if [ "$(cat "$OUT/stamp" 2>/dev/null)" = "$stamp" ] && ls "${outputs[@]}" >/dev/
 fi
 
 rm -rf "$SRC" "$OUT/stamp" "${outputs[@]}"
-mkdir -p "$SRC" "$OUT/cni" "$OUT/cache/go-build" "$OUT/cache/gopath" "$OUT/cache/config"
+mkdir -p "$SRC" "$OUT/cni"
 tar -xzf "$TARBALL" -C "$SRC"
 BRIDGE="$SRC/plugins/main/bridge"
 [ -f "$BRIDGE/bridge.go" ] && [ -f "$BRIDGE/bridge_test.go" ] || die "$TARBALL has no plugins/main/bridge"
@@ -61,10 +61,6 @@ cat >"$OUT/overlay.json" <<EOF
 }
 EOF
 
-# Offline (vendor/ only, no proxy, no toolchain switch) and static (no C toolchain); XDG_CONFIG_HOME keeps Go's
-# telemetry and env file under build/ too.
-export GOROOT="$GOROOT_DIR" PATH="$GOROOT_DIR/bin:$PATH" GOFLAGS=-mod=vendor GOTOOLCHAIN=local GOPROXY=off \
-  CGO_ENABLED=0 GOCACHE="$OUT/cache/go-build" GOPATH="$OUT/cache/gopath" XDG_CONFIG_HOME="$OUT/cache/config"
 cd "$SRC"
 t0=$SECONDS
 go test -c -overlay "$OUT/overlay.json" -o "$OUT/bridge-exec.test" ./plugins/main/bridge || die "go test -c (overlay) failed"

@@ -15,24 +15,18 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 VENDOR="${K8S_VENDOR_DIR:-$ROOT/../shared/vendor}"
-GOROOT_DIR="$ROOT/build/go/root/usr/lib/go-1.26"
 OUT="$ROOT/build/k8s"
+# shellcheck source=../lab/offline-go.sh
+. "$ROOT/test/lab/offline-go.sh"
 
 die() {
   echo "k8s/build.sh: $*" >&2
   exit 1
 }
 
-[ -x "$GOROOT_DIR/bin/go" ] || die "Go 1.26 is missing from $GOROOT_DIR (Debian unstable's golang-1.26-go): run \`make deps\`"
-[ -f "$GOROOT_DIR/src/runtime/proc.go" ] || die "Go's sources are missing from $GOROOT_DIR/src (golang-1.26-src): run \`make deps\`"
-
-mkdir -p "$OUT/cache/go-build" "$OUT/cache/gopath" "$OUT/cache/config"
+offline_go k8s/build.sh "$OUT"
 exec 9>"$OUT/lock"
 flock 9
-
-# Offline (vendor/ only, no proxy, no toolchain switch) and static; XDG_CONFIG_HOME keeps Go's telemetry under build/.
-export GOROOT="$GOROOT_DIR" PATH="$GOROOT_DIR/bin:$PATH" GOFLAGS=-mod=vendor GOTOOLCHAIN=local GOPROXY=off \
-  CGO_ENABLED=0 GOCACHE="$OUT/cache/go-build" GOPATH="$OUT/cache/gopath" XDG_CONFIG_HOME="$OUT/cache/config"
 
 # build NAME TARBALL PACKAGE LDFLAGS: unpacks TARBALL into build/k8s/src/NAME and builds PACKAGE as build/k8s/NAME.
 build() {
