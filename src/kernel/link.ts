@@ -121,6 +121,29 @@ export function getLink(sock: NetlinkSocket, which: string | number): Link | nul
 }
 
 /**
+ * The link with index `index` in the namespace that `nsid` names in the socket's own numbering (a veth's
+ * IFLA_LINK_NETNSID): one RTM_GETLINK with IFLA_TARGET_NETNSID (Linux 4.20, `rtnl_getlink`'s tgt_net). Null when
+ * there is none, or when the kernel did not answer from that namespace: a kernel without the attribute ignores it
+ * and answers from the socket's own, so only a reply that carries IFLA_TARGET_NETNSID back counts. Throws
+ * KernelError for other failures.
+ */
+export function getLinkInNsid(sock: NetlinkSocket, nsid: number, index: number): Link | null {
+  const target = Buffer.alloc(4);
+  target.writeInt32LE(nsid);
+  const body = Buffer.concat([ifinfomsg({ index }), bytes(C.IFLA_TARGET_NETNSID, target), noStats()]);
+  try {
+    const msgs = sock.request(C.RTM_GETLINK, 0, body, `get link ${index} of namespace id ${nsid}`);
+    const m = msgs.find((x) => x.type === C.RTM_NEWLINK);
+    if (!m || attrMap(m.data, IFINFOMSG_LEN).get(C.IFLA_TARGET_NETNSID)?.readInt32LE(0) !== nsid) return null;
+    return parseLink(m.data);
+  } catch (err) {
+    // ENODEV: no such link there; EINVAL: no such nsid (or a kernel that refuses the attribute).
+    if (isErrno(err, 'ENODEV', 'EINVAL')) return null;
+    throw err;
+  }
+}
+
+/**
  * Every link of the socket's namespace (RTM_GETLINK dump, without statistics): as many messages as the namespace has
  * links (about 1.3 KiB each on Linux 6.18). For what reads the whole node: GC, doctor.
  */

@@ -8,6 +8,7 @@ import {
   NetnsError,
   deleteLink,
   getLink,
+  getLinkInNsid,
   isErrno,
   openNetlink,
   type Link,
@@ -28,8 +29,9 @@ import { syncUplinkVlans } from './uplink-vlans/sync.js';
  * prevResult. Another
  * network's interface of the same name (an ADD refused with code 102) is left alone.
  * The peer's index means something only in the peer's namespace, which the kernel names (IFLA_LINK_NETNSID, in
- * the pod's numbering): it is looked up in the host only when that namespace is the host's. A peer in the pod
- * itself (no IFLA_LINK_NETNSID) or in a third namespace is never ours, whatever host link has that index.
+ * the pod's numbering): it is looked up in the host only when that namespace is the host's, and in a third
+ * namespace through that nsid (farPeer). A peer in the pod itself (no IFLA_LINK_NETNSID) is never ours, whatever
+ * host link has that index.
  */
 function isOurs(
   host: NetlinkSocket,
@@ -38,7 +40,8 @@ function isOurs(
   req: DelRequest,
   ctx: Ctx,
 ): 'ours' | 'foreign' | 'unrelated' {
-  if (l.kind !== 'veth' || !l.peerIndex || !peerInHost(podSock, l)) return 'unrelated';
+  if (l.kind !== 'veth' || !l.peerIndex) return 'unrelated';
+  if (!peerInHost(podSock, l)) return farPeer(podSock, l, req, ctx);
   const peer = getLink(host, l.peerIndex);
   if (!peer || peer.kind !== 'veth') return 'unrelated';
   // From here on the interface is a pod end whose host end is on this host: ours, or another attachment's.
@@ -49,6 +52,20 @@ function isOurs(
   if (ctx.prevResult?.interfaces?.some((i) => !i.sandbox && i.name === peer.name)) return 'ours';
   const br = getLink(host, ctx.conf.bridge);
   return br !== null && peer.master === br.index ? 'ours' : 'foreign';
+}
+
+/**
+ * isOurs for a pod end whose peer is in a third namespace (a host veth someone moved out of the host): ours when that
+ * peer is this attachment's host veth (its alias, or its name while the alias is not set yet), looked up there by
+ * the pod's nsid for it; another attachment's when it carries another alias of ours. A peer in the pod itself, or
+ * one the kernel cannot look up across namespaces (before Linux 4.20), is not ours. Throws KernelError.
+ */
+function farPeer(podSock: NetlinkSocket, l: Link, req: DelRequest, ctx: Ctx): 'ours' | 'foreign' | 'unrelated' {
+  if (l.linkNetnsId === undefined) return 'unrelated';
+  const peer = getLinkInNsid(podSock, l.linkNetnsId, l.peerIndex!);
+  if (!peer || peer.kind !== 'veth') return 'unrelated';
+  if (isHostVethOf(peer, attachmentOf(ctx.conf.name, req))) return 'ours';
+  return parseAlias(peer.alias) ? 'foreign' : 'unrelated';
 }
 
 /**

@@ -530,6 +530,20 @@ describe('DEL', () => {
     expect(vethsOf(node)).toHaveLength(1);
   });
 
+  it('removes the pair when its host end was moved to another namespace, and leaves a stranger there alone', () => {
+    const far = makeNetns('vbf');
+    const res = ok(run({ command: 'ADD', conf: l2() }));
+    sh('ip', '-n', node.name, 'link', 'set', res.interfaces[1].name, 'netns', far.name);
+    ok(run({ command: 'DEL', conf: l2() }));
+    expect(links(pod).map((l) => l.ifname)).toEqual(['lo']);
+    expect(vethsOf(far)).toEqual([]);
+    // A pair that is no attachment of ours, from the pod to that namespace: DEL of net1 leaves it.
+    sh('ip', '-n', pod.name, 'link', 'add', 'net1', 'type', 'veth', 'peer', 'name', 'stranger', 'netns', far.name);
+    ok(run({ command: 'DEL', conf: l2() }));
+    expect(links(pod).map((l) => l.ifname)).toEqual(['lo', 'net1']);
+    expect(vethsOf(far).map((l) => l.ifname)).toEqual(['stranger']);
+  });
+
   it('removes the host veth by its alias when the runtime gives no netns', () => {
     ok(run({ command: 'ADD', conf: l2() }));
     ok(run({ command: 'DEL', conf: l2(), netns: null }));

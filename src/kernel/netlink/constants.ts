@@ -79,6 +79,8 @@ export const IFLA_AF_SPEC = 26;
 export const IFLA_NET_NS_FD = 28;
 export const IFLA_EXT_MASK = 29;
 export const IFLA_LINK_NETNSID = 37;
+/** RTM_GETLINK in the namespace an nsid names (Linux 4.20; 4.15-4.19 named it IFLA_IF_NETNSID). */
+export const IFLA_TARGET_NETNSID = 46;
 export const IFLA_INFO_KIND = 1;
 export const IFLA_INFO_DATA = 2;
 export const IFLA_INFO_SLAVE_KIND = 4;
