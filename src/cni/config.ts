@@ -226,8 +226,16 @@ function derive(c: RawNetConf): NetConf {
 
 /** Format zod issues as `path: message (got value)` lines, the details of a code 7 error (listed: at most 20). */
 export function formatIssues(issues: readonly z.core.$ZodIssue[]): string {
+  // z.int()'s own bound (±2^53 - 1) says nothing a field's range does not: dropped where the field has another issue.
+  const pathKey = (i: z.core.$ZodIssue) => JSON.stringify(i.path);
+  const safeBound = (i: z.core.$ZodIssue) =>
+    (i.code === 'too_big' || i.code === 'too_small') &&
+    Math.abs(Number(i.code === 'too_big' ? i.maximum : i.minimum)) === Number.MAX_SAFE_INTEGER;
+  const shown = issues.filter(
+    (i) => !safeBound(i) || !issues.some((o) => o !== i && !safeBound(o) && pathKey(o) === pathKey(i)),
+  );
   return listed(
-    issues.map((i) => {
+    shown.map((i) => {
       const path =
         i.path.length === 0
           ? '(config)'

@@ -248,7 +248,22 @@ describe('parseNetConf per key', () => {
   it('requires name', () => {
     expect(details({ cniVersion: '1.0.0' })).toEqual(['name: required, a string (missing)']);
     // Values JSON cannot write are named, not printed as null.
-    expect(details({ cniVersion: '1.0.0', name: 'n', vlan: Infinity }).join('; ')).toMatch(/vlan: .*\(got Infinity\)/);
+    expect(details({ cniVersion: '1.0.0', name: 'n', vlan: Infinity }).join('; ')).toMatch(
+      /^vlan: .*\(got a number beyond the range of a double\)$/,
+    );
+  });
+
+  it('says a number JSON.parse could not hold is one, and names each field once', () => {
+    // "vlan": 9007199254740993 reads as 9007199254740992: not shown as if the user had written that. The field's
+    // range is the one problem named, not zod's safe-integer bound as well.
+    const text = '{"cniVersion":"1.0.0","name":"n","vlan":9007199254740993,"vlanTrunk":[{"id":-9007199254740993}]}';
+    expect(details(JSON.parse(text))).toEqual([
+      'vlan: Too big: expected number to be <=4094 (got a number beyond 2^53, about 9.007e+15)',
+      'vlanTrunk[0].id: Too small: expected number to be >=1 (got a number beyond 2^53, about -9.007e+15)',
+    ]);
+    expect(details(JSON.parse('{"cniVersion":"1.0.0","name":"n","mtu":1e400}'))).toEqual([
+      'mtu: Invalid input: expected number, received Infinity (got a number beyond the range of a double)',
+    ]);
   });
 
   it('refuses promiscMode with hairpinMode, and IPAM with disableContainerInterface', () => {
