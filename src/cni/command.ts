@@ -98,7 +98,7 @@ export async function runCommand(
       await h.status(req, ctx);
       return undefined;
     case 'GC':
-      await h.gc(req, ctx, parseValidAttachments(raw['cni.dev/valid-attachments']));
+      await h.gc(req, ctx, parseValidAttachments(raw));
       return undefined;
   }
 }

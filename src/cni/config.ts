@@ -299,7 +299,7 @@ function goKeys(value: unknown, fields: readonly string[]): unknown {
 }
 
 /** Top-level keys read outside the schema: the spec's own (libcni decodes them with encoding/json too). */
-const SPEC_KEYS = ['cni.dev/valid-attachments'] as const;
+const SPEC_KEYS = ['cni.dev/valid-attachments', 'cni.dev/attachments'] as const;
 
 /**
  * A config with the reference's fields found as Go finds them (goKeys), at the top and in the objects it decodes.

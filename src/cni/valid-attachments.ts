@@ -6,9 +6,18 @@ export interface Attachment {
   ifname: string;
 }
 
-export function parseValidAttachments(value: unknown): Attachment[] {
-  if (value === undefined) return [];
-  const where = 'cni.dev/valid-attachments';
+/**
+ * The attachments a GC keeps, from the config's `cni.dev/valid-attachments` (CNI spec 1.1.0, "GC"), or else
+ * `cni.dev/attachments`, the name an earlier text of the spec gave it (libcni sends both with the same value:
+ * libcni/api.go GCNetworkList, "#1101", read in the copy vendored by plugins v1.9.1). Absent or null (libcni
+ * marshals a GC with no valid attachment as null) is none. Throws CniError 7 naming the key and entry for anything
+ * that is not a list of {"containerID": string, "ifname": string}.
+ */
+export function parseValidAttachments(conf: Record<string, unknown>): Attachment[] {
+  const key = conf['cni.dev/valid-attachments'] !== undefined ? 'cni.dev/valid-attachments' : 'cni.dev/attachments';
+  const value = conf[key];
+  if (value === undefined || value === null) return [];
+  const where = key;
   if (!Array.isArray(value)) {
     throw new CniError(Code.InvalidConfig, 'invalid network configuration', `${where}: must be a list ${got(value)}`);
   }

@@ -240,6 +240,25 @@ describe('dispatch', () => {
     expect(bad.json.details).toMatch(/^cni\.dev\/valid-attachments\[0\]: /);
   });
 
+  it.each([
+    // libcni marshals a GC with no valid attachment (a nil slice) as null, under both names (api.go, #1101).
+    [
+      'null under both names (libcni, nothing valid)',
+      { 'cni.dev/valid-attachments': null, 'cni.dev/attachments': null },
+      [],
+    ],
+    [
+      "only the earlier spec text's name",
+      { 'cni.dev/attachments': [{ containerID: 'c2', ifname: 'eth0' }] },
+      [{ containerID: 'c2', ifname: 'eth0' }],
+    ],
+    ['neither key', {}, []],
+  ])('reads GC valid attachments given as %s', async (_what, keys, want) => {
+    const r = await call({ CNI_COMMAND: 'GC', CNI_PATH: '/x' }, conf('1.1.0', keys));
+    expect(r.code, JSON.stringify(r.json)).toBe(0);
+    expect((r.h.gc as ReturnType<typeof vi.fn>).mock.calls[0]![2]).toEqual(want);
+  });
+
   it('applies rules relating keys to ADD and CHECK, not to DEL, STATUS or GC (a refused ADD can still be deleted)', async () => {
     const bad = conf('1.1.0', { promiscMode: true, hairpinMode: true });
     const add = await call({ CNI_COMMAND: 'ADD', ...attach }, bad);
