@@ -19,8 +19,11 @@ interface Attachment {
 
 export type AddRequest = Attachment & { command: 'ADD'; netns: string };
 export type CheckRequest = Attachment & { command: 'CHECK'; netns: string };
-/** DEL may come without a namespace (the container is already gone). */
-export type DelRequest = Attachment & { command: 'DEL'; netns?: string };
+/**
+ * DEL may come without a namespace (the container is already gone). `unmade`: the environment is one ADD refuses
+ * (the reasons), so nothing of this attachment can exist and DEL has nothing to do (see parseEnv).
+ */
+export type DelRequest = Attachment & { command: 'DEL'; netns?: string; unmade?: string };
 export type GcRequest = { command: 'GC'; path: string[]; args: CniArgs };
 export type StatusRequest = { command: 'STATUS'; path: string[]; args: CniArgs };
 export type VersionRequest = { command: 'VERSION' };
@@ -44,6 +47,25 @@ const REQUIRED: Record<Command, readonly Var[]> = {
   STATUS: ['CNI_PATH'],
   VERSION: [],
 };
+
+/**
+ * An environment ADD refuses (names, bytes, CNI_ARGS). Throws CniError 4 for every command but DEL, which gets a
+ * request to do nothing instead (`unmade`): ADD checks these before it makes anything, so no attachment can exist
+ * under these values, and a DEL that can never succeed wedges the runtime's teardown (Multus deletes every network
+ * of a pod whose ADD failed, containerd retries StopPodSandbox; the reference 1.9.1's skel refuses such a DEL with
+ * code 4, and the sandbox then stays until the pod leaves the API).
+ */
+function refused(command: Exclude<Command, 'VERSION'>, env: Env, problems: string[]): DelRequest {
+  if (command !== 'DEL') throw new CniError(Code.InvalidEnv, 'invalid environment', problems.join('; '));
+  return {
+    command,
+    containerId: env.CNI_CONTAINERID!,
+    ifname: env.CNI_IFNAME!,
+    args: { ignoreUnknown: false, pairs: [] },
+    path: [],
+    unmade: problems.join('; '),
+  };
+}
 
 /** Reads CNI_COMMAND alone: undefined when absent (the caller prints the "about" line). */
 export function commandOf(env: Env): Command | undefined {
@@ -95,8 +117,14 @@ export function parseEnv(env: Env): Request {
   for (const v of ['CNI_NETNS', 'CNI_PATH', 'CNI_ARGS'] as const) {
     if (env[v]?.includes('\uFFFD')) problems.push(`${v}: not valid UTF-8 (or contains U+FFFD) ${got(env[v])}`);
   }
-  if (problems.length > 0) throw new CniError(Code.InvalidEnv, 'invalid environment', problems.join('; '));
-  const args = parseCniArgs(env.CNI_ARGS);
+  if (problems.length > 0) return refused(command, env, problems);
+  let args: CniArgs;
+  try {
+    args = parseCniArgs(env.CNI_ARGS);
+  } catch (err) {
+    if (command === 'DEL' && err instanceof CniError) return refused(command, env, [err.details ?? err.message]);
+    throw err;
+  }
   const path = splitPath(env.CNI_PATH);
   if (command === 'GC' || command === 'STATUS') return { command, path, args };
 
@@ -116,7 +144,7 @@ export function parseEnv(env: Env): Request {
   if (netns !== undefined && !netns.startsWith('/')) {
     problems.push(`CNI_NETNS: must be an absolute path ${got(netns)}`);
   }
-  if (problems.length > 0) throw new CniError(Code.InvalidEnv, 'invalid environment', problems.join('; '));
+  if (problems.length > 0) return refused(command, env, problems);
 
   const base = { containerId, ifname, args, path };
   if (command === 'DEL') return netns === undefined ? { command, ...base } : { command, ...base, netns };

@@ -125,6 +125,10 @@ function deleteHostEnd(host: NetlinkSocket, req: DelRequest, ctx: Ctx): void {
 }
 
 export async function cmdDel(req: DelRequest, ctx: Ctx): Promise<void> {
+  if (req.unmade !== undefined) {
+    ctx.log.info(`DEL: nothing to do, ADD refuses this environment, so nothing of it exists: ${req.unmade}`);
+    return;
+  }
   const failures = new Failures();
   let host: NetlinkSocket | undefined;
   failures.attempt('open netlink socket', () => (host = openNetlink(null)));

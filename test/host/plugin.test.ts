@@ -556,6 +556,17 @@ describe('DEL', () => {
     ok(run({ command: 'DEL', conf, path: FAKE_PATH, netns: '/run/netns/gone', env: { FAKE_IPAM_LOG: log } }));
     expect(readFileSync(log, 'utf8')).toBe('DEL c1 net1\n');
   });
+
+  it('succeeds, calling nothing, for an interface name ADD refuses (Multus deletes every network of a failed pod)', () => {
+    const log = path.join(tmp, 'ipam.log');
+    const conf = l2({ ipam: { type: 'fake-ipam' } });
+    const env = { FAKE_IPAM_LOG: log };
+    const refused = fail(run({ command: 'ADD', conf, path: FAKE_PATH, ifname: 'abcdefghijklmnop', env }));
+    expect(refused.code).toBe(4);
+    ok(run({ command: 'DEL', conf, path: FAKE_PATH, ifname: 'abcdefghijklmnop', env }));
+    expect(existsSync(log)).toBe(false); // no IPAM call: ADD refused before IPAM, so there is nothing to release
+    expect(vethsOf(node)).toEqual([]);
+  });
 });
 
 describe('bad input creates nothing', () => {

@@ -98,6 +98,22 @@ describe('names are limited in bytes', () => {
     expect(e.details).toBe('CNI_IFNAME: interface name is longer than 15 bytes (16 bytes in UTF-8) (got "rtééééééé")');
   });
 
+  it.each([
+    ['CNI_IFNAME', 'abcdefghijklmnop'],
+    ['CNI_IFNAME', 'a/b'],
+    ['CNI_CONTAINERID', 'has space'],
+    ['CNI_ARGS', 'IgnoreUnknown=1;NOEQUALS'],
+    ['CNI_PATH', '/opt/cni/\uFFFD'],
+  ])('%s=%j, which ADD refuses (code 4), is a DEL with nothing to do, not an error', (name, value) => {
+    const env = { ...attach, [name]: value };
+    const e = thrown(CniError, () => parseEnv({ CNI_COMMAND: 'ADD', ...env }));
+    expect(e.code).toBe(4);
+    const del = parseEnv({ CNI_COMMAND: 'DEL', ...env });
+    expect(del).toMatchObject({ command: 'DEL', unmade: e.details });
+    // No namespace: nothing is looked up in one, and the own-netns guard has nothing to refuse.
+    expect('netns' in del).toBe(false);
+  });
+
   it("a container ID too long for the host veth's ifalias is code 4 for ADD and CHECK; DEL takes any", () => {
     const id = `c${'0'.repeat(MAX_CONTAINER_ID)}`;
     for (const command of ['ADD', 'CHECK']) {
