@@ -86,6 +86,19 @@ export class ApiServerStandIn {
     return `http://127.0.0.1:${this.server.port}`;
   }
 
+  /** Pods (`<ns>/<name>`) whose next status update finds another writer's change first (see writeBeforeNextStatus). */
+  private readonly writeBefore = new Set<string>();
+
+  /**
+   * Makes another writer (kubelet updating the pod's status, say) change the pod between Multus's read and its next
+   * status update: that update then names a resourceVersion that is no longer current and is answered 409 Conflict,
+   * as the API server answers it, and Multus reads the pod again (RetryOnConflict in the vendored
+   * net-attach-def-client's SetNetworkStatus).
+   */
+  writeBeforeNextStatus(namespace: string, name: string): void {
+    this.writeBefore.add(`${namespace}/${name}`);
+  }
+
   /** Stops serving (open connections are closed). */
   stop(): void {
     void this.server?.stop(true);
@@ -196,6 +209,7 @@ export class ApiServerStandIn {
       const body = this.decode(bytes, (raw) => ({ metadata: decodePodMeta(raw) }));
       record.body = body;
       if (!pod) return notFound('pods', name!);
+      if (this.writeBefore.delete(key)) pod.metadata = { ...pod.metadata, resourceVersion: this.nextVersion() };
       const m: ObjectMeta = body.metadata ?? {};
       if (m.name !== name || (m.namespace ?? namespace) !== namespace)
         return status(400, 'BadRequest', 'the name or namespace of the object does not match the request', {});

@@ -50,6 +50,7 @@ import {
   veths,
   type Call,
 } from '../runtimes/lab.js';
+import { waitFor } from '../lab/wait.js';
 import { ApiServerStandIn } from './apiserver.js';
 import {
   BUILD_WAIT_MS,
@@ -116,12 +117,13 @@ const KUBECONFIG = '/etc/cni/net.d/multus.d/multus.kubeconfig';
 
 /**
  * Multus's config, as its thin plugin's installer writes it (cmd/thin_entrypoint, multusConflistTemplate): named
- * after the cluster network it wraps, that network as its one delegate, and the kubeconfig it reads the API with.
- * README.md's "With Kubernetes" shows this file (a test below compares); the node's copy adds a log file.
+ * "multus-cni-network" (main.go: unless --override-network-name, which Multus's own daemonset does not pass), the
+ * cluster network as its one delegate, and the kubeconfig it reads the API with. README.md's "With Kubernetes"
+ * shows this file (a test below compares); the node's copy adds a log file.
  */
 const MULTUS_CONFIG = {
   cniVersion: CLUSTER_NETWORK.cniVersion,
-  name: CLUSTER_NETWORK.name,
+  name: 'multus-cni-network',
   plugins: [{ type: 'multus', kubeconfig: KUBECONFIG, delegates: [CLUSTER_NETWORK] }],
 };
 
@@ -506,6 +508,20 @@ describe('RunPodSandbox through Multus: two VMs on two vlan-bridge networks, and
     expect(l3Del!.conf).toEqual({ ...JSON.parse(L3_NAD.spec.config), prevResult: l3Add!.out });
     expect(l3Again!.conf).toEqual(JSON.parse(L3_NAD.spec.config));
     for (const d of [untaggedDel, untaggedAgain]) expect(d!.conf).toEqual(JSON.parse(NADS.untagged.spec.config));
+    // vlan-bridge's DEL itself removed each pair while the netns still existed (containerd destroys the netns
+    // after the DEL, which would take the veths with it even if DEL did nothing): the host veth the ADD made is
+    // gone from the node the moment the DEL with the netns returns.
+    for (const p of [a, b, c]) {
+      for (const add of callsFor(pluginCalls, p, 'ADD')) {
+        // The result lists the bridge, the host veth and the pod's interface, in that order (as the reference's).
+        const hostVeth = (add.out.interfaces as Array<{ name: string }>)[1]!;
+        expect(add.vethsAfter, `${p.name}: after ADD`).toContain(hostVeth.name);
+        const del = callsFor(pluginCalls, p, 'DEL').find(
+          (d) => d.env.CNI_IFNAME === add.env.CNI_IFNAME && d.env.CNI_NETNS === p.netns,
+        );
+        expect(del?.vethsAfter, `${p.name} ${add.env.CNI_IFNAME}: after DEL`).not.toContain(hostVeth.name);
+      }
+    }
 
     expect(await sandboxes(node)).toEqual([]);
     // No veths, no cached results or Multus scratch files, no host-local allocations, no ipMasq rules.
@@ -513,8 +529,9 @@ describe('RunPodSandbox through Multus: two VMs on two vlan-bridge networks, and
   });
 });
 
-/** Multus's words for the refusal below, as containerd's error carried them. */
+/** Multus's words for the refusal below, and containerd's whole error, as crictl printed it. */
 let refusedWith = '';
+let refusedError = '';
 
 describe('a network vlan-bridge refuses', () => {
   it("RunPodSandbox fails with vlan-bridge's message in containerd's error, and nothing of the pod is left", async () => {
@@ -531,6 +548,7 @@ describe('a network vlan-bridge refuses', () => {
     expect(refusal.out.code).toBe(108);
     // crictl prints containerd's error (Multus's, which quotes vlan-bridge's message and details) with Go's quoting.
     const error = r.stderr.replaceAll('\\"', '"');
+    refusedError = error;
     refusedWith = `error adding container to network "vlan100": ${refusal.out.msg}; ${refusal.out.details}`;
     expect(error).toContain(refusedWith);
 
@@ -553,6 +571,46 @@ describe('a network vlan-bridge refuses', () => {
     expect(await sandboxes(node)).toEqual([]);
     expect(leftovers(node)).toEqual([]);
     expect(api.pod('default', 'refused')!.metadata.annotations).not.toHaveProperty('k8s.v1.cni.cncf.io/network-status');
+  });
+});
+
+describe("the API server's answers Multus must handle", () => {
+  it('a status update that loses to another writer (409 Conflict): Multus reads the pod again and writes it', async () => {
+    const stored = api.createPod(userPod('conflict', 'default/untagged@net1'));
+    api.writeBeforeNextStatus('default', 'conflict');
+    const p = await runPod(stored);
+    const statusPath = '/api/v1/namespaces/default/pods/conflict';
+    const seen = api.requests
+      .filter((r) => r.path === statusPath || r.path === `${statusPath}/status`)
+      .map((r) => `${r.method} ${r.path.endsWith('/status') ? 'status ' : ''}${r.status}`);
+    // Multus's ADD: the pod, then SetNetworkStatus: GET, PUT (409), GET again, PUT (200).
+    expect(seen.slice(-4)).toEqual(['GET 200', 'PUT status 409', 'GET 200', 'PUT status 200']);
+    const status = JSON.parse(
+      api.pod('default', 'conflict')!.metadata.annotations!['k8s.v1.cni.cncf.io/network-status']!,
+    );
+    expect(status.map((s: { interface: string }) => s.interface)).toEqual(['eth0', 'net1']);
+    await removePod(p);
+    expect(leftovers(node)).toEqual([]);
+  });
+
+  it("a NAD that does not exist (404): RunPodSandbox fails with the API server's words, and nothing is left", async () => {
+    const stored = api.createPod(userPod('missing-nad', 'default/nope@x1'));
+    const config = nodeFile(node, 'missing-nad.json', JSON.stringify(sandboxConfig(stored, `/${CGROUP}`)));
+    const r = await crictl(node, ['runp', config], { check: false });
+    expect(r.code).not.toBe(0);
+    const nadPath = '/apis/k8s.cni.cncf.io/v1/namespaces/default/network-attachment-definitions/nope';
+    expect(api.requests.filter((q) => q.path === nadPath).map((q) => q.status)).toContain(404);
+    expect(r.stderr.replaceAll('\\"', '"')).toContain(
+      'network-attachment-definitions.k8s.cni.cncf.io "nope" not found',
+    );
+    // Multus tells the pod's events why (it posts them asynchronously).
+    const warned = () =>
+      api.recordedEvents().some((e) => e.involvedObject?.name === 'missing-nad' && e.reason === 'NoNetworkFound');
+    await waitFor(warned, 'a NoNetworkFound event for the pod', 10_000);
+    // vlan-bridge was never called for it; nothing of the pod is left.
+    expect(calls(pluginCalls).filter((c) => cniArgs(c).get('K8S_POD_NAME') === 'missing-nad')).toEqual([]);
+    expect(await sandboxes(node)).toEqual([]);
+    expect(leftovers(node)).toEqual([]);
   });
 });
 
@@ -605,6 +663,15 @@ describe('README.md "With Kubernetes"', () => {
     expect(refusedWith).not.toBe('');
     const start = refusedWith.slice(0, refusedWith.indexOf('needs;') + 'needs;'.length);
     expect(section.replace(/\s+/g, ' ')).toContain(start);
+    // The whole line as step 6 quotes it, its placeholders ("...", <pod>, <uid>, the rest) filled.
+    const quoted = /`(failed to setup network for sandbox [^`]*)`/.exec(section)![1]!.replace(/\s+/g, ' ');
+    const pattern = quoted
+      .replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+      .replace('"\\.\\.\\."', '"[0-9a-f]+"')
+      .replace('<pod>', 'refused')
+      .replace('<uid>', '[0-9a-f-]+')
+      .replace(/ \\.\\.\\.$/, ' .*');
+    expect(refusedError).toMatch(new RegExp(pattern));
   });
 });
 

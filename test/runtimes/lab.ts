@@ -6,6 +6,7 @@ import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { expect } from 'vitest';
 import { BIN, ROOT, ensureBuilt } from '../lab/binary.js';
+import { shQuote } from '../lab/uml.js';
 import { openNode, type IsolatedNode } from '../lab/isolated-node.js';
 
 export const IMAGE = 'localhost/vlan-bridge/busybox:1';
@@ -76,12 +77,14 @@ export function installPlugins(node: IsolatedNode, recordDir: string): void {
 export function installRecorder(node: IsolatedNode, name: string, target: string, recordDir: string): void {
   node.sh('mkdir', ['-p', recordDir, '/opt/cni/bin']);
   const recorder = `#!/bin/sh
-# Saves one call (environment, stdin, stdout, exit status), then runs the plugin with the same environment and stdin.
-d=${recordDir}/$(date +%s%N)-$$
+# Saves one call (environment, stdin, stdout, exit status, and the node's veths once it returned), then runs the
+# plugin with the same environment and stdin.
+d=${shQuote(recordDir)}/$(date +%s%N)-$$
 env -0 > "$d.env"
 cat > "$d.in"
-${target} < "$d.in" > "$d.out"
+${shQuote(target)} < "$d.in" > "$d.out"
 rc=$?
+/usr/sbin/ip -o link show type veth | sed -n 's/^[0-9]*: \\([^:@]*\\).*/\\1/p' > "$d.veths"
 cat "$d.out"
 echo $rc > "$d.rc"
 exit $rc
@@ -97,6 +100,8 @@ export interface Call {
   /** What the plugin printed (a result or an error), parsed; undefined when nothing. */
   out: any;
   rc: number;
+  /** The veths of the node (the runtime's namespace) right after the call returned. */
+  vethsAfter: string[];
 }
 
 /** Every recorded call, oldest first. A call still running (no exit status yet) is left out. */
@@ -121,6 +126,7 @@ export function calls(recordDir: string): Call[] {
       conf: JSON.parse(file('in')),
       out: text ? JSON.parse(text) : undefined,
       rc: Number(file('rc')),
+      vethsAfter: file('veths').split('\n').filter(Boolean),
     });
   }
   return out;

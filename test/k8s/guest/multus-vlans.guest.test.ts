@@ -42,7 +42,7 @@ VLAN200_NAD.spec.config = JSON.stringify({ ...JSON.parse(NADS.vlan100.spec.confi
  */
 const MULTUS_CONF = {
   cniVersion: '1.0.0',
-  name: 'k8s-pod-network',
+  name: 'multus-cni-network',
   type: 'multus',
   kubeconfig: path.join(WORK, 'multus.kubeconfig'),
   cniDir: path.join(WORK, 'multus'),
