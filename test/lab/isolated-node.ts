@@ -8,8 +8,19 @@
 // One long-lived "holder" process owns the mount namespace; every command enters it (and the network namespace)
 // with nsenter. Closing the node kills, by pid, every process still inside it and the processes they started
 // (daemons, shims, containers), then deletes the namespace: what the runtimes kept on those tmpfs goes with it.
+// A node's record (node.json in its directory) names its owner, the test process: a later openNode tears down
+// every node whose owner died without closing it (a killed test run), so interrupted runs do not pile up.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, rmdirSync, existsSync } from 'node:fs';
+import {
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  rmSync,
+  rmdirSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { deleteNetns, makeNetns, type TestNs } from '../host/netns-fixture.js';
@@ -214,7 +225,85 @@ function background(child: ChildProcess): Background {
   };
 }
 
+/** What a node is made of, kept in its directory as node.json so that a later run can take down an abandoned one. */
+interface NodeRecord {
+  /** The test process that opened it, and that process's start time (clock ticks after boot: pids are reused). */
+  owner: number;
+  ownerStart: string;
+  holder: number;
+  /** The holder's mount namespace (`mnt:[inode]`): the processes still inside it are the node's. */
+  mnt: string;
+  netns: string;
+  dir: string;
+  scratch: string;
+  cgroupParents: string[];
+}
+
+/** Field 22 of /proc/<pid>/stat, the process's start time; undefined when there is no such process. */
+function startTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Kills every process of the node (by its mount namespace: the holder, daemons, shims, containers and what they
+ * started), deletes its network namespace, cgroups and directories. Returns what could not be removed.
+ */
+async function teardown(r: NodeRecord): Promise<string[]> {
+  for (let round = 0; round < 50; round++) {
+    const left = processesIn(r.mnt, -1).filter(alive);
+    if (left.length === 0) break;
+    for (const p of left) {
+      try {
+        process.kill(p, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    await sleep(100);
+  }
+  deleteNetns(r.netns);
+  const failures: string[] = [];
+  for (const parent of r.cgroupParents) {
+    // cgroup v1 has a hierarchy per controller under /sys/fs/cgroup, v2 one at /sys/fs/cgroup itself.
+    for (const hierarchy of ['', ...readdirSync('/sys/fs/cgroup')]) {
+      const d = path.join('/sys/fs/cgroup', hierarchy, parent);
+      try {
+        removeCgroup(d);
+      } catch (e) {
+        failures.push(`${d}: ${(e as Error).message}`);
+      }
+    }
+  }
+  rmSync(r.dir, { recursive: true, force: true });
+  rmSync(r.scratch, { recursive: true, force: true });
+  return failures;
+}
+
+/** Takes down the nodes (of any prefix) whose owner is gone: what killed test runs left. Best effort, never throws. */
+async function sweepAbandoned(): Promise<void> {
+  for (const e of readdirSync(tmpdir())) {
+    const file = path.join(tmpdir(), e, 'node.json');
+    let r: NodeRecord;
+    try {
+      r = JSON.parse(readFileSync(file, 'utf8')) as NodeRecord;
+    } catch {
+      continue; // not a node's directory, or one still being made
+    }
+    if (startTime(r.owner) === r.ownerStart) continue; // its run is still going
+    const failures = await teardown(r).catch((err: Error) => [err.message]);
+    process.stderr.write(
+      `isolated node: took down ${r.netns}, left by test process ${r.owner}${failures.length ? ` (left: ${failures.join('; ')})` : ''}\n`,
+    );
+  }
+}
+
 export async function openNode(o: NodeOptions): Promise<IsolatedNode> {
+  await sweepAbandoned();
   const ns = makeNetns(o.prefix);
   const dir = mkdtempSync(path.join(tmpdir(), `${o.prefix}-`));
   const scratch = mkdtempSync(path.join(tmpdir(), `${o.prefix}-mnt-`));
@@ -241,6 +330,17 @@ export async function openNode(o: NodeOptions): Promise<IsolatedNode> {
   }
   const pid = h.pid;
   const mnt = mntNs(pid)!;
+  const record: NodeRecord = {
+    owner: process.pid,
+    ownerStart: startTime(process.pid)!,
+    holder: pid,
+    mnt,
+    netns: ns.name,
+    dir,
+    scratch,
+    cgroupParents: o.cgroupParents ?? [],
+  };
+  writeFileSync(path.join(dir, 'node.json'), JSON.stringify(record));
 
   const run = (cmd: string, args: string[], opts: RunOptions = {}): RunResult => {
     const r = spawnSync('nsenter', nsenterArgs(pid, cmd, args), {
@@ -272,35 +372,10 @@ export async function openNode(o: NodeOptions): Promise<IsolatedNode> {
       );
     },
     async close() {
-      // Whatever the runtimes left running (shims, conmon, containers): by pid, found through the mount namespace.
-      for (let round = 0; round < 50; round++) {
-        const left = processesIn(mnt, pid).filter(alive);
-        if (left.length === 0) break;
-        for (const p of left) {
-          try {
-            process.kill(p, 'SIGKILL');
-          } catch {
-            // already gone
-          }
-        }
-        await sleep(100);
-      }
+      // Whatever the runtimes left running (shims, conmon, containers): by pid, found through the mount namespace;
+      // the holder last (it keeps the namespace, so the others are found through it).
+      const failures = await teardown(record);
       await h.stop('SIGKILL');
-      deleteNetns(ns);
-      const failures: string[] = [];
-      for (const parent of o.cgroupParents ?? []) {
-        // cgroup v1 has a hierarchy per controller under /sys/fs/cgroup, v2 one at /sys/fs/cgroup itself.
-        for (const hierarchy of ['', ...readdirSync('/sys/fs/cgroup')]) {
-          const d = path.join('/sys/fs/cgroup', hierarchy, parent);
-          try {
-            removeCgroup(d);
-          } catch (e) {
-            failures.push(`${d}: ${(e as Error).message}`);
-          }
-        }
-      }
-      rmSync(dir, { recursive: true, force: true });
-      rmSync(scratch, { recursive: true, force: true });
       if (failures.length) throw new Error(`cgroups left behind:\n${failures.join('\n')}`);
     },
   };
