@@ -49,22 +49,15 @@ const REQUIRED: Record<Command, readonly Var[]> = {
 };
 
 /**
- * An environment ADD refuses (names, bytes, CNI_ARGS). Throws CniError 4 for every command but DEL, which gets a
- * request to do nothing instead (`unmade`): ADD checks these before it makes anything, so no attachment can exist
- * under these values, and a DEL that can never succeed wedges the runtime's teardown (Multus deletes every network
- * of a pod whose ADD failed, containerd retries StopPodSandbox; the reference 1.9.1's skel refuses such a DEL with
- * code 4, and the sandbox then stays until the pod leaves the API).
+ * A DEL of an attachment whose container ID or interface name ADD refuses (`problems`): a request to do nothing
+ * (`unmade`). ADD checks them before it makes anything, so nothing can exist under them, and a DEL that can never
+ * succeed wedges the runtime's teardown (Multus deletes every network of a pod whose ADD failed; containerd retries
+ * StopPodSandbox). The reference 1.9.1's skel refuses such a DEL with code 4, and the sandbox then stays until the
+ * pod leaves the API. What is not the attachment's identity (CNI_NETNS, CNI_PATH, CNI_ARGS) is still refused: an
+ * attachment may exist, and DEL needs them to remove it.
  */
-function refused(command: Exclude<Command, 'VERSION'>, env: Env, problems: string[]): DelRequest {
-  if (command !== 'DEL') throw new CniError(Code.InvalidEnv, 'invalid environment', problems.join('; '));
-  return {
-    command,
-    containerId: env.CNI_CONTAINERID!,
-    ifname: env.CNI_IFNAME!,
-    args: { ignoreUnknown: false, pairs: [] },
-    path: [],
-    unmade: problems.join('; '),
-  };
+function unmade(containerId: string, ifname: string, args: CniArgs, path: string[], problems: string[]): DelRequest {
+  return { command: 'DEL', containerId, ifname, args, path, unmade: problems.join('; ') };
 }
 
 /** Reads CNI_COMMAND alone: undefined when absent (the caller prints the "about" line). */
@@ -117,14 +110,8 @@ export function parseEnv(env: Env): Request {
   for (const v of ['CNI_NETNS', 'CNI_PATH', 'CNI_ARGS'] as const) {
     if (env[v]?.includes('\uFFFD')) problems.push(`${v}: not valid UTF-8 (or contains U+FFFD) ${got(env[v])}`);
   }
-  if (problems.length > 0) return refused(command, env, problems);
-  let args: CniArgs;
-  try {
-    args = parseCniArgs(env.CNI_ARGS);
-  } catch (err) {
-    if (command === 'DEL' && err instanceof CniError) return refused(command, env, [err.details ?? err.message]);
-    throw err;
-  }
+  if (problems.length > 0) throw new CniError(Code.InvalidEnv, 'invalid environment', problems.join('; '));
+  const args = parseCniArgs(env.CNI_ARGS);
   const path = splitPath(env.CNI_PATH);
   if (command === 'GC' || command === 'STATUS') return { command, path, args };
 
@@ -140,11 +127,13 @@ export function parseEnv(env: Env): Request {
   }
   const ifProblem = ifnameProblem(ifname);
   if (ifProblem) problems.push(`CNI_IFNAME: ${ifProblem} ${got(ifname)}`);
+  // The attachment's identity: under a container ID or interface name ADD refuses, nothing can exist.
+  if (problems.length > 0 && command === 'DEL') return unmade(containerId, ifname, args, path, problems);
   const netns = env.CNI_NETNS || undefined;
   if (netns !== undefined && !netns.startsWith('/')) {
     problems.push(`CNI_NETNS: must be an absolute path ${got(netns)}`);
   }
-  if (problems.length > 0) return refused(command, env, problems);
+  if (problems.length > 0) throw new CniError(Code.InvalidEnv, 'invalid environment', problems.join('; '));
 
   const base = { containerId, ifname, args, path };
   if (command === 'DEL') return netns === undefined ? { command, ...base } : { command, ...base, netns };

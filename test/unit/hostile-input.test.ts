@@ -102,8 +102,6 @@ describe('names are limited in bytes', () => {
     ['CNI_IFNAME', 'abcdefghijklmnop'],
     ['CNI_IFNAME', 'a/b'],
     ['CNI_CONTAINERID', 'has space'],
-    ['CNI_ARGS', 'IgnoreUnknown=1;NOEQUALS'],
-    ['CNI_PATH', '/opt/cni/\uFFFD'],
   ])('%s=%j, which ADD refuses (code 4), is a DEL with nothing to do, not an error', (name, value) => {
     const env = { ...attach, [name]: value };
     const e = thrown(CniError, () => parseEnv({ CNI_COMMAND: 'ADD', ...env }));
@@ -112,6 +110,15 @@ describe('names are limited in bytes', () => {
     expect(del).toMatchObject({ command: 'DEL', unmade: e.details });
     // No namespace: nothing is looked up in one, and the own-netns guard has nothing to refuse.
     expect('netns' in del).toBe(false);
+  });
+
+  it.each([
+    ['CNI_ARGS', 'IgnoreUnknown=1;NOEQUALS'],
+    ['CNI_PATH', '/opt/cni/\uFFFD'],
+    ['CNI_NETNS', 'relative/path'],
+  ])('%s=%j is refused for DEL too (code 4): not the identity, so an attachment may exist', (name, value) => {
+    const e = thrown(CniError, () => parseEnv({ CNI_COMMAND: 'DEL', ...attach, [name]: value }));
+    expect(e.code).toBe(4);
   });
 
   it("a container ID too long for the host veth's ifalias is code 4 for ADD and CHECK; DEL takes any", () => {
