@@ -57,15 +57,15 @@ function isOurs(
 /**
  * isOurs for a pod end whose peer is in a third namespace (a host veth someone moved out of the host): ours when that
  * peer is this attachment's host veth (its alias, or its name while the alias is not set yet), looked up there by
- * the pod's nsid for it; another attachment's when it carries another alias of ours. A peer in the pod itself, or
- * one the kernel cannot look up across namespaces (before Linux 4.20), is not ours. Throws KernelError.
+ * the pod's nsid for it; else unrelated, never 'foreign': that namespace may be the pod's to make, and an alias
+ * there must not be able to spare this attachment's firewall objects (a 'foreign' verdict keeps them). A peer in
+ * the pod itself, or one the kernel cannot look up across namespaces (before Linux 4.20), is not ours. Throws
+ * KernelError.
  */
-function farPeer(podSock: NetlinkSocket, l: Link, req: DelRequest, ctx: Ctx): 'ours' | 'foreign' | 'unrelated' {
+function farPeer(podSock: NetlinkSocket, l: Link, req: DelRequest, ctx: Ctx): 'ours' | 'unrelated' {
   if (l.linkNetnsId === undefined) return 'unrelated';
   const peer = getLinkInNsid(podSock, l.linkNetnsId, l.peerIndex!);
-  if (!peer || peer.kind !== 'veth') return 'unrelated';
-  if (isHostVethOf(peer, attachmentOf(ctx.conf.name, req))) return 'ours';
-  return parseAlias(peer.alias) ? 'foreign' : 'unrelated';
+  return peer?.kind === 'veth' && isHostVethOf(peer, attachmentOf(ctx.conf.name, req)) ? 'ours' : 'unrelated';
 }
 
 /**

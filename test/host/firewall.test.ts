@@ -85,6 +85,19 @@ describe('ipMasq, iptables backend', () => {
     expect(natRules()).toEqual([]);
   });
 
+  it("a pod cannot keep its rules through DEL by pairing its interface with a decoy carrying another's alias", () => {
+    ok(run({ command: 'ADD', conf: conf({ ipMasq: true }) }));
+    expect(natRules().length).toBeGreaterThan(0);
+    // Root in its own namespace, the pod renames its interface and makes a net1 whose peer, in a namespace of its
+    // own, carries the alias of another attachment: that alias is the pod's word, not the host's.
+    const far = makeNetns('vbf');
+    pod.exec('ip', 'link', 'set', 'net1', 'name', 'keep');
+    pod.exec('ip', 'link', 'add', 'net1', 'type', 'veth', 'peer', 'name', 'decoy', 'netns', far.name);
+    far.exec('ip', 'link', 'set', 'decoy', 'alias', 'vlan-bridge:fwnet:someone-else:net1');
+    ok(run({ command: 'DEL', conf: conf({ ipMasq: true }) }));
+    expect(natRules()).toEqual([]);
+  });
+
   it('GC removes the rules of attachments the runtime no longer lists and keeps the others', () => {
     const pod2 = makeNetns('vbp');
     ok(run({ command: 'ADD', conf: conf({ ipMasq: true }), containerId: 'keep' }));
