@@ -2,7 +2,7 @@
 // variables and name rules as libcni's pkg/skel and pkg/utils enforce them).
 import { CniError, Code, cut, got } from './errors.js';
 import { parseCniArgs, type CniArgs } from './args.js';
-import { NAME_RE, ifnameProblem } from './names.js';
+import { NAME_RE, ifnameProblem, libcniIfnameProblem } from './names.js';
 
 export const COMMANDS = ['ADD', 'DEL', 'CHECK', 'VERSION', 'STATUS', 'GC'] as const;
 export type Command = (typeof COMMANDS)[number];
@@ -127,8 +127,11 @@ export function parseEnv(env: Env): Request {
   }
   const ifProblem = ifnameProblem(ifname);
   if (ifProblem) problems.push(`CNI_IFNAME: ${ifProblem} ${got(ifname)}`);
-  // The attachment's identity: under a container ID or interface name ADD refuses, nothing can exist.
-  if (problems.length > 0 && command === 'DEL') return unmade(containerId, ifname, args, path, problems);
+  // The attachment's identity: under a container ID or interface name that both this plugin's ADD and the
+  // reference's (libcni's rules) refuse, nothing can exist, even after a takeover. A name only we refuse (not
+  // UTF-8) may name a pod the reference attached: that DEL stays refused, loudly.
+  if (command === 'DEL' && (!NAME_RE.test(containerId) || libcniIfnameProblem(ifname) !== null))
+    return unmade(containerId, ifname, args, path, problems);
   const netns = env.CNI_NETNS || undefined;
   if (netns !== undefined && !netns.startsWith('/')) {
     problems.push(`CNI_NETNS: must be an absolute path ${got(netns)}`);

@@ -14,20 +14,35 @@ export const utf8Bytes = (s: string): number => Buffer.byteLength(s, 'utf8');
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /**
- * Returns why `name` is not a valid interface name, or null when it is. The length is counted in UTF-8 bytes, as
- * the kernel (IFNAMSIZ) and libcni's ValidateInterfaceName (Go's len) count it. U+FFFD and lone surrogates are
- * refused: U+FFFD is what a name that was not UTF-8 decodes to, and a lone surrogate ("b\ud800r" in JSON) is
- * encoded as U+FFFD; either way a device would be made under another name than the one asked for.
+ * Go's unicode.IsSpace, which libcni's ValidateInterfaceName applies: Unicode's White_Space, that is JavaScript's
+ * `\s` with U+0085 (NEL) and without U+FEFF (Go's unicode/graphic.go and tables.go, White_Space).
  */
-export function ifnameProblem(name: string): string | null {
+const GO_SPACE = /[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]/;
+
+/**
+ * Why libcni refuses `name` as an interface name, or null: ValidateInterfaceName (pkg/utils/utils.go, in the copy
+ * vendored by plugins v1.9.1) exactly: empty, longer than 15 bytes (Go's len: UTF-8 bytes, as the kernel's
+ * IFNAMSIZ counts), "." or "..", or a "/", ":" or Go whitespace. What the reference refuses, it never made.
+ */
+export function libcniIfnameProblem(name: string): string | null {
   if (name.length === 0) return 'interface name is empty';
-  if (name.includes('\uFFFD') || LONE_SURROGATE.test(name))
-    return 'interface name is not valid Unicode text (a lone surrogate, or U+FFFD)';
   const bytes = utf8Bytes(name);
   if (bytes > MAX_IFNAME) return `interface name is longer than ${MAX_IFNAME} bytes (${bytes} bytes in UTF-8)`;
   if (name === '.' || name === '..') return 'interface name is . or ..';
-  if (/[/:\s]/u.test(name)) return 'interface name contains / or : or whitespace';
+  if (/[/:]/.test(name) || GO_SPACE.test(name)) return 'interface name contains / or : or whitespace';
   return null;
+}
+
+/**
+ * Returns why `name` is not a valid interface name, or null when it is: libcniIfnameProblem, and U+FFFD and lone
+ * surrogates, which libcni lets through: U+FFFD is what a name that was not UTF-8 decodes to, and a lone surrogate
+ * ("b\ud800r" in JSON) is encoded as U+FFFD; either way a device would be made under another name than the one
+ * asked for.
+ */
+export function ifnameProblem(name: string): string | null {
+  if (name.includes('\uFFFD') || LONE_SURROGATE.test(name))
+    return 'interface name is not valid Unicode text (a lone surrogate, or U+FFFD)';
+  return libcniIfnameProblem(name);
 }
 
 const MAC_RE = /^[0-9a-fA-F]{2}([:-])[0-9a-fA-F]{2}(\1[0-9a-fA-F]{2}){4}$/;

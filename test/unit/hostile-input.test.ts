@@ -102,6 +102,8 @@ describe('names are limited in bytes', () => {
     ['CNI_IFNAME', 'abcdefghijklmnop'],
     ['CNI_IFNAME', 'a/b'],
     ['CNI_CONTAINERID', 'has space'],
+    // Go's unicode.IsSpace, as libcni's ValidateInterfaceName applies it: NEL is whitespace there.
+    ['CNI_IFNAME', 'e\u0085'],
   ])('%s=%j, which ADD refuses (code 4), is a DEL with nothing to do, not an error', (name, value) => {
     const env = { ...attach, [name]: value };
     const e = thrown(CniError, () => parseEnv({ CNI_COMMAND: 'ADD', ...env }));
@@ -112,11 +114,18 @@ describe('names are limited in bytes', () => {
     expect('netns' in del).toBe(false);
   });
 
+  it('takes U+FEFF in an interface name, as libcni does (it is no Go whitespace)', () => {
+    expect(parseEnv({ CNI_COMMAND: 'ADD', ...attach, CNI_IFNAME: 'e\uFEFF' })).toMatchObject({ ifname: 'e\uFEFF' });
+  });
+
   it.each([
+    // Not UTF-8 (U+FFFD after decoding): refused by ADD, but the reference takes such bytes, so a pod it attached
+    // may exist under them: DEL says so rather than doing nothing.
+    ['CNI_IFNAME', 'e\uFFFD'],
     ['CNI_ARGS', 'IgnoreUnknown=1;NOEQUALS'],
     ['CNI_PATH', '/opt/cni/\uFFFD'],
     ['CNI_NETNS', 'relative/path'],
-  ])('%s=%j is refused for DEL too (code 4): not the identity, so an attachment may exist', (name, value) => {
+  ])('%s=%j is refused for DEL too (code 4): an attachment may exist under it', (name, value) => {
     const e = thrown(CniError, () => parseEnv({ CNI_COMMAND: 'DEL', ...attach, [name]: value }));
     expect(e.code).toBe(4);
   });
