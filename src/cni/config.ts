@@ -240,8 +240,14 @@ export function formatIssues(issues: readonly z.core.$ZodIssue[]): string {
         i.path.length === 0
           ? '(config)'
           : i.path.map((p, n) => (typeof p === 'number' ? `[${p}]` : `${n ? '.' : ''}${String(p)}`)).join('');
-      // zod words a missing key as "expected string, received undefined": say what it is.
-      const message = i.code === 'invalid_type' && i.input === undefined ? `required, a ${i.expected}` : i.message;
+      // zod words a missing key as "expected string, received undefined", and 1e400 (read as Infinity) as
+      // "expected number, received Infinity": say what they are.
+      const message =
+        i.code === 'invalid_type' && i.input === undefined
+          ? `required, a ${i.expected}`
+          : i.code === 'invalid_type' && (i.input === Infinity || i.input === -Infinity)
+            ? 'not a usable number'
+            : i.message;
       return `${path}: ${message} ${got(i.input)}`;
     }),
   );

@@ -142,15 +142,15 @@ export function asCniError(err: unknown): CniError {
 /**
  * Quote a value for an error: strings in JSON quotes, everything else as JSON; cut after MAX_QUOTED characters
  * ('"nnnn…(1048517 more characters)'). A number JSON.parse could not hold as written is not shown as the double it
- * became: an integer beyond 2^53 ("9007199254740993" reads as 9007199254740992) by its magnitude, one beyond the
- * doubles' range (1e400, read as Infinity) as such.
+ * became: an integer of magnitude 2^53 or more ("9007199254740993" reads as 9007199254740992) by its magnitude,
+ * one beyond the doubles' range (1e400, read as Infinity) as such.
  */
 export function show(value: unknown): string {
   if (value === undefined) return 'nothing';
   if (typeof value === 'number' && Number.isNaN(value)) return 'NaN';
   if (typeof value === 'number' && !Number.isFinite(value)) return 'a number beyond the range of a double';
   if (typeof value === 'number' && Number.isInteger(value) && !Number.isSafeInteger(value))
-    return `a number beyond 2^53, about ${value.toPrecision(4)}`;
+    return `an integer of magnitude 2^53 or more, not held exactly: about ${value.toPrecision(4)}`;
   return cut(JSON.stringify(value) ?? String(value));
 }
 

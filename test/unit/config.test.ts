@@ -249,7 +249,7 @@ describe('parseNetConf per key', () => {
     expect(details({ cniVersion: '1.0.0' })).toEqual(['name: required, a string (missing)']);
     // Values JSON cannot write are named, not printed as null.
     expect(details({ cniVersion: '1.0.0', name: 'n', vlan: Infinity }).join('; ')).toMatch(
-      /^vlan: .*\(got a number beyond the range of a double\)$/,
+      /^vlan: not a usable number \(got a number beyond the range of a double\)$/,
     );
   });
 
@@ -258,11 +258,11 @@ describe('parseNetConf per key', () => {
     // range is the one problem named, not zod's safe-integer bound as well.
     const text = '{"cniVersion":"1.0.0","name":"n","vlan":9007199254740993,"vlanTrunk":[{"id":-9007199254740993}]}';
     expect(details(JSON.parse(text))).toEqual([
-      'vlan: Too big: expected number to be <=4094 (got a number beyond 2^53, about 9.007e+15)',
-      'vlanTrunk[0].id: Too small: expected number to be >=1 (got a number beyond 2^53, about -9.007e+15)',
+      'vlan: Too big: expected number to be <=4094 (got an integer of magnitude 2^53 or more, not held exactly: about 9.007e+15)',
+      'vlanTrunk[0].id: Too small: expected number to be >=1 (got an integer of magnitude 2^53 or more, not held exactly: about -9.007e+15)',
     ]);
     expect(details(JSON.parse('{"cniVersion":"1.0.0","name":"n","mtu":1e400}'))).toEqual([
-      'mtu: Invalid input: expected number, received Infinity (got a number beyond the range of a double)',
+      'mtu: not a usable number (got a number beyond the range of a double)',
     ]);
   });
 
