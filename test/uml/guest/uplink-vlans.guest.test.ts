@@ -335,12 +335,22 @@ describe.each(['0.3.1', '1.0.0'])('uplinkVlans, spec %s', (cniVersion) => {
     const c = access(700);
     ok(call('ADD', c, 'lk1'), 'the ADD that makes the record');
     const dir = path.join(stateDir, 'uplink-vlans');
-    const [lockFile] = readdirSync(dir).filter((f) => f.endsWith('.lock'));
+    // The lock of the record that ADD just wrote VID 700 into: the directory also holds the records of the node
+    // namespace an earlier test made (its bridge br9), and readdir's order is the file system's, not creation's.
+    const records = readdirSync(dir).filter(
+      (f) =>
+        f.endsWith('.json') &&
+        (JSON.parse(readFileSync(path.join(dir, f), 'utf8')) as any).uplinks?.some((u: { vids: number[] }) =>
+          u.vids.includes(700),
+        ),
+    );
+    expect(records, 'the record VID 700 went into').toHaveLength(1);
+    const lockFile = `${records[0]}.lock`;
     // --no-fork: the holder is the process killed below (a forked sleep would keep holding the lock).
-    const holder = spawn('flock', ['-x', '--no-fork', path.join(dir, lockFile!), 'sleep', '60'], { stdio: 'ignore' });
+    const holder = spawn('flock', ['-x', '--no-fork', path.join(dir, lockFile), 'sleep', '60'], { stdio: 'ignore' });
     try {
       // Held once flock -n cannot take it.
-      for (let i = 0; spawnSync('flock', ['-n', path.join(dir, lockFile!), 'true']).status === 0; i++) {
+      for (let i = 0; spawnSync('flock', ['-n', path.join(dir, lockFile), 'true']).status === 0; i++) {
         expect(i, 'the holder took the lock').toBeLessThan(200);
         await new Promise((r) => setTimeout(r, 50));
       }
