@@ -17,16 +17,15 @@ export function parseValidAttachments(conf: Record<string, unknown>): Attachment
   const key = conf['cni.dev/valid-attachments'] !== undefined ? 'cni.dev/valid-attachments' : 'cni.dev/attachments';
   const value = conf[key];
   if (value === undefined || value === null) return [];
-  const where = key;
   if (!Array.isArray(value)) {
-    throw new CniError(Code.InvalidConfig, 'invalid network configuration', `${where}: must be a list ${got(value)}`);
+    throw new CniError(Code.InvalidConfig, 'invalid network configuration', `${key}: must be a list ${got(value)}`);
   }
   const problems: string[] = [];
   const out: Attachment[] = [];
   value.forEach((a: unknown, i) => {
     const o = a as Partial<Attachment> | null;
     if (typeof o !== 'object' || o === null || typeof o.containerID !== 'string' || typeof o.ifname !== 'string') {
-      problems.push(`${where}[${i}]: must be {"containerID": string, "ifname": string} ${got(a)}`);
+      problems.push(`${key}[${i}]: must be {"containerID": string, "ifname": string} ${got(a)}`);
     } else {
       out.push({ containerID: o.containerID, ifname: o.ifname });
     }
